@@ -1,0 +1,273 @@
+"""Latent codes and Q heads: the interfaces, the code-spec grammar, and the resolved code set.
+
+A *code kind* (registered by a plugin under a prefix such as ``cat``) turns the argument of a spec
+token into one or more :class:`LatentCode` objects. A *Q head* (registered by name) turns the
+Q network's raw outputs into a distribution over a code's value and scores the sampled value.
+The core never knows which kinds or heads exist.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import attrs
+import torch
+from torch import Tensor
+
+from .errors import CodeSpecError
+from .suggest import did_you_mean
+
+
+class LatentCode(ABC):
+    """One factor ``c_i`` of the latent code, with a fixed prior.
+
+    ``value`` tensors are whatever the code finds natural (class indices, floats, angles); the engine
+    only passes them between this code's own methods and its head.
+    """
+
+    #: True for codes with a finite support (their L_I is bounded by H(c)).
+    discrete: bool = False
+    #: Name of the Q head family this code's target fits, e.g. "categorical" or "real".
+    head_family: str = "real"
+    #: Name of the registered Q head used unless the configuration picks another.
+    default_head: str = "gaussian"
+
+    @property
+    @abstractmethod
+    def width(self) -> int:
+        """Number of generator-input units this code occupies."""
+
+    @property
+    @abstractmethod
+    def target_size(self) -> int:
+        """Size the head needs to know: the number of classes, or the number of real dimensions."""
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+        """Draw ``n`` values from the prior."""
+
+    @abstractmethod
+    def encode(self, value: Tensor) -> Tensor:
+        """Map values to the generator input, shape ``(n, width)``, float."""
+
+    @abstractmethod
+    def target(self, value: Tensor) -> Tensor:
+        """Map values to what the head's ``log_prob`` scores (indices or floats)."""
+
+    @abstractmethod
+    def entropy(self) -> float:
+        """Prior entropy H(c) in nats (differential entropy for continuous codes)."""
+
+    @abstractmethod
+    def traversal(self, steps: int, low: float = -1.0, high: float = 1.0) -> Tensor:
+        """Values for a latent traversal: every category, or ``steps`` points from low to high."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Short human name of the prior, e.g. ``Cat(10)``."""
+
+
+class QHead(ABC):
+    """Turns Q's raw outputs for one code into a distribution and scores values under it."""
+
+    #: The code head_family this head can model.
+    family: str = "real"
+
+    @abstractmethod
+    def param_width(self, target_size: int) -> int:
+        """Number of Q output units needed for a code of this target size."""
+
+    @abstractmethod
+    def log_prob(self, params: Tensor, target: Tensor) -> Tensor:
+        """Log-likelihood of ``target`` under the distribution given by ``params``; shape ``(n,)``."""
+
+    @abstractmethod
+    def point_estimate(self, params: Tensor) -> Tensor:
+        """A representation for evaluation: the class index, or the mean; shape ``(n,)`` or ``(n, d)``."""
+
+
+#: A code-kind factory receives the token's argument string and returns the codes it makes.
+CodeKind = Callable[[str], Sequence[LatentCode]]
+
+_TOKEN = re.compile(
+    r"^(?P<kind>[A-Za-z_]+)(?P<args>\d+(?:\.\d+)?)?(?:x(?P<repeat>\d+))?(?:@(?P<lam>[^@]*))?$"
+)
+
+
+@attrs.frozen
+class CodeToken:
+    """One parsed spec token, before its kind is looked up."""
+
+    text: str
+    position: int  # 1-based
+    kind: str
+    args: str
+    repeat: int
+    weight: float | None
+
+
+def parse_code_spec(spec: str) -> list[CodeToken]:
+    """Parse ``"cat10x4,unif2@0.1"`` into tokens; raise :class:`CodeSpecError` naming the bad token."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise CodeSpecError("empty code spec; give comma-separated tokens such as 'cat10,unif2'")
+    tokens = []
+    for i, raw in enumerate(spec.split(","), start=1):
+        text = raw.strip()
+        where = f"in '{spec}' (token {i})"
+        if not text:
+            raise CodeSpecError(f"empty token {where}; remove the extra comma")
+        m = _TOKEN.match(text)
+        if not m:
+            raise CodeSpecError(
+                f"cannot parse token '{text}' {where}; expected KIND ARGS [xREPEAT] [@LAMBDA], e.g. 'cat10x4' or 'unif2@0.1'"
+            )
+        repeat = int(m["repeat"]) if m["repeat"] is not None else 1
+        if repeat < 1 or repeat > 1000:
+            raise CodeSpecError(f"repeat count {repeat} of token '{text}' {where} must be between 1 and 1000")
+        weight = None
+        if m["lam"] is not None:
+            try:
+                weight = float(m["lam"])
+            except ValueError:
+                raise CodeSpecError(f"lambda '{m['lam']}' of token '{text}' {where} is not a number; write e.g. '@0.1'") from None
+            if not math.isfinite(weight) or weight < 0:
+                raise CodeSpecError(f"lambda {m['lam']} of token '{text}' {where} must be a finite number >= 0")
+        tokens.append(CodeToken(text, i, m["kind"].lower(), m["args"] or "", repeat, weight))
+    return tokens
+
+
+@attrs.frozen
+class ResolvedCode:
+    """A code in a run: its prior, its head, its weight lambda, and where its slices lie."""
+
+    name: str  # c1, c2, ...
+    kind: str
+    token: str
+    code: LatentCode
+    head_name: str
+    head: QHead
+    weight: float
+    input_slice: slice
+    param_slice: slice
+
+    def log_likelihood(self, q_params: Tensor, value: Tensor) -> Tensor:
+        """log Q(c_i | x) for each row, from the full Q output."""
+        return self.head.log_prob(q_params[:, self.param_slice], self.code.target(value))
+
+
+class CodeSet:
+    """The ordered latent codes of a run, and the operations the engine needs on all of them."""
+
+    def __init__(self, codes: Sequence[ResolvedCode], spec: str) -> None:
+        self.codes = list(codes)
+        self.spec = spec
+        self.width = sum(c.code.width for c in self.codes)
+        self.param_width = sum(c.param_slice.stop - c.param_slice.start for c in self.codes)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __iter__(self):
+        return iter(self.codes)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> list[Tensor]:
+        """Draw a value for every code."""
+        return [c.code.sample(n, generator, device) for c in self.codes]
+
+    def encode(self, values: Sequence[Tensor]) -> Tensor:
+        """Concatenate every code's generator input, shape ``(n, width)``."""
+        if not self.codes:
+            raise ValueError("encode needs at least one code")
+        return torch.cat([c.code.encode(v) for c, v in zip(self.codes, values)], dim=1)
+
+    def log_likelihoods(self, q_params: Tensor, values: Sequence[Tensor]) -> Tensor:
+        """Per-code mean log Q(c_i|x) over the batch, shape ``(L,)``."""
+        return torch.stack([c.log_likelihood(q_params, v).mean() for c, v in zip(self.codes, values)])
+
+    def weights(self, device: torch.device | str = "cpu") -> Tensor:
+        """Per-code lambda as a tensor."""
+        return torch.tensor([c.weight for c in self.codes], dtype=torch.float32, device=device)
+
+    def entropies(self) -> list[float]:
+        """Per-code prior entropy H(c_i)."""
+        return [c.code.entropy() for c in self.codes]
+
+    def describe(self) -> list[dict]:
+        """JSON-friendly summary of every code."""
+        return [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "token": c.token,
+                "prior": c.code.describe(),
+                "head": c.head_name,
+                "lambda": c.weight,
+                "entropy": c.code.entropy(),
+                "discrete": c.code.discrete,
+            }
+            for c in self.codes
+        ]
+
+
+def resolve_codes(
+    spec: str,
+    kinds,
+    heads,
+    head_overrides: dict[str, str] | None = None,
+    lambda_discrete: float = 1.0,
+    lambda_continuous: float = 1.0,
+) -> CodeSet:
+    """Resolve a spec against the code-kind and head registries into a :class:`CodeSet`.
+
+    ``head_overrides`` maps a code kind to the head it should use instead of its default.
+    """
+    head_overrides = {k.lower(): v for k, v in (head_overrides or {}).items()}
+    for kind in head_overrides:
+        if kind not in kinds:
+            raise CodeSpecError(
+                f"head override names unknown code kind '{kind}'.{did_you_mean(kind, kinds.names())} Known: {', '.join(kinds.names())}."
+            )
+    resolved: list[ResolvedCode] = []
+    in_at = p_at = 0
+    for tok in parse_code_spec(spec):
+        where = f"in '{spec}' (token {tok.position})"
+        if tok.kind not in kinds:
+            hint = did_you_mean(tok.kind, kinds.names()).strip()
+            raise CodeSpecError(
+                f"unknown code kind '{tok.kind}' {where}; {hint.lower() if hint else 'known: ' + ', '.join(kinds.names())}"
+            )
+        factory = kinds.get(tok.kind)
+        for _ in range(tok.repeat):
+            try:
+                made = list(factory(tok.args))
+            except (ValueError, TypeError) as exc:
+                raise CodeSpecError(f"bad arguments in token '{tok.text}' {where}: {exc}") from None
+            for code in made:
+                head_name = head_overrides.get(tok.kind, code.default_head)
+                head = heads.get(head_name)
+                if head.family != code.head_family:
+                    raise CodeSpecError(
+                        f"head '{head_name}' models '{head.family}' codes but '{tok.text}' {where} needs a "
+                        f"'{code.head_family}' head; pick a matching head"
+                    )
+                pw = head.param_width(code.target_size)
+                weight = tok.weight if tok.weight is not None else (lambda_discrete if code.discrete else lambda_continuous)
+                resolved.append(
+                    ResolvedCode(
+                        name=f"c{len(resolved) + 1}",
+                        kind=tok.kind,
+                        token=tok.text,
+                        code=code,
+                        head_name=head_name,
+                        head=head,
+                        weight=float(weight),
+                        input_slice=slice(in_at, in_at + code.width),
+                        param_slice=slice(p_at, p_at + pw),
+                    )
+                )
+                in_at += code.width
+                p_at += pw
+    return CodeSet(resolved, spec)

@@ -1,0 +1,76 @@
+"""The hook contract between the core and its plugins.
+
+Every hook hands the plugin a ``register(name, obj)`` callback; the host records which plugin made
+each call. A plugin module implements any subset of these with ``@infogan_toolkit.hookimpl``.
+Each hook's docstring is its reference documentation; ``docs/hooks.md`` mirrors it and a test keeps
+the two in step.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "infogan_toolkit"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_code_kinds(register):
+    """Register latent-code kinds.
+
+    Call ``register(prefix, factory)`` once per kind. ``prefix`` is what a code spec names (``cat``
+    in ``cat10x4``); ``factory(args: str) -> list[LatentCode]`` receives the digits after the
+    prefix (``"10"``) and returns the codes one token makes (raise ``ValueError`` with a short
+    reason for bad arguments). See :class:`infogan_toolkit.codes.LatentCode`.
+    """
+
+
+@hookspec
+def register_heads(register):
+    """Register Q heads.
+
+    Call ``register(name, head)`` with a :class:`infogan_toolkit.codes.QHead` instance. A code names
+    the head it wants by ``default_head``; the configuration's ``model.heads`` table can map a code
+    kind to another head of the same ``family``.
+    """
+
+
+@hookspec
+def register_backbones(register):
+    """Register network families.
+
+    Call ``register(name, backbone)`` with a :class:`infogan_toolkit.backbones.Backbone` instance,
+    which declares its image shape, output range and defaults and builds ``Networks`` on request.
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets.
+
+    Call ``register(name, plugin)`` with a :class:`infogan_toolkit.datasets.DatasetPlugin` whose
+    ``load(request)`` returns an :class:`infogan_toolkit.datasets.ImageDataset` (uint8 images by
+    index, plus labels or ground-truth factors where known).
+    """
+
+
+@hookspec
+def register_metric_sinks(register):
+    """Register metric sinks.
+
+    Call ``register(name, factory)``; ``factory(run_dir: Path) -> sink | None`` is called once per
+    run (return None to stay inactive, e.g. when an optional package is missing). The sink's
+    ``write(step: int, metrics: dict[str, float])`` is called at log intervals only, never per
+    step, and its ``close()`` at the end of the run.
+    """
+
+
+@hookspec
+def register_configs(register):
+    """Register named experiment configurations.
+
+    Call ``register(name, path)`` with the path of a TOML file, so that
+    ``infogan-tk train --config NAME`` finds it in an installed package. The name ``default`` is
+    what ``infogan-tk train`` uses when neither a config nor a backbone is given.
+    """
