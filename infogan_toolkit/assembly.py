@@ -1,0 +1,115 @@
+"""Turn a configuration into the objects of a run: backbone, code set, networks, dataset.
+
+This is the one place where registry names become objects; the engine, the checkpoint loader and
+the evaluator all go through it, so they agree on what a configuration means.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import torch
+
+from .backbones import Backbone, BuildRequest, Networks
+from .codes import CodeSet, resolve_codes
+from .config import Config
+from .datasets import DatasetRequest, ImageDataset
+from .errors import ConfigError
+from .plugins import PluginHost
+from .suggest import did_you_mean
+
+
+@attrs.define
+class Assembly:
+    """The resolved pieces of a run."""
+
+    config: Config  # with every None filled in
+    backbone: Backbone
+    codes: CodeSet
+    provenance: dict[str, dict[str, str | None]]  # what each registered piece came from
+
+
+def resolve(config: Config, host: PluginHost) -> Assembly:
+    """Fill the configuration's blanks from the backbone's defaults and resolve every name."""
+    regs = host.registries
+    if config.model.backbone is None:
+        raise ConfigError("no backbone chosen; pass --backbone NAME or --config NAME (see `infogan-tk list backbones`)")
+    entry = regs.backbones.entry(config.model.backbone)
+    backbone: Backbone = entry.obj
+    options = dict(backbone.default_options)
+    for key, value in config.model.options.items():
+        if key not in options:
+            raise ConfigError(
+                f"unknown option model.options.{key} for backbone '{entry.name}'.{did_you_mean(key, options)} "
+                f"Known: {', '.join(sorted(options)) or 'none'}."
+            )
+        options[key] = value
+    model = attrs.evolve(
+        config.model,
+        backbone=entry.name,
+        codes=config.model.codes or backbone.default_codes,
+        noise_dim=config.model.noise_dim or backbone.default_noise_dim,
+        options=options,
+    )
+    data = attrs.evolve(config.data, dataset=config.data.dataset or backbone.default_dataset)
+    codes = resolve_codes(
+        model.codes,
+        regs.codes,
+        regs.heads,
+        head_overrides=model.heads,
+        lambda_discrete=config.loss.lambda_discrete,
+        lambda_continuous=config.loss.lambda_continuous,
+    )
+    provenance = {"backbone": _prov(entry)}
+    for code in codes:
+        provenance[f"code:{code.kind}"] = _prov(regs.codes.entry(code.kind))
+        provenance[f"head:{code.head_name}"] = _prov(regs.heads.entry(code.head_name))
+    if data.dataset is not None and data.dataset in regs.datasets:
+        provenance["dataset"] = _prov(regs.datasets.entry(data.dataset))
+    return Assembly(attrs.evolve(config, model=model, data=data), backbone, codes, provenance)
+
+
+def _prov(entry) -> dict[str, str | None]:
+    return {"name": entry.name, "plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version}
+
+
+def build_networks(assembly: Assembly, seed: int | None = None) -> Networks:
+    """Build fresh networks for the assembly; ``seed`` makes the initialisation reproducible."""
+    request = BuildRequest(
+        noise_dim=assembly.config.model.noise_dim,
+        code_width=assembly.codes.width,
+        q_width=assembly.codes.param_width,
+        options=dict(assembly.config.model.options),
+    )
+    if seed is None:
+        return assembly.backbone.build(request)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return assembly.backbone.build(request)
+
+
+def load_dataset(assembly: Assembly, host: PluginHost, split: str = "train", name: str | None = None) -> ImageDataset:
+    """Load the configured dataset (or ``name``) and check its images fit the backbone."""
+    cfg = assembly.config.data
+    name = name or cfg.dataset
+    if name is None:
+        raise ConfigError(
+            f"backbone '{assembly.config.model.backbone}' names no default dataset; pass --dataset NAME (see `infogan-tk list datasets`)"
+        )
+    plugin = host.registries.datasets.get(name)
+    request = DatasetRequest(
+        root=Path(cfg.root).expanduser() if cfg.root else None,
+        split=split,
+        download=cfg.download,
+        image_shape=tuple(assembly.backbone.image_shape),
+        options=dict(cfg.options),
+    )
+    dataset = plugin.load(request)
+    if tuple(dataset.image_shape) != tuple(assembly.backbone.image_shape):
+        raise ConfigError(
+            f"dataset '{name}' has images of shape {tuple(dataset.image_shape)} but backbone "
+            f"'{assembly.config.model.backbone}' needs {tuple(assembly.backbone.image_shape)}; pick a matching "
+            "--backbone or --dataset"
+        )
+    return dataset

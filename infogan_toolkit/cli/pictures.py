@@ -1,0 +1,83 @@
+"""`infogan-tk sample` and `infogan-tk traverse`: pictures from a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from torchvision.utils import save_image
+
+from ..errors import ConfigError
+from ..evaluate.traverse import columns_for, traversal_grid, traversal_images
+from ..model import TrainedModel
+from ..suggest import did_you_mean
+from .app import app
+from .common import err_console, one_line_errors, print_json
+
+DEVICE_OPT = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto.")
+
+
+def _load(checkpoint: Path, device: str) -> TrainedModel:
+    from ..engine.devices import pick_device
+
+    return TrainedModel.load(checkpoint, device=pick_device(device))
+
+
+@app.command()
+@one_line_errors
+def sample(
+    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory."),
+    n: int = typer.Option(64, "--n", help="Number of images."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write."),
+    device: str = DEVICE_OPT,
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Write random samples from the prior as one PNG grid."""
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    model = _load(checkpoint, device)
+    images, _values = model.sample(n, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.cpu(), out, nrow=max(1, int(n**0.5)), padding=2, pad_value=1.0)
+    if json_out:
+        print_json({"out": str(out), "n": n, "seed": seed, "step": model.step})
+    else:
+        err_console().print(f"wrote {n} samples to {out}")
+
+
+@app.command()
+@one_line_errors
+def traverse(
+    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory."),
+    code: list[str] = typer.Option(None, "--code", help="Code(s) to vary, e.g. c1 (default: every code)."),
+    value_range: tuple[float, float] = typer.Option((-1.0, 1.0), "--range", help="Range for continuous codes, e.g. --range -2 2."),
+    rows: int = typer.Option(5, "--rows", help="Rows of fixed noise and other codes."),
+    steps: int = typer.Option(10, "--steps", help="Columns for a continuous code."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(Path("traversals"), "--out", "-o", help="Folder for one PNG per code."),
+    device: str = DEVICE_OPT,
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """One grid per code in the layout of the paper's Fig. 2: the code varies along the columns."""
+    if rows < 1 or steps < 2:
+        raise ConfigError("--rows must be >= 1 and --steps >= 2")
+    model = _load(checkpoint, device)
+    names = [c.name for c in model.codes]
+    chosen = code or names
+    for name in chosen:
+        if name not in names:
+            raise ConfigError(f"unknown code '{name}'.{did_you_mean(name, names)} This model has: {', '.join(names)}.")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in chosen:
+        i = names.index(name)
+        imgs = traversal_images(model.generate, model.codes, model.noise_dim, i, rows, steps, value_range, seed, model.device)
+        path = out / f"traverse-{name}.png"
+        save_image(traversal_grid(imgs, columns_for(model.codes, i, steps)), path)
+        written.append({"code": name, "prior": model.codes.codes[i].code.describe(), "file": str(path)})
+    if json_out:
+        print_json({"step": model.step, "range": list(value_range), "traversals": written})
+    else:
+        for w in written:
+            err_console().print(f"{w['code']} ({w['prior']}): {w['file']}")

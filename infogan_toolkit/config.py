@@ -1,0 +1,256 @@
+"""Run configuration: attrs classes, TOML files, and ``section.key=value`` overrides.
+
+Precedence is defaults < config file < command-line flags. An unknown section or key is refused
+with a suggestion, never ignored. Fields left as ``None`` are filled from the backbone's defaults
+when a run is resolved, and the resolved configuration is saved with every run.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import ConfigError
+from .suggest import did_you_mean
+
+INFO_TARGETS = ("generator", "q_head", "trunk")
+
+
+def _positive(instance, attribute, value) -> None:
+    if value is not None and not value > 0:
+        raise ConfigError(f"{attribute.name} must be > 0, got {value}")
+
+
+def _non_negative(instance, attribute, value) -> None:
+    if not value >= 0:
+        raise ConfigError(f"{attribute.name} must be >= 0, got {value}")
+
+
+@attrs.define
+class ModelConfig:
+    """Which networks and codes."""
+
+    backbone: str | None = None
+    codes: str | None = None  # code spec; None -> the backbone's default
+    noise_dim: int | None = attrs.field(default=None, validator=_positive)
+    heads: dict[str, str] = attrs.field(factory=dict)  # code kind -> Q head name
+    options: dict[str, Any] = attrs.field(factory=dict)  # backbone options, e.g. leak
+
+
+@attrs.define
+class DataConfig:
+    """Which images."""
+
+    dataset: str | None = None  # None -> the backbone's default dataset
+    root: str | None = None
+    download: bool = False
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class LossConfig:
+    """The InfoGAN objective (Eq. 6)."""
+
+    # The regular-GAN baseline: Q is still trained to predict c, but G gets no information term.
+    regular_gan: bool = False
+    lambda_discrete: float = attrs.field(default=1.0, validator=_non_negative)
+    lambda_continuous: float = attrs.field(default=1.0, validator=_non_negative)
+    # Which parameters the information term trains; all three is InfoGAN as published.
+    info_updates: list[str] = attrs.field(factory=lambda: list(INFO_TARGETS))
+
+    @info_updates.validator
+    def _check_targets(self, attribute, value) -> None:
+        for v in value:
+            if v not in INFO_TARGETS:
+                raise ConfigError(
+                    f"loss.info_updates has unknown part '{v}'.{did_you_mean(v, INFO_TARGETS)} Known: {', '.join(INFO_TARGETS)}."
+                )
+
+    def info_targets(self) -> frozenset[str]:
+        """The parts that receive the information gradient, with the baseline switch applied."""
+        targets = set(self.info_updates)
+        if self.regular_gan:
+            targets.discard("generator")
+        return frozenset(targets)
+
+
+@attrs.define
+class OptimConfig:
+    """Adam, per network (appendix C: 2e-4 for D and Q, 1e-3 for G)."""
+
+    lr_d: float = attrs.field(default=2e-4, validator=_positive)
+    lr_g: float = attrs.field(default=1e-3, validator=_positive)
+    beta1: float = 0.5
+    beta2: float = 0.999
+    # foreach/fused Adam kernels; "auto" lets torch pick.
+    implementation: str = attrs.field(default="foreach", validator=attrs.validators.in_(["auto", "foreach", "fused", "loop"]))
+
+
+@attrs.define
+class TrainConfig:
+    """The loop."""
+
+    steps: int = attrs.field(default=5000, validator=_positive)
+    batch_size: int = attrs.field(default=128, validator=_positive)
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = attrs.field(default=50, validator=_positive)
+    checkpoint_every: int = attrs.field(default=1000, validator=_positive)
+    keep_checkpoints: int = attrs.field(default=3, validator=_positive)
+    # "joint": real and fake go through D as one batch (the authors' code, one forward);
+    # "separate": two forwards, so batch norm sees real and fake apart.
+    d_batch: str = attrs.field(default="joint", validator=attrs.validators.in_(["joint", "separate"]))
+    bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    figures: bool = True  # L_I curve and traversal sheet at every checkpoint
+    sinks: list[str] = attrs.field(factory=lambda: ["*"])  # metric sinks to enable; "*" = every available one
+
+
+@attrs.define
+class Config:
+    """The whole run configuration."""
+
+    model: ModelConfig = attrs.field(factory=ModelConfig)
+    data: DataConfig = attrs.field(factory=DataConfig)
+    loss: LossConfig = attrs.field(factory=LossConfig)
+    optim: OptimConfig = attrs.field(factory=OptimConfig)
+    train: TrainConfig = attrs.field(factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON/TOML friendly, ``None`` kept)."""
+        return attrs.asdict(self)
+
+    def to_json(self) -> str:
+        """The configuration as one JSON string (for checkpoint metadata)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def to_toml(self) -> str:
+        """The configuration as TOML (``None`` values are left out, as TOML has no null)."""
+        return dict_to_toml(self.to_dict())
+
+
+_SECTIONS = {f.name: f.type for f in attrs.fields(Config)}
+
+
+def _section_classes() -> dict[str, type]:
+    return {f.name: f.default.factory for f in attrs.fields(Config)}
+
+
+def _coerce(section: str, key: str, value: Any, field: attrs.Attribute) -> Any:
+    """Check a value against the field's declared type; ints are accepted for floats."""
+    name = f"{section}.{key}"
+    t = str(field.type)
+    if value is None:
+        if "None" in t:
+            return None
+        raise ConfigError(f"{name} cannot be empty")
+    if t.startswith("bool"):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if t.startswith("int"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if t.startswith("float"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if t.startswith("str"):
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    if t.startswith("list"):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ConfigError(f"{name} must be a list of strings, got {value!r}")
+    if t.startswith("dict"):
+        if isinstance(value, dict):
+            return value
+        raise ConfigError(f"{name} must be a table, got {value!r}")
+    return value
+
+
+def apply_dict(config: Config, data: dict[str, Any], source: str) -> Config:
+    """Return ``config`` with ``data`` (nested ``{section: {key: value}}``) applied on top."""
+    classes = _section_classes()
+    sections = {name: getattr(config, name) for name in classes}
+    for section, values in data.items():
+        if section not in classes:
+            raise ConfigError(
+                f"unknown config section '{section}' in {source}.{did_you_mean(section, classes)} Known: {', '.join(classes)}."
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section '{section}' in {source} must be a table")
+        fields = {f.name: f for f in attrs.fields(classes[section])}
+        changes = {}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"unknown config key '{section}.{key}' in {source}.{did_you_mean(key, fields)} "
+                    f"Known: {', '.join(section + '.' + k for k in fields)}."
+                )
+            changes[key] = _coerce(section, key, value, fields[key])
+        try:
+            sections[section] = attrs.evolve(sections[section], **changes)
+        except ConfigError as exc:
+            msg = str(exc)
+            if msg.split(" ", 1)[0] in fields:  # a field validator names the key alone
+                msg = f"{section}.{msg}"
+            raise ConfigError(f"{msg} (in {source})") from None
+    return Config(**sections)
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file with a one-line error for a missing or malformed file."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file '{path}' does not exist; give a path or a registered config name") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"train.steps=100"`` -> ``{"train": {"steps": 100}}``; the value is read as TOML, else as a string."""
+    if "=" not in text:
+        raise ConfigError(f"--set '{text}' must look like section.key=value, e.g. train.steps=100")
+    lhs, rhs = text.split("=", 1)
+    parts = lhs.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set '{text}' must name section.key, e.g. train.steps=100")
+    try:
+        value = tomllib.loads(f"v = {rhs.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = rhs.strip()
+    return {parts[0]: {parts[1]: value}}
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dict_to_toml(data: dict[str, dict[str, Any]]) -> str:
+    """Write a two-level dict as TOML."""
+    out = []
+    for section, values in data.items():
+        out.append(f"[{section}]")
+        out.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None)
+        out.append("")
+    return "\n".join(out)

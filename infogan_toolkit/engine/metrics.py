@@ -1,0 +1,67 @@
+"""Metrics at log intervals: a JSONL file in the run directory plus the registered sinks."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..plugins import PluginHost
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class MetricLog:
+    """Appends one JSON object per log interval and forwards it to every active sink."""
+
+    def __init__(self, run_dir: Path, host: PluginHost, enabled_sinks: list[str], active: bool = True) -> None:
+        self.path = Path(run_dir) / METRICS_FILE
+        self.active = active
+        self.sinks: list[tuple[str, Any]] = []
+        if not active:
+            return
+        wanted = set(enabled_sinks)
+        known = host.registries.sinks
+        for name in wanted - {"*"}:
+            known.get(name)  # an unknown sink name is an error with a suggestion
+        for entry in known:
+            if "*" in wanted or entry.name in wanted:
+                try:
+                    sink = entry.obj(Path(run_dir))
+                except Exception as exc:  # a sink must never stop training
+                    sys.stderr.write(f"infogan-tk: metric sink '{entry.name}' failed to start and is off: {exc}\n")
+                    continue
+                if sink is not None:
+                    self.sinks.append((entry.name, sink))
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        """Record one interval's metrics."""
+        if not self.active:
+            return
+        record = {"step": step, **{k: (v if math.isfinite(v) else str(v)) for k, v in metrics.items()}}
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        for name, sink in list(self.sinks):
+            try:
+                sink.write(step, metrics)
+            except Exception as exc:
+                sys.stderr.write(f"infogan-tk: metric sink '{name}' failed and is turned off: {exc}\n")
+                self.sinks.remove((name, sink))
+
+    def close(self) -> None:
+        """Close every sink."""
+        for _name, sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:
+                pass
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """All records of a run's metrics file."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,144 @@
+"""One InfoGAN update (Eq. 6): the non-saturating GAN loss plus lambda-weighted code likelihoods.
+
+The information term ``-sum_i lambda_i E[log Q(c_i | G(z, c))]`` is computed once on the fake
+batch and trains whichever of the generator, the Q head and the trunk Q shares with D the
+configuration selects (all three is InfoGAN as published; dropping ``generator`` is the
+regular-GAN baseline). D and G are updated simultaneously from one forward pass, as in the
+authors' code: one G forward, one D forward (real and fake together by default), and backward
+passes restricted to each optimiser's parameters with ``backward(inputs=...)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..backbones import InfoDiscriminator
+from ..codes import CodeSet
+from ..config import Config
+from ..images import from_uint8
+from . import distributed
+
+
+def make_adam(params: list[nn.Parameter], lr: float, betas: tuple[float, float], implementation: str, device: torch.device) -> torch.optim.Adam:
+    """Adam with the configured kernel (foreach by default; fused where the device supports it)."""
+    kwargs = {}
+    if implementation == "foreach":
+        kwargs["foreach"] = True
+    elif implementation == "fused":
+        kwargs["fused"] = True
+    elif implementation == "loop":
+        kwargs["foreach"] = False
+    return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
+
+
+class InfoGANObjective:
+    """Holds the networks and optimisers and performs training steps; knows no concrete network."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: InfoDiscriminator,
+        codes: CodeSet,
+        config: Config,
+        output_range: str,
+        device: torch.device,
+        dist_ctx: distributed.DistContext | None = None,
+    ) -> None:
+        self.G = generator
+        self.D = discriminator
+        self.codes = codes
+        self.config = config
+        self.output_range = output_range
+        self.device = device
+        self.dist = dist_ctx or distributed.DistContext()
+        self.noise_dim = config.model.noise_dim
+        self.targets = config.loss.info_targets()
+        self.separate = config.train.d_batch == "separate"
+        self.channels_last = config.train.channels_last
+        self.autocast = (
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.train.bf16 else contextlib.nullcontext()
+        )
+        self.g_params = [p for p in generator.parameters() if p.requires_grad]
+        self.trunk_params = list(discriminator.trunk.parameters())
+        self.dhead_params = list(discriminator.d_head.parameters())
+        self.qhead_params = list(discriminator.q_head.parameters())
+        self.d_params = self.trunk_params + self.dhead_params + self.qhead_params
+        o = config.optim
+        self.opt_d = make_adam(self.d_params, o.lr_d, (o.beta1, o.beta2), o.implementation, device)
+        self.opt_g = make_adam(self.g_params, o.lr_g, (o.beta1, o.beta2), o.implementation, device)
+        self.weights = codes.weights(device)
+        # Fused path: the information term trains everything, so it can ride on the D and G losses.
+        self.fused = self.targets == frozenset({"generator", "q_head", "trunk"})
+        info_inputs = []
+        if "q_head" in self.targets:
+            info_inputs += self.qhead_params
+        if "trunk" in self.targets:
+            info_inputs += self.trunk_params
+        if "generator" in self.targets:
+            info_inputs += self.g_params
+        self.info_inputs = info_inputs
+        # The forward/backward callables; torch.compile may replace the module calls.
+        self.g_forward = generator
+        self.d_forward = discriminator
+
+    def compile(self) -> None:
+        """Compile G and D with torch.compile (opt-in; measured in benchmarks/throughput.py)."""
+        self.g_forward = torch.compile(self.G)
+        self.d_forward = torch.compile(self.D)
+
+    @property
+    def stat_names(self) -> list[str]:
+        """Names of the values :meth:`step` returns, in order."""
+        return ["loss_d", "loss_g", "loss_info", "d_real", "d_fake"] + [f"loglik_{c.name}" for c in self.codes]
+
+    def generator_input(self, n: int, rng: torch.Generator) -> tuple[Tensor, list[Tensor]]:
+        """Sample z and c; return the generator input and the code values."""
+        z = torch.randn(n, self.noise_dim, generator=rng, device=self.device)
+        values = self.codes.sample(n, rng, self.device)
+        return torch.cat([z, self.codes.encode(values)], dim=1), values
+
+    def _prep(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def step(self, real_uint8: Tensor, rng: torch.Generator) -> Tensor:
+        """One simultaneous update of D/Q and G; returns the step's statistics as one device tensor."""
+        n = real_uint8.shape[0]
+        real = self._prep(from_uint8(real_uint8, self.output_range))
+        gin, values = self.generator_input(n, rng)
+        with self.autocast:
+            fake = self._prep(self.g_forward(gin))
+            if self.separate:
+                logit_real, _ = self.d_forward(real)
+                logit_fake, q_fake = self.d_forward(fake)
+            else:
+                logits, q = self.d_forward(torch.cat([real, fake.to(real.dtype)]))
+                logit_real, logit_fake, q_fake = logits[:n], logits[n:], q[n:]
+        logit_real, logit_fake = logit_real.float(), logit_fake.float()
+        loglik = self.codes.log_likelihoods(q_fake, values)  # (L,)
+        info = -(self.weights * loglik).sum()
+        loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
+        loss_g = F.softplus(-logit_fake).mean()  # non-saturating: -log D(G(z, c))
+
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        if self.fused:
+            (loss_d + info).backward(inputs=self.d_params, retain_graph=True)
+            (loss_g + info).backward(inputs=self.g_params)
+        else:
+            loss_d.backward(inputs=self.trunk_params + self.dhead_params, retain_graph=True)
+            if self.info_inputs:
+                info.backward(inputs=self.info_inputs, retain_graph=True)
+            loss_g.backward(inputs=self.g_params)
+        distributed.average_gradients(self.d_params, self.dist)
+        distributed.average_gradients(self.g_params, self.dist)
+        self.opt_d.step()
+        self.opt_g.step()
+        with torch.no_grad():
+            head = torch.stack(
+                [loss_d, loss_g, info, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()]
+            )
+            return torch.cat([head, loglik]).detach()

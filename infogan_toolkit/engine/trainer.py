@@ -1,0 +1,249 @@
+"""The training loop: any registered backbone, code set and dataset, without knowing which.
+
+Per step the loop only queues device work: batches are drawn by index from a uint8 dataset held on
+the device, statistics accumulate in a device tensor, and the host reads them (one sync) at log
+intervals and checkpoints only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+
+import attrs
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .. import __version__
+from ..assembly import Assembly, build_networks, load_dataset, resolve
+from ..checkpoint import (
+    MODEL_FORMAT,
+    TrainState,
+    atomic_save,
+    list_steps,
+    load_model_tensors,
+    load_tensors,
+    load_train_state,
+    model_path,
+    model_tensors,
+    prune,
+    save_train_state,
+    state_path,
+)
+from ..config import Config
+from ..errors import ToolkitError
+from ..plugins import PluginHost
+from . import distributed
+from .devices import pick_device
+from .metrics import MetricLog
+from .objective import InfoGANObjective
+
+CONFIG_FILE = "config.toml"
+
+
+class NonFiniteLossError(ToolkitError):
+    """A loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+@attrs.define
+class TrainResult:
+    """What a finished (or stopped) run reports."""
+
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+    metrics: dict[str, float]
+    images_per_second: float
+    interrupted: bool = False
+
+
+class Trainer:
+    """Builds a run from a configuration and trains it; ``resume`` continues a run directory."""
+
+    def __init__(
+        self,
+        config: Config,
+        run_dir: Path,
+        host: PluginHost | None = None,
+        resume: bool = False,
+        console: Console | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.host = host or PluginHost()
+        self.dist = distributed.context_from_env()
+        self.device = pick_device(config.train.device, self.dist.local_rank)
+        distributed.init(self.dist, self.device)
+        self.run_dir = Path(run_dir)
+        self.console = console or Console(stderr=True)
+        self.show_progress = progress and self.dist.is_main
+        self.assembly: Assembly = resolve(config, self.host)
+        self.config = self.assembly.config
+        if not resume and self.dist.is_main and list_steps(self.run_dir):
+            raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
+        tc = self.config.train
+        self.dataset = load_dataset(self.assembly, self.host, "train").to(self.device)
+        nets = build_networks(self.assembly, seed=tc.seed)
+        memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+        self.G = nets.generator.to(self.device, memory_format=memory_format)
+        self.D = nets.discriminator.to(self.device, memory_format=memory_format)
+        distributed.broadcast_module(self.G, self.dist)
+        distributed.broadcast_module(self.D, self.dist)
+        self.objective = InfoGANObjective(
+            self.G, self.D, self.assembly.codes, self.config, self.assembly.backbone.output_range, self.device, self.dist
+        )
+        if tc.compile:
+            self.objective.compile()
+        self.rng = torch.Generator(device=self.device)
+        # Per-rank streams: rank r draws its own batches and noise.
+        self.rng.manual_seed(tc.seed * 1_000_003 + self.dist.rank)
+        self.step = 0
+        if resume:
+            self._restore()
+        elif self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / CONFIG_FILE).write_text(self.config.to_toml())
+        self.log = MetricLog(self.run_dir, self.host, tc.sinks, active=self.dist.is_main)
+        self._stop = threading.Event()
+
+    # -- state -----------------------------------------------------------------------------------
+    def _train_state(self) -> TrainState:
+        return TrainState(self.step, {"d": self.objective.opt_d, "g": self.objective.opt_g}, {"data": self.rng})
+
+    def _restore(self) -> None:
+        steps = list_steps(self.run_dir)
+        if not steps:
+            raise ToolkitError(f"cannot resume: '{self.run_dir}' holds no complete checkpoint")
+        step = steps[-1]
+        path = model_path(self.run_dir, step)
+        load_model_tensors(load_tensors(path), self.G, self.D, path)
+        state = self._train_state()
+        load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank)
+        self.step = state.step
+
+    def save_checkpoint(self) -> Path | None:
+        """Write weights and trainer state for the current step (rank 0), then prune old ones."""
+        distributed.average_buffers(self.G, self.dist)
+        distributed.average_buffers(self.D, self.dist)
+        state = self._train_state()
+        if self.dist.enabled:
+            state.rank_states["data"] = distributed.gather_states(self.rng.get_state(), self.dist, self.device)
+        if not self.dist.is_main:
+            return None
+        meta = {
+            "format": MODEL_FORMAT,
+            "config": self.config.to_json(),
+            "codes": self.assembly.codes.spec,
+            "codes_detail": json.dumps(self.assembly.codes.describe()),
+            "step": str(self.step),
+            "toolkit_version": __version__,
+            "plugins": json.dumps(self.assembly.provenance),
+            "backbone": self.config.model.backbone,
+            "image_shape": json.dumps(list(self.assembly.backbone.image_shape)),
+            "output_range": self.assembly.backbone.output_range,
+        }
+        path = model_path(self.run_dir, self.step)
+        atomic_save(model_tensors(self.G, self.D), path, meta)
+        save_train_state(state_path(self.run_dir, self.step), state)
+        prune(self.run_dir, self.config.train.keep_checkpoints)
+        if self.config.train.figures:
+            from ..evaluate.figures import write_training_figures
+
+            write_training_figures(self.run_dir, self.step, self.G, self.assembly, self.device)
+        return path
+
+    # -- loop --------------------------------------------------------------------------------------
+    def _handle_sigint(self, signum, frame) -> None:
+        self._stop.set()
+
+    def run(self) -> TrainResult:
+        """Train until ``train.steps`` (or Ctrl-C, which checkpoints and returns)."""
+        tc = self.config.train
+        names = self.objective.stat_names
+        entropies = self.assembly.codes.entropies()
+        acc = torch.zeros(len(names), device=self.device)
+        acc_steps = 0
+        batch = tc.batch_size
+        last_ckpt: Path | None = None
+        last_metrics: dict[str, float] = {}
+        rate = 0.0
+        interrupted = False
+        old_handler = None
+        if threading.current_thread() is threading.main_thread():
+            old_handler = signal.signal(signal.SIGINT, self._handle_sigint)
+        progress = Progress(
+            TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self.console, disable=not self.show_progress,
+            transient=False,
+        )
+        try:
+            with progress:
+                task = progress.add_task("train", total=tc.steps, completed=self.step, rate="", info="")
+                t_last = time.perf_counter()
+                steps_since = 0
+                while self.step < tc.steps:
+                    if self._stop.is_set():
+                        interrupted = True
+                        break
+                    index = torch.randint(len(self.dataset), (batch,), generator=self.rng, device=self.device)
+                    stats = self.objective.step(self.dataset.images(index), self.rng)
+                    acc += stats
+                    acc_steps += 1
+                    steps_since += 1
+                    self.step += 1
+                    progress.update(task, completed=self.step)
+                    at_log = self.step % tc.log_every == 0 or self.step == tc.steps
+                    at_ckpt = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
+                    if at_log or at_ckpt:
+                        values = (acc / acc_steps).tolist()  # the one host sync of an interval
+                        now = time.perf_counter()
+                        rate = steps_since * batch * self.dist.world_size / max(now - t_last, 1e-9)
+                        self._check_finite(names, values)
+                        last_metrics = self._metrics(names, values, entropies, rate)
+                        if at_log:
+                            self.log.write(self.step, last_metrics)
+                            progress.update(task, rate=f"{rate:,.0f} img/s", info=self._summary(last_metrics))
+                        acc.zero_()
+                        acc_steps = 0
+                        if at_ckpt:
+                            last_ckpt = self.save_checkpoint() or last_ckpt
+                        t_last = time.perf_counter()
+                        steps_since = 0
+            if interrupted and acc_steps:
+                values = (acc / acc_steps).tolist()
+                self._check_finite(names, values)
+            if interrupted:
+                last_ckpt = self.save_checkpoint() or last_ckpt
+                if self.dist.is_main:
+                    self.console.print(f"interrupted at step {self.step}; checkpoint saved; continue with --resume {self.run_dir}")
+        finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+            self.log.close()
+        return TrainResult(self.run_dir, self.step, last_ckpt, last_metrics, rate, interrupted)
+
+    def _check_finite(self, names: list[str], values: list[float]) -> None:
+        bad = [n for n, v in zip(names, values) if not math.isfinite(v)]
+        if bad:
+            steps = list_steps(self.run_dir)
+            kept = f"the last good checkpoint is step {steps[-1]}" if steps else "no checkpoint was written yet"
+            raise NonFiniteLossError(
+                f"{', '.join(bad)} became NaN or infinite by step {self.step}; stopped, {kept}; "
+                "try a lower learning rate or lambda"
+            )
+
+    def _metrics(self, names: list[str], values: list[float], entropies: list[float], rate: float) -> dict[str, float]:
+        m = dict(zip(names, values))
+        for code, h in zip(self.assembly.codes, entropies):
+            m[f"li_{code.name}"] = m[f"loglik_{code.name}"] + h
+            m[f"entropy_{code.name}"] = h
+        m["img_per_s"] = rate
+        return m
+
+    def _summary(self, m: dict[str, float]) -> str:
+        li = " ".join(f"{c.name}={m[f'li_{c.name}']:.2f}" for c in list(self.assembly.codes)[:4])
+        return f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} L_I {li}"

@@ -1,0 +1,107 @@
+"""A trained InfoGAN ready to use: generator, D/Q, codes and config, loaded from a checkpoint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import torch
+from torch import Tensor
+
+from .assembly import Assembly, build_networks, resolve
+from .backbones import InfoDiscriminator
+from .checkpoint import load_model_tensors, load_tensors, read_metadata, resolve_checkpoint, MODEL_FORMAT
+from .config import Config, apply_dict
+from .errors import CheckpointError, PluginError
+from .images import from_uint8, to_unit
+from .plugins import PluginHost
+from .registry import UnknownNameError
+
+
+@attrs.define
+class TrainedModel:
+    """Networks in eval mode on one device, with the code set they were trained with."""
+
+    assembly: Assembly
+    generator: torch.nn.Module
+    discriminator: InfoDiscriminator
+    metadata: dict[str, str]
+    device: torch.device
+
+    @property
+    def codes(self):
+        """The run's :class:`~infogan_toolkit.codes.CodeSet`."""
+        return self.assembly.codes
+
+    @property
+    def config(self) -> Config:
+        """The resolved run configuration."""
+        return self.assembly.config
+
+    @property
+    def noise_dim(self) -> int:
+        """Width of the incompressible noise z."""
+        return self.assembly.config.model.noise_dim
+
+    @property
+    def step(self) -> int:
+        """Training step the weights come from."""
+        return int(self.metadata.get("step", 0))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None) -> "TrainedModel":
+        """Read a checkpoint file (or a run directory's latest) onto ``device``."""
+        path = resolve_checkpoint(path)
+        meta = read_metadata(path)
+        if meta.get("format") != MODEL_FORMAT:
+            raise CheckpointError(f"'{path}' is a trainer-state file; give the model file next to it (without .state)")
+        host = host or PluginHost()
+        config = apply_dict(Config(), json.loads(meta["config"]), f"the metadata of {path}")
+        provenance = json.loads(meta.get("plugins", "{}"))
+        try:
+            assembly = resolve(config, host)
+        except UnknownNameError as exc:
+            missing = [p for p in provenance.values() if p["name"] and f"'{p['name']}'" in str(exc)]
+            if missing:
+                dist = missing[0]["distribution"] or missing[0]["plugin"]
+                raise PluginError(
+                    f"checkpoint '{path}' needs '{missing[0]['name']}' from plugin distribution '{dist}' "
+                    f"(version {missing[0]['version']}), which is not installed or is disabled; install it (pip install {dist})"
+                ) from None
+            raise
+        nets = build_networks(assembly)
+        load_model_tensors(load_tensors(path), nets.generator, nets.discriminator, path)
+        device = torch.device(device)
+        gen = nets.generator.to(device).eval()
+        disc = nets.discriminator.to(device).eval()
+        return cls(assembly, gen, disc, meta, device)
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw incompressible noise z ~ N(0, I)."""
+        return torch.randn(n, self.noise_dim, generator=generator, device=self.device)
+
+    @torch.no_grad()
+    def generate(self, z: Tensor, values: Sequence[Tensor]) -> Tensor:
+        """G(z, c) as [0, 1] images, ``values`` holding one tensor per code."""
+        x = self.generator(torch.cat([z, self.codes.encode([v.to(self.device) for v in values])], dim=1))
+        return to_unit(x, self.assembly.backbone.output_range)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> tuple[Tensor, list[Tensor]]:
+        """Random images from the prior and the code values that made them."""
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed if seed is not None else torch.seed())
+        z = self.noise(n, gen)
+        values = self.codes.sample(n, gen, self.device)
+        return self.generate(z, values), values
+
+    @torch.no_grad()
+    def infer(self, images_uint8: Tensor, batch_size: int = 512) -> Tensor:
+        """Q's raw outputs for real uint8 images, batched."""
+        out = []
+        for start in range(0, images_uint8.shape[0], batch_size):
+            x = from_uint8(images_uint8[start:start + batch_size].to(self.device), self.assembly.backbone.output_range)
+            out.append(self.discriminator(x)[1].float())
+        return torch.cat(out)
