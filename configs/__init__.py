@@ -1,4 +1,8 @@
-"""Built-in plugin ``configs``: registers every TOML file in this folder as a named experiment config."""
+"""Built-in plugin ``configs``: registers every TOML file in this folder as a named experiment config.
+
+``default`` (what ``infogan-tk train`` runs with no arguments) is the procedural shapes config,
+which needs no files.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from pathlib import Path
 from infogan_toolkit import hookimpl
 
 _HERE = Path(__file__).resolve().parent
+DEFAULT = "shapes"
 
 
 @hookimpl
 def register_configs(register):
     for path in sorted(_HERE.glob("*.toml")):
         register(path.stem, path)
+    if (_HERE / f"{DEFAULT}.toml").is_file():
+        register("default", _HERE / f"{DEFAULT}.toml")

@@ -25,6 +25,14 @@ def _positive(instance, attribute, value) -> None:
         raise ConfigError(f"{attribute.name} must be > 0, got {value}")
 
 
+def _one_of(*choices: str):
+    def check(instance, attribute, value) -> None:
+        if value not in choices:
+            raise ConfigError(f"{attribute.name} must be one of {', '.join(choices)}, got {value!r}{did_you_mean(str(value), choices)}")
+
+    return check
+
+
 def _non_negative(instance, attribute, value) -> None:
     if not value >= 0:
         raise ConfigError(f"{attribute.name} must be >= 0, got {value}")
@@ -87,7 +95,7 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     # foreach/fused Adam kernels; "auto" lets torch pick.
-    implementation: str = attrs.field(default="foreach", validator=attrs.validators.in_(["auto", "foreach", "fused", "loop"]))
+    implementation: str = attrs.field(default="foreach", validator=_one_of("auto", "foreach", "fused", "loop"))
 
 
 @attrs.define
@@ -103,7 +111,7 @@ class TrainConfig:
     keep_checkpoints: int = attrs.field(default=3, validator=_positive)
     # "joint": real and fake go through D as one batch (the authors' code, one forward);
     # "separate": two forwards, so batch norm sees real and fake apart.
-    d_batch: str = attrs.field(default="joint", validator=attrs.validators.in_(["joint", "separate"]))
+    d_batch: str = attrs.field(default="joint", validator=_one_of("joint", "separate"))
     bf16: bool = False
     channels_last: bool = False
     compile: bool = False

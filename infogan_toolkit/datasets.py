@@ -46,6 +46,14 @@ class ImageDataset(ABC):
         """Move whatever the dataset holds to ``device``; returns self."""
         return self
 
+    #: True when every combination of factor values exists and :meth:`factor_index` finds it
+    #: (what sampling-based metrics such as the FactorVAE score need).
+    factor_grid: bool = False
+
+    def factor_index(self, factors: Tensor) -> Tensor:
+        """Dataset indices of the images with the given factor indices ``(n, F)``; grid datasets only."""
+        raise NotImplementedError(f"{type(self).__name__} has no complete factor grid")
+
 
 class TensorImageDataset(ImageDataset):
     """A dataset held in memory as one uint8 tensor (the fast path: batches are drawn by index)."""

@@ -104,8 +104,8 @@ class InfoGANObjective:
     def _prep(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def step(self, real_uint8: Tensor, rng: torch.Generator) -> Tensor:
-        """One simultaneous update of D/Q and G; returns the step's statistics as one device tensor."""
+    def losses(self, real_uint8: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Forward pass: ``(loss_d, loss_g, info, stats)``; ``info`` is -sum_i lambda_i E[log Q(c_i|x)]."""
         n = real_uint8.shape[0]
         real = self._prep(from_uint8(real_uint8, self.output_range))
         gin, values = self.generator_input(n, rng)
@@ -122,7 +122,14 @@ class InfoGANObjective:
         info = -(self.weights * loglik).sum()
         loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
         loss_g = F.softplus(-logit_fake).mean()  # non-saturating: -log D(G(z, c))
+        with torch.no_grad():
+            head = torch.stack([loss_d, loss_g, info, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()])
+            stats = torch.cat([head, loglik]).detach()
+        return loss_d, loss_g, info, stats
 
+    def backward(self, loss_d: Tensor, loss_g: Tensor, info: Tensor) -> None:
+        """Fill every parameter's gradient: D/Q from the D loss, G from the G loss, and the
+        information term into exactly the configured parts; averaged across ranks."""
         self.opt_d.zero_grad(set_to_none=True)
         self.opt_g.zero_grad(set_to_none=True)
         if self.fused:
@@ -135,10 +142,11 @@ class InfoGANObjective:
             loss_g.backward(inputs=self.g_params)
         distributed.average_gradients(self.d_params, self.dist)
         distributed.average_gradients(self.g_params, self.dist)
+
+    def step(self, real_uint8: Tensor, rng: torch.Generator) -> Tensor:
+        """One simultaneous update of D/Q and G; returns the step's statistics as one device tensor."""
+        loss_d, loss_g, info, stats = self.losses(real_uint8, rng)
+        self.backward(loss_d, loss_g, info)
         self.opt_d.step()
         self.opt_g.step()
-        with torch.no_grad():
-            head = torch.stack(
-                [loss_d, loss_g, info, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()]
-            )
-            return torch.cat([head, loglik]).detach()
+        return stats

@@ -1,0 +1,90 @@
+"""Shared fixtures: a tiny in-process plugin (8x8 backbone and dataset) so engine tests take seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from infogan_toolkit import hookimpl
+from infogan_toolkit.backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
+from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
+from infogan_toolkit.plugins import PluginHost
+
+MNIST_RAW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MNIST" / "raw"
+
+
+class TinyBackbone(Backbone):
+    """A 1x8x8 MLP InfoGAN with batch norm, so the engine's code paths run in milliseconds."""
+
+    image_shape = (1, 8, 8)
+    output_range = "unit"
+    default_noise_dim = 4
+    default_codes = "cat4,unif1"
+    default_dataset = "tiny-bars"
+    default_options = {"hidden": 32}
+
+    def build(self, request: BuildRequest) -> Networks:
+        h = request.options.get("hidden", 32)
+        g = nn.Sequential(
+            nn.Linear(request.input_dim, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, 64), nn.Sigmoid(), nn.Unflatten(1, (1, 8, 8))
+        )
+        trunk = nn.Sequential(nn.Flatten(), nn.Linear(64, h), nn.LeakyReLU(0.1), nn.Linear(h, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.1))
+        return Networks(g, InfoDiscriminator(trunk, nn.Linear(h, 1), nn.Linear(h, request.q_width)))
+
+
+class TinyBars(DatasetPlugin):
+    """8x8 images with one bright vertical bar; the bar's column is the label."""
+
+    description = "tiny test set"
+    needs_root = False
+
+    def load(self, request: DatasetRequest) -> TensorImageDataset:
+        gen = torch.Generator().manual_seed(0 if request.split == "train" else 1)
+        labels = torch.randint(0, 4, (512,), generator=gen)
+        images = torch.zeros(512, 1, 8, 8, dtype=torch.uint8)
+        for i, c in enumerate(labels.tolist()):
+            images[i, 0, :, 2 * c] = 255
+        return TensorImageDataset(images, labels=labels)
+
+
+class TinyPlugin:
+    """Registers the tiny backbone and dataset (an in-process third-party plugin)."""
+
+    @hookimpl
+    def register_backbones(self, register):
+        register("tiny", TinyBackbone())
+
+    @hookimpl
+    def register_datasets(self, register):
+        register("tiny-bars", TinyBars())
+
+
+@pytest.fixture
+def host() -> PluginHost:
+    """A fresh plugin host with the built-ins and the tiny plugin."""
+    h = PluginHost()
+    h.register(TinyPlugin(), "tiny-test-plugin")
+    try:
+        yield h
+    finally:
+        h.unregister("tiny-test-plugin")
+
+
+@pytest.fixture
+def mnist_root() -> Path:
+    """The real MNIST IDX files shipped beside the repository."""
+    if not (MNIST_RAW / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"real MNIST not found at {MNIST_RAW}")
+    return MNIST_RAW
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch):
+    """Tests never inherit a developer's plugin switches."""
+    for var in ("INFOGAN_TK_DISABLE_PLUGINS", "INFOGAN_TK_TRACE_HOOKS", "INFOGAN_TK_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
