@@ -1,0 +1,227 @@
+"""The paper's networks (PAPER.md Tables 1-4 and 6) and a small 64x64 network for the shapes data.
+
+Each ``make_*`` method reads as its table row; the shared frame (heads, options, init) is in
+:mod:`.base`. Activations: D uses leaky ReLU with the ``leak`` option, G uses ReLU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from infogan_toolkit.errors import ConfigError
+
+from .base import PaperBackbone
+from .layers import conv, fc, upconv
+
+
+def _lrelu(opts: dict[str, Any]) -> nn.LeakyReLU:
+    return nn.LeakyReLU(opts["leak"])
+
+
+class MnistBackbone(PaperBackbone):
+    """Table 1, MNIST: 28x28 gray; the Q head is a separate FC128-BN-lReLU-FC on the FC1024 features."""
+
+    name = "mnist"
+    source = "paper Table 1"
+    image_shape = (1, 28, 28)
+    output_range = "unit"  # sigmoid: the authors' code modelled pixels as Bernoulli means
+    default_noise_dim = 62
+    default_codes = "cat10,unif2"
+    default_dataset = "mnist"
+
+    def make_generator(self, input_dim: int, opts: dict[str, Any]) -> nn.Module:
+        """Table 1 G: FC 1024, FC 7x7x128, upconv 64, upconv 1 + sigmoid (28x28)."""
+        return nn.Sequential(
+            *fc(input_dim, 1024, nn.ReLU(), bn=True),
+            *fc(1024, 7 * 7 * 128, nn.ReLU(), bn=True),
+            nn.Unflatten(1, (128, 7, 7)),
+            *upconv(128, 64, nn.ReLU(), bn=True),  # 14x14
+            *upconv(64, 1, nn.Sigmoid(), bn=False),  # 28x28
+        )
+
+    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+        """Table 1 D/Q trunk: conv 64, conv 128, FC 1024 (the features both heads read)."""
+        trunk = nn.Sequential(
+            *conv(1, 64, _lrelu(opts), bn=False),  # 14x14
+            *conv(64, 128, _lrelu(opts), bn=True),  # 7x7
+            nn.Flatten(),
+            *fc(7 * 7 * 128, 1024, _lrelu(opts), bn=True),
+        )
+        return trunk, 1024
+
+
+class SvhnBackbone(PaperBackbone):
+    """Table 2, SVHN: 32x32 color; D and Q heads sit on the flattened 4x4x256 conv features."""
+
+    name = "svhn"
+    source = "paper Table 2"
+    image_shape = (3, 32, 32)
+    output_range = "symmetric"
+    default_noise_dim = 124
+    default_codes = "cat10x4,unif4"  # the appendix layout (the main text says 2 continuous codes)
+    default_dataset = "svhn"
+
+    def make_generator(self, input_dim: int, opts: dict[str, Any]) -> nn.Module:
+        """Table 2 G: FC 2x2x448, upconv 256 (BN), 128, 64 (no BN), 3 + tanh (32x32)."""
+        return nn.Sequential(
+            *fc(input_dim, 2 * 2 * 448, nn.ReLU(), bn=True),
+            nn.Unflatten(1, (448, 2, 2)),
+            *upconv(448, 256, nn.ReLU(), bn=True),  # 4x4
+            *upconv(256, 128, nn.ReLU(), bn=False),  # 8x8 (no BN in the table)
+            *upconv(128, 64, nn.ReLU(), bn=False),  # 16x16 (no BN in the table)
+            *upconv(64, 3, nn.Tanh(), bn=False),  # 32x32
+        )
+
+    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+        """Table 2 D/Q trunk: conv 64, 128, 256, flattened to 4096 features."""
+        trunk = nn.Sequential(
+            *conv(3, 64, _lrelu(opts), bn=False),  # 16x16
+            *conv(64, 128, _lrelu(opts), bn=True),  # 8x8
+            *conv(128, 256, _lrelu(opts), bn=True),  # 4x4
+            nn.Flatten(),
+        )
+        return trunk, 4 * 4 * 256
+
+
+class CelebaBackbone(SvhnBackbone):
+    """Table 3, CelebA: the SVHN network with ten 10-way codes (228-d input by default)."""
+
+    name = "celeba"
+    source = "paper Table 3 (= Table 2)"
+    default_noise_dim = 128
+    default_codes = "cat10x10"
+    default_dataset = "celeba"
+
+
+class FacesBackbone(PaperBackbone):
+    """Table 4, 3D faces: 32x32 gray; D and Q share the whole net, both heads are FCs on FC1024."""
+
+    name = "faces"
+    source = "paper Table 4"
+    shared_q = True
+    image_shape = (1, 32, 32)
+    output_range = "unit"
+    default_noise_dim = 128
+    default_codes = "unif5"
+    default_dataset = "image-folder"
+
+    def make_generator(self, input_dim: int, opts: dict[str, Any]) -> nn.Module:
+        """Table 4 G: FC 1024, FC 8x8x128, upconv 64, upconv 1 + sigmoid (32x32)."""
+        return nn.Sequential(
+            *fc(input_dim, 1024, nn.ReLU(), bn=True),
+            *fc(1024, 8 * 8 * 128, nn.ReLU(), bn=True),
+            nn.Unflatten(1, (128, 8, 8)),
+            *upconv(128, 64, nn.ReLU(), bn=True),  # 16x16
+            *upconv(64, 1, nn.Sigmoid(), bn=False),  # 32x32
+        )
+
+    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+        """Table 4 D/Q net without its last layer: conv 64, conv 128, FC 1024."""
+        trunk = nn.Sequential(
+            *conv(1, 64, _lrelu(opts), bn=False),  # 16x16
+            *conv(64, 128, _lrelu(opts), bn=True),  # 8x8
+            nn.Flatten(),
+            *fc(8 * 8 * 128, 1024, _lrelu(opts), bn=True),
+        )
+        return trunk, 1024
+
+
+class ChairsBackbone(PaperBackbone):
+    """Table 6, 3D chairs: 64x64 gray; stride-1 4x4 (up)convolutions keep 8x8 ("SAME" padding 1/2)."""
+
+    name = "chairs"
+    source = "paper Table 6"
+    shared_q = True
+    image_shape = (1, 64, 64)
+    output_range = "unit"
+    default_noise_dim = 128
+    default_codes = "unif1,cat20x3"  # the appendix layout (the main text says 4 x Cat(20))
+    default_dataset = "image-folder"
+
+    def make_generator(self, input_dim: int, opts: dict[str, Any]) -> nn.Module:
+        """Table 6 G: FC 1024, FC 8x8x256, upconv4 256 x2 (stride 1), upconv 128, 64, 1 + sigmoid (64x64)."""
+        return nn.Sequential(
+            *fc(input_dim, 1024, nn.ReLU(), bn=True),
+            *fc(1024, 8 * 8 * 256, nn.ReLU(), bn=True),
+            nn.Unflatten(1, (256, 8, 8)),
+            *upconv(256, 256, nn.ReLU(), bn=True, stride=1),  # 8x8
+            *upconv(256, 256, nn.ReLU(), bn=True, stride=1),  # 8x8
+            *upconv(256, 128, nn.ReLU(), bn=True),  # 16x16
+            *upconv(128, 64, nn.ReLU(), bn=True),  # 32x32
+            *upconv(64, 1, nn.Sigmoid(), bn=False),  # 64x64: the table's stride-1 would stay 32x32
+        )
+
+    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+        """Table 6 D/Q net without its last layer: conv 64, 128, 256, conv4 256 x2 (stride 1), FC 1024."""
+        trunk = nn.Sequential(
+            *conv(1, 64, _lrelu(opts), bn=False),  # 32x32
+            *conv(64, 128, _lrelu(opts), bn=True),  # 16x16
+            *conv(128, 256, _lrelu(opts), bn=True),  # 8x8
+            *conv(256, 256, _lrelu(opts), bn=True, stride=1),  # 8x8
+            *conv(256, 256, _lrelu(opts), bn=True, stride=1),  # 8x8
+            nn.Flatten(),
+            *fc(8 * 8 * 256, 1024, _lrelu(opts), bn=True),
+        )
+        return trunk, 1024
+
+
+class ShapesBackbone(PaperBackbone):
+    """Not from the paper: a small 64x64 gray network for the procedural shapes data.
+
+    Four halving convolutions (w, 2w, 4w, 4w channels; w = the ``width`` option, 32 by default)
+    take 64x64 to 4x4; an FC 8w feeds both the D logit and the paper-style separate Q head.
+    G mirrors D's feature maps. Sized to train in minutes on a CPU.
+    """
+
+    name = "shapes"
+    source = "toolkit choice, DCGAN-like, 64x64"
+    image_shape = (1, 64, 64)
+    output_range = "unit"
+    default_noise_dim = 5
+    default_codes = "cat3,unif4"
+    default_dataset = "shapes"
+    default_options = {"leak": 0.1, "width": 32}
+
+    def check_options(self, opts: dict[str, Any]) -> None:
+        """``width`` must be a whole number in 1..1024."""
+        width = opts["width"]
+        if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 1024:
+            raise ConfigError(
+                f"backbone '{self.name}' option 'width' must be a whole number in 1..1024, got {width!r}; "
+                f"use 32 (default) or 16 for a faster, smaller network"
+            )
+
+    def make_generator(self, input_dim: int, opts: dict[str, Any]) -> nn.Module:
+        """G: FC 8w, FC 4x4x4w, upconv 4w, 2w, w, 1 + sigmoid (64x64)."""
+        w = opts["width"]
+        return nn.Sequential(
+            *fc(input_dim, 8 * w, nn.ReLU(), bn=True),
+            *fc(8 * w, 4 * 4 * 4 * w, nn.ReLU(), bn=True),
+            nn.Unflatten(1, (4 * w, 4, 4)),
+            *upconv(4 * w, 4 * w, nn.ReLU(), bn=True),  # 8x8
+            *upconv(4 * w, 2 * w, nn.ReLU(), bn=True),  # 16x16
+            *upconv(2 * w, w, nn.ReLU(), bn=True),  # 32x32
+            *upconv(w, 1, nn.Sigmoid(), bn=False),  # 64x64
+        )
+
+    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+        """D/Q trunk: conv w, 2w, 4w, 4w, FC 8w (the features both heads read)."""
+        w = opts["width"]
+        trunk = nn.Sequential(
+            *conv(1, w, _lrelu(opts), bn=False),  # 32x32
+            *conv(w, 2 * w, _lrelu(opts), bn=True),  # 16x16
+            *conv(2 * w, 4 * w, _lrelu(opts), bn=True),  # 8x8
+            *conv(4 * w, 4 * w, _lrelu(opts), bn=True),  # 4x4
+            nn.Flatten(),
+            *fc(4 * 4 * 4 * w, 8 * w, _lrelu(opts), bn=True),
+        )
+        return trunk, 8 * w
+
+
+#: Registered name -> backbone class, in the order `infogan-tk list` shows them.
+BACKBONES: dict[str, type[PaperBackbone]] = {
+    cls.name: cls
+    for cls in (MnistBackbone, SvhnBackbone, CelebaBackbone, FacesBackbone, ChairsBackbone, ShapesBackbone)
+}
