@@ -1,0 +1,27 @@
+"""Built-in datasets: mnist, svhn, celeba, image-folder (your own images) and shapes (generated).
+
+Each is a :class:`infogan_toolkit.datasets.DatasetPlugin` registered by name through the same
+``register_datasets`` hook a third-party plugin uses. ``docs/datasets.md`` gives the file layouts.
+"""
+
+from __future__ import annotations
+
+from infogan_toolkit import hookimpl
+
+from .celeba import CelebADataset
+from .image_folder import ImageFolderDataset
+from .mnist import MnistDataset
+from .shapes import ShapesDataset, ShapesImages
+from .svhn import SvhnDataset
+
+__all__ = ["CelebADataset", "ImageFolderDataset", "MnistDataset", "ShapesDataset", "ShapesImages", "SvhnDataset"]
+
+
+@hookimpl
+def register_datasets(register):
+    """Register the five built-in datasets."""
+    register("mnist", MnistDataset())
+    register("svhn", SvhnDataset())
+    register("celeba", CelebADataset())
+    register("image-folder", ImageFolderDataset())
+    register("shapes", ShapesDataset())

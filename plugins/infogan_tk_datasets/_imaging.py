@@ -1,0 +1,112 @@
+"""Decoding image files into one preallocated uint8 array: centre crop, resize, gray or colour.
+
+Many files are decoded by a thread pool (Pillow releases the GIL while it decodes and resizes) and
+written straight into the ``(N, C, H, W)`` result, so that peak memory is the result plus one image
+per worker. JPEGs are decoded at a reduced scale (``Image.draft``) when the target is much smaller
+than the file, which halves the time per CelebA image.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from infogan_toolkit.errors import DataError
+
+#: Suffixes treated as images (compared lower-case).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+_CHUNK = 256  # images per pool task: big enough to amortise scheduling, small enough to stop early on an error
+
+
+def crop_box(size: tuple[int, int], target_hw: tuple[int, int], crop: int | None) -> tuple[float, float, float, float]:
+    """The centred box (left, top, right, bottom) with the target's aspect ratio.
+
+    ``crop`` is the box width in source pixels (the height follows the aspect ratio); ``None`` or 0
+    takes the largest box that fits. A box larger than the image is shrunk to fit.
+    """
+    iw, ih = size
+    th, tw = target_hw
+    aspect = tw / th
+    bw, bh = (float(crop), crop / aspect) if crop else (float(iw), iw / aspect)
+    shrink = min(1.0, iw / bw, ih / bh)
+    bw, bh = bw * shrink, bh * shrink
+    left, top = max(0.0, (iw - bw) / 2), max(0.0, (ih - bh) / 2)  # max: rounding can go a hair below 0
+    return left, top, min(float(iw), left + bw), min(float(ih), top + bh)
+
+
+def decode_image(path: Path, shape: tuple[int, int, int], crop: int | None = None) -> np.ndarray:
+    """Read one image file as uint8 ``(C, H, W)``: centre crop, resize, convert to gray (C=1) or RGB (C=3)."""
+    c, h, w = shape
+    mode = "L" if c == 1 else "RGB"
+    try:
+        with Image.open(path) as img:
+            iw, ih = img.size
+            box = crop_box((iw, ih), (h, w), crop)
+            # JPEG only: decode at 1/2, 1/4 or 1/8 scale when the box still covers the target size.
+            img.draft(mode, (math.ceil(iw * w / (box[2] - box[0])), math.ceil(ih * h / (box[3] - box[1]))))
+            sx, sy = img.size[0] / iw, img.size[1] / ih
+            scaled = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+            # BILINEAR in Pillow widens its kernel when shrinking, so this is an antialiased resize.
+            out = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR, box=scaled)
+            arr = np.asarray(out, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"image file {path} is missing; restore it or download the dataset again") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"cannot read image file {path} ({type(exc).__name__}: {exc}); replace or delete it") from None
+    return arr[None] if c == 1 else arr.transpose(2, 0, 1)
+
+
+def default_workers() -> int:
+    """Threads used for decoding: the CPU count, capped at 16."""
+    return max(1, min(16, os.cpu_count() or 1))
+
+
+def decode_images(
+    paths: Sequence[Path],
+    shape: tuple[int, int, int],
+    crop: int | None = None,
+    workers: int | None = None,
+) -> np.ndarray:
+    """Decode every file in ``paths`` into one uint8 ``(N, C, H, W)`` array (see :func:`decode_image`).
+
+    The first unreadable file raises :class:`DataError` naming it; the remaining work is cancelled.
+    """
+    out = np.empty((len(paths), *shape), dtype=np.uint8)
+
+    def fill(start: int) -> None:
+        for i in range(start, min(start + _CHUNK, len(paths))):
+            out[i] = decode_image(paths[i], shape, crop)
+
+    starts = range(0, len(paths), _CHUNK)
+    workers = workers or default_workers()
+    if workers == 1 or len(starts) <= 1:
+        for s in starts:
+            fill(s)
+        return out
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        futures = [pool.submit(fill, s) for s in starts]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is not None:
+                raise f.exception()  # type: ignore[misc]
+    return out
+
+
+def list_images(root: Path) -> list[Path]:
+    """Every image file under ``root`` (recursive; hidden entries and symlinked folders skipped), sorted by path."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES):
+                found.append(Path(dirpath) / name)
+    return sorted(found)

@@ -1,0 +1,19 @@
+"""Reading typed values out of ``DatasetRequest.options`` with one-line errors."""
+
+from __future__ import annotations
+
+from infogan_toolkit.datasets import DatasetRequest
+from infogan_toolkit.errors import ConfigError
+
+
+def int_option(request: DatasetRequest, dataset: str, key: str, default: int | None, minimum: int = 0) -> int | None:
+    """``request.options[key]`` as an int >= ``minimum`` (``default`` when absent)."""
+    value = request.options.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip("-").isdigit():
+        raise ConfigError(f"dataset '{dataset}' option '{key}' must be a whole number, got {value!r}")
+    number = int(value)
+    if number < minimum:
+        raise ConfigError(f"dataset '{dataset}' option '{key}' must be at least {minimum}, got {number}")
+    return number

@@ -1,0 +1,123 @@
+"""MNIST from the four standard IDX files, parsed with numpy (gzipped or not).
+
+The files may sit in the data root itself or in ``ROOT/MNIST/raw`` (where torchvision puts them).
+Any dataset shipped in the same four IDX files and names (Fashion-MNIST, KMNIST) loads the same way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
+from infogan_toolkit.errors import DataError
+
+from ._common import check_options, check_split, require_root
+
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+ALL_FILES = SPLIT_FILES["train"] + SPLIT_FILES["test"]
+EXPECTED = ", ".join(ALL_FILES) + " (each may be .gz) in ROOT or ROOT/MNIST/raw"
+
+# IDX type byte -> numpy dtype (multi-byte values are big-endian).
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse one IDX file (optionally gzipped) into an array; magic number, dims and size are checked."""
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:  # a cut-off or damaged .gz lands here
+        raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc}); the file is damaged, download it again") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or raw[3] == 0:
+        raise DataError(f"{path} is not an IDX file (magic number {raw[:4].hex() or 'missing'}); download it again")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated inside its header ({len(raw)} bytes); download it again")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = header + math.prod(dims) * dtype.itemsize
+    if len(raw) != expected:
+        state = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DataError(
+            f"{path} is {state}: {len(raw)} bytes for dims {dims}, expected {expected}; download it again"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+
+
+def find_file(root: Path, name: str) -> Path | None:
+    """``name`` or ``name.gz`` in ``root`` or ``root/MNIST/raw``, the plain file first."""
+    for directory in (root, root / "MNIST" / "raw"):
+        for candidate in (directory / name, directory / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def download(root: Path, split: str) -> None:
+    """Fetch the IDX files into ``root/MNIST/raw`` through torchvision."""
+    try:
+        from torchvision.datasets import MNIST
+
+        MNIST(str(root), train=split == "train", download=True)
+    except Exception as exc:  # network, disk or checksum trouble: all need the same advice
+        raise DataError(
+            f"downloading MNIST into {root / 'MNIST' / 'raw'} failed ({type(exc).__name__}: {exc}); "
+            f"copy {', '.join(ALL_FILES)} there by hand"
+        ) from None
+
+
+class MnistDataset(DatasetPlugin):
+    """MNIST digits, 1x28x28, labels 0-9 (60,000 train / 10,000 test)."""
+
+    description = "MNIST handwritten digits, 1x28x28, labels 0-9; IDX files (gz or not) in ROOT or ROOT/MNIST/raw"
+
+    def load(self, request: DatasetRequest) -> TensorImageDataset:
+        """Read the split's two IDX files (downloading first when asked and missing)."""
+        split = check_split(request, "mnist")
+        check_options(request, "mnist", ())
+        root = require_root(request, "mnist", EXPECTED, can_download=True)
+        names = SPLIT_FILES[split]
+        paths = [find_file(root, n) for n in names]
+        if None in paths and request.download:
+            download(root, split)
+            paths = [find_file(root, n) for n in names]
+        if None in paths:
+            missing = ", ".join(n for n, p in zip(names, paths) if p is None)
+            raise DataError(
+                f"MNIST {split} files not found ({missing}) in {root} or {root / 'MNIST' / 'raw'}; expected {', '.join(ALL_FILES)} "
+                f"(each may be .gz): pass --data-root DIR holding them, or --download"
+            )
+        image_path, label_path = paths
+        images, labels = read_idx(image_path), read_idx(label_path)
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise DataError(
+                f"{image_path} holds {images.dtype} data of shape {images.shape}, not uint8 (N, H, W) images; "
+                f"put the images file under that name"
+            )
+        if labels.ndim != 1 or labels.dtype != np.uint8:
+            raise DataError(
+                f"{label_path} holds {labels.dtype} data of shape {labels.shape}, not uint8 (N,) labels; "
+                f"put the labels file under that name"
+            )
+        if len(images) != len(labels):
+            raise DataError(
+                f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels; "
+                f"the two files do not belong together, download them again"
+            )
+        # np.array copies out of the read-only bytes, so torch gets memory it may write to.
+        data = torch.from_numpy(np.array(images)).unsqueeze(1)
+        return TensorImageDataset(data, labels=torch.from_numpy(labels.astype(np.int64)))
