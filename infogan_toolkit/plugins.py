@@ -102,7 +102,11 @@ class PluginHost:
                 self._info[ep.name] = PluginInfo(ep.name, "failed", dist, version, error=f"{type(exc).__name__}: {exc}")
                 sys.stderr.write(f"infogan-tk: plugin '{ep.name}' ({dist}) failed to import and is skipped: {type(exc).__name__}: {exc}\n")
                 continue
-            self.register(module, ep.name, dist, version)
+            try:
+                self.register(module, ep.name, dist, version)
+            except PluginError as exc:  # a misspelled or mis-signed hook: skip this plugin only
+                self._info[ep.name] = PluginInfo(ep.name, "failed", dist, version, error=str(exc))
+                sys.stderr.write(f"infogan-tk: {exc}\n")
 
     def register(self, plugin: object, name: str, distribution: str | None = None, version: str | None = None) -> None:
         """Register a plugin object (module or instance) under ``name``; misspelled hooks are refused."""
@@ -111,12 +115,16 @@ class PluginHost:
             return
         if self.pm.has_plugin(name):
             raise PluginError(f"a plugin named '{name}' is already registered; pick another name")
-        self.pm.register(plugin, name=name)
         try:
-            self.pm.check_pending()
+            self.pm.register(plugin, name=name)  # refuses a known hook with wrong argument names
+            self.pm.check_pending()  # refuses a hook name that does not exist
         except pluggy.PluginValidationError as exc:
-            self.pm.unregister(name=name)
-            raise PluginError(f"plugin '{name}' implements a hook that does not exist ({exc}); see docs/hooks.md for the hook names") from None
+            if self.pm.has_plugin(name):  # pluggy keeps the impls it accepted before failing
+                self.pm.unregister(name=name)
+            detail = " ".join(str(exc).split())
+            raise PluginError(
+                f"plugin '{name}' does not match the hook contract ({detail}); see docs/hooks.md for the hook names and signatures"
+            ) from None
         hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
         self._info[name] = PluginInfo(name, "loaded", distribution, version, hooks)
         self._registries = None

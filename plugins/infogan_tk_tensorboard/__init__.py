@@ -1,0 +1,46 @@
+"""Built-in plugin ``tensorboard``: a metric sink writing scalars for TensorBoard.
+
+Active only when ``torch.utils.tensorboard`` imports (``pip install infogan-toolkit[tensorboard]``);
+otherwise its factory returns None and the run goes on without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from infogan_toolkit import hookimpl
+
+SUBDIR = "tensorboard"
+
+
+class TensorBoardSink:
+    """Writes each metric as a scalar series under ``run_dir/tensorboard``."""
+
+    def __init__(self, writer: Any) -> None:  # a SummaryWriter; imported lazily
+        self.writer = writer
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Add one point per metric at ``step``; flushed at once, as this runs at log intervals only."""
+        for name, value in metrics.items():
+            self.writer.add_scalar(name, float(value), int(step))
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self.writer.close()
+
+
+def make_sink(run_dir: Path) -> TensorBoardSink | None:
+    """A sink for ``run_dir``, or None when TensorBoard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # ImportError, or a tensorboard/protobuf mismatch that fails at import
+        return None
+    return TensorBoardSink(SummaryWriter(log_dir=str(Path(run_dir) / SUBDIR)))
+
+
+@hookimpl
+def register_metric_sinks(register):
+    register("tensorboard", make_sink)

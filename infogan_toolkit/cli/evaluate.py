@@ -1,0 +1,152 @@
+"""`infogan-tk eval`: the metrics of a checkpoint as a table and as a JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import attrs
+import typer
+from rich.table import Table
+
+from ..checkpoint import resolve_checkpoint
+from ..errors import ConfigError
+from ..evaluate.report import METRICS, EvalSizes, evaluate, parse_metrics
+from ..model import TrainedModel
+from ..plugins import PluginHost
+from .app import app
+from .common import err_console, one_line_errors, out_console, print_json
+
+EVAL_FILE = "eval.json"
+_SIZE_DEFAULTS = ", ".join(f"{k}={v}" for k, v in attrs.asdict(EvalSizes()).items())
+
+
+def parse_sizes(pairs: list[str] | None) -> EvalSizes:
+    """``["dci_trees=10", ...]`` -> :class:`EvalSizes`; a malformed pair or unknown key is one line."""
+    overrides: dict[str, int] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+        if not sep or not key or number is None:
+            raise ConfigError(f"--size '{pair}' is not KEY=WHOLE_NUMBER; e.g. --size dci_trees=10")
+        overrides[key] = number
+    return EvalSizes().replace(overrides)
+
+
+def default_out(checkpoint: Path, resolved: Path) -> Path:
+    """``RUN/eval.json`` for a run directory; ``<stem>.eval.json`` beside a checkpoint file.
+
+    A file gets its own name so that evaluating several steps of one run keeps every result.
+    """
+    if checkpoint.is_dir():
+        return checkpoint / EVAL_FILE
+    return resolved.with_name(f"{resolved.name.removesuffix('.safetensors')}.{EVAL_FILE}")
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def result_table(result: dict) -> Table:
+    """One row per number worth reading; the JSON holds the matrices and per-factor details."""
+    dataset = (result.get("dataset") or {}).get("name")
+    table = Table(title=f"step {result['step']}, codes {result['codes']}, dataset {dataset or '-'}")
+    for column, justify in (("metric", "left"), ("of", "left"), ("value", "right"), ("detail", "left"), ("seconds", "right")):
+        table.add_column(column, justify=justify)
+    secs = result.get("seconds", {})
+    if "mi" in result:
+        mi = result["mi"]
+        for i, (name, c) in enumerate(mi["codes"].items()):
+            table.add_row(
+                "L_I" if i == 0 else "",
+                f"{name} {c['prior']}",
+                _f(c["L_I"]),
+                f"H(c) {_f(c['entropy'])}, s.e. {_f(c['stderr'], 4)}" + (f"; {mi['samples']} samples" if i == 0 else ""),
+                _f(secs.get("mi"), 1) if i == 0 else "",
+            )
+    if "accuracy" in result:
+        acc = result["accuracy"]
+        for i, (name, c) in enumerate(acc["codes"].items()):
+            table.add_row(
+                "accuracy" if i == 0 else "",
+                f"{name} {c['prior']}",
+                _f(c["accuracy"]),
+                f"Hungarian matching, {acc['samples']} of {acc['of']} {acc['split']} images",
+                _f(secs.get("accuracy"), 1) if i == 0 else "",
+            )
+    if "mig" in result:
+        m = result["mig"]
+        table.add_row("MIG", "", _f(m["mig"]), f"{m['num_bins']} bins, {m['rows']} images", _f(secs.get("mig"), 2))
+    if "sap" in result:
+        s = result["sap"]
+        table.add_row("SAP", "", _f(s["sap"]), f"{s['train_rows']} + {s['test_rows']} images", _f(secs.get("sap"), 1))
+    if "dci" in result:
+        d = result["dci"]
+        detail = (
+            f"completeness {_f(d['completeness'])}, informativeness {_f(d['informativeness_test'])} (test); "
+            f"{d['n_estimators']} trees, {d['num_train']} rows"
+        )
+        table.add_row("DCI", "disentanglement", _f(d["disentanglement"]), detail, _f(secs.get("dci"), 1))
+    if "factorvae" in result:
+        v = result["factorvae"]
+        table.add_row("FactorVAE", "", _f(v["factor_vae"]), f"{v['num_active_dims']} active code columns", _f(secs.get("factorvae"), 1))
+    for name, reason in result.get("skipped", {}).items():
+        table.add_row(name, "skipped", "-", reason, "")
+    return table
+
+
+@app.command("eval")
+@one_line_errors
+def eval_command(
+    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory (its latest checkpoint)."),
+    dataset: str = typer.Option(None, "--dataset", help="Dataset name (default: the checkpoint's data.dataset)."),
+    data_root: str = typer.Option(None, "--data-root", help="Folder holding the dataset's files (default: the checkpoint's data.root)."),
+    samples: int = typer.Option(10000, "--samples", help="Generated samples for the L_I estimate."),
+    seed: int = typer.Option(0, "--seed", help="Seed for every random draw (samples, image subsets, classifiers)."),
+    metrics: str = typer.Option(None, "--metrics", help=f"Comma-separated subset of {','.join(METRICS)} (default: all that apply)."),
+    sizes: list[str] = typer.Option(
+        None,
+        "--size",
+        help=f"Change a size: KEY=N (repeatable). Keys and defaults: {_SIZE_DEFAULTS}.",
+    ),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
+    out: Path = typer.Option(None, "--out", "-o", help="JSON file to write (default: RUN/eval.json, or <checkpoint>.eval.json)."),
+    json_out: bool = typer.Option(False, "--json", help="Only JSON on stdout; the table and messages go to stderr."),
+) -> None:
+    """Evaluate a checkpoint: L_I per code, categorical accuracy, MIG, SAP, DCI, FactorVAE."""
+    from ..engine.devices import pick_device
+
+    # Cheap checks first, so a typo costs no model load.
+    chosen = parse_metrics(metrics)
+    size_set = parse_sizes(sizes)
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    resolved = resolve_checkpoint(checkpoint)
+    target = out or default_out(checkpoint, resolved)
+    errors = err_console()
+    host = PluginHost()
+    model = TrainedModel.load(resolved, device=pick_device(device), host=host)
+    result = evaluate(
+        model,
+        host,
+        dataset=dataset,
+        data_root=data_root,
+        samples=samples,
+        seed=seed,
+        metrics=chosen,
+        sizes=size_set,
+        log=lambda line: errors.print(f"[dim]{line}[/dim]"),
+    )
+    result = {"checkpoint": str(resolved), **result}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    if json_out:
+        errors.print(result_table(result))
+        print_json(result)
+    else:
+        out_console().print(result_table(result))
+    errors.print(f"wrote {target}")
