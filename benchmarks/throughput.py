@@ -1,0 +1,547 @@
+"""Training throughput of the toolkit's engine, against the hardware and against a plain PyTorch loop.
+
+For every backbone, batch size and variant it builds the real engine pieces (configuration,
+``resolve``, ``build_networks``, ``InfoGANObjective``) on the device, draws batches by index from
+an on-device uint8 image pool as the trainer does, and reports the median images per second over
+repeated timed regions, the FLOPs per step (``FlopCounterMode``), the achieved FLOP/s as a
+fraction of the device's measured matmul peak, and the peak memory. ``--plain`` measures, in the
+same process, the deliberately plain loop of :mod:`plain_loop` on the same networks. Method and
+caveats: ``docs/performance.md``.
+
+    python benchmarks/throughput.py --device cpu --backbones mnist --batch-sizes 64 128 \\
+        --steps 20 --warmup 3 --variants default,channels_last,bf16,compile --plain --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
+
+from infogan_toolkit.assembly import Assembly, build_networks, resolve
+from infogan_toolkit.cli.common import build_config
+from infogan_toolkit.config import Config
+from infogan_toolkit.datasets import TensorImageDataset
+from infogan_toolkit.engine.devices import pick_device
+from infogan_toolkit.engine.objective import InfoGANObjective
+from infogan_toolkit.errors import ConfigError, ToolkitError
+from infogan_toolkit.plugins import PluginHost
+
+#: Each variant is a set of configuration overrides on top of the defaults (fp32, foreach Adam).
+#: Variants combine with "+", e.g. ``channels_last+bf16``.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "channels_last": ("train.channels_last=true",),
+    "bf16": ("train.bf16=true",),
+    "compile": ("train.compile=true",),
+    "fused": ("optim.implementation=fused",),
+}
+DEFAULT_VARIANTS = "default,channels_last,bf16,compile,fused"
+#: The backbones the plain loop is written for (it hard-codes the MNIST latent layout and dataset).
+PLAIN_BACKBONES = ("mnist",)
+#: A timed matmul repeat lasts about this long, so one measurement is neither noise nor a wait.
+PEAK_REPEAT_SECONDS = 0.2
+MIB = 2.0**20
+REPO = Path(__file__).resolve().parents[1]
+
+
+# -- command line ------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command-line options (see ``benchmarks/README.md``)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: auto)")
+    p.add_argument("--backbones", nargs="+", default=None, help="registered backbone names (default: all)")
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[128], help="batch sizes to measure (default: 128)")
+    p.add_argument("--steps", type=int, default=20, help="training steps per timed region (default: 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (default: 3)")
+    p.add_argument("--repeats", type=int, default=3, help="timed regions per measurement; the median is reported (default: 3)")
+    p.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated, parts joined by '+' (default: {DEFAULT_VARIANTS})")
+    p.add_argument("--plain", action="store_true", help="also measure the plain PyTorch loop (MNIST) in this process")
+    p.add_argument("--mnist-root", type=Path, default=None, help="folder with the MNIST IDX files, for --plain")
+    p.add_argument("--pool", type=int, default=4096, help="random uint8 images held on the device (default: 4096)")
+    p.add_argument("--peak-size", type=int, default=2048, help="matrix size of the peak matmul measurement (default: 2048)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="extra configuration override for every variant (repeatable)")
+    p.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
+    args = p.parse_args(argv)
+    for name in ("steps", "warmup", "repeats", "pool", "peak_size"):
+        minimum = 0 if name == "warmup" else 1
+        if getattr(args, name) < minimum:
+            p.error(f"--{name.replace('_', '-')} must be >= {minimum}")
+    if any(b < 1 for b in args.batch_sizes):
+        p.error("--batch-sizes must all be >= 1")
+    return args
+
+
+def parse_variants(text: str) -> list[str]:
+    """Split and check ``--variants``; an unknown part is a ConfigError naming the known ones."""
+    variants = [v.strip() for v in text.split(",") if v.strip()]
+    if not variants:
+        raise ConfigError("--variants is empty; pass e.g. --variants default,bf16")
+    for variant in variants:
+        for part in variant.split("+"):
+            if part not in VARIANTS:
+                raise ConfigError(f"unknown variant '{part}' in --variants; known: {', '.join(VARIANTS)} (join with '+')")
+    return variants
+
+
+def variant_sets(variant: str) -> list[str]:
+    """The ``--set``-style overrides a variant stands for."""
+    return [s for part in variant.split("+") for s in VARIANTS[part]]
+
+
+# -- the machine ---------------------------------------------------------------------------------
+def sync(device: torch.device) -> None:
+    """Wait for queued device work (only around timed regions)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    """A human name for the device."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple MPS ({platform.machine()})"
+    return cpu_model()
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    info: dict[str, Any] = {
+        "device": str(device),
+        "device_type": device.type,
+        "device_name": device_name(device),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+    }
+    if device.type == "cuda":
+        info["cuda_version"] = torch.version.cuda
+        info["cudnn_version"] = torch.backends.cudnn.version()
+    return info
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line for the report."""
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def free_memory(device: torch.device) -> None:
+    """Return what the last measurement held, so the next starts clean."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> float:
+    """Median FLOP/s of ``size x size`` matmuls in ``dtype`` on the device."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(device, dtype)
+    b = torch.randn(size, size, generator=gen).to(device, dtype)
+    out = torch.empty(size, size, device=device, dtype=dtype)
+    torch.mm(a, b, out=out)  # warm-up: kernel selection, allocator
+    sync(device)
+    t0 = time.perf_counter()
+    torch.mm(a, b, out=out)
+    sync(device)
+    inner = max(1, min(1000, int(PEAK_REPEAT_SECONDS / max(time.perf_counter() - t0, 1e-9))))
+    rates = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            torch.mm(a, b, out=out)
+        sync(device)
+        rates.append(2.0 * size**3 * inner / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool) -> dict[str, Any]:
+    """The device's measured matmul peak in fp32 and, where asked and supported, bf16."""
+    peak: dict[str, Any] = {"matmul_size": size, "fp32_flops_per_s": matmul_rate(device, torch.float32, size, repeats)}
+    peak["bf16_flops_per_s"] = None
+    if want_bf16:
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            peak["bf16_error"] = "this GPU does not support bf16"
+        else:
+            try:
+                peak["bf16_flops_per_s"] = matmul_rate(device, torch.bfloat16, size, repeats)
+            except Exception as exc:  # a device without bf16 matmul is a result, not a crash
+                peak["bf16_error"] = one_line(exc)
+    free_memory(device)
+    return peak
+
+
+class MemoryProbe:
+    """Peak memory of one measurement: CUDA's max_memory_allocated, else the process's max RSS growth."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.kind = "cuda_max_memory_allocated" if device.type == "cuda" else "cpu_max_rss_growth"
+        self.baseline = 0.0
+
+    @staticmethod
+    def _max_rss_mib() -> float:
+        # ru_maxrss is KiB on Linux, bytes on macOS.
+        scale = 1.0 if sys.platform == "darwin" else 1024.0
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / MIB
+
+    def start(self) -> None:
+        """Begin a measurement."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        # The max RSS is a process-wide high-water mark; Linux lets a process lower it to the
+        # current RSS, so each measurement sees its own peak. Where it cannot, growth is a lower bound.
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.kind = "cpu_max_rss_growth_lower_bound"
+        self.baseline = self._max_rss_mib()
+
+    def peak_mib(self) -> float:
+        """Peak MiB since :meth:`start`."""
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / MIB
+        return max(0.0, self._max_rss_mib() - self.baseline)
+
+
+# -- timing ----------------------------------------------------------------------------------------
+@attrs.frozen
+class Timing:
+    """Timed regions of one measurement."""
+
+    step_seconds: list[float]  # seconds per step, one value per timed repeat
+    warmup_seconds: float
+
+    @property
+    def median_step(self) -> float:
+        """The median seconds per step."""
+        return statistics.median(self.step_seconds)
+
+
+def time_steps(step: Callable[[], Any], device: torch.device, steps: int, warmup: int, repeats: int) -> Timing:
+    """Run ``warmup`` untimed steps, then ``repeats`` timed regions of ``steps`` steps each."""
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(warmup):
+        step()
+    sync(device)
+    warmup_seconds = time.perf_counter() - t0
+    per_step = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(device)
+        per_step.append((time.perf_counter() - t0) / steps)
+    return Timing(per_step, warmup_seconds)
+
+
+def count_flops(step: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``step`` (matmuls and convolutions, forward and backward)."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return int(counter.get_total_flops())
+
+
+# -- the engine --------------------------------------------------------------------------------------
+@attrs.define
+class Bench:
+    """What every measurement shares."""
+
+    host: PluginHost
+    device: torch.device
+    args: argparse.Namespace
+    peak: dict[str, Any]
+
+
+def engine_config(host: PluginHost, backbone: str, batch: int, args: argparse.Namespace, sets: list[str]) -> Config:
+    """The configuration of one measurement: the backbone's defaults, then --set, then the variant."""
+    base = [f"model.backbone={backbone}", f"train.batch_size={batch}", f"train.device={args.device}", f"train.seed={args.seed}"]
+    return build_config(host, sets=[*base, *sets])
+
+
+def engine_step(assembly: Assembly, bench: Bench) -> tuple[Callable[[], None], InfoGANObjective]:
+    """Build the engine pieces as the trainer does and return one training step as a closure."""
+    cfg, device = assembly.config, bench.device
+    nets = build_networks(assembly, seed=cfg.train.seed)
+    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    generator = nets.generator.to(device, memory_format=memory_format)
+    discriminator = nets.discriminator.to(device, memory_format=memory_format)
+    objective = InfoGANObjective(generator, discriminator, assembly.codes, cfg, assembly.backbone.output_range, device)
+    pool_gen = torch.Generator().manual_seed(cfg.train.seed)
+    shape = (bench.args.pool, *assembly.backbone.image_shape)
+    dataset = TensorImageDataset(torch.randint(0, 256, shape, generator=pool_gen, dtype=torch.uint8)).to(device)
+    rng = torch.Generator(device=device)
+    rng.manual_seed(cfg.train.seed)
+    batch = cfg.train.batch_size
+    acc = torch.zeros(len(objective.stat_names), device=device)
+
+    def step() -> None:
+        """Exactly the trainer's per-step device work: index, gather, update, accumulate."""
+        index = torch.randint(len(dataset), (batch,), generator=rng, device=device)
+        acc.add_(objective.step(dataset.images(index), rng))
+
+    return step, objective
+
+
+def peak_for(variant: str, peak: dict[str, Any]) -> tuple[float | None, str]:
+    """The matmul peak a variant is judged against: bf16 for bf16 variants where measured."""
+    if "bf16" in variant.split("+") and peak.get("bf16_flops_per_s"):
+        return peak["bf16_flops_per_s"], "bf16"
+    return peak["fp32_flops_per_s"], "fp32"
+
+
+def summarise(row: dict[str, Any], timing: Timing, flops: int, batch: int, peak: float | None) -> None:
+    """Fill a result row's throughput numbers from its timing."""
+    step_s = timing.median_step
+    row["step_seconds_median"] = step_s
+    row["step_seconds_repeats"] = timing.step_seconds
+    row["img_per_s_repeats"] = [batch / s for s in timing.step_seconds]
+    row["img_per_s"] = statistics.median(row["img_per_s_repeats"])
+    row["warmup_seconds"] = timing.warmup_seconds
+    row["flops_per_step"] = flops
+    row["flops_per_image"] = flops / batch
+    row["achieved_flops_per_s"] = flops / step_s
+    row["peak_ratio"] = flops / step_s / peak if peak else None
+
+
+def measure_engine(bench: Bench, backbone: str, batch: int, variant: str) -> dict[str, Any]:
+    """One engine measurement; a failure on the device becomes a 'failed' row with its reason."""
+    args = bench.args
+    row: dict[str, Any] = {"kind": "engine", "backbone": backbone, "batch_size": batch, "variant": variant, "status": "ok"}
+    probe = MemoryProbe(bench.device)
+    probe.start()
+    try:
+        row["config_overrides"] = [*args.sets, *variant_sets(variant)]
+        assembly = resolve(engine_config(bench.host, backbone, batch, args, row["config_overrides"]), bench.host)
+        compiled = assembly.config.train.compile
+        step, objective = engine_step(assembly, bench)
+        flops = count_flops(step)  # eager, before any compile: the same maths every variant runs
+        if compiled:
+            objective.compile()
+        # Compilation happens lazily in the first calls, so a compiled variant always gets a warm-up.
+        warmup = max(args.warmup, 1) if compiled else args.warmup
+        timing = time_steps(step, bench.device, args.steps, warmup, args.repeats)
+        peak, peak_dtype = peak_for(variant, bench.peak)
+        summarise(row, timing, flops, batch, peak)
+        row["peak_dtype"] = peak_dtype
+        if compiled:
+            # Its cost is the warm-up's excess over as many steady steps.
+            row["compile_seconds"] = max(0.0, timing.warmup_seconds - timing.median_step * warmup)
+        row["peak_memory_mib"] = probe.peak_mib()
+        row["memory_kind"] = probe.kind
+    except Exception as exc:  # a variant the device cannot run is a result, not a crash
+        row.update(status="failed", reason=one_line(exc))
+    finally:
+        if "compile" in variant.split("+"):
+            torch._dynamo.reset()
+        free_memory(bench.device)
+    return row
+
+
+# -- the plain loop ----------------------------------------------------------------------------------
+def default_mnist_roots() -> list[Path]:
+    """Where the MNIST IDX files usually sit beside this repository."""
+    return [REPO.parent / "shared" / "data" / "MNIST" / "raw", REPO / "shared" / "data" / "MNIST" / "raw"]
+
+
+def mnist_source(explicit: Path | None) -> Path:
+    """The folder with the MNIST IDX files: --mnist-root, else a known location."""
+    from plain_loop import find_idx_dir  # imported here: only --plain needs it (and torchvision)
+
+    if explicit is not None:
+        return find_idx_dir(explicit.expanduser())
+    for root in default_mnist_roots():
+        try:
+            return find_idx_dir(root)
+        except ToolkitError:
+            continue
+    raise ConfigError("--plain needs the MNIST IDX files; pass --mnist-root DIR")
+
+
+def measure_plain(bench: Bench, backbone: str, batch: int, workdir: Path) -> dict[str, Any]:
+    """The plain loop at one batch size; failures (missing data, device errors) become a 'failed' row."""
+    row: dict[str, Any] = {"kind": "plain", "backbone": backbone, "batch_size": batch, "variant": "plain", "status": "ok"}
+    if backbone not in PLAIN_BACKBONES:
+        row.update(status="skipped", reason=f"the plain loop is written for {', '.join(PLAIN_BACKBONES)} only")
+        return row
+    args = bench.args
+    probe = MemoryProbe(bench.device)
+    probe.start()
+    try:
+        from plain_loop import PlainInfoGAN, mnist_loader, stage_mnist
+
+        root = stage_mnist(mnist_source(args.mnist_root), workdir / "torchvision-root")
+        loop = PlainInfoGAN(bench.host.registries.backbones.get(backbone), mnist_loader(root, batch), bench.device, args.seed)
+        flops = count_flops(loop.step)
+        timing = time_steps(loop.step, bench.device, args.steps, args.warmup, args.repeats)
+        summarise(row, timing, flops, batch, bench.peak["fp32_flops_per_s"])
+        row["peak_dtype"] = "fp32"
+        row["peak_memory_mib"] = probe.peak_mib()
+        row["memory_kind"] = probe.kind
+    except Exception as exc:  # reported, like a failed variant
+        row.update(status="failed", reason=one_line(exc))
+    finally:
+        free_memory(bench.device)
+    return row
+
+
+def add_plain_ratios(rows: list[dict[str, Any]]) -> None:
+    """Give every engine row its speed over the plain loop at the same backbone and batch size."""
+    plain = {(r["backbone"], r["batch_size"]): r for r in rows if r["kind"] == "plain" and r["status"] == "ok"}
+    for row in rows:
+        if row["kind"] != "engine":
+            continue
+        base = plain.get((row["backbone"], row["batch_size"]))
+        ok = base is not None and row["status"] == "ok"
+        row["engine_over_plain"] = row["img_per_s"] / base["img_per_s"] if ok else None
+
+
+# -- report ---------------------------------------------------------------------------------------------
+def _fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
+    return "-" if value is None else format(value / scale, spec)
+
+
+def results_table(report: dict[str, Any]) -> Table:
+    """The results as a rich table."""
+    m = report["machine"]
+    table = Table(title=f"InfoGAN training throughput on {m['device_name']} ({m['device']}, torch {m['torch_version']}, {m['threads']} threads)")
+    for name, justify in [
+        ("backbone", "left"), ("batch", "right"), ("variant", "left"), ("img/s", "right"), ("vs plain", "right"),
+        ("GFLOP/step", "right"), ("TFLOP/s", "right"), ("% peak", "right"), ("peak MiB", "right"), ("compile s", "right"),
+        ("status", "left"),
+    ]:
+        table.add_column(name, justify=justify)
+    for r in report["results"]:
+        ok = r["status"] == "ok"
+        ratio = r.get("engine_over_plain")
+        status = "ok" if ok else f"{r['status']}: {r.get('reason', '')}"
+        table.add_row(
+            r["backbone"], str(r["batch_size"]), r["variant"],
+            _fmt(r.get("img_per_s"), ",.0f"),
+            "-" if ratio is None else f"{ratio:.2f}x",
+            _fmt(r.get("flops_per_step"), ".2f", 1e9),
+            _fmt(r.get("achieved_flops_per_s"), ".3f", 1e12),
+            _fmt(r.get("peak_ratio"), ".1%") if r.get("peak_ratio") is not None else "-",
+            _fmt(r.get("peak_memory_mib"), ",.0f"),
+            _fmt(r.get("compile_seconds"), ".1f"),
+            status,
+        )
+    peak = report["peak"]
+    table.caption = (
+        f"matmul peak {peak['matmul_size']}x{peak['matmul_size']}: fp32 {_fmt(peak['fp32_flops_per_s'], '.3f', 1e12)} TFLOP/s, "
+        f"bf16 {_fmt(peak.get('bf16_flops_per_s'), '.3f', 1e12)} TFLOP/s; memory: {report['memory_kind']}"
+    )
+    return table
+
+
+def command_line(argv: list[str] | None) -> str:
+    """The exact command, as it could be pasted into a shell."""
+    args = sys.argv[1:] if argv is None else argv
+    return shlex.join([Path(sys.executable).name, sys.argv[0] if argv is None else "benchmarks/throughput.py", *args])
+
+
+def run(args: argparse.Namespace, command: str, console: Console) -> dict[str, Any]:
+    """Measure everything asked for and return the report."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    host = PluginHost()
+    device = pick_device(args.device)
+    variants = parse_variants(args.variants)
+    backbones = args.backbones or host.registries.backbones.names()
+    for name in backbones:  # a typo or a bad --set is a user mistake: one line, before anything is measured
+        resolve(engine_config(host, name, args.batch_sizes[0], args, args.sets), host)
+    if args.plain and args.mnist_root is not None:
+        mnist_source(args.mnist_root)
+    console.log(f"measuring the matmul peak on {device} ...")
+    want_bf16 = any("bf16" in v.split("+") for v in variants)
+    bench = Bench(host, device, args, measure_peak(device, args.peak_size, args.repeats, want_bf16))
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="infogan-tk-bench-") as tmp:
+        for backbone in backbones:
+            for batch in args.batch_sizes:
+                for variant in variants:
+                    console.log(f"{backbone} batch {batch} {variant} ...")
+                    rows.append(measure_engine(bench, backbone, batch, variant))
+                if args.plain:
+                    console.log(f"{backbone} batch {batch} plain loop ...")
+                    rows.append(measure_plain(bench, backbone, batch, Path(tmp)))
+    add_plain_ratios(rows)
+    return {
+        "command": command,
+        "machine": machine_info(device),
+        "settings": {
+            "backbones": backbones, "batch_sizes": args.batch_sizes, "variants": variants, "steps": args.steps,
+            "warmup": args.warmup, "repeats": args.repeats, "pool": args.pool, "seed": args.seed, "sets": args.sets,
+            "plain": args.plain,
+        },
+        "peak": bench.peak,
+        "memory_kind": MemoryProbe(device).kind,
+        "results": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: measure, print the table, write the JSON. Returns the exit code."""
+    args = parse_args(argv)
+    # Benchmarks import the plain loop beside this file, also when run from elsewhere.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    err = Console(stderr=True, highlight=False)
+    try:
+        report = run(args, command_line(argv), err)
+    except ToolkitError as exc:
+        # Plain write: rich would wrap the message over several lines.
+        sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")
+        return 2
+    # A pipe or file gets a wide table rather than rich's 80 columns, which would truncate every cell.
+    Console(highlight=False, width=None if sys.stdout.isatty() else 180).print(results_table(report))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        err.print(f"wrote {args.json}", markup=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""benchmarks/throughput.py end to end at tiny sizes: the JSON it writes, failures as rows, one-line errors.
+
+No timing is asserted: only that every number the report promises is there and positive.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "throughput.py"
+TINY = ["--device", "cpu", "--steps", "2", "--warmup", "1", "--peak-size", "64", "--pool", "64", "--threads", "1"]
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    """An IDX3 uint8 image file (magic 0x803), gzipped."""
+    n, h, w = images.shape
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    """An IDX1 uint8 label file (magic 0x801), gzipped."""
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path: Path) -> Path:
+    """A 32-image MNIST in the four real IDX files (gzipped), as the plain loop's torchvision reads them."""
+    root = tmp_path / "mnist"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 32), ("t10k", 8)):
+        write_idx_images(root / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx_labels(root / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    return root
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess:
+    """The script in a subprocess, as a user runs it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
+
+
+def positive(row: dict, *keys: str) -> None:
+    """Each key holds a number above zero."""
+    for key in keys:
+        assert isinstance(row[key], (int, float)) and row[key] > 0, (key, row[key])
+
+
+def test_tiny_run_writes_every_number(tmp_path: Path, tiny_mnist: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = run_bench(*TINY, "--backbones", "mnist", "--batch-sizes", "8", "--repeats", "2",
+                     "--variants", "default,fused", "--plain", "--mnist-root", str(tiny_mnist), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+
+    assert "--plain" in report["command"] and "throughput.py" in report["command"]
+    machine = report["machine"]
+    assert machine["device"] == "cpu" and machine["device_name"] and machine["torch_version"]
+    assert machine["threads"] == 1
+    positive(report["peak"], "fp32_flops_per_s", "matmul_size")
+    assert report["settings"]["variants"] == ["default", "fused"]
+
+    rows = {(r["kind"], r["variant"]): r for r in report["results"]}
+    assert set(rows) == {("engine", "default"), ("engine", "fused"), ("plain", "plain")}
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert row["backbone"] == "mnist" and row["batch_size"] == 8
+        positive(row, "img_per_s", "step_seconds_median", "flops_per_step", "achieved_flops_per_s", "peak_ratio", "warmup_seconds")
+        assert row["peak_memory_mib"] >= 0 and row["memory_kind"].startswith("cpu_max_rss_growth")
+        assert len(row["img_per_s_repeats"]) == 2 and all(v > 0 for v in row["img_per_s_repeats"])
+        assert row["img_per_s"] == pytest.approx(sorted(row["img_per_s_repeats"])[0] / 2 + sorted(row["img_per_s_repeats"])[1] / 2)
+        # The reported FLOP rate is the counted FLOPs over the median step time.
+        assert row["achieved_flops_per_s"] == pytest.approx(row["flops_per_step"] / row["step_seconds_median"])
+    plain = rows[("plain", "plain")]
+    for variant in ("default", "fused"):
+        engine = rows[("engine", variant)]
+        assert engine["engine_over_plain"] == pytest.approx(engine["img_per_s"] / plain["img_per_s"])
+        assert engine["config_overrides"] == ([] if variant == "default" else ["optim.implementation=fused"])
+    # Same networks: the plain loop's extra D forward on the fake batch makes it a little dearer, never cheaper.
+    assert rows[("engine", "default")]["flops_per_step"] == rows[("engine", "fused")]["flops_per_step"]
+    assert 1.0 < plain["flops_per_step"] / rows[("engine", "default")]["flops_per_step"] < 1.5
+    assert "img/s" in proc.stdout and "fused" in proc.stdout
+
+
+def test_failures_are_rows_not_crashes(tmp_path: Path, tiny_mnist: Path) -> None:
+    # Batch 1 cannot train batch norm (a real device-side failure); a corrupt IDX file breaks the plain loop.
+    (tiny_mnist / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
+    out = tmp_path / "bench.json"
+    proc = run_bench(*TINY, "--backbones", "mnist", "--batch-sizes", "1", "--repeats", "1", "--variants", "default",
+                     "--plain", "--mnist-root", str(tiny_mnist), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["kind"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows["engine"]["status"] == "failed" and "\n" not in rows["engine"]["reason"]
+    assert "batch" in rows["engine"]["reason"].lower() or "channel" in rows["engine"]["reason"].lower()
+    assert rows["engine"]["engine_over_plain"] is None
+    assert rows["plain"]["status"] == "failed" and "cannot unpack" in rows["plain"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--variants", "default,channels_lats"], "error: unknown variant 'channels_lats'"),
+        (["--backbones", "mnsit"], "error: Unknown backbone 'mnsit'. Did you mean 'mnist'?"),
+    ],
+)
+def test_user_mistakes_are_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
+    out = tmp_path / "x.json"
+    proc = run_bench(*TINY, "--backbones", "mnist", "--batch-sizes", "8", *flags, "--json", str(out))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+    assert not out.exists()
