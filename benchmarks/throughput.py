@@ -52,6 +52,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "bf16": ("train.bf16=true",),
     "compile": ("train.compile=true",),
     "fused": ("optim.implementation=fused",),
+    "separate": ('train.d_batch="separate"',),
 }
 DEFAULT_VARIANTS = "default,channels_last,bf16,compile,fused"
 #: The backbones the plain loop is written for (it hard-codes the MNIST latent layout and dataset).
