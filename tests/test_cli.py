@@ -146,3 +146,23 @@ def test_sample_and_traverse_write_pngs(shapes_run, runner, tmp_path):
     assert all((tmp_path / "t" / f"traverse-{f['code']}.png").is_file() for f in files)
     bad = runner.invoke(app, ["traverse", str(out), "--code", "c9"])
     assert bad.exit_code == 2 and "unknown code 'c9'" in bad.stderr
+
+
+@pytest.mark.parametrize("codes, width", [("cat10x4,unif2", 42), ("cat10x4,unif4", 44)])
+def test_train_svhn_with_the_papers_code_layouts(runner, tmp_path, codes, width):
+    """`infogan-tk train --backbone svhn --codes cat10x4,unif2` on a small real-format .mat file."""
+    import numpy as np
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    savemat(tmp_path / "train_32x32.mat", {"X": rng.integers(0, 256, (32, 32, 3, 40), dtype=np.uint8),
+                                           "y": rng.integers(1, 11, (40, 1)).astype(np.uint8)})
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--backbone", "svhn", "--codes", codes, "--data-root", str(tmp_path),
+                                 "--steps", "2", "--batch-size", "8", "--out", str(out), "--quiet", "--json",
+                                 "--set", "train.figures=false"])
+    assert result.exit_code == 0, result.stderr
+    meta = json.loads(runner.invoke(app, ["inspect", str(out), "--json"]).stdout)["metadata"]
+    assert meta["codes"] == codes
+    detail = meta["codes_detail"]
+    assert sum(10 if c["prior"] == "Cat(10)" else 1 for c in detail) == width
