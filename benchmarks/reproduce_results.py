@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-MNIST_ROOT = ROOT.parent / "shared" / "data" / "MNIST" / "raw"
+MNIST_ROOT = Path("..") / "shared" / "data" / "MNIST" / "raw"  # relative to the repository root
 
 EXPERIMENTS = {
     # name: (config, extra train args, eval metrics, eval sizes)
@@ -37,7 +38,7 @@ EXPERIMENTS = {
 def run(cmd: list[str]) -> str:
     """Run a command, echo it, return its stdout; stop on failure."""
     print("$", shlex.join(cmd), file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"command failed with status {proc.returncode}")
@@ -66,8 +67,9 @@ def one_run(name: str, seed: int, steps: int | None, sets: list[str], out_root: 
         train += ["--set", s]
     t0 = time.perf_counter()
     summary = json.loads(run(train))
+    run_dir = ROOT / run_dir
     wall = time.perf_counter() - t0
-    evaluation = ["infogan-tk", "eval", str(run_dir), "--metrics", metrics, "--json", "--device", "cpu"]
+    evaluation = ["infogan-tk", "eval", os.path.relpath(run_dir, ROOT), "--metrics", metrics, "--json", "--device", "cpu"]
     for s in sizes:
         evaluation += ["--size", s]
     report = json.loads(run(evaluation))
@@ -119,13 +121,14 @@ def write_table(name: str) -> Path:
         if accs:
             lines += ["", f"Accuracy over {len(accs)} runs: median {statistics.median(accs):.4f}, min {min(accs):.4f}, max {max(accs):.4f}."]
     else:
-        keys = [("mig", "mig"), ("factorvae", "score"), ("dci", "disentanglement"), ("dci", "completeness"),
-                ("dci", "informativeness_test"), ("sap", "score")]
-        lines += ["| seed | steps | " + " | ".join(f"{a} {b}" for a, b in keys) + " | wall s |",
-                  "|---|---|" + "---|" * len(keys) + "---|"]
+        keys = [("mig", "mig"), ("factorvae", "factor_vae"), ("dci", "disentanglement"), ("dci", "completeness"),
+                ("dci", "informativeness_test"), ("sap", "sap")]
+        lines += ["| seed | steps | MIG | FactorVAE | DCI disentanglement | DCI completeness | DCI informativeness (test) | SAP | accuracy c1 (shape) | wall s |",
+                  "|---|---|" + "---|" * len(keys) + "---|---|"]
         for r in records:
-            vals = [_fmt(_get(r, "eval", "disentanglement", a, b)) for a, b in keys]
-            lines.append(f"| {r['seed']} | {r['steps']} | " + " | ".join(vals) + f" | {r['wall_seconds']} |")
+            vals = [_fmt(_get(r, "eval", a, b)) for a, b in keys]
+            acc = _fmt(_get(r, "eval", "accuracy", "codes", "c1", "accuracy"), 4)
+            lines.append(f"| {r['seed']} | {r['steps']} | " + " | ".join(vals) + f" | {acc} | {r['wall_seconds']} |")
     lines += ["", "Commands of each run:", ""]
     lines += [f"- seed {r['seed']}: `{r['train_command']}` then `{r['eval_command']}`" for r in records]
     path = RESULTS / f"{name}.md"
@@ -139,7 +142,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="extra section.key=value for train")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "results", help="where run directories go")
+    parser.add_argument("--runs", type=Path, default=Path("runs") / "results", help="where run directories go (relative to the repository root)")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSONL")
     args = parser.parse_args()
     if not args.table_only:
