@@ -245,5 +245,6 @@ class Trainer:
         return m
 
     def _summary(self, m: dict[str, float]) -> str:
-        li = " ".join(f"{c.name}={m[f'li_{c.name}']:.2f}" for c in list(self.assembly.codes)[:4])
-        return f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} L_I {li}"
+        # L_I next to its ceiling H(c) for the first few codes; the JSONL has all of them.
+        li = " ".join(f"{c.name}={m[f'li_{c.name}']:.2f}/{m[f'entropy_{c.name}']:.2f}" for c in list(self.assembly.codes)[:4])
+        return f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} L_I/H {li}"
