@@ -142,45 +142,38 @@ class Config:
         return dict_to_toml(self.to_dict())
 
 
-_SECTIONS = {f.name: f.type for f in attrs.fields(Config)}
-
-
 def _section_classes() -> dict[str, type]:
     return {f.name: f.default.factory for f in attrs.fields(Config)}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+#: Declared type prefix -> (accepts the value?, what the error says the value must be).
+_TYPE_CHECKS: dict[str, tuple[Any, str]] = {
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "float": (_is_number, "a number"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "list": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
+    "dict": (lambda v: isinstance(v, dict), "a table"),
+}
 
 
 def _coerce(section: str, key: str, value: Any, field: attrs.Attribute) -> Any:
     """Check a value against the field's declared type; ints are accepted for floats."""
     name = f"{section}.{key}"
-    t = str(field.type)
+    declared = str(field.type)
     if value is None:
-        if "None" in t:
+        if "None" in declared:
             return None
         raise ConfigError(f"{name} cannot be empty")
-    if t.startswith("bool"):
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{name} must be true or false, got {value!r}")
-    if t.startswith("int"):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
-    if t.startswith("float"):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    if t.startswith("str"):
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{name} must be a string, got {value!r}")
-    if t.startswith("list"):
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-        raise ConfigError(f"{name} must be a list of strings, got {value!r}")
-    if t.startswith("dict"):
-        if isinstance(value, dict):
-            return value
-        raise ConfigError(f"{name} must be a table, got {value!r}")
+    for prefix, (accepts, must_be) in _TYPE_CHECKS.items():
+        if declared.startswith(prefix):
+            if not accepts(value):
+                raise ConfigError(f"{name} must be {must_be}, got {value!r}")
+            return float(value) if prefix == "float" else value
     return value
 
 
