@@ -15,7 +15,8 @@ from .backbones import Backbone, BuildRequest, Networks
 from .codes import CodeSet, resolve_codes
 from .config import Config
 from .datasets import DatasetRequest, ImageDataset
-from .errors import ConfigError
+from .errors import ConfigError, PluginError
+from .images import RANGES
 from .plugins import PluginHost
 from .suggest import did_you_mean
 
@@ -37,6 +38,11 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
         raise ConfigError("no backbone chosen; pass --backbone NAME or --config NAME (see `infogan-tk list backbones`)")
     entry = regs.backbones.entry(config.model.backbone)
     backbone: Backbone = entry.obj
+    if backbone.output_range not in RANGES:
+        raise PluginError(
+            f"backbone '{entry.name}' (plugin '{entry.plugin}') declares output_range {backbone.output_range!r}; "
+            f"the plugin must use one of {', '.join(RANGES)}"
+        )
     options = dict(backbone.default_options)
     for key, value in config.model.options.items():
         if key not in options:

@@ -8,12 +8,6 @@ from torch import Tensor
 RANGES = ("unit", "symmetric")
 
 
-def check_range(output_range: str) -> None:
-    """Refuse an output range the engine does not know."""
-    if output_range not in RANGES:
-        raise ValueError(f"output_range must be one of {RANGES}, got {output_range!r}")
-
-
 def from_uint8(images: Tensor, output_range: str, dtype: torch.dtype = torch.float32) -> Tensor:
     """uint8 [0, 255] -> float in the backbone's range."""
     x = images.to(dtype) * (1.0 / 255.0)

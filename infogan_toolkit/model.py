@@ -17,7 +17,6 @@ from .config import Config, apply_dict
 from .errors import CheckpointError, PluginError
 from .images import from_uint8, to_unit
 from .plugins import PluginHost
-from .registry import UnknownNameError
 
 
 @attrs.define
@@ -59,18 +58,16 @@ class TrainedModel:
             raise CheckpointError(f"'{path}' is a trainer-state file; give the model file next to it (without .state)")
         host = host or PluginHost()
         config = apply_dict(Config(), json.loads(meta["config"]), f"the metadata of {path}")
-        provenance = json.loads(meta.get("plugins", "{}"))
-        try:
-            assembly = resolve(config, host)
-        except UnknownNameError as exc:
-            missing = [p for p in provenance.values() if p["name"] and f"'{p['name']}'" in str(exc)]
-            if missing:
-                dist = missing[0]["distribution"] or missing[0]["plugin"]
-                raise PluginError(
-                    f"checkpoint '{path}' needs '{missing[0]['name']}' from plugin distribution '{dist}' "
-                    f"(version {missing[0]['version']}), which is not installed or is disabled; install it (pip install {dist})"
-                ) from None
-            raise
+        # Name the distribution to install for any piece whose plugin is missing, before resolving.
+        registry_of = {"backbone": "backbones", "code": "codes", "head": "heads"}
+        for key, prov in json.loads(meta.get("plugins", "{}")).items():
+            attr = registry_of.get(key.split(":")[0])
+            if attr is not None:
+                try:
+                    host.require_plugin_for(attr, prov["name"], prov["distribution"] or prov["plugin"])
+                except PluginError as exc:
+                    raise PluginError(f"checkpoint '{path}' needs {exc}") from None
+        assembly = resolve(config, host)
         nets = build_networks(assembly)
         load_model_tensors(load_tensors(path), nets.generator, nets.discriminator, path)
         device = torch.device(device)

@@ -180,7 +180,7 @@ class PluginHost:
         reg: Registry = getattr(self.registries, registry_attr)
         if name not in reg and plugin_hint:
             raise PluginError(
-                f"{reg.what} '{name}' comes from plugin distribution '{plugin_hint}', which is not installed or is "
+                f"{reg.what} '{name}' which comes from plugin distribution '{plugin_hint}', not installed or "
                 f"disabled; install it (pip install {plugin_hint}) or check {DISABLE_ENV}"
             )
         return reg.get(name)

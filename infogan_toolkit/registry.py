@@ -59,10 +59,6 @@ class Registry(Generic[T]):
             )
         self._entries[key] = Entry(name, obj, plugin, distribution, version)
 
-    def remove(self, name: str) -> None:
-        """Drop an entry (used when a plugin is unregistered)."""
-        self._entries.pop(name.lower(), None)
-
     def entry(self, name: str) -> Entry[T]:
         """Look up an entry by name (case-insensitive), with a did-you-mean on failure."""
         try:

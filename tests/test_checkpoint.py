@@ -61,7 +61,7 @@ def test_loaded_weights_equal_the_saved_ones(run, host):
 
 def test_missing_plugin_is_named(run):
     bare = PluginHost()  # no tiny plugin registered
-    with pytest.raises(PluginError, match="needs 'tiny' from plugin distribution 'tiny-test-plugin'"):
+    with pytest.raises(PluginError, match="needs backbone 'tiny' which comes from plugin distribution 'tiny-test-plugin'.*pip install tiny-test-plugin"):
         load_checkpoint(run, host=bare)
 
 

@@ -184,3 +184,23 @@ def test_training_figures_are_written(host, tmp_path):
     figs = tmp_path / "r" / "figures"
     assert (figs / "information.png").stat().st_size > 0
     assert (figs / "traversal-0000004.png").stat().st_size > 0
+
+
+def test_backbone_with_unknown_output_range_is_named(host, tmp_path):
+    from conftest import TinyBackbone
+
+    class Bad(TinyBackbone):
+        output_range = "sigmoid"
+
+    class BadPlugin:
+        @hookimpl
+        def register_backbones(self, register):
+            register("bad-range", Bad())
+
+    host.register(BadPlugin(), "bad-range-plugin")
+    try:
+        cfg = apply_dict(tiny_config(), {"model": {"backbone": "bad-range"}}, "t")
+        with pytest.raises(Exception, match=r"backbone 'bad-range' \(plugin 'bad-range-plugin'\) declares output_range 'sigmoid'"):
+            resolve(cfg, host)
+    finally:
+        host.unregister("bad-range-plugin")
