@@ -16,6 +16,7 @@ from .checkpoint import load_model_tensors, load_tensors, read_metadata, resolve
 from .config import Config, apply_dict
 from .errors import CheckpointError, PluginError
 from .images import from_uint8, to_unit
+from .noise import sample_noise
 from .plugins import PluginHost
 
 
@@ -76,8 +77,8 @@ class TrainedModel:
         return cls(assembly, gen, disc, meta, device)
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Draw incompressible noise z ~ N(0, I)."""
-        return torch.randn(n, self.noise_dim, generator=generator, device=self.device)
+        """Draw incompressible noise z as the model was trained with (``model.noise``)."""
+        return sample_noise(self.assembly.config.model.noise, n, self.noise_dim, generator, self.device)
 
     @torch.no_grad()
     def generate(self, z: Tensor, values: Sequence[Tensor]) -> Tensor:

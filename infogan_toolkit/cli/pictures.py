@@ -72,7 +72,8 @@ def traverse(
     written = []
     for name in chosen:
         i = names.index(name)
-        imgs = traversal_images(model.generate, model.codes, model.noise_dim, i, rows, steps, value_range, seed, model.device)
+        imgs = traversal_images(model.generate, model.codes, model.noise_dim, i, rows, steps, value_range, seed, model.device,
+                                model.assembly.config.model.noise)
         path = out / f"traverse-{name}.png"
         save_image(traversal_grid(imgs, columns_for(model.codes, i, steps)), path)
         written.append({"code": name, "prior": model.codes.codes[i].code.describe(), "file": str(path)})

@@ -58,7 +58,8 @@ def write_traversal_sheet(generator, assembly, device, out: Path, rows: int = 5,
     blocks = []
     width = 0
     for i in range(len(codes)):
-        imgs = traversal_images(generate, codes, assembly.config.model.noise_dim, i, rows, steps, seed=seed, device=device)
+        imgs = traversal_images(generate, codes, assembly.config.model.noise_dim, i, rows, steps, seed=seed, device=device,
+                                noise_kind=assembly.config.model.noise)
         grid = traversal_grid(imgs, columns_for(codes, i, steps))
         blocks.append(grid)
         width = max(width, grid.shape[2])

@@ -10,6 +10,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from ..codes import CodeSet
+from ..noise import sample_noise
 
 
 @torch.no_grad()
@@ -23,18 +24,20 @@ def traversal_images(
     value_range: tuple[float, float] = (-1.0, 1.0),
     seed: int = 0,
     device: torch.device | str = "cpu",
+    noise_kind: str = "normal",
 ) -> Tensor:
     """Images ``(rows * cols, C, H, W)`` in [0, 1], row-major, varying code ``code_index``.
 
     ``generate(z, values)`` maps noise and per-code values to [0, 1] images. A categorical code
-    shows every category; a continuous one ``steps`` points across ``value_range``.
+    shows every category; a continuous one ``steps`` points across ``value_range``. The noise is
+    drawn as the model was trained (``noise_kind``, see :mod:`infogan_toolkit.noise`).
     """
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     target = codes.codes[code_index].code
     column_values = target.traversal(steps, *value_range).to(device)
     cols = column_values.shape[0]
-    z = torch.randn(rows, noise_dim, generator=gen, device=device)
+    z = sample_noise(noise_kind, rows, noise_dim, gen, device)
     base = codes.sample(rows, gen, device)
     z_all = z.repeat_interleave(cols, dim=0)
     values = []
