@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from .errors import ConfigError
+from .noise import NOISE_KINDS
 from .suggest import did_you_mean
 
 INFO_TARGETS = ("generator", "q_head", "trunk")
@@ -45,6 +46,8 @@ class ModelConfig:
     backbone: str | None = None
     codes: str | None = None  # code spec; None -> the backbone's default
     noise_dim: int | None = attrs.field(default=None, validator=_positive)
+    # How z is drawn: "normal" N(0, I), or "uniform" U(-1, 1) as in the authors' code.
+    noise: str = attrs.field(default="normal", validator=_one_of(*NOISE_KINDS))
     heads: dict[str, str] = attrs.field(factory=dict)  # code kind -> Q head name
     options: dict[str, Any] = attrs.field(factory=dict)  # backbone options, e.g. leak
 
@@ -109,12 +112,20 @@ class TrainConfig:
     log_every: int = attrs.field(default=50, validator=_positive)
     checkpoint_every: int = attrs.field(default=1000, validator=_positive)
     keep_checkpoints: int = attrs.field(default=3, validator=_positive)
-    # "joint": real and fake go through D as one batch (the authors' code, one forward);
-    # "separate": two forwards, so batch norm sees real and fake apart.
+    # "joint": real and fake go through D as one batch (one forward);
+    # "separate": two forwards, so batch norm sees real and fake apart (the authors' code).
     d_batch: str = attrs.field(default="joint", validator=_one_of("joint", "separate"))
     bf16: bool = False
+    # TF32 tensor cores for fp32 matmuls and convolutions on CUDA (changes numerics, like bf16).
+    tf32: bool = False
     channels_last: bool = False
     compile: bool = False
+    # torch.compile's mode; "reduce-overhead" adds CUDA graphs to the compiled G and D.
+    compile_mode: str = attrs.field(
+        default="default", validator=_one_of("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+    )
+    # Capture the whole step (batch draw, update) as one CUDA graph and replay it (CUDA only).
+    cuda_graph: bool = False
     figures: bool = True  # L_I curve and traversal sheet at every checkpoint
     sinks: list[str] = attrs.field(factory=lambda: ["*"])  # metric sinks to enable; "*" = every available one
 

@@ -4,8 +4,9 @@ The information term ``-sum_i lambda_i E[log Q(c_i | G(z, c))]`` is computed onc
 batch and trains whichever of the generator, the Q head and the trunk Q shares with D the
 configuration selects (all three is InfoGAN as published; dropping ``generator`` is the
 regular-GAN baseline). D and G are updated simultaneously from one forward pass, as in the
-authors' code: one G forward, one D forward (real and fake together by default), and backward
-passes restricted to each optimiser's parameters with ``backward(inputs=...)``.
+authors' code: one G forward, D on real and fake (one joint forward by default; two with
+``train.d_batch="separate"``, as the authors' code does), and backward passes restricted to
+each optimiser's parameters with ``backward(inputs=...)``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,22 @@ from ..backbones import InfoDiscriminator
 from ..codes import CodeSet
 from ..config import Config
 from ..images import from_uint8
+from ..noise import sample_noise
 from . import distributed
 
 
-def make_adam(params: list[nn.Parameter], lr: float, betas: tuple[float, float], implementation: str, device: torch.device) -> torch.optim.Adam:
-    """Adam with the configured kernel (foreach by default; fused where the device supports it)."""
-    kwargs = {}
+def make_adam(
+    params: list[nn.Parameter],
+    lr: float,
+    betas: tuple[float, float],
+    implementation: str,
+    device: torch.device,
+    capturable: bool = False,
+) -> torch.optim.Adam:
+    """Adam with the configured kernel (foreach by default; fused where the device supports it).
+
+    ``capturable`` keeps the step counters on the device, as CUDA graph capture requires."""
+    kwargs: dict[str, bool] = {"capturable": True} if capturable else {}
     if implementation == "foreach":
         kwargs["foreach"] = True
     elif implementation == "fused":
@@ -56,11 +67,19 @@ class InfoGANObjective:
         self.device = device
         self.dist = dist_ctx or distributed.DistContext()
         self.noise_dim = config.model.noise_dim
+        self.noise_kind = config.model.noise
         self.targets = config.loss.info_targets()
         self.separate = config.train.d_batch == "separate"
         self.channels_last = config.train.channels_last
+        if config.train.tf32:
+            # Process-wide switches in torch; only ever turned on here, never silently off.
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        # Graph capture needs autocast's weight-cast cache off (casts must be recorded in the graph).
         self.autocast = (
-            torch.autocast(device_type=device.type, dtype=torch.bfloat16) if config.train.bf16 else contextlib.nullcontext()
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=not config.train.cuda_graph)
+            if config.train.bf16
+            else contextlib.nullcontext()
         )
         self.g_params = [p for p in generator.parameters() if p.requires_grad]
         self.trunk_params = list(discriminator.trunk.parameters())
@@ -68,8 +87,9 @@ class InfoGANObjective:
         self.qhead_params = list(discriminator.q_head.parameters())
         self.d_params = self.trunk_params + self.dhead_params + self.qhead_params
         o = config.optim
-        self.opt_d = make_adam(self.d_params, o.lr_d, (o.beta1, o.beta2), o.implementation, device)
-        self.opt_g = make_adam(self.g_params, o.lr_g, (o.beta1, o.beta2), o.implementation, device)
+        capturable = config.train.cuda_graph
+        self.opt_d = make_adam(self.d_params, o.lr_d, (o.beta1, o.beta2), o.implementation, device, capturable)
+        self.opt_g = make_adam(self.g_params, o.lr_g, (o.beta1, o.beta2), o.implementation, device, capturable)
         self.weights = codes.weights(device)
         # Fused path: the information term trains everything, so it can ride on the D and G losses.
         self.fused = self.targets == frozenset({"generator", "q_head", "trunk"})
@@ -86,9 +106,11 @@ class InfoGANObjective:
         self.d_forward = discriminator
 
     def compile(self) -> None:
-        """Compile G and D with torch.compile (opt-in; measured in benchmarks/throughput.py)."""
-        self.g_forward = torch.compile(self.G)
-        self.d_forward = torch.compile(self.D)
+        """Compile G and D with torch.compile in ``train.compile_mode`` (opt-in; measured in
+        benchmarks/throughput.py)."""
+        mode = self.config.train.compile_mode
+        self.g_forward = torch.compile(self.G, mode=mode)
+        self.d_forward = torch.compile(self.D, mode=mode)
 
     @property
     def stat_names(self) -> list[str]:
@@ -97,7 +119,7 @@ class InfoGANObjective:
 
     def generator_input(self, n: int, rng: torch.Generator) -> tuple[Tensor, list[Tensor]]:
         """Sample z and c; return the generator input and the code values."""
-        z = torch.randn(n, self.noise_dim, generator=rng, device=self.device)
+        z = sample_noise(self.noise_kind, n, self.noise_dim, rng, self.device)
         values = self.codes.sample(n, rng, self.device)
         return torch.cat([z, self.codes.encode(values)], dim=1), values
 

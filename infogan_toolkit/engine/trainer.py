@@ -12,10 +12,12 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 import torch
+from torch import Tensor
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -39,6 +41,7 @@ from ..config import Config
 from ..errors import ToolkitError
 from ..plugins import PluginHost
 from . import distributed
+from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import pick_device
 from .metrics import MetricLog
 from .objective import InfoGANObjective
@@ -77,6 +80,8 @@ class Trainer:
         self.host = host or PluginHost()
         self.dist = distributed.context_from_env()
         self.device = pick_device(config.train.device, self.dist.local_rank)
+        if config.train.cuda_graph:
+            check_cuda_graph_support(self.device, self.dist.world_size)
         distributed.init(self.dist, self.device)
         self.run_dir = Path(run_dir)
         self.console = console or Console(stderr=True)
@@ -101,6 +106,9 @@ class Trainer:
         self.rng = torch.Generator(device=self.device)
         # Per-rank streams: rank r draws its own batches and noise.
         self.rng.manual_seed(tc.seed * 1_000_003 + self.dist.rank)
+        self.train_step: Callable[[], Tensor] = self._eager_step
+        if tc.cuda_graph:
+            self.train_step = CudaGraphStep(self._eager_step, self.device, generators=[self.rng])
         self.step = 0
         if resume:
             self._restore()
@@ -157,6 +165,11 @@ class Trainer:
         return path
 
     # -- loop --------------------------------------------------------------------------------------
+    def _eager_step(self) -> Tensor:
+        """Draw a batch by index from the on-device images and update; returns the step's statistics."""
+        index = torch.randint(len(self.dataset), (self.config.train.batch_size,), generator=self.rng, device=self.device)
+        return self.objective.step(self.dataset.images(index), self.rng)
+
     def _handle_sigint(self, signum, frame) -> None:
         self._stop.set()
 
@@ -189,9 +202,7 @@ class Trainer:
                     if self._stop.is_set():
                         interrupted = True
                         break
-                    index = torch.randint(len(self.dataset), (batch,), generator=self.rng, device=self.device)
-                    stats = self.objective.step(self.dataset.images(index), self.rng)
-                    acc += stats
+                    acc += self.train_step()
                     acc_steps += 1
                     steps_since += 1
                     self.step += 1

@@ -1,0 +1,121 @@
+"""Engine options beyond the paper's defaults: how z is drawn, TF32, torch.compile's mode and
+whole-step CUDA graphs (refused clearly without CUDA, checked against eager where CUDA exists)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from infogan_toolkit.assembly import build_networks, resolve
+from infogan_toolkit.checkpoint import load_tensors, model_path
+from infogan_toolkit.cli.app import app
+from infogan_toolkit.config import Config, apply_dict
+from infogan_toolkit.engine.cuda_graph import CudaGraphStep
+from infogan_toolkit.engine.objective import InfoGANObjective
+from infogan_toolkit.engine.trainer import Trainer
+from infogan_toolkit.errors import ConfigError, ToolkitError
+from infogan_toolkit.evaluate.traverse import traversal_images
+from infogan_toolkit.model import TrainedModel
+from infogan_toolkit.noise import sample_noise
+
+CUDA = torch.cuda.is_available()
+
+
+def tiny(**sections) -> Config:
+    base = {"model": {"backbone": "tiny"}, "train": {"batch_size": 16, "steps": 4, "log_every": 2, "checkpoint_every": 4,
+                                                     "device": "cpu", "figures": False, "sinks": []}}
+    for section, values in sections.items():
+        base.setdefault(section, {}).update(values)
+    return apply_dict(Config(), base, "test")
+
+
+# -- noise ------------------------------------------------------------------------------------------
+def test_uniform_noise_fills_minus_one_to_one_and_normal_does_not_stay_there():
+    gen = torch.Generator().manual_seed(0)
+    u = sample_noise("uniform", 4000, 8, gen, "cpu")
+    n = sample_noise("normal", 4000, 8, gen, "cpu")
+    assert u.shape == (4000, 8) and u.min() >= -1 and u.max() <= 1
+    assert u.min() < -0.99 and u.max() > 0.99 and abs(u.mean()) < 0.02
+    assert n.abs().max() > 2.5  # a normal draw of this size leaves [-1, 1]
+
+
+def test_unknown_noise_kind_is_refused_with_a_suggestion():
+    with pytest.raises(ConfigError, match="model.noise must be one of normal, uniform.*Did you mean 'uniform'"):
+        apply_dict(Config(), {"model": {"noise": "unifrom"}}, "test")
+
+
+def test_trained_model_draws_noise_as_it_was_trained(host, tmp_path):
+    Trainer(tiny(model={"noise": "uniform"}), tmp_path / "r", host=host, progress=False).run()
+    model = TrainedModel.load(tmp_path / "r", host=host)
+    z = model.noise(500, torch.Generator().manual_seed(1))
+    assert z.abs().max() <= 1 and z.min() < -0.9
+    imgs = traversal_images(model.generate, model.codes, model.noise_dim, 0, rows=2, steps=3, noise_kind="uniform")
+    assert imgs.shape[0] == 2 * model.codes.codes[0].code.traversal(3).shape[0]
+
+
+def test_noise_kind_changes_training(host, tmp_path):
+    for kind in ("normal", "uniform"):
+        Trainer(tiny(model={"noise": kind}), tmp_path / kind, host=host, progress=False).run()
+    a, b = (load_tensors(model_path(tmp_path / k, 4)) for k in ("normal", "uniform"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+# -- precision and compile options ------------------------------------------------------------------
+def test_compile_mode_is_checked():
+    with pytest.raises(ConfigError, match="compile_mode must be one of default, reduce-overhead"):
+        apply_dict(Config(), {"train": {"compile_mode": "fast"}}, "test")
+
+
+def test_tf32_option_turns_on_torchs_switches(host):
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        asm = resolve(tiny(train={"tf32": True}), host)
+        nets = build_networks(asm, seed=0)
+        InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_cuda_graph_makes_adam_capturable(host):
+    asm = resolve(tiny(train={"cuda_graph": True}), host)
+    nets = build_networks(asm, seed=0)
+    obj = InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
+    assert obj.opt_d.defaults["capturable"] and obj.opt_g.defaults["capturable"]
+
+
+# -- CUDA graphs ------------------------------------------------------------------------------------
+@pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without CUDA")
+def test_cuda_graph_without_cuda_is_refused_before_loading_data(host, tmp_path):
+    with pytest.raises(ToolkitError, match="train.cuda_graph needs a CUDA device, but this run is on 'cpu'; set train.cuda_graph=false"):
+        Trainer(tiny(train={"cuda_graph": True}), tmp_path / "r", host=host, progress=False)
+    assert not (tmp_path / "r").exists()  # refused before anything was written
+    with pytest.raises(ToolkitError, match="needs a CUDA device"):
+        CudaGraphStep(lambda: torch.zeros(1), torch.device("cpu"))
+
+
+@pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without CUDA")
+def test_cli_refuses_cuda_graph_on_cpu_in_one_line(tmp_path, mnist_root):
+    result = CliRunner().invoke(app, ["train", "--config", "mnist", "--data-root", str(mnist_root), "--device", "cpu",
+                                      "--steps", "2", "--out", str(tmp_path / "r"), "--set", "train.cuda_graph=true"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: train.cuda_graph needs a CUDA device") and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("bf16", [False, True])
+def test_cuda_graph_training_matches_eager(host, tmp_path, bf16):
+    """Graph replay does the same updates as eager steps, with the same random streams."""
+    steps = 8
+    for graph in (False, True):
+        cfg = tiny(train={"device": "cuda", "steps": steps, "checkpoint_every": steps, "cuda_graph": graph, "bf16": bf16})
+        trainer = Trainer(cfg, tmp_path / f"g{graph}", host=host, progress=False)
+        trainer.run()
+        if graph:
+            assert trainer.train_step.captured
+    eager, graphed = (load_tensors(model_path(tmp_path / f"g{g}", steps)) for g in (False, True))
+    for key in eager:
+        assert torch.allclose(eager[key].float(), graphed[key].float(), rtol=1e-4, atol=1e-5), key
