@@ -39,6 +39,7 @@ from infogan_toolkit.assembly import Assembly, build_networks, resolve
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
+from infogan_toolkit.engine.cuda_graph import CudaGraphStep
 from infogan_toolkit.engine.devices import pick_device
 from infogan_toolkit.engine.objective import InfoGANObjective
 from infogan_toolkit.errors import ConfigError, ToolkitError
@@ -50,7 +51,12 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "default": (),
     "channels_last": ("train.channels_last=true",),
     "bf16": ("train.bf16=true",),
+    "tf32": ("train.tf32=true",),
     "compile": ("train.compile=true",),
+    # torch.compile's CUDA graphs for G and D (the rest of the step stays eager).
+    "compile_cudagraphs": ("train.compile=true", 'train.compile_mode="reduce-overhead"'),
+    # The whole step captured as one CUDA graph by the engine (CUDA only).
+    "cuda_graph": ("train.cuda_graph=true",),
     "fused": ("optim.implementation=fused",),
     "separate": ('train.d_batch="separate"',),
 }
@@ -195,9 +201,17 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, size: int, repeats: in
     return statistics.median(rates)
 
 
-def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool) -> dict[str, Any]:
-    """The device's measured matmul peak in fp32 and, where asked and supported, bf16."""
+def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool, want_tf32: bool = False) -> dict[str, Any]:
+    """The device's measured matmul peak in fp32 and, where asked and supported, bf16 and (CUDA) TF32."""
     peak: dict[str, Any] = {"matmul_size": size, "fp32_flops_per_s": matmul_rate(device, torch.float32, size, repeats)}
+    peak["tf32_flops_per_s"] = None
+    if want_tf32 and device.type == "cuda":
+        before = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            peak["tf32_flops_per_s"] = matmul_rate(device, torch.float32, size, repeats)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = before
     peak["bf16_flops_per_s"] = None
     if want_bf16:
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -318,18 +332,28 @@ def engine_step(assembly: Assembly, bench: Bench) -> tuple[Callable[[], None], I
     batch = cfg.train.batch_size
     acc = torch.zeros(len(objective.stat_names), device=device)
 
-    def step() -> None:
-        """Exactly the trainer's per-step device work: index, gather, update, accumulate."""
+    def update() -> torch.Tensor:
+        """Exactly the trainer's per-step device work: index, gather, update."""
         index = torch.randint(len(dataset), (batch,), generator=rng, device=device)
-        acc.add_(objective.step(dataset.images(index), rng))
+        return objective.step(dataset.images(index), rng)
+
+    train_step: Callable[[], torch.Tensor] = update
+    if cfg.train.cuda_graph:
+        train_step = CudaGraphStep(update, device, generators=[rng])
+
+    def step() -> None:
+        """One step plus the trainer's on-device accumulation of its statistics."""
+        acc.add_(train_step())
 
     return step, objective
 
 
 def peak_for(variant: str, peak: dict[str, Any]) -> tuple[float | None, str]:
-    """The matmul peak a variant is judged against: bf16 for bf16 variants where measured."""
+    """The matmul peak a variant is judged against: bf16 (or TF32) for such variants where measured."""
     if "bf16" in variant.split("+") and peak.get("bf16_flops_per_s"):
         return peak["bf16_flops_per_s"], "bf16"
+    if "tf32" in variant.split("+") and peak.get("tf32_flops_per_s"):
+        return peak["tf32_flops_per_s"], "tf32"
     return peak["fp32_flops_per_s"], "fp32"
 
 
@@ -353,6 +377,9 @@ def measure_engine(bench: Bench, backbone: str, batch: int, variant: str) -> dic
     row: dict[str, Any] = {"kind": "engine", "backbone": backbone, "batch_size": batch, "variant": variant, "status": "ok"}
     probe = MemoryProbe(bench.device)
     probe.start()
+    # TF32 is a process-wide switch: every measurement starts from torch's defaults.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = True
     try:
         row["config_overrides"] = [*args.sets, *variant_sets(variant)]
         assembly = resolve(engine_config(bench.host, backbone, batch, args, row["config_overrides"]), bench.host)
@@ -375,7 +402,7 @@ def measure_engine(bench: Bench, backbone: str, batch: int, variant: str) -> dic
     except Exception as exc:  # a variant the device cannot run is a result, not a crash
         row.update(status="failed", reason=one_line(exc))
     finally:
-        if "compile" in variant.split("+"):
+        if any(part.startswith("compile") for part in variant.split("+")):
             torch._dynamo.reset()
         free_memory(bench.device)
     return row
@@ -472,7 +499,7 @@ def results_table(report: dict[str, Any]) -> Table:
     peak = report["peak"]
     table.caption = (
         f"matmul peak {peak['matmul_size']}x{peak['matmul_size']}: fp32 {_fmt(peak['fp32_flops_per_s'], '.3f', 1e12)} TFLOP/s, "
-        f"bf16 {_fmt(peak.get('bf16_flops_per_s'), '.3f', 1e12)} TFLOP/s; memory: {report['memory_kind']}"
+        f"bf16 {_fmt(peak.get('bf16_flops_per_s'), '.3f', 1e12)} TFLOP/s, tf32 {_fmt(peak.get('tf32_flops_per_s'), '.3f', 1e12)} TFLOP/s; memory: {report['memory_kind']}"
     )
     return table
 
@@ -497,7 +524,8 @@ def run(args: argparse.Namespace, command: str, console: Console) -> dict[str, A
         mnist_source(args.mnist_root)
     console.log(f"measuring the matmul peak on {device} ...")
     want_bf16 = any("bf16" in v.split("+") for v in variants)
-    bench = Bench(host, device, args, measure_peak(device, args.peak_size, args.repeats, want_bf16))
+    want_tf32 = any("tf32" in v.split("+") for v in variants)
+    bench = Bench(host, device, args, measure_peak(device, args.peak_size, args.repeats, want_bf16, want_tf32))
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="infogan-tk-bench-") as tmp:
         for backbone in backbones:
