@@ -55,7 +55,7 @@ for phase in "$@"; do
             local label=$1; shift
             timeout "${SWEEP_SECONDS:-300}" python3 benchmarks/reproduce_results.py mnist --seeds 0 1 2 --device cuda --eval-device cuda \
                 --data-root "$MNIST" --runs "runs/gpu-sweep" --results-dir "$OUTDIR" --record-as mnist-sweep --label "$label" \
-                --set train.figures=false --set train.cuda_graph=true "$@" >"$OUTDIR/sweep-$label.log" 2>&1 &
+                --no-figures --set train.figures=false --set train.cuda_graph=true "$@" >"$OUTDIR/sweep-$label.log" 2>&1 &
         }
         # Each setting names every option it depends on, so a later change of configs/mnist.toml keeps its meaning.
         local_paper=(--set model.noise=normal --set 'train.d_batch="joint"')

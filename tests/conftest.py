@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import struct
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
@@ -88,3 +92,28 @@ def _quiet_env(monkeypatch):
     for var in ("INFOGAN_TK_DISABLE_PLUGINS", "INFOGAN_TK_TRACE_HOOKS", "INFOGAN_TK_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    """An IDX3 uint8 image file (magic 0x803), gzipped."""
+    n, h, w = images.shape
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    """An IDX1 uint8 label file (magic 0x801), gzipped."""
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path: Path) -> Path:
+    """A 32-image MNIST in the four real IDX files (gzipped), as the plain loop's torchvision reads them."""
+    root = tmp_path / "mnist"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 32), ("t10k", 8)):
+        write_idx_images(root / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx_labels(root / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    return root

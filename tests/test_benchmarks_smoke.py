@@ -5,45 +5,17 @@ No timing is asserted: only that every number the report promises is there and p
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "throughput.py"
 TINY = ["--device", "cpu", "--steps", "2", "--warmup", "1", "--peak-size", "64", "--pool", "64", "--threads", "1"]
-
-
-def write_idx_images(path: Path, images: np.ndarray) -> None:
-    """An IDX3 uint8 image file (magic 0x803), gzipped."""
-    n, h, w = images.shape
-    with gzip.open(path, "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
-
-
-def write_idx_labels(path: Path, labels: np.ndarray) -> None:
-    """An IDX1 uint8 label file (magic 0x801), gzipped."""
-    with gzip.open(path, "wb") as f:
-        f.write(struct.pack(">II", 0x801, len(labels)) + labels.astype(np.uint8).tobytes())
-
-
-@pytest.fixture
-def tiny_mnist(tmp_path: Path) -> Path:
-    """A 32-image MNIST in the four real IDX files (gzipped), as the plain loop's torchvision reads them."""
-    root = tmp_path / "mnist"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 32), ("t10k", 8)):
-        write_idx_images(root / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        write_idx_labels(root / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
-    return root
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess:

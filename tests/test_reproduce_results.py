@@ -1,0 +1,49 @@
+"""benchmarks/reproduce_results.py end to end on a tiny real-format MNIST: one record per run,
+the generated table, the figures, and sweeps kept apart by label."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "reproduce_results.py"
+
+
+def reproduce(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    common = ["mnist", "--seeds", "3", "--steps", "2", "--data-root", str(tiny_mnist), "--runs", str(runs),
+              "--results-dir", str(results), "--record-as", "sweep", "--device", "cpu"]
+    first = reproduce(*common, "--label", "uniform", "--set", "model.noise=uniform", "--set", "train.batch_size=8")
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = reproduce(*common, "--label", "normal", "--no-figures", "--set", "model.noise=normal", "--set", "train.batch_size=8")
+    assert second.returncode == 0, second.stderr[-2000:]
+
+    records = [json.loads(line) for line in (results / "sweep.jsonl").read_text().splitlines()]
+    assert [(r["label"], r["seed"], r["steps"]) for r in records] == [("uniform", 3, 2), ("normal", 3, 2)]
+    assert "model.noise=uniform" in records[0]["train_command"]
+    assert 0.0 <= records[0]["eval"]["accuracy"]["codes"]["c1"]["accuracy"] <= 1.0
+    figures = results / records[0]["figures"]
+    assert {p.name for p in figures.glob("*.png")} >= {"traverse-c1.png", "traverse-c2.png", "traverse-c3.png", "information.png"}
+    assert records[1]["figures"] is None
+
+    table = (results / "sweep.md").read_text()
+    assert "| uniform | 3 | 2 |" in table and "| normal | 3 | 2 |" in table
+    assert "Accuracy over 1 runs (uniform)" in table and "Accuracy over 1 runs (normal)" in table
+
+
+def test_table_only_without_records_is_one_line(tmp_path):
+    result = reproduce("mnist", "--table-only", "--results-dir", str(tmp_path), "--record-as", "none")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [f"error: no results file {tmp_path / 'none.jsonl'}; run the experiment first (without --table-only)"]
