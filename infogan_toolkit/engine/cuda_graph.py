@@ -1,6 +1,6 @@
 """Whole-step CUDA graphs: record one training step once, then replay it.
 
-A small network such as the MNIST one spends most of a step launching kernels, not running
+A small network (a few tens of GFLOP per step) spends most of a step launching kernels, not running
 them. Replaying a captured graph launches the whole step (batch draw, forward, backward, both
 Adam updates) with one call. The first ``warmup`` calls run eagerly on a side stream, as CUDA
 graph capture requires (lazy initialisation, allocator warm-up, optimiser state); they are real
