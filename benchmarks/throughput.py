@@ -259,6 +259,13 @@ class MemoryProbe:
         return max(0.0, self._max_rss_mib() - self.baseline)
 
 
+def reset_precision() -> None:
+    """Put torch's process-wide TF32 switches back to their defaults, so that a ``tf32`` variant
+    does not leak into the measurements after it."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = True
+
+
 # -- timing ----------------------------------------------------------------------------------------
 @attrs.frozen
 class Timing:
@@ -377,9 +384,7 @@ def measure_engine(bench: Bench, backbone: str, batch: int, variant: str) -> dic
     row: dict[str, Any] = {"kind": "engine", "backbone": backbone, "batch_size": batch, "variant": variant, "status": "ok"}
     probe = MemoryProbe(bench.device)
     probe.start()
-    # TF32 is a process-wide switch: every measurement starts from torch's defaults.
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = True
+    reset_precision()
     try:
         row["config_overrides"] = [*args.sets, *variant_sets(variant)]
         assembly = resolve(engine_config(bench.host, backbone, batch, args, row["config_overrides"]), bench.host)
@@ -435,6 +440,7 @@ def measure_plain(bench: Bench, backbone: str, batch: int, workdir: Path) -> dic
         row.update(status="skipped", reason=f"the plain loop is written for {', '.join(PLAIN_BACKBONES)} only")
         return row
     args = bench.args
+    reset_precision()
     probe = MemoryProbe(bench.device)
     probe.start()
     try:
