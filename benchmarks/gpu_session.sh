@@ -58,13 +58,13 @@ for phase in "$@"; do
                 --no-figures --set train.figures=false --set train.cuda_graph=true "$@" >"$OUTDIR/sweep-$label.log" 2>&1 &
         }
         # Each setting names every option it depends on, so a later change of configs/mnist.toml keeps its meaning.
-        local_paper=(--set model.noise=normal --set 'train.d_batch="joint"')
-        sweep paper "${local_paper[@]}"
+        paper_base=(--set model.noise=normal --set 'train.d_batch="joint"')
+        sweep paper "${paper_base[@]}"
         sweep uniform-noise --set model.noise=uniform --set 'train.d_batch="joint"'
         sweep authors --set model.noise=uniform --set 'train.d_batch="separate"'
-        sweep learned-std "${local_paper[@]}" --set 'model.heads={}'
-        sweep unif4 "${local_paper[@]}" --set 'model.codes="cat10,unif4"'
-        sweep equal-lr "${local_paper[@]}" --set optim.lr_g=2e-4
+        sweep learned-std "${paper_base[@]}" --set 'model.heads={}'
+        sweep unif4 "${paper_base[@]}" --set 'model.codes="cat10,unif4"'
+        sweep equal-lr "${paper_base[@]}" --set optim.lr_g=2e-4
         wait ;;
     pack)
         # One archive: a lent machine may return only a few files.

@@ -85,7 +85,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     figures = None
     if not args.no_figures:
         # The paper's Fig. 2 layout per code, continuous codes from -2 to 2, and the L_I curve.
-        figures = RESULTS / "figures" / f"{tag}-seed{seed}"
+        figures = args.results_dir / "figures" / f"{tag}-seed{seed}"
         run(["infogan-tk", "traverse", os.path.relpath(run_dir, ROOT), "--range", "-2", "2", "--out", str(figures)])
         curve = run_dir / "figures" / "information.png"
         if curve.is_file():
@@ -103,10 +103,10 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
         "first_step_li_c1_above_2.25": first_step_above(run_dir / "metrics.jsonl", "li_c1", 2.25),
         "final_interval_metrics": summary["metrics"],
         "eval": report,
-        "figures": None if figures is None else os.path.relpath(figures, RESULTS),
+        "figures": None if figures is None else os.path.relpath(figures, args.results_dir),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / f"{record_as}.jsonl", "a") as fh:
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    with open(args.results_dir / f"{record_as}.jsonl", "a") as fh:
         fh.write(json.dumps(record) + "\n")
     return record
 
@@ -123,9 +123,9 @@ def _fmt(v, digits=3) -> str:
     return "-" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
 
 
-def write_table(name: str) -> Path:
-    """Rewrite docs/results/<name>.md from every record in docs/results/<name>.jsonl."""
-    source = RESULTS / f"{name}.jsonl"
+def write_table(name: str, results: Path = RESULTS) -> Path:
+    """Rewrite <results>/<name>.md from every record in <results>/<name>.jsonl."""
+    source = results / f"{name}.jsonl"
     if not source.is_file():
         raise SystemExit(f"error: no results file {source}; run the experiment first (without --table-only)")
     records = [json.loads(l) for l in source.read_text().splitlines() if l.strip()]
@@ -159,14 +159,13 @@ def write_table(name: str) -> Path:
     lines += ["", "Commands of each run:", ""]
     lines += [f"- {r.get('label') or name} seed {r['seed']}: `{r['train_command']}` then `{r['eval_command']}`"
               + (f"; figures in `{r['figures']}/`" if r.get("figures") else "") for r in records]
-    path = RESULTS / f"{name}.md"
+    path = results / f"{name}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def main() -> None:
     """Run the asked-for seeds, then rewrite the table."""
-    global RESULTS  # --results-dir redirects every read and write of the results files
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -182,12 +181,12 @@ def main() -> None:
     parser.add_argument("--no-figures", action="store_true", help="skip the traversal figures and the L_I curve")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSONL")
     args = parser.parse_args()
-    RESULTS = args.results_dir.resolve()
+    args.results_dir = args.results_dir.resolve()
     if not args.table_only:
         for seed in args.seeds:
             record = one_run(args.experiment, seed, args)
             print(json.dumps({k: record[k] for k in ("experiment", "label", "seed", "steps", "wall_seconds")}), flush=True)
-    print(write_table(args.record_as or args.experiment))
+    print(write_table(args.record_as or args.experiment, args.results_dir))
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ from infogan_toolkit.assembly import Assembly, build_networks, resolve
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
-from infogan_toolkit.engine.cuda_graph import CudaGraphStep
 from infogan_toolkit.engine.devices import pick_device
 from infogan_toolkit.engine.objective import InfoGANObjective
+from infogan_toolkit.engine.trainer import make_train_step
 from infogan_toolkit.errors import ConfigError, ToolkitError
 from infogan_toolkit.plugins import PluginHost
 
@@ -339,14 +339,8 @@ def engine_step(assembly: Assembly, bench: Bench) -> tuple[Callable[[], None], I
     batch = cfg.train.batch_size
     acc = torch.zeros(len(objective.stat_names), device=device)
 
-    def update() -> torch.Tensor:
-        """Exactly the trainer's per-step device work: index, gather, update."""
-        index = torch.randint(len(dataset), (batch,), generator=rng, device=device)
-        return objective.step(dataset.images(index), rng)
-
-    train_step: Callable[[], torch.Tensor] = update
-    if cfg.train.cuda_graph:
-        train_step = CudaGraphStep(update, device, generators=[rng])
+    # Exactly the trainer's per-step device work: index, gather, update (captured with cuda_graph).
+    train_step = make_train_step(objective, dataset, rng, batch, cfg.train.cuda_graph)
 
     def step() -> None:
         """One step plus the trainer's on-device accumulation of its statistics."""

@@ -38,6 +38,7 @@ from ..checkpoint import (
     state_path,
 )
 from ..config import Config
+from ..datasets import ImageDataset
 from ..errors import ToolkitError
 from ..plugins import PluginHost
 from . import distributed
@@ -63,6 +64,19 @@ class TrainResult:
     metrics: dict[str, float]
     images_per_second: float
     interrupted: bool = False
+
+
+def make_train_step(
+    objective: InfoGANObjective, dataset: ImageDataset, rng: torch.Generator, batch_size: int, cuda_graph: bool = False
+) -> Callable[[], Tensor]:
+    """One training step as a closure: draw a batch by index from the on-device images, update,
+    return the step's statistics. With ``cuda_graph`` the step is captured once and replayed."""
+
+    def step() -> Tensor:
+        index = torch.randint(len(dataset), (batch_size,), generator=rng, device=objective.device)
+        return objective.step(dataset.images(index), rng)
+
+    return CudaGraphStep(step, objective.device, generators=[rng]) if cuda_graph else step
 
 
 class Trainer:
@@ -106,9 +120,7 @@ class Trainer:
         self.rng = torch.Generator(device=self.device)
         # Per-rank streams: rank r draws its own batches and noise.
         self.rng.manual_seed(tc.seed * 1_000_003 + self.dist.rank)
-        self.train_step: Callable[[], Tensor] = self._eager_step
-        if tc.cuda_graph:
-            self.train_step = CudaGraphStep(self._eager_step, self.device, generators=[self.rng])
+        self.train_step = make_train_step(self.objective, self.dataset, self.rng, tc.batch_size, tc.cuda_graph)
         self.step = 0
         if resume:
             self._restore()
@@ -165,11 +177,6 @@ class Trainer:
         return path
 
     # -- loop --------------------------------------------------------------------------------------
-    def _eager_step(self) -> Tensor:
-        """Draw a batch by index from the on-device images and update; returns the step's statistics."""
-        index = torch.randint(len(self.dataset), (self.config.train.batch_size,), generator=self.rng, device=self.device)
-        return self.objective.step(self.dataset.images(index), self.rng)
-
     def _handle_sigint(self, signum, frame) -> None:
         self._stop.set()
 
