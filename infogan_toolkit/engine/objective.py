@@ -21,6 +21,7 @@ from ..backbones import InfoDiscriminator
 from ..codes import CodeSet
 from ..config import Config
 from ..images import from_uint8
+from ..jitter import random_affine
 from ..noise import sample_noise
 from . import distributed
 
@@ -91,6 +92,13 @@ class InfoGANObjective:
         self.opt_d = make_adam(self.d_params, o.lr_d, (o.beta1, o.beta2), o.implementation, device, capturable)
         self.opt_g = make_adam(self.g_params, o.lr_g, (o.beta1, o.beta2), o.implementation, device, capturable)
         self.weights = codes.weights(device)
+        # The invariance term scores discrete codes only: continuous ones may well be slant or width.
+        loss = config.loss
+        self.invariance = loss.invariance
+        self.invariance_weights = torch.tensor(
+            [loss.invariance if c.code.discrete else 0.0 for c in codes], dtype=torch.float32, device=device
+        )
+        self.jitter = (loss.jitter_rotation, loss.jitter_scale, loss.jitter_shift)
         # Fused path: the information term trains everything, so it can ride on the D and G losses.
         self.fused = self.targets == frozenset({"generator", "q_head", "trunk"})
         info_inputs = []
@@ -115,7 +123,8 @@ class InfoGANObjective:
     @property
     def stat_names(self) -> list[str]:
         """Names of the values :meth:`step` returns, in order."""
-        return ["loss_d", "loss_g", "loss_info", "d_real", "d_fake"] + [f"loglik_{c.name}" for c in self.codes]
+        names = ["loss_d", "loss_g", "loss_info", "d_real", "d_fake"] + [f"loglik_{c.name}" for c in self.codes]
+        return names + ["loss_invariance"] if self.invariance else names
 
     def generator_input(self, n: int, rng: torch.Generator) -> tuple[Tensor, list[Tensor]]:
         """Sample z and c; return the generator input and the code values."""
@@ -127,7 +136,8 @@ class InfoGANObjective:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def losses(self, real_uint8: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Forward pass: ``(loss_d, loss_g, info, stats)``; ``info`` is -sum_i lambda_i E[log Q(c_i|x)]."""
+        """Forward pass: ``(loss_d, loss_g, info, stats)``; ``info`` is -sum_i lambda_i E[log Q(c_i|x)]
+        (plus the invariance term when ``loss.invariance`` is on)."""
         n = real_uint8.shape[0]
         real = self._prep(from_uint8(real_uint8, self.output_range))
         gin, values = self.generator_input(n, rng)
@@ -147,7 +157,18 @@ class InfoGANObjective:
         with torch.no_grad():
             head = torch.stack([loss_d, loss_g, info, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()])
             stats = torch.cat([head, loglik]).detach()
+        if self.invariance:
+            invariance = self.invariance_loss(fake, values, rng)
+            stats = torch.cat([stats, invariance.detach().reshape(1)])
+            info = info + invariance  # trains the same parts as the information term
         return loss_d, loss_g, info, stats
+
+    def invariance_loss(self, fake: Tensor, values: list[Tensor], rng: torch.Generator) -> Tensor:
+        """``-loss.invariance * sum_discrete E[log Q(c_i | jitter(x))]`` on a jittered copy of the fakes."""
+        jittered = self._prep(random_affine(fake.float(), rng, *self.jitter))
+        with self.autocast:
+            _, q_jittered = self.d_forward(jittered)
+        return -(self.invariance_weights * self.codes.log_likelihoods(q_jittered, values)).sum()
 
     def backward(self, loss_d: Tensor, loss_g: Tensor, info: Tensor) -> None:
         """Fill every parameter's gradient: D/Q from the D loss, G from the G loss, and the

@@ -1,0 +1,140 @@
+"""The invariance term (loss.invariance): the random affine jitter, the config keys, which parts the
+term trains, and a real training run that logs it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from infogan_toolkit.assembly import build_networks, resolve
+from infogan_toolkit.cli.app import app
+from infogan_toolkit.config import Config, apply_dict
+from infogan_toolkit.engine.objective import InfoGANObjective
+from infogan_toolkit.engine.trainer import Trainer
+from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.jitter import random_affine
+
+
+def dot_images(n: int = 64, size: int = 28) -> torch.Tensor:
+    """A bright 4x4 square in the middle of a dark image."""
+    x = torch.zeros(n, 1, size, size)
+    x[:, :, size // 2 - 2 : size // 2 + 2, size // 2 - 2 : size // 2 + 2] = 1.0
+    return x
+
+
+def centre_of_mass(x: torch.Tensor) -> torch.Tensor:
+    """Per image (row, column) centre of mass, in pixels."""
+    h, w = x.shape[-2:]
+    mass = x.sum(dim=(1, 2, 3))
+    rows = (x.sum(dim=(1, 3)) * torch.arange(h)).sum(1) / mass
+    cols = (x.sum(dim=(1, 2)) * torch.arange(w)).sum(1) / mass
+    return torch.stack([rows, cols], dim=1)
+
+
+# -- the jitter -------------------------------------------------------------------------------------
+def test_zero_jitter_is_the_identity():
+    x = torch.rand(8, 3, 16, 16)
+    out = random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert torch.allclose(out, x, atol=1e-6)
+
+
+def test_jitter_is_reproducible_per_generator_and_differs_per_image():
+    x = dot_images(16)
+    a = random_affine(x, torch.Generator().manual_seed(3), 15.0, 0.1, 0.1)
+    b = random_affine(x, torch.Generator().manual_seed(3), 15.0, 0.1, 0.1)
+    c = random_affine(x, torch.Generator().manual_seed(4), 15.0, 0.1, 0.1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.allclose(a[0], a[1])  # every image draws its own transform
+
+
+def test_shift_moves_the_content_by_at_most_the_asked_fraction_and_uses_the_range():
+    x = dot_images(256)
+    out = random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.1)
+    moved = centre_of_mass(out) - centre_of_mass(x)
+    limit = 0.1 * 28
+    assert moved.abs().max() <= limit + 0.5
+    assert moved.abs().max() > 0.7 * limit  # not stuck near zero
+    assert torch.allclose(out.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)), rtol=0.05)  # moved, not lost
+
+
+def test_rotation_alone_keeps_the_centre_and_changes_the_pixels():
+    x = torch.zeros(32, 1, 28, 28)
+    x[:, :, 6:22, 13:15] = 1.0  # a vertical bar through the centre
+    out = random_affine(x, torch.Generator().manual_seed(0), 30.0, 0.0, 0.0)
+    assert (centre_of_mass(out) - centre_of_mass(x)).abs().max() < 0.5
+    assert (out - x).abs().sum(dim=(1, 2, 3)).max() > 5.0
+
+
+def test_gradients_flow_back_to_the_images():
+    x = dot_images(4).requires_grad_()
+    random_affine(x, torch.Generator().manual_seed(0), 15.0, 0.1, 0.1).pow(2).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+# -- configuration ----------------------------------------------------------------------------------
+def test_invariance_keys_default_to_the_paper_and_refuse_bad_values():
+    assert Config().loss.invariance == 0.0
+    with pytest.raises(ConfigError, match="invariance must be >= 0"):
+        apply_dict(Config(), {"loss": {"invariance": -1.0}}, "t")
+    with pytest.raises(ConfigError, match="jitter_rotation must be >= 0"):
+        apply_dict(Config(), {"loss": {"jitter_rotation": -5}}, "t")
+    with pytest.raises(ConfigError, match="invariance"):  # a typo gets a suggestion, never silence
+        apply_dict(Config(), {"loss": {"invariace": 1.0}}, "t")
+
+
+def test_cli_refuses_a_negative_invariance_in_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--steps", "1", "--out", str(tmp_path / "r"),
+                                      "--set", "loss.invariance=-1"])
+    assert result.exit_code == 2
+    assert "invariance must be >= 0" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- the objective ----------------------------------------------------------------------------------
+def tiny_objective(host, invariance: float, regular_gan: bool = False) -> InfoGANObjective:
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"},
+                                "loss": {"invariance": invariance, "regular_gan": regular_gan}}, "t")
+    asm = resolve(cfg, host)
+    nets = build_networks(asm, seed=0)
+    return InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
+
+
+def generator_grads(obj: InfoGANObjective) -> list[torch.Tensor]:
+    real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    loss_d, loss_g, info, _stats = obj.losses(real, torch.Generator().manual_seed(2))
+    obj.backward(loss_d, loss_g, info)
+    return [p.grad.clone() for p in obj.g_params]
+
+
+def test_invariance_scores_only_discrete_codes_and_is_logged(host):
+    off, on = tiny_objective(host, 0.0), tiny_objective(host, 2.0)
+    assert "loss_invariance" not in off.stat_names and on.stat_names[-1] == "loss_invariance"
+    assert on.invariance_weights.tolist() == [2.0, 0.0]  # tiny's codes: cat4, unif1
+    real = torch.zeros(16, 1, 8, 8, dtype=torch.uint8)
+    *_, stats = on.losses(real, torch.Generator().manual_seed(0))
+    assert stats.shape == (len(on.stat_names),) and stats[-1] > 0
+
+
+def test_invariance_reaches_the_generator_in_infogan_but_not_in_the_regular_gan_baseline(host):
+    # The jitter draws after z and c, so with and without the term G sees the same batch.
+    for a, b in zip(generator_grads(tiny_objective(host, 0.0)), generator_grads(tiny_objective(host, 1.0))):
+        if not torch.allclose(a, b):
+            break
+    else:
+        pytest.fail("the invariance term left every generator gradient unchanged")
+    base_off = generator_grads(tiny_objective(host, 0.0, regular_gan=True))
+    base_on = generator_grads(tiny_objective(host, 1.0, regular_gan=True))
+    assert all(torch.equal(a, b) for a, b in zip(base_off, base_on))
+
+
+def test_training_with_invariance_logs_the_term(host, tmp_path):
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"invariance": 1.0},
+                                "train": {"batch_size": 16, "steps": 6, "log_every": 3, "checkpoint_every": 6,
+                                          "device": "cpu", "figures": False, "sinks": []}}, "t")
+    Trainer(cfg, tmp_path / "run", host=host, progress=False).run()
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [3, 6]
+    assert all(r["loss_invariance"] > 0 for r in records)
