@@ -82,6 +82,20 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     for s in sizes:
         evaluation += ["--size", s]
     report = json.loads(run(evaluation))
+    # Earlier checkpoints of the same run: the accuracy after fewer steps, without training again.
+    for step in sorted(set(args.eval_at) - {summary["step"]}):
+        checkpoint = run_dir / "checkpoints" / f"step-{step:07d}.safetensors"
+        if not checkpoint.is_file():
+            raise SystemExit(f"error: --eval-at {step}: no checkpoint {checkpoint}; set train.checkpoint_every and "
+                             "train.keep_checkpoints so that the run keeps it")
+        early = [*evaluation[:2], os.path.relpath(checkpoint, ROOT), *evaluation[3:]]
+        write_record(args, record_as, {
+            "experiment": name, "label": f"{args.label}@{step}" if args.label else f"@{step}", "sets": args.sets,
+            "seed": seed, "steps": step, "train_command": shlex.join(train), "eval_command": shlex.join(early),
+            "wall_seconds": None, "images_per_second_last_interval": None,
+            "first_step_li_c1_above_2.25": first_step_above(run_dir / "metrics.jsonl", "li_c1", 2.25),
+            "final_interval_metrics": None, "eval": json.loads(run(early)), "figures": None,
+        })
     figures = None
     if not args.no_figures:
         # The paper's Fig. 2 layout per code, continuous codes from -2 to 2, and the L_I curve.
@@ -105,10 +119,15 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
         "eval": report,
         "figures": None if figures is None else os.path.relpath(figures, args.results_dir),
     }
+    write_record(args, record_as, record)
+    return record
+
+
+def write_record(args: argparse.Namespace, record_as: str, record: dict) -> None:
+    """Append one run's record to <results>/<record_as>.jsonl."""
     args.results_dir.mkdir(parents=True, exist_ok=True)
     with open(args.results_dir / f"{record_as}.jsonl", "a") as fh:
         fh.write(json.dumps(record) + "\n")
-    return record
 
 
 def _get(d: dict, *path, default=None):
@@ -178,6 +197,8 @@ def main() -> None:
     parser.add_argument("--record-as", default=None, help="results file name under docs/results/ (default: the experiment)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help=f"where the JSONL and table go (default: {RESULTS})")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "results", help="where run directories go (relative to the repository root)")
+    parser.add_argument("--eval-at", type=int, nargs="+", default=[],
+                        help="also evaluate these earlier checkpoints of each run (recorded as LABEL@STEP)")
     parser.add_argument("--no-figures", action="store_true", help="skip the traversal figures and the L_I curve")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSONL")
     args = parser.parse_args()

@@ -27,19 +27,23 @@ def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
               "--results-dir", str(results), "--record-as", "sweep", "--device", "cpu"]
     first = reproduce(*common, "--label", "uniform", "--set", "model.noise=uniform", "--set", "train.batch_size=8")
     assert first.returncode == 0, first.stderr[-2000:]
-    second = reproduce(*common, "--label", "normal", "--no-figures", "--set", "model.noise=normal", "--set", "train.batch_size=8")
+    # Four steps, with the step-2 checkpoint evaluated too (recorded as normal@2).
+    second = reproduce(*common, "--label", "normal", "--no-figures", "--set", "model.noise=normal", "--set", "train.batch_size=8",
+                       "--steps", "4", "--set", "train.checkpoint_every=2", "--eval-at", "2")
     assert second.returncode == 0, second.stderr[-2000:]
 
     records = [json.loads(line) for line in (results / "sweep.jsonl").read_text().splitlines()]
-    assert [(r["label"], r["seed"], r["steps"]) for r in records] == [("uniform", 3, 2), ("normal", 3, 2)]
+    assert [(r["label"], r["seed"], r["steps"]) for r in records] == [("uniform", 3, 2), ("normal@2", 3, 2), ("normal", 3, 4)]
+    assert records[1]["eval"]["step"] == 2 and records[2]["eval"]["step"] == 4
+    assert "step-0000002.safetensors" in records[1]["eval_command"]
     assert "model.noise=uniform" in records[0]["train_command"]
     assert 0.0 <= records[0]["eval"]["accuracy"]["codes"]["c1"]["accuracy"] <= 1.0
     figures = results / records[0]["figures"]
     assert {p.name for p in figures.glob("*.png")} >= {"traverse-c1.png", "traverse-c2.png", "traverse-c3.png", "information.png"}
-    assert records[1]["figures"] is None
+    assert records[2]["figures"] is None
 
     table = (results / "sweep.md").read_text()
-    assert "| uniform | 3 | 2 |" in table and "| normal | 3 | 2 |" in table
+    assert "| uniform | 3 | 2 |" in table and "| normal@2 | 3 | 2 |" in table and "| normal | 3 | 4 |" in table
     assert "Accuracy over 1 runs (uniform)" in table and "Accuracy over 1 runs (normal)" in table
 
 
