@@ -11,7 +11,11 @@
 #   throughput  benchmarks/throughput.py for the MNIST net at batch 64/128 (+ plain loop) and 1024/4096
 #   compile     the torch.compile variants at batch 128
 #   backbones   every backbone at batch 64/128, eager and CUDA graph
-#   sweep       MNIST settings x 3 seeds through benchmarks/reproduce_results.py, runs concurrent
+#   sweep       session 2's MNIST settings (noise, D batch, head, codes, lr) x 3 seeds -> mnist-sweep
+#   sweep-authors  variations of the authors' setting (steps, lambda, lr, batch, invariance term)
+#               x 3 seeds, every run concurrent -> mnist-sweep-authors
+#   sweep-invariance  round two around the invariance term (batch 64, weight 2, lambda 2) -> mnist-sweep-authors
+#   unittests   the CUDA-only tests (if pytest is there)
 #   pack        everything in OUTDIR as one gpu-results.tgz
 # Every result lands in OUTDIR (JSON and logs).
 set -u
@@ -27,12 +31,25 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 
 tp() { python3 benchmarks/throughput.py --device cuda --peak-size 8192 --steps 200 --warmup 5 --repeats 5 "$@"; }
 
+# One run of the authors' setting (the base every sweep-authors/sweep-invariance setting varies),
+# in the background; the base names every option configs/mnist.toml sets beyond the paper, so the
+# sweep keeps its meaning when that config changes. Logs stay out of OUTDIR until packed.
+authors_run() {
+    local label=$1 seed=$2; shift 2
+    mkdir -p /tmp/sweep-logs
+    OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/reproduce_results.py mnist --seeds "$seed" \
+        --device cuda --eval-device cuda --data-root "$MNIST" --runs runs/gpu-sweep --results-dir "$OUTDIR" \
+        --record-as mnist-sweep-authors --label "$label" --no-figures --steps 5000 \
+        --set model.noise=uniform --set 'train.d_batch="separate"' --set loss.invariance=0.0 --set train.batch_size=128 \
+        --set train.cuda_graph=true --set train.figures=false "$@" >"/tmp/sweep-logs/$label-seed$seed.log" 2>&1 &
+}
+
 for phase in "$@"; do
     echo "== $phase $(date +%T)"
     case $phase in
     sanity)
         infogan-tk train --config mnist --data-root "$MNIST" --device cuda --steps 40 --out /tmp/sanity \
-            --set train.cuda_graph=true --set train.log_every=10 --set train.checkpoint_every=20 --quiet --json \
+            --set train.cuda_graph=true --set loss.invariance=1.0 --set train.log_every=10 --set train.checkpoint_every=20 --quiet --json \
             >"$OUTDIR/sanity.json" || exit 1
         infogan-tk eval /tmp/sanity --metrics mi,accuracy --device cuda --json >"$OUTDIR/sanity-eval.json" || exit 1
         tail -c 400 "$OUTDIR/sanity.json"; echo ;;
@@ -55,7 +72,8 @@ for phase in "$@"; do
             local label=$1; shift
             timeout "${SWEEP_SECONDS:-300}" python3 benchmarks/reproduce_results.py mnist --seeds 0 1 2 --device cuda --eval-device cuda \
                 --data-root "$MNIST" --runs "runs/gpu-sweep" --results-dir "$OUTDIR" --record-as mnist-sweep --label "$label" \
-                --no-figures --set train.figures=false --set train.cuda_graph=true "$@" >"$OUTDIR/sweep-$label.log" 2>&1 &
+                --no-figures --set train.figures=false --set train.cuda_graph=true \
+                --steps 5000 --set loss.invariance=0.0 --set train.batch_size=128 "$@" >"$OUTDIR/sweep-$label.log" 2>&1 &
         }
         # Each setting names every option it depends on, so a later change of configs/mnist.toml keeps its meaning.
         paper_base=(--set model.noise=normal --set 'train.d_batch="joint"')
@@ -66,9 +84,36 @@ for phase in "$@"; do
         sweep unif4 "${paper_base[@]}" --set 'model.codes="cat10,unif4"'
         sweep equal-lr "${paper_base[@]}" --set optim.lr_g=2e-4
         wait ;;
+    sweep-authors)
+        # Every setting x seed is its own process, all at once: a run killed by SWEEP_SECONDS loses only itself.
+        long=(--steps 10000 --set train.keep_checkpoints=20 --eval-at 5000)  # also evaluated at 5,000 steps
+        for seed in 0 1 2; do
+            authors_run authors-10k "$seed" "${long[@]}"
+            authors_run invariance-10k "$seed" "${long[@]}" --set loss.invariance=1.0
+            authors_run invariance-strong "$seed" --set loss.invariance=1.0 --set loss.jitter_rotation=30 \
+                --set loss.jitter_scale=0.2 --set loss.jitter_shift=0.15
+            authors_run lambda-disc-2 "$seed" --set loss.lambda_discrete=2.0
+            authors_run equal-lr "$seed" --set optim.lr_g=2e-4
+            authors_run batch-64 "$seed" --set train.batch_size=64
+        done
+        wait
+        tar czf "$OUTDIR/sweep-authors-logs.tgz" -C /tmp sweep-logs ;;
+    sweep-invariance)
+        # Round two, around the winner of sweep-authors (the invariance term, 10,000 steps).
+        long=(--steps 10000 --set train.keep_checkpoints=20 --eval-at 5000)
+        for seed in 0 1 2; do
+            authors_run invariance-batch-64 "$seed" "${long[@]}" --set loss.invariance=1.0 --set train.batch_size=64
+            authors_run invariance-2 "$seed" "${long[@]}" --set loss.invariance=2.0
+            authors_run invariance-lambda-disc-2 "$seed" "${long[@]}" --set loss.invariance=1.0 --set loss.lambda_discrete=2.0
+        done
+        wait
+        tar czf "$OUTDIR/sweep-invariance-logs.tgz" -C /tmp sweep-logs ;;
+    unittests)
+        python3 -c "import pytest" 2>/dev/null || { echo "no pytest here"; continue; }
+        timeout 90 python3 -m pytest -p no:cacheprovider -q tests/test_engine_options.py -k cuda 2>&1 | tail -20 | tee "$OUTDIR/unittests.log" ;;
     pack)
         # One archive: a lent machine may return only a few files.
-        tar czf /tmp/gpu-results.tgz -C "$OUTDIR" . && mv /tmp/gpu-results.tgz "$OUTDIR/" ;;
+        tar czf /tmp/gpu-results.tgz -C "$OUTDIR" . && find "$OUTDIR" -mindepth 1 -delete && mv /tmp/gpu-results.tgz "$OUTDIR/" ;;
     *) echo "unknown phase $phase"; exit 2 ;;
     esac
 done

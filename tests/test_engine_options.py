@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from infogan_toolkit.assembly import build_networks, resolve
-from infogan_toolkit.checkpoint import load_tensors, model_path
+from infogan_toolkit.checkpoint import load_tensors, model_path, model_tensors
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.cuda_graph import CudaGraphStep
@@ -108,14 +108,26 @@ def test_cli_refuses_cuda_graph_on_cpu_in_one_line(tmp_path, mnist_root):
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("bf16", [False, True])
 def test_cuda_graph_training_matches_eager(host, tmp_path, bf16):
-    """Graph replay does the same updates as eager steps, with the same random streams."""
+    """Graph replay does the same updates as eager steps, with the same random streams.
+
+    Bitwise equality is not expected: the graph runs capturable Adam and may pick other kernels, and
+    Adam turns a tiny gradient difference on a near-zero gradient into a full-size step. So each
+    tensor's difference is measured against how far training moved it; a replay that reused one
+    batch or one noise draw, or skipped an update, differs by about the whole movement."""
     steps = 8
+    start = {}
     for graph in (False, True):
         cfg = tiny(train={"device": "cuda", "steps": steps, "checkpoint_every": steps, "cuda_graph": graph, "bf16": bf16})
         trainer = Trainer(cfg, tmp_path / f"g{graph}", host=host, progress=False)
+        start[graph] = {k: v.detach().float().cpu().clone() for k, v in model_tensors(trainer.G, trainer.D).items()}
         trainer.run()
         if graph:
             assert trainer.train_step.captured
     eager, graphed = (load_tensors(model_path(tmp_path / f"g{g}", steps)) for g in (False, True))
     for key in eager:
-        assert torch.allclose(eager[key].float(), graphed[key].float(), rtol=1e-4, atol=1e-5), key
+        assert torch.equal(start[False][key], start[True][key]), key  # same seed, same start
+        moved = (eager[key].float() - start[False][key]).norm()
+        if moved == 0:
+            assert torch.equal(eager[key].float(), graphed[key].float()), key
+            continue
+        assert (eager[key].float() - graphed[key].float()).norm() <= 0.2 * moved, key
