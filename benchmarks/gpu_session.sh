@@ -15,6 +15,7 @@
 #   sweep-authors  variations of the authors' setting (steps, lambda, lr, batch, invariance term)
 #               x 3 seeds, every run concurrent -> mnist-sweep-authors
 #   sweep-invariance  round two around the invariance term (batch 64, weight 2, lambda 2) -> mnist-sweep-authors
+#   shapes-long shapes for 20,000 steps, with and without the invariance term, x 3 seeds -> shapes-long
 #   unittests   the CUDA-only tests (if pytest is there)
 #   pack        everything in OUTDIR as one gpu-results.tgz
 # Every result lands in OUTDIR (JSON and logs).
@@ -108,6 +109,23 @@ for phase in "$@"; do
         done
         wait
         tar czf "$OUTDIR/sweep-invariance-logs.tgz" -C /tmp sweep-logs ;;
+    shapes-long)
+        # Shapes trained 20,000 steps (the default config's 1,500 leave G drawing blobs), with and without
+        # the invariance term (shape is what a rotation, scaling or shift must not change), 3 seeds each,
+        # also evaluated at 5,000 steps; traversal figures kept. -> shapes-long
+        mkdir -p /tmp/sweep-logs
+        for seed in 0 1 2; do
+            for variant in plain invariance; do
+                extra=(); [ "$variant" = invariance ] && extra=(--set loss.invariance=1.0)
+                OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/reproduce_results.py shapes --seeds "$seed" \
+                    --device cuda --eval-device cuda --runs runs/gpu-shapes --results-dir "$OUTDIR" --record-as shapes-long \
+                    --label "$variant-20k" --steps 20000 --eval-at 5000 --set train.checkpoint_every=5000 \
+                    --set train.keep_checkpoints=10 --set train.cuda_graph=true --set train.figures=false "${extra[@]}" \
+                    >"/tmp/sweep-logs/shapes-$variant-seed$seed.log" 2>&1 &
+            done
+        done
+        wait
+        tar czf "$OUTDIR/shapes-long-logs.tgz" -C /tmp sweep-logs ;;
     unittests)
         python3 -c "import pytest" 2>/dev/null || { echo "no pytest here"; continue; }
         timeout 90 python3 -m pytest -p no:cacheprovider -q tests/test_engine_options.py -k cuda 2>&1 | tail -20 | tee "$OUTDIR/unittests.log" ;;

@@ -169,12 +169,13 @@ def write_table(name: str, results: Path = RESULTS) -> Path:
     else:
         keys = [("mig", "mig"), ("factorvae", "factor_vae"), ("dci", "disentanglement"), ("dci", "completeness"),
                 ("dci", "informativeness_test"), ("sap", "sap")]
-        lines += ["| seed | steps | MIG | FactorVAE | DCI disentanglement | DCI completeness | DCI informativeness (test) | SAP | accuracy c1 (shape) | wall s |",
-                  "|---|---|" + "---|" * len(keys) + "---|---|"]
+        lines += ["| setting | seed | steps | MIG | FactorVAE | DCI disentanglement | DCI completeness | DCI informativeness (test) | SAP | accuracy c1 (shape) | wall s |",
+                  "|---|---|---|" + "---|" * len(keys) + "---|---|"]
         for r in records:
             vals = [_fmt(_get(r, "eval", a, b)) for a, b in keys]
             acc = _fmt(_get(r, "eval", "accuracy", "codes", "c1", "accuracy"), 4)
-            lines.append(f"| {r['seed']} | {r['steps']} | " + " | ".join(vals) + f" | {acc} | {_fmt(r['wall_seconds'], 1)} |")
+            lines.append(f"| {r.get('label') or '-'} | {r['seed']} | {r['steps']} | " + " | ".join(vals)
+                         + f" | {acc} | {_fmt(r['wall_seconds'], 1)} |")
     lines += ["", "Commands of each run:", ""]
     lines += [f"- {r.get('label') or name} seed {r['seed']}: `{r['train_command']}` then `{r['eval_command']}`"
               + (f"; figures in `{r['figures']}/`" if r.get("figures") else "") for r in records]
