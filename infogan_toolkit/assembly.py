@@ -67,6 +67,11 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
         lambda_discrete=config.loss.lambda_discrete,
         lambda_continuous=config.loss.lambda_continuous,
     )
+    if config.loss.invariance and not any(c.code.discrete for c in codes):
+        raise ConfigError(
+            f"loss.invariance is {config.loss.invariance} but the codes '{model.codes}' have no discrete code, and the "
+            "invariance term scores only discrete codes; set loss.invariance=0 or add one (e.g. cat10)"
+        )
     provenance = {"backbone": _prov(entry)}
     for code in codes:
         provenance[f"code:{code.kind}"] = _prov(regs.codes.entry(code.kind))

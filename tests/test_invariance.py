@@ -93,6 +93,13 @@ def test_cli_refuses_a_negative_invariance_in_one_line(tmp_path):
     assert "invariance must be >= 0" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_invariance_without_a_discrete_code_is_refused_in_one_line(host):
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"invariance": 1.0}}, "t")
+    with pytest.raises(ConfigError, match=r"loss.invariance is 1.0 but the codes 'unif2' have no discrete code.*set loss.invariance=0"):
+        resolve(cfg, host)
+    assert resolve(apply_dict(cfg, {"loss": {"invariance": 0.0}}, "t"), host).codes.width == 2
+
+
 # -- the objective ----------------------------------------------------------------------------------
 def tiny_objective(host, invariance: float, regular_gan: bool = False) -> InfoGANObjective:
     cfg = apply_dict(Config(), {"model": {"backbone": "tiny"},
