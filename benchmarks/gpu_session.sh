@@ -46,6 +46,21 @@ authors_run() {
         --set train.cuda_graph=true --set train.figures=false "$@" >"/tmp/sweep-logs/$label-seed$seed.log" 2>&1 &
 }
 
+# 10,000 steps, also evaluated at the 5,000-step checkpoint.
+LONG=(--steps 10000 --set train.keep_checkpoints=20 --eval-at 5000)
+
+# The config (invariance, batch 64) and the two variants that also reached 97% on seeds 0-2, for
+# the seeds given, all at once; returns when every run has ended.
+invariance_variants() {
+    local seed
+    for seed in "$@"; do
+        authors_run invariance-batch-64 "$seed" "${LONG[@]}" --set loss.invariance=1.0 --set train.batch_size=64
+        authors_run invariance-2 "$seed" "${LONG[@]}" --set loss.invariance=2.0
+        authors_run invariance-lambda-disc-2 "$seed" "${LONG[@]}" --set loss.invariance=1.0 --set loss.lambda_discrete=2.0
+    done
+    wait
+}
+
 for phase in "$@"; do
     echo "== $phase $(date +%T)"
     case $phase in
@@ -88,10 +103,9 @@ for phase in "$@"; do
         wait ;;
     sweep-authors)
         # Every setting x seed is its own process, all at once: a run killed by SWEEP_SECONDS loses only itself.
-        long=(--steps 10000 --set train.keep_checkpoints=20 --eval-at 5000)  # also evaluated at 5,000 steps
         for seed in 0 1 2; do
-            authors_run authors-10k "$seed" "${long[@]}"
-            authors_run invariance-10k "$seed" "${long[@]}" --set loss.invariance=1.0
+            authors_run authors-10k "$seed" "${LONG[@]}"
+            authors_run invariance-10k "$seed" "${LONG[@]}" --set loss.invariance=1.0
             authors_run invariance-strong "$seed" --set loss.invariance=1.0 --set loss.jitter_rotation=30 \
                 --set loss.jitter_scale=0.2 --set loss.jitter_shift=0.15
             authors_run lambda-disc-2 "$seed" --set loss.lambda_discrete=2.0
@@ -102,24 +116,12 @@ for phase in "$@"; do
         tar czf "$OUTDIR/sweep-authors-logs.tgz" -C /tmp sweep-logs ;;
     sweep-invariance)
         # Round two, around the winner of sweep-authors (the invariance term, 10,000 steps).
-        long=(--steps 10000 --set train.keep_checkpoints=20 --eval-at 5000)
-        for seed in 0 1 2; do
-            authors_run invariance-batch-64 "$seed" "${long[@]}" --set loss.invariance=1.0 --set train.batch_size=64
-            authors_run invariance-2 "$seed" "${long[@]}" --set loss.invariance=2.0
-            authors_run invariance-lambda-disc-2 "$seed" "${long[@]}" --set loss.invariance=1.0 --set loss.lambda_discrete=2.0
-        done
-        wait
+        invariance_variants 0 1 2
         tar czf "$OUTDIR/sweep-invariance-logs.tgz" -C /tmp sweep-logs ;;
     sweep-robust)
-        # Five more seeds (3-7) of the config and of the two variants that also reached 97% on seeds 0-2:
-        # is "at least 95% on every seed" robust? (A CPU seed of the config fell to 88%.)
-        long=(--steps 10000 --set train.keep_checkpoints=20 --eval-at 5000)
-        for seed in 3 4 5 6 7; do
-            authors_run invariance-batch-64 "$seed" "${long[@]}" --set loss.invariance=1.0 --set train.batch_size=64
-            authors_run invariance-2 "$seed" "${long[@]}" --set loss.invariance=2.0
-            authors_run invariance-lambda-disc-2 "$seed" "${long[@]}" --set loss.invariance=1.0 --set loss.lambda_discrete=2.0
-        done
-        wait
+        # Five more seeds of the same three: is "at least 95% on every seed" robust? (A CPU seed of the
+        # config fell to 88%.)
+        invariance_variants 3 4 5 6 7
         tar czf "$OUTDIR/sweep-robust-logs.tgz" -C /tmp sweep-logs ;;
     shapes-long)
         # Shapes trained 20,000 steps (the default config's 1,500 leave G drawing blobs), with and without
