@@ -336,7 +336,9 @@ def test_unknown_option_is_rejected_with_a_suggestion(registry, name):
     assert "\n" not in msg
     assert "'laek'" in msg and f"'{name}'" in msg
     assert "Did you mean 'leak'?" in msg
-    assert "Known: leak" in msg
+    # The known keys are listed in order: every backbone has leak; shapes adds its own.
+    known = msg.split("Known: ")[1].rstrip(".").split(", ")
+    assert "leak" in known and known == sorted(known)
 
 
 @pytest.mark.parametrize("bad", ["0.1", True, -0.1, 1.5, float("nan"), None])
@@ -364,6 +366,31 @@ def test_shapes_width_option(registry):
     # width is the shapes network's own option; the paper's networks do not take it.
     with pytest.raises(ConfigError, match="unknown option 'width'"):
         build(registry, "mnist", width=16)
+
+
+def test_shapes_lean_layout_without_d_batch_norm(registry):
+    nets = build(registry, "shapes", input_dim=74, q_width=14, layout="lean", d_norm="none")
+    assert layers(nets.discriminator.trunk) == [
+        *C(1, 32, False), *C(32, 32, False), *C(32, 64, False), *C(64, 64, False), ("flatten",), *F(1024, 128, False, LR)
+    ]
+    assert layers(nets.generator) == [
+        *F(74, 128, True, R), *F(128, 1024, True, R), ("unflatten", (64, 4, 4)), *U(64, 64, True), *U(64, 32, True),
+        *U(32, 32, True), *U(32, 1, False, "sigmoid"),
+    ]
+    assert nets.generator(torch.randn(2, 74)).shape == (2, 1, 64, 64)
+    logit, q = nets.discriminator(torch.rand(2, 1, 64, 64))
+    assert logit.shape == (2,) and q.shape == (2, 14)
+    # d_norm only touches D: the wide layout keeps its channels and drops D's batch norm.
+    wide = build(registry, "shapes", layout="wide", d_norm="none")
+    assert not any(isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d) for m in wide.discriminator.trunk)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in wide.generator)
+
+
+@pytest.mark.parametrize(("key", "value"), [("layout", "slim"), ("d_norm", "spectral"), ("d_norm", True)])
+def test_shapes_layout_and_d_norm_typos_are_refused(registry, key, value):
+    with pytest.raises(ConfigError, match=f"option '{key}' must be one of") as info:
+        build(registry, "shapes", **{key: value})
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(("noise", "code", "q"), [(0, 0, 4), (10, 2, 0), (-1, 5, 4)])

@@ -170,9 +170,13 @@ class ChairsBackbone(PaperBackbone):
 class ShapesBackbone(PaperBackbone):
     """Not from the paper: a small 64x64 gray network for the procedural shapes data.
 
-    Four halving convolutions (w, 2w, 4w, 4w channels; w = the ``width`` option, 32 by default)
-    take 64x64 to 4x4; an FC 8w feeds both the D logit and the paper-style separate Q head.
-    G mirrors D's feature maps. Sized to train in minutes on a CPU.
+    Options: ``width`` (w, 32 by default), ``layout`` and ``d_norm``.
+
+    * ``layout = "wide"``: four halving convolutions (w, 2w, 4w, 4w channels) take 64x64 to 4x4 and
+      an FC 8w feeds both the D logit and the paper-style separate Q head; G mirrors D's maps.
+    * ``layout = "lean"``: channels w, w, 2w, 2w and an FC 4w, as in the dSprites networks of later
+      InfoGAN work (Lin et al. 2020); G is FC 4w, FC 4x4x2w, upconv 2w, w, w, 1.
+    * ``d_norm``: ``"batch"`` puts batch norm after D's hidden layers, ``"none"`` leaves it out.
     """
 
     name = "shapes"
@@ -182,42 +186,54 @@ class ShapesBackbone(PaperBackbone):
     default_noise_dim = 5
     default_codes = "cat3,unif4"
     default_dataset = "shapes"
-    default_options = {"leak": 0.1, "width": 32}
+    default_options = {"leak": 0.1, "width": 32, "layout": "wide", "d_norm": "batch"}
+    _layouts = {"wide": (1, 2, 4, 4, 8), "lean": (1, 1, 2, 2, 4)}
+    _d_norms = ("batch", "none")
 
     def check_options(self, opts: dict[str, Any]) -> None:
-        """``width`` must be a whole number in 1..1024."""
+        """``width`` must be a whole number in 1..1024; ``layout`` and ``d_norm`` one of their names."""
         width = opts["width"]
         if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 1024:
             raise ConfigError(
                 f"backbone '{self.name}' option 'width' must be a whole number in 1..1024, got {width!r}; "
                 f"use 32 (default) or 16 for a faster, smaller network"
             )
+        for key, known in (("layout", tuple(self._layouts)), ("d_norm", self._d_norms)):
+            if opts[key] not in known:
+                raise ConfigError(
+                    f"backbone '{self.name}' option '{key}' must be one of {', '.join(map(repr, known))}, "
+                    f"got {opts[key]!r}; use {known[0]!r} (default)"
+                )
+
+    def _channels(self, opts: dict[str, Any]) -> tuple[int, ...]:
+        return tuple(m * opts["width"] for m in self._layouts[opts["layout"]])
 
     def make_generator(self, input_dim: int, opts: dict[str, Any]) -> nn.Module:
-        """G: FC 8w, FC 4x4x4w, upconv 4w, 2w, w, 1 + sigmoid (64x64)."""
-        w = opts["width"]
+        """G: FC c4, FC 4x4xc3, upconv c2, c1, c0, 1 + sigmoid (64x64), mirroring D's channels c0..c4."""
+        c0, c1, c2, c3, c4 = self._channels(opts)
         return nn.Sequential(
-            *fc(input_dim, 8 * w, nn.ReLU(), bn=True),
-            *fc(8 * w, 4 * 4 * 4 * w, nn.ReLU(), bn=True),
-            nn.Unflatten(1, (4 * w, 4, 4)),
-            *upconv(4 * w, 4 * w, nn.ReLU(), bn=True),  # 8x8
-            *upconv(4 * w, 2 * w, nn.ReLU(), bn=True),  # 16x16
-            *upconv(2 * w, w, nn.ReLU(), bn=True),  # 32x32
-            *upconv(w, 1, nn.Sigmoid(), bn=False),  # 64x64
+            *fc(input_dim, c4, nn.ReLU(), bn=True),
+            *fc(c4, 4 * 4 * c3, nn.ReLU(), bn=True),
+            nn.Unflatten(1, (c3, 4, 4)),
+            *upconv(c3, c2, nn.ReLU(), bn=True),  # 8x8
+            *upconv(c2, c1, nn.ReLU(), bn=True),  # 16x16
+            *upconv(c1, c0, nn.ReLU(), bn=True),  # 32x32
+            *upconv(c0, 1, nn.Sigmoid(), bn=False),  # 64x64
         )
 
     def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
-        """D/Q trunk: conv w, 2w, 4w, 4w, FC 8w (the features both heads read)."""
-        w = opts["width"]
+        """D/Q trunk: conv c0, c1, c2, c3, FC c4 (the features both heads read)."""
+        c0, c1, c2, c3, c4 = self._channels(opts)
+        bn = opts["d_norm"] == "batch"
         trunk = nn.Sequential(
-            *conv(1, w, _lrelu(opts), bn=False),  # 32x32
-            *conv(w, 2 * w, _lrelu(opts), bn=True),  # 16x16
-            *conv(2 * w, 4 * w, _lrelu(opts), bn=True),  # 8x8
-            *conv(4 * w, 4 * w, _lrelu(opts), bn=True),  # 4x4
+            *conv(1, c0, _lrelu(opts), bn=False),  # 32x32
+            *conv(c0, c1, _lrelu(opts), bn=bn),  # 16x16
+            *conv(c1, c2, _lrelu(opts), bn=bn),  # 8x8
+            *conv(c2, c3, _lrelu(opts), bn=bn),  # 4x4
             nn.Flatten(),
-            *fc(4 * 4 * 4 * w, 8 * w, _lrelu(opts), bn=True),
+            *fc(4 * 4 * c3, c4, _lrelu(opts), bn=bn),
         )
-        return trunk, 8 * w
+        return trunk, c4
 
 
 #: Registered name -> backbone class, in the order `infogan-tk list` shows them.
