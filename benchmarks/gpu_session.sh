@@ -16,7 +16,8 @@
 #               x 3 seeds, every run concurrent -> mnist-sweep-authors
 #   sweep-invariance  round two around the invariance term (batch 64, weight 2, lambda 2) -> mnist-sweep-authors
 #   sweep-robust  seeds 3-7 of the config and its two runners-up -> mnist-sweep-authors
-#   shapes-long shapes for 20,000 steps, with and without the invariance term, x 3 seeds -> shapes-long
+#   shapes-sweep  shapes for SHAPES_STEPS (10,000) steps: the default network, the lean BN-free one at
+#               lambda 1 and 0.3, and with the invariance term, x 3 seeds, all concurrent -> shapes-sweep
 #   unittests   the CUDA-only tests (if pytest is there)
 #   pack        everything in OUTDIR as one gpu-results.tgz
 # Every result lands in OUTDIR (JSON and logs).
@@ -60,6 +61,27 @@ invariance_variants() {
     done
     wait
 }
+
+# One shapes run of SHAPES_STEPS steps (default 10,000; also evaluated at half way) in the background
+# (CUDA graph, no figures), recorded as LABEL in shapes-sweep; the caller names every option the
+# setting depends on. A run cut off by SWEEP_SECONDS records nothing, so size the steps to fit.
+shapes_run() {
+    local label=$1 seed=$2; shift 2
+    mkdir -p /tmp/sweep-logs
+    OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/reproduce_results.py shapes --seeds "$seed" \
+        --device cuda --eval-device cuda --runs runs/gpu-shapes --results-dir "$OUTDIR" --record-as shapes-sweep \
+        --label "$label" --steps "${SHAPES_STEPS:-10000}" --eval-at $(( ${SHAPES_STEPS:-10000} / 2 )) --no-figures \
+        --set train.checkpoint_every=$(( ${SHAPES_STEPS:-10000} / 4 )) \
+        --set train.keep_checkpoints=10 --set train.cuda_graph=true --set train.figures=false --set loss.invariance=0.0 \
+        --set train.batch_size=64 --set model.noise_dim=5 --set 'model.codes="cat3,unif4"' \
+        "$@" >"/tmp/sweep-logs/shapes-$label-seed$seed.log" 2>&1 &
+}
+
+# The lean shapes network with a BN-free D, the fixed-std head, uniform noise and the dSprites
+# literature's learning rates (G 1e-3, D 2e-3), lambda 1 for both code kinds.
+LEAN_LIT=(--set 'model.options={layout="lean",d_norm="none"}' --set 'model.heads={unif="gaussian-fixed"}'
+    --set model.noise=uniform --set optim.lr_d=2e-3 --set optim.lr_g=1e-3
+    --set loss.lambda_discrete=1.0 --set loss.lambda_continuous=1.0)
 
 for phase in "$@"; do
     echo "== $phase $(date +%T)"
@@ -123,23 +145,19 @@ for phase in "$@"; do
         # config fell to 88%.)
         invariance_variants 3 4 5 6 7
         tar czf "$OUTDIR/sweep-robust-logs.tgz" -C /tmp sweep-logs ;;
-    shapes-long)
-        # Shapes trained 20,000 steps (the default config's 1,500 leave G drawing blobs), with and without
-        # the invariance term (shape is what a rotation, scaling or shift must not change), 3 seeds each,
-        # also evaluated at 5,000 steps; traversal figures kept. -> shapes-long
-        mkdir -p /tmp/sweep-logs
+    shapes-sweep)
+        # Shapes for SHAPES_STEPS steps, 3 seeds, all at once: the default network against the lean,
+        # BN-free D with the dSprites literature's learning rates at lambda 1 and 0.3, and at lambda 1
+        # with the invariance term. -> shapes-sweep
         for seed in 0 1 2; do
-            for variant in plain invariance; do
-                extra=(); [ "$variant" = invariance ] && extra=(--set loss.invariance=1.0)
-                OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/reproduce_results.py shapes --seeds "$seed" \
-                    --device cuda --eval-device cuda --runs runs/gpu-shapes --results-dir "$OUTDIR" --record-as shapes-long \
-                    --label "$variant-20k" --steps 20000 --eval-at 5000 --set train.checkpoint_every=5000 \
-                    --set train.keep_checkpoints=10 --set train.cuda_graph=true --set train.figures=false "${extra[@]}" \
-                    >"/tmp/sweep-logs/shapes-$variant-seed$seed.log" 2>&1 &
-            done
+            shapes_run wide-bn "$seed" --set 'model.options={layout="wide",d_norm="batch"}' --set 'model.heads={}' \
+                --set loss.lambda_discrete=1.0 --set loss.lambda_continuous=0.1 --set optim.lr_d=2e-4 --set model.noise=normal
+            shapes_run lean-lit-l1 "$seed" "${LEAN_LIT[@]}"
+            shapes_run lean-lit-l0.3 "$seed" "${LEAN_LIT[@]}" --set loss.lambda_discrete=0.3 --set loss.lambda_continuous=0.3
+            shapes_run lean-lit-l1-invariance "$seed" "${LEAN_LIT[@]}" --set loss.invariance=1.0
         done
         wait
-        tar czf "$OUTDIR/shapes-long-logs.tgz" -C /tmp sweep-logs ;;
+        tar czf "$OUTDIR/shapes-sweep-logs.tgz" -C /tmp sweep-logs ;;
     unittests)
         python3 -c "import pytest" 2>/dev/null || { echo "no pytest here"; continue; }
         timeout 90 python3 -m pytest -p no:cacheprovider -q tests/test_engine_options.py -k cuda 2>&1 | tail -20 | tee "$OUTDIR/unittests.log" ;;
