@@ -22,15 +22,8 @@
 #   pack        everything in OUTDIR as one gpu-results.tgz
 # Every result lands in OUTDIR (JSON and logs).
 set -u
-WHEELS=$1 MNIST=$2 OUTDIR=$3
-shift 3
-mkdir -p "$OUTDIR"
-export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$WHEELS"/*.whl >"$OUTDIR/install.log" 2>&1 \
-    || { cat "$OUTDIR/install.log"; exit 1; }
-export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUTDIR/gpu.txt"
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$OUTDIR/gpu.txt"
+# Everything below main() only defines; sourcing the script (as tests/test_gpu_session.py does)
+# runs nothing, so the sweeps' settings can be checked on a CPU before a GPU is lent.
 
 tp() { python3 benchmarks/throughput.py --device cuda --peak-size 8192 --steps 200 --warmup 5 --repeats 5 "$@"; }
 
@@ -83,8 +76,9 @@ LEAN_LIT=(--set 'model.options={layout="lean",d_norm="none"}' --set 'model.heads
     --set model.noise=uniform --set optim.lr_d=2e-3 --set optim.lr_g=1e-3
     --set loss.lambda_discrete=1.0 --set loss.lambda_continuous=1.0)
 
-for phase in "$@"; do
-    echo "== $phase $(date +%T)"
+# One phase; "exit" (a failed sanity run, an unknown phase) ends the whole session.
+run_phase() {
+    local phase=$1
     case $phase in
     sanity)
         infogan-tk train --config mnist --data-root "$MNIST" --device cuda --steps 40 --out /tmp/sanity \
@@ -159,12 +153,32 @@ for phase in "$@"; do
         wait
         tar czf "$OUTDIR/shapes-sweep-logs.tgz" -C /tmp sweep-logs ;;
     unittests)
-        python3 -c "import pytest" 2>/dev/null || { echo "no pytest here"; continue; }
+        python3 -c "import pytest" 2>/dev/null || { echo "no pytest here"; return 0; }
         timeout 90 python3 -m pytest -p no:cacheprovider -q tests/test_engine_options.py -k cuda 2>&1 | tail -20 | tee "$OUTDIR/unittests.log" ;;
     pack)
         # One archive: a lent machine may return only a few files.
         tar czf /tmp/gpu-results.tgz -C "$OUTDIR" . && find "$OUTDIR" -mindepth 1 -delete && mv /tmp/gpu-results.tgz "$OUTDIR/" ;;
     *) echo "unknown phase $phase"; exit 2 ;;
     esac
-done
-echo "== done $(date +%T)"
+}
+
+main() {
+    WHEELS=$1 MNIST=$2 OUTDIR=$3
+    shift 3
+    mkdir -p "$OUTDIR"
+    export PYTHONUNBUFFERED=1
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$WHEELS"/*.whl >"$OUTDIR/install.log" 2>&1 \
+        || { cat "$OUTDIR/install.log"; exit 1; }
+    export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUTDIR/gpu.txt"
+    python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$OUTDIR/gpu.txt"
+    for phase in "$@"; do
+        echo "== $phase $(date +%T)"
+        run_phase "$phase"
+    done
+    echo "== done $(date +%T)"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi
