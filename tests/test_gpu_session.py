@@ -1,7 +1,7 @@
 """benchmarks/gpu_session.sh without a GPU: its syntax, its phase list, and the settings it sweeps.
 
-A lent GPU's minutes are few, so a typo in a sweep setting must show up here, not there: the
-shapes settings are trained for two real steps on the CPU through the real CLI.
+A lent GPU's minutes are few, so a typo in a sweep setting must show up here, not there: settings
+of the shapes and MNIST sweeps are trained for two real steps on the CPU through the real CLI.
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ def phase_runs(phase: str, tmp_path: Path) -> list[list[str]]:
     """The reproduce_results.py command lines a phase would start, captured without starting them.
 
     The script is sourced (which runs nothing), ``timeout`` -- the first word of every run -- is
-    replaced by a function that records its arguments, and the phase is run.
+    replaced by a function that records its arguments, ``tar`` (the logs archive) by a no-op, and
+    the phase is run. Its empty run logs still land in /tmp/sweep-logs, as on the GPU machine.
     """
     capture = tmp_path / "calls.txt"
     shell = (
         f'source "{SCRIPT}"; OUTDIR="{tmp_path}"; MNIST=/nonexistent; '
-        f'timeout() {{ shift; local IFS=$\'\\x1f\'; echo "$*" >>"{capture}"; }}; run_phase {phase}'
+        f'timeout() {{ shift; local IFS=$\'\\x1f\'; echo "$*" >>"{capture}"; }}; tar() {{ :; }}; run_phase {phase}'
     )
     proc = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
@@ -51,6 +52,7 @@ def phase_runs(phase: str, tmp_path: Path) -> list[list[str]]:
 
 
 def option(words: list[str], flag: str) -> str:
+    """The word after ``flag`` in a captured command line."""
     return words[words.index(flag) + 1]
 
 
