@@ -27,17 +27,24 @@ set -u
 
 tp() { python3 benchmarks/throughput.py --device cuda --peak-size 8192 --steps 200 --warmup 5 --repeats 5 "$@"; }
 
-# One run of the authors' setting (the base every sweep-authors/sweep-invariance setting varies),
-# in the background; the base names every option configs/mnist.toml sets beyond the paper, so the
-# sweep keeps its meaning when that config changes. Logs stay out of OUTDIR until packed.
+# One reproduce_results.py run on the GPU (CUDA graph, no figures) in the background, cut off after
+# SWEEP_SECONDS (default 480); its log goes to /tmp/sweep-logs/LOG.log, out of OUTDIR until packed.
+gpu_reproduce() {
+    local log=$1; shift
+    mkdir -p /tmp/sweep-logs
+    OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/reproduce_results.py "$@" \
+        --device cuda --eval-device cuda --results-dir "$OUTDIR" --no-figures \
+        --set train.cuda_graph=true --set train.figures=false >"/tmp/sweep-logs/$log.log" 2>&1 &
+}
+
+# One run of the authors' setting (the base every sweep-authors/sweep-invariance setting varies);
+# the base names every option configs/mnist.toml sets beyond the paper, so the sweep keeps its
+# meaning when that config changes.
 authors_run() {
     local label=$1 seed=$2; shift 2
-    mkdir -p /tmp/sweep-logs
-    OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/reproduce_results.py mnist --seeds "$seed" \
-        --device cuda --eval-device cuda --data-root "$MNIST" --runs runs/gpu-sweep --results-dir "$OUTDIR" \
-        --record-as mnist-sweep-authors --label "$label" --no-figures --steps 5000 \
-        --set model.noise=uniform --set 'train.d_batch="separate"' --set loss.invariance=0.0 --set train.batch_size=128 \
-        --set train.cuda_graph=true --set train.figures=false "$@" >"/tmp/sweep-logs/$label-seed$seed.log" 2>&1 &
+    gpu_reproduce "$label-seed$seed" mnist --seeds "$seed" --data-root "$MNIST" --runs runs/gpu-sweep \
+        --record-as mnist-sweep-authors --label "$label" --steps 5000 \
+        --set model.noise=uniform --set 'train.d_batch="separate"' --set loss.invariance=0.0 --set train.batch_size=128 "$@"
 }
 
 # 10,000 steps, also evaluated at the 5,000-step checkpoint.
@@ -55,19 +62,15 @@ invariance_variants() {
     wait
 }
 
-# One shapes run of SHAPES_STEPS steps (default 10,000; also evaluated at half way) in the background
-# (CUDA graph, no figures), recorded as LABEL in shapes-sweep; the caller names every option the
-# setting depends on. A run cut off by SWEEP_SECONDS records nothing, so size the steps to fit.
+# One shapes run of SHAPES_STEPS steps (default 10,000; also evaluated half way), recorded as LABEL
+# in shapes-sweep; the caller names every option the setting depends on. A run cut off by
+# SWEEP_SECONDS records nothing, so size the steps to fit.
 shapes_run() {
-    local label=$1 seed=$2; shift 2
-    mkdir -p /tmp/sweep-logs
-    OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/reproduce_results.py shapes --seeds "$seed" \
-        --device cuda --eval-device cuda --runs runs/gpu-shapes --results-dir "$OUTDIR" --record-as shapes-sweep \
-        --label "$label" --steps "${SHAPES_STEPS:-10000}" --eval-at $(( ${SHAPES_STEPS:-10000} / 2 )) --no-figures \
-        --set train.checkpoint_every=$(( ${SHAPES_STEPS:-10000} / 4 )) \
-        --set train.keep_checkpoints=10 --set train.cuda_graph=true --set train.figures=false --set loss.invariance=0.0 \
-        --set train.batch_size=64 --set model.noise_dim=5 --set 'model.codes="cat3,unif4"' \
-        "$@" >"/tmp/sweep-logs/shapes-$label-seed$seed.log" 2>&1 &
+    local label=$1 seed=$2 steps=${SHAPES_STEPS:-10000}; shift 2
+    gpu_reproduce "shapes-$label-seed$seed" shapes --seeds "$seed" --runs runs/gpu-shapes --record-as shapes-sweep \
+        --label "$label" --steps "$steps" --eval-at $(( steps / 2 )) --set train.checkpoint_every=$(( steps / 4 )) \
+        --set train.keep_checkpoints=10 --set loss.invariance=0.0 \
+        --set train.batch_size=64 --set model.noise_dim=5 --set 'model.codes="cat3,unif4"' "$@"
 }
 
 # The lean shapes network with a BN-free D, the fixed-std head, uniform noise and the dSprites

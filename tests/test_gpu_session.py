@@ -56,14 +56,20 @@ def option(words: list[str], flag: str) -> str:
     return words[words.index(flag) + 1]
 
 
-def shapes_settings(tmp_path: Path) -> dict[str, list[str]]:
-    """Label -> the --set values of seed 0's run of that setting in the shapes-sweep phase."""
-    settings = {}
-    for words in phase_runs("shapes-sweep", tmp_path):
-        assert words[:3] == ["python3", "benchmarks/reproduce_results.py", "shapes"], words
-        if option(words, "--seeds") == "0":
-            settings[option(words, "--label")] = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
-    return settings
+def run_of(phase: str, label: str, seed: str, tmp_path: Path) -> list[str]:
+    """The captured command line of one setting and seed of a phase."""
+    return next(w for w in phase_runs(phase, tmp_path) if option(w, "--label") == label and option(w, "--seeds") == seed)
+
+
+def train_two_cpu_steps(words: list[str], out: Path, *extra: str) -> dict:
+    """Train the run's config with its --set values (CUDA graph left out) for 2 steps; the resolved config."""
+    config = words[2]
+    sets = [arg for i, w in enumerate(words) if w == "--set" and not words[i + 1].startswith("train.cuda_graph")
+            for arg in ("--set", words[i + 1])]
+    result = CliRunner().invoke(app, ["train", "--config", config, "--steps", "2", "--device", "cpu", "--out", str(out),
+                                      "--quiet", *sets, "--set", "train.batch_size=8", *extra])
+    assert result.exit_code == 0, result.output
+    return tomllib.loads((out / "config.toml").read_text())
 
 
 def test_shapes_sweep_runs_four_settings_on_three_seeds(tmp_path: Path) -> None:
@@ -75,13 +81,9 @@ def test_shapes_sweep_runs_four_settings_on_three_seeds(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("label", ["wide-bn", "lean-lit-l1-invariance"])
 def test_shapes_sweep_settings_train_on_the_cpu(tmp_path: Path, label: str) -> None:
-    sets = [s for s in shapes_settings(tmp_path)[label] if not s.startswith("train.cuda_graph")]
-    args = [arg for s in sets for arg in ("--set", s)]
-    out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--config", "shapes", "--steps", "2", "--device", "cpu", "--out", str(out),
-                                      "--quiet", *args, "--set", "train.batch_size=8", "--set", "train.log_every=1"])
-    assert result.exit_code == 0, result.output
-    config = tomllib.loads((out / "config.toml").read_text())
+    words = run_of("shapes-sweep", label, "0", tmp_path)
+    assert words[:3] == ["python3", "benchmarks/reproduce_results.py", "shapes"], words
+    config = train_two_cpu_steps(words, tmp_path / "run", "--set", "train.log_every=1")
     model, loss = config["model"], config["loss"]
     if label == "lean-lit-l1-invariance":
         assert model["options"]["layout"] == "lean" and model["options"]["d_norm"] == "none"
@@ -90,7 +92,7 @@ def test_shapes_sweep_settings_train_on_the_cpu(tmp_path: Path, label: str) -> N
     else:
         assert model["options"]["layout"] == "wide" and model["options"]["d_norm"] == "batch"
         assert model["heads"] == {} and loss["lambda_continuous"] == 0.1 and loss["invariance"] == 0.0
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
 def test_sweep_robust_runs_three_mnist_settings_on_seeds_3_to_7(tmp_path: Path) -> None:
@@ -102,13 +104,7 @@ def test_sweep_robust_runs_three_mnist_settings_on_seeds_3_to_7(tmp_path: Path) 
 
 
 def test_sweep_robust_setting_trains_on_the_cpu(tmp_path: Path, tiny_mnist: Path) -> None:
-    words = next(w for w in phase_runs("sweep-robust", tmp_path) if option(w, "--label") == "invariance-lambda-disc-2")
-    args = [arg for i, w in enumerate(words) if w == "--set" and not words[i + 1].startswith("train.cuda_graph")
-            for arg in ("--set", words[i + 1])]
-    out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--config", "mnist", "--data-root", str(tiny_mnist), "--steps", "2",
-                                      "--device", "cpu", "--out", str(out), "--quiet", *args, "--set", "train.batch_size=8"])
-    assert result.exit_code == 0, result.output
-    config = tomllib.loads((out / "config.toml").read_text())
+    words = run_of("sweep-robust", "invariance-lambda-disc-2", "3", tmp_path)
+    config = train_two_cpu_steps(words, tmp_path / "run", "--data-root", str(tiny_mnist))
     assert config["loss"]["invariance"] == 1.0 and config["loss"]["lambda_discrete"] == 2.0
     assert config["model"]["noise"] == "uniform" and config["train"]["d_batch"] == "separate"
