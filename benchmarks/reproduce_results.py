@@ -5,6 +5,8 @@
     python benchmarks/reproduce_results.py shapes --seeds 0 1 2
     python benchmarks/reproduce_results.py mnist --seeds 0 1 --set model.noise=uniform \
         --label uniform-noise --record-as mnist-sweep --device cuda --eval-device cuda
+    python benchmarks/reproduce_results.py mnist --seeds 1 --steps 20000 --label invariance-2-20k \
+        --continue-from 'runs/results/mnist-invariance-2-seed{seed}' --set loss.invariance=2.0
 
 Each run trains with `infogan-tk train --config NAME`, evaluates the final checkpoint with
 `infogan-tk eval`, and appends one JSON line per run to docs/results/<experiment>.jsonl; then the
@@ -65,9 +67,21 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     record_as = args.record_as or name
     tag = f"{record_as}-{args.label}" if args.label else record_as
     run_dir = args.runs / f"{tag}-seed{seed}"
-    train = ["infogan-tk", "train", "--config", config, "--seed", str(seed), "--out", str(run_dir), "--quiet", "--json", *extra]
-    if config == "mnist":
-        train += ["--data-root", str(args.data_root)]
+    source = None
+    if args.continue_from:
+        # Resume is bit for bit (tests/test_engine.py), so continuing a finished shorter run gives
+        # the same weights as training the longer run from scratch, for the cost of the extra steps.
+        source = ROOT / args.continue_from.format(seed=seed)
+        if not (source / "config.toml").is_file():
+            raise SystemExit(f"error: --continue-from: '{source}' is not a run directory (no config.toml)")
+        if (ROOT / run_dir).exists():
+            raise SystemExit(f"error: --continue-from: '{run_dir}' exists already; remove it or pick another --label")
+        shutil.copytree(source, ROOT / run_dir)
+        train = ["infogan-tk", "train", "--resume", str(run_dir), "--quiet", "--json"]
+    else:
+        train = ["infogan-tk", "train", "--config", config, "--seed", str(seed), "--out", str(run_dir), "--quiet", "--json", *extra]
+        if config == "mnist":
+            train += ["--data-root", str(args.data_root)]
     if args.steps:
         train += ["--steps", str(args.steps)]
     if args.device:
@@ -93,6 +107,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
             "experiment": name, "label": f"{args.label}@{step}" if args.label else f"@{step}", "sets": args.sets,
             "seed": seed, "steps": step, "train_command": shlex.join(train), "eval_command": shlex.join(early),
             "wall_seconds": None, "images_per_second_last_interval": None,
+            "continued_from": None if source is None else os.path.relpath(source, ROOT),
             "first_step_li_c1_above_2.25": first_step_above(run_dir / "metrics.jsonl", "li_c1", 2.25),
             "final_interval_metrics": None, "eval": json.loads(run(early)), "figures": None,
         })
@@ -115,6 +130,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
         "wall_seconds": round(wall, 1),
         "images_per_second_last_interval": round(summary["images_per_second"], 1),
         "first_step_li_c1_above_2.25": first_step_above(run_dir / "metrics.jsonl", "li_c1", 2.25),
+        "continued_from": None if source is None else os.path.relpath(source, ROOT),
         "final_interval_metrics": summary["metrics"],
         "eval": report,
         "figures": None if figures is None else os.path.relpath(figures, args.results_dir),
@@ -177,8 +193,13 @@ def write_table(name: str, results: Path = RESULTS) -> Path:
             lines.append(f"| {r.get('label') or '-'} | {r['seed']} | {r['steps']} | " + " | ".join(vals)
                          + f" | {acc} | {_fmt(r['wall_seconds'], 1)} |")
     lines += ["", "Commands of each run:", ""]
-    lines += [f"- {r.get('label') or name} seed {r['seed']}: `{r['train_command']}` then `{r['eval_command']}`"
+    lines += [f"- {r.get('label') or name} seed {r['seed']}: "
+              + (f"a copy of `{r['continued_from']}` continued by " if r.get("continued_from") else "")
+              + f"`{r['train_command']}` then `{r['eval_command']}`"
               + (f"; figures in `{r['figures']}/`" if r.get("figures") else "") for r in records]
+    if any(r.get("continued_from") for r in records):
+        lines += ["", "A continued run's wall time counts only the steps it added; resuming is bit for bit, so it "
+                      "ends with the weights of one run trained straight through."]
     path = results / f"{name}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -200,6 +221,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs") / "results", help="where run directories go (relative to the repository root)")
     parser.add_argument("--eval-at", type=int, nargs="+", default=[],
                         help="also evaluate these earlier checkpoints of each run (recorded as LABEL@STEP)")
+    parser.add_argument("--continue-from", default=None, metavar="RUN",
+                        help="copy this finished run directory ({seed} stands for the seed) and resume it to --steps "
+                             "instead of training from step 0; wall_seconds then counts only the added steps")
     parser.add_argument("--no-figures", action="store_true", help="skip the traversal figures and the L_I curve")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSONL")
     args = parser.parse_args()

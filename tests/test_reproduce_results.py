@@ -51,3 +51,35 @@ def test_table_only_without_records_is_one_line(tmp_path):
     result = reproduce("mnist", "--table-only", "--results-dir", str(tmp_path), "--record-as", "none")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [f"error: no results file {tmp_path / 'none.jsonl'}; run the experiment first (without --table-only)"]
+
+
+@pytest.mark.slow
+def test_continue_from_equals_training_straight_through(tiny_mnist, tmp_path):
+    from safetensors.torch import load_file
+
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    common = ["mnist", "--seeds", "3", "--data-root", str(tiny_mnist), "--runs", str(runs), "--results-dir", str(results),
+              "--device", "cpu", "--no-figures", "--set", "train.batch_size=8", "--set", "train.checkpoint_every=2"]
+    for label, extra in [("straight", ["--steps", "4"]), ("short", ["--steps", "2"]),
+                         ("long", ["--steps", "4", "--continue-from", str(runs / "mnist-short-seed{seed}"), "--eval-at", "2"])]:
+        result = reproduce(*common, "--label", label, *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    records = {r["label"]: r for r in map(json.loads, (results / "mnist.jsonl").read_text().splitlines())}
+    assert records["long"]["steps"] == 4 and records["long"]["continued_from"].endswith("mnist-short-seed3")
+    assert "--resume" in records["long"]["train_command"] and records["straight"]["continued_from"] is None
+    assert records["long@2"]["eval"]["step"] == 2
+    straight = load_file(runs / "mnist-straight-seed3" / "checkpoints" / "step-0000004.safetensors")
+    continued = load_file(runs / "mnist-long-seed3" / "checkpoints" / "step-0000004.safetensors")
+    assert straight.keys() == continued.keys()
+    assert all(straight[k].equal(continued[k]) for k in straight)
+    # The source run is copied, not changed.
+    assert not (runs / "mnist-short-seed3" / "checkpoints" / "step-0000004.safetensors").exists()
+
+
+def test_continue_from_a_folder_that_is_no_run_is_one_line(tmp_path):
+    result = reproduce("mnist", "--seeds", "0", "--runs", str(tmp_path / "runs"), "--results-dir", str(tmp_path),
+                       "--continue-from", str(tmp_path / "missing-seed{seed}"))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: --continue-from: '{tmp_path / 'missing-seed0'}' is not a run directory (no config.toml)"]
