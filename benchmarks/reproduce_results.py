@@ -88,6 +88,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
         train += ["--device", args.device]
     for s in args.sets:
         train += ["--set", s]
+    continued_from = None if source is None else os.path.relpath(source, ROOT)
     t0 = time.perf_counter()
     summary = json.loads(run(train))
     run_dir = ROOT / run_dir
@@ -107,7 +108,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
             "experiment": name, "label": f"{args.label}@{step}" if args.label else f"@{step}", "sets": args.sets,
             "seed": seed, "steps": step, "train_command": shlex.join(train), "eval_command": shlex.join(early),
             "wall_seconds": None, "images_per_second_last_interval": None,
-            "continued_from": None if source is None else os.path.relpath(source, ROOT),
+            "continued_from": continued_from,
             "first_step_li_c1_above_2.25": first_step_above(run_dir / "metrics.jsonl", "li_c1", 2.25),
             "final_interval_metrics": None, "eval": json.loads(run(early)), "figures": None,
         })
@@ -130,7 +131,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
         "wall_seconds": round(wall, 1),
         "images_per_second_last_interval": round(summary["images_per_second"], 1),
         "first_step_li_c1_above_2.25": first_step_above(run_dir / "metrics.jsonl", "li_c1", 2.25),
-        "continued_from": None if source is None else os.path.relpath(source, ROOT),
+        "continued_from": continued_from,
         "final_interval_metrics": summary["metrics"],
         "eval": report,
         "figures": None if figures is None else os.path.relpath(figures, args.results_dir),
