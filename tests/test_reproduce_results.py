@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "reproduce_results.py"
 
@@ -55,8 +57,6 @@ def test_table_only_without_records_is_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_continue_from_equals_training_straight_through(tiny_mnist, tmp_path):
-    from safetensors.torch import load_file
-
     results, runs = tmp_path / "results", tmp_path / "runs"
     common = ["mnist", "--seeds", "3", "--data-root", str(tiny_mnist), "--runs", str(runs), "--results-dir", str(results),
               "--device", "cpu", "--no-figures", "--set", "train.batch_size=8", "--set", "train.checkpoint_every=2"]
@@ -69,12 +69,12 @@ def test_continue_from_equals_training_straight_through(tiny_mnist, tmp_path):
     assert records["long"]["steps"] == 4 and records["long"]["continued_from"].endswith("mnist-short-seed3")
     assert "--resume" in records["long"]["train_command"] and records["straight"]["continued_from"] is None
     assert records["long@2"]["eval"]["step"] == 2
-    straight = load_file(runs / "mnist-straight-seed3" / "checkpoints" / "step-0000004.safetensors")
-    continued = load_file(runs / "mnist-long-seed3" / "checkpoints" / "step-0000004.safetensors")
+    straight = load_tensors(model_path(runs / "mnist-straight-seed3", 4))
+    continued = load_tensors(model_path(runs / "mnist-long-seed3", 4))
     assert straight.keys() == continued.keys()
     assert all(straight[k].equal(continued[k]) for k in straight)
     # The source run is copied, not changed.
-    assert not (runs / "mnist-short-seed3" / "checkpoints" / "step-0000004.safetensors").exists()
+    assert list_steps(runs / "mnist-short-seed3") == [2]
 
 
 def test_continue_from_a_folder_that_is_no_run_is_one_line(tmp_path):
