@@ -72,6 +72,11 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
             f"loss.invariance is {config.loss.invariance} but the codes '{model.codes}' have no discrete code, and the "
             "invariance term scores only discrete codes; set loss.invariance=0 or add one (e.g. cat10)"
         )
+    if config.loss.real_information and not any(c.head.has_batch_information for c in codes):
+        raise ConfigError(
+            f"loss.real_information is {config.loss.real_information} but no code in '{model.codes}' has a head that "
+            "defines batch_information (softmax does); set loss.real_information=0 or add a categorical code (e.g. cat10)"
+        )
     provenance = {"backbone": _prov(entry)}
     for code in codes:
         provenance[f"code:{code.kind}"] = _prov(regs.codes.entry(code.kind))

@@ -88,6 +88,16 @@ class QHead(ABC):
     def point_estimate(self, params: Tensor) -> Tensor:
         """A representation for evaluation: the class index, or the mean; shape ``(n,)`` or ``(n, d)``."""
 
+    #: True when :meth:`batch_information` is defined (heads over a finite support can define it).
+    has_batch_information: bool = False
+
+    def batch_information(self, params: Tensor) -> Tensor:
+        """Mutual information, in nats, between a batch's inputs and this head's prediction:
+        ``H(mean_x Q(.|x)) - mean_x H(Q(.|x))``, a scalar; used by ``loss.real_information``.
+
+        Optional: a head that sets ``has_batch_information = True`` must override it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no batch_information")
+
 
 #: A code-kind factory receives the token's argument string and returns the codes it makes.
 CodeKind = Callable[[str], Sequence[LatentCode]]
@@ -186,6 +196,13 @@ class CodeSet:
     def log_likelihoods(self, q_params: Tensor, values: Sequence[Tensor]) -> Tensor:
         """Per-code mean log Q(c_i|x) over the batch, shape ``(L,)``."""
         return torch.stack([c.log_likelihood(q_params, v).mean() for c, v in zip(self.codes, values)])
+
+    def batch_informations(self, q_params: Tensor) -> Tensor:
+        """Per-code :meth:`QHead.batch_information` over the batch, shape ``(L,)``; 0 for heads without one."""
+        zero = q_params.new_zeros((), dtype=torch.float32)
+        return torch.stack(
+            [c.head.batch_information(q_params[:, c.param_slice]) if c.head.has_batch_information else zero for c in self.codes]
+        )
 
     def weights(self, device: torch.device | str = "cpu") -> Tensor:
         """Per-code lambda as a tensor."""

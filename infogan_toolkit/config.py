@@ -78,6 +78,10 @@ class LossConfig:
     jitter_rotation: float = attrs.field(default=15.0, validator=_non_negative)  # degrees, +-
     jitter_scale: float = attrs.field(default=0.1, validator=_non_negative)  # scale in 1 +- this
     jitter_shift: float = attrs.field(default=0.1, validator=_non_negative)  # fraction of the side, +-
+    # Not in the paper (0 turns it off): weight of the information Q's predictions carry about the
+    # *real* batch, H(E_x Q(c|x)) - E_x H(Q(c|x)), for codes whose head defines it (softmax): Q must
+    # sort real images into confident, equally used categories, as it must sort the fakes.
+    real_information: float = attrs.field(default=0.0, validator=_non_negative)
 
     @info_updates.validator
     def _check_targets(self, attribute, value) -> None:

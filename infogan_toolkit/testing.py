@@ -168,7 +168,9 @@ def check_head(head: QHead, target_size: int, sample_target: Tensor) -> None:
 
     ``sample_target`` is what the code's ``target`` returns for a batch (rows are samples).
     Checks ``param_width``, that ``log_prob`` has shape ``(n,)``, is finite, lets a gradient reach the
-    parameters, and scores each row from that row's parameters only, and ``point_estimate``.
+    parameters, and scores each row from that row's parameters only, and ``point_estimate``; for a
+    head with ``has_batch_information``, that ``batch_information`` is a finite, non-negative,
+    differentiable scalar.
     """
     where = f"Q head {type(head).__name__}"
     if not isinstance(head, QHead):
@@ -210,6 +212,19 @@ def check_head(head: QHead, target_size: int, sample_target: Tensor) -> None:
     if est.dim() == 0 or est.shape[0] != n:
         _fail(where, f"point_estimate has shape {tuple(est.shape)}; the first dimension must be {n}")
     _finite(where, "point_estimate", est)
+
+    if head.has_batch_information:
+        info = _is_tensor(where, "batch_information", head.batch_information(params))
+        if info.dim() != 0:
+            _fail(where, f"batch_information gives shape {tuple(info.shape)}; expected a scalar for the whole batch")
+        _finite(where, "batch_information", info)
+        if info.item() < -1e-5:
+            _fail(where, f"batch_information is {info.item():.4g}; a mutual information cannot be negative")
+        params.grad = None
+        if info.requires_grad:
+            info.backward()
+        if params.grad is None or not bool(params.grad.abs().sum() > 0):
+            _fail(where, "no gradient reaches the parameters from batch_information; loss.real_information could not train Q")
 
 
 def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: torch.device | str = "cpu") -> None:

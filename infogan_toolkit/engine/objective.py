@@ -99,6 +99,7 @@ class InfoGANObjective:
             [loss.invariance if c.code.discrete else 0.0 for c in codes], dtype=torch.float32, device=device
         )
         self.jitter = (loss.jitter_rotation, loss.jitter_scale, loss.jitter_shift)
+        self.real_information = loss.real_information
         # Fused path: the information term trains everything, so it can ride on the D and G losses.
         self.fused = self.targets == frozenset({"generator", "q_head", "trunk"})
         info_inputs = []
@@ -124,7 +125,8 @@ class InfoGANObjective:
     def stat_names(self) -> list[str]:
         """Names of the values :meth:`step` returns, in order."""
         names = ["loss_d", "loss_g", "loss_info", "d_real", "d_fake"] + [f"loglik_{c.name}" for c in self.codes]
-        return names + ["loss_invariance"] if self.invariance else names
+        names += ["loss_invariance"] if self.invariance else []
+        return names + ["real_information"] if self.real_information else names
 
     def generator_input(self, n: int, rng: torch.Generator) -> tuple[Tensor, list[Tensor]]:
         """Sample z and c; return the generator input and the code values."""
@@ -137,18 +139,19 @@ class InfoGANObjective:
 
     def losses(self, real_uint8: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Forward pass: ``(loss_d, loss_g, info, stats)``; ``info`` is -sum_i lambda_i E[log Q(c_i|x)]
-        (plus the invariance term when ``loss.invariance`` is on)."""
+        (plus the invariance term when ``loss.invariance`` is on, minus the weighted information
+        about the real batch when ``loss.real_information`` is on)."""
         n = real_uint8.shape[0]
         real = self._prep(from_uint8(real_uint8, self.output_range))
         gin, values = self.generator_input(n, rng)
         with self.autocast:
             fake = self._prep(self.g_forward(gin))
             if self.separate:
-                logit_real, _ = self.d_forward(real)
+                logit_real, q_real = self.d_forward(real)
                 logit_fake, q_fake = self.d_forward(fake)
             else:
                 logits, q = self.d_forward(torch.cat([real, fake.to(real.dtype)]))
-                logit_real, logit_fake, q_fake = logits[:n], logits[n:], q[n:]
+                logit_real, logit_fake, q_real, q_fake = logits[:n], logits[n:], q[:n], q[n:]
         logit_real, logit_fake = logit_real.float(), logit_fake.float()
         loglik = self.codes.log_likelihoods(q_fake, values)  # (L,)
         info = -(self.weights * loglik).sum()
@@ -161,6 +164,11 @@ class InfoGANObjective:
             invariance = self.invariance_loss(fake, values, rng)
             stats = torch.cat([stats, invariance.detach().reshape(1)])
             info = info + invariance  # trains the same parts as the information term
+        if self.real_information:
+            # Only Q and the trunk see real images, so this part of `info` never reaches G.
+            real_info = (self.codes.batch_informations(q_real.float())).sum()
+            stats = torch.cat([stats, real_info.detach().reshape(1)])
+            info = info - self.real_information * real_info
         return loss_d, loss_g, info, stats
 
     def invariance_loss(self, fake: Tensor, values: list[Tensor], rng: torch.Generator) -> Tensor:

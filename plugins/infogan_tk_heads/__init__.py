@@ -33,6 +33,17 @@ class SoftmaxHead(QHead):
     def point_estimate(self, params: Tensor) -> Tensor:
         return params.argmax(dim=1)
 
+    has_batch_information = True
+
+    def batch_information(self, params: Tensor) -> Tensor:
+        logp = torch.log_softmax(params.float(), dim=1)
+        p = logp.exp()
+        conditional = -(p * logp).sum(dim=1).mean()
+        # log of the batch-mean probability, computed in log space so an empty class stays finite
+        log_marginal = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(p.shape[0]), device=p.device))
+        marginal = -(log_marginal.exp() * log_marginal).sum()
+        return marginal - conditional
+
 
 class GaussianHead(QHead):
     """Factored Gaussian: mean, and std = exp(output) (learned) or a fixed value."""
