@@ -95,16 +95,25 @@ def test_shapes_sweep_settings_train_on_the_cpu(tmp_path: Path, label: str) -> N
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+SWEEP_ROBUST = ("invariance-batch-64", "real-information-batch-64", "invariance-lambda-disc-2")
+
+
 def test_sweep_robust_runs_three_mnist_settings_on_seeds_3_to_7(tmp_path: Path) -> None:
     runs = phase_runs("sweep-robust", tmp_path)
     assert all(w[:3] == ["python3", "benchmarks/reproduce_results.py", "mnist"] for w in runs)
     assert sorted((option(w, "--label"), option(w, "--seeds")) for w in runs) == sorted(
-        (label, seed) for label in ("invariance-batch-64", "invariance-2", "invariance-lambda-disc-2") for seed in "34567"
+        (label, seed) for label in SWEEP_ROBUST for seed in "34567"
     )
 
 
-def test_sweep_robust_setting_trains_on_the_cpu(tmp_path: Path, tiny_mnist: Path) -> None:
-    words = run_of("sweep-robust", "invariance-lambda-disc-2", "3", tmp_path)
+@pytest.mark.parametrize("label", SWEEP_ROBUST)
+def test_sweep_robust_settings_train_on_the_cpu(tmp_path: Path, tiny_mnist: Path, label: str) -> None:
+    words = run_of("sweep-robust", label, "3", tmp_path)
     config = train_two_cpu_steps(words, tmp_path / "run", "--data-root", str(tiny_mnist))
-    assert config["loss"]["invariance"] == 1.0 and config["loss"]["lambda_discrete"] == 2.0
-    assert config["model"]["noise"] == "uniform" and config["train"]["d_batch"] == "separate"
+    loss = config["loss"]
+    assert loss["invariance"] == 1.0 and config["model"]["noise"] == "uniform" and config["train"]["d_batch"] == "separate"
+    assert loss["real_information"] == (1.0 if label == "real-information-batch-64" else 0.0)
+    assert loss["lambda_discrete"] == (2.0 if label == "invariance-lambda-disc-2" else 1.0)
+    sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    batch = [s for s in sets if s.startswith("train.batch_size=")][-1]  # the last --set wins
+    assert batch == ("train.batch_size=128" if label == "invariance-lambda-disc-2" else "train.batch_size=64")
