@@ -165,8 +165,9 @@ class InfoGANObjective:
             stats = torch.cat([stats, invariance.detach().reshape(1)])
             info = info + invariance  # trains the same parts as the information term
         if self.real_information:
-            # Only Q and the trunk see real images, so this part of `info` never reaches G.
-            real_info = (self.codes.batch_informations(q_real.float())).sum()
+            # G never sees a real image, so with separate D batches this part of `info` trains Q and
+            # the trunk only (a joint batch's batch norm lets a little reach G).
+            real_info = self.codes.batch_informations(q_real.float()).sum()
             stats = torch.cat([stats, real_info.detach().reshape(1)])
             info = info - self.real_information * real_info
         return loss_d, loss_g, info, stats

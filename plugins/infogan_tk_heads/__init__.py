@@ -40,7 +40,7 @@ class SoftmaxHead(QHead):
         p = logp.exp()
         conditional = -(p * logp).sum(dim=1).mean()
         # log of the batch-mean probability, computed in log space so an empty class stays finite
-        log_marginal = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(p.shape[0]), device=p.device))
+        log_marginal = torch.logsumexp(logp, dim=0) - math.log(p.shape[0])
         marginal = -(log_marginal.exp() * log_marginal).sum()
         return marginal - conditional
 
