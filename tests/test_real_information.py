@@ -17,6 +17,7 @@ from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.objective import InfoGANObjective
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.images import from_uint8
 from infogan_toolkit.testing import check_head
 
 
@@ -123,8 +124,6 @@ def test_the_logged_value_is_the_heads_information_on_the_real_batch(host):
     obj = tiny_objective(host, 1.0)
     real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
     *_, stats = obj.losses(real, torch.Generator().manual_seed(2))
-    from infogan_toolkit.images import from_uint8
-
     with torch.no_grad():
         _, q_real = obj.D(from_uint8(real, "unit"))
         expected = obj.codes.batch_informations(q_real.float()).sum()
