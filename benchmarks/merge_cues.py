@@ -18,12 +18,12 @@ import json
 import sys
 from pathlib import Path
 
-import attrs
 import torch
 from torch import Tensor
 
 from infogan_toolkit.assembly import load_dataset
 from infogan_toolkit.errors import ToolkitError
+from infogan_toolkit.evaluate.report import EVAL_SPLIT, dataset_assembly, q_outputs
 from infogan_toolkit.model import TrainedModel
 from infogan_toolkit.plugins import PluginHost
 
@@ -54,12 +54,10 @@ def categories_by_digit(run: str, digits: list[int], data_root: str | None, min_
     code = next((c for c in model.codes if c.code.discrete), None)
     if code is None:
         raise ToolkitError(f"the run '{run}' has no discrete code to sort images by; train with one (e.g. cat10)")
-    config = model.config
-    if data_root is not None:
-        config = attrs.evolve(config, data=attrs.evolve(config.data, root=data_root))
-    dataset = load_dataset(attrs.evolve(model.assembly, config=config), host, split="test")
+    name, assembly = dataset_assembly(model, None, data_root)
+    dataset = load_dataset(assembly, host, split=EVAL_SPLIT)
     if dataset.labels is None:
-        raise ToolkitError(f"the test split of '{config.data.dataset}' has no labels; pick a labelled dataset with --data-root")
+        raise ToolkitError(f"the {EVAL_SPLIT} split of '{name}' has no labels; pick a labelled dataset with --data-root")
     labels = dataset.labels.cpu()
     rows = []
     for digit in digits:
@@ -67,7 +65,7 @@ def categories_by_digit(run: str, digits: list[int], data_root: str | None, min_
         if index.numel() == 0:
             raise ToolkitError(f"no test image has label {digit}; pick labels the dataset has (0-{int(labels.max())})")
         images = dataset.images(index).cpu()
-        q = model.infer(images)
+        q = q_outputs(model, dataset, index, batch=512)
         category = code.head.point_estimate(q[:, code.param_slice]).cpu()
         stats = ink_statistics(images)
         for k in torch.unique(category).tolist():

@@ -227,7 +227,7 @@ def _not_applicable(metric: str, data: ImageDataset, codes: CodeSet, name: str) 
     return None
 
 
-def _open_dataset(model: "TrainedModel", name: str | None, root: str | None) -> tuple[str | None, Assembly]:
+def dataset_assembly(model: "TrainedModel", name: str | None, root: str | None) -> tuple[str | None, Assembly]:
     """The model's assembly with the dataset name and root overridden, and the dataset name used."""
     cfg = model.config
     data = cfg.data
@@ -287,7 +287,7 @@ def evaluate(
     wanted = [m for m in chosen if m in DATASET_METRICS]
     data: ImageDataset | None = None
     if wanted:
-        name, assembly = _open_dataset(model, dataset, data_root)
+        name, assembly = dataset_assembly(model, dataset, data_root)
         if name is None and not explicit:
             for m in wanted:
                 skipped[m] = "no dataset configured; pass --dataset NAME"
