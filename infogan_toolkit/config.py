@@ -73,11 +73,12 @@ class LossConfig:
     # Which parameters the information term trains; all three is InfoGAN as published.
     info_updates: list[str] = attrs.field(factory=lambda: list(INFO_TARGETS))
     # Not in the paper (0 turns it off): weight of the same discrete-code likelihood scored on a
-    # randomly rotated/scaled/shifted copy of each fake, so categories cannot hang on style alone.
+    # randomly rotated/scaled/shifted (optionally sheared) copy of each fake, so categories cannot hang on style alone.
     invariance: float = attrs.field(default=0.0, validator=_non_negative)
     jitter_rotation: float = attrs.field(default=15.0, validator=_non_negative)  # degrees, +-
     jitter_scale: float = attrs.field(default=0.1, validator=_non_negative)  # scale in 1 +- this
     jitter_shift: float = attrs.field(default=0.1, validator=_non_negative)  # fraction of the side, +-
+    jitter_shear: float = attrs.field(default=0.0, validator=_non_negative)  # horizontal shear, degrees, +-
     # Not in the paper (0 turns it off): weight of the information Q's predictions carry about the
     # *real* batch, H(E_x Q(c|x)) - E_x H(Q(c|x)), for codes whose head defines it (softmax): Q must
     # sort real images into confident, equally used categories, as it must sort the fakes.

@@ -1,4 +1,4 @@
-"""Random affine jitter of an image batch: small rotations, scalings and shifts, differentiable.
+"""Random affine jitter of an image batch: small rotations, scalings, shifts and shears, differentiable.
 
 Used by the invariance term (``loss.invariance``): Q must still read each discrete code from a
 jittered copy of the generated image, so a category cannot be carried by slant, width or position
@@ -21,11 +21,16 @@ def random_affine(
     max_rotation_deg: float,
     max_scale: float,
     max_shift: float,
+    max_shear_deg: float = 0.0,
 ) -> Tensor:
-    """Each image rotated by U(-r, r) degrees, scaled by U(1 - s, 1 + s) and shifted by U(-t, t) of
-    its side along each axis (``t = max_shift``); gradients flow back to ``images``.
+    """Each image rotated by U(-r, r) degrees, scaled by U(1 - s, 1 + s), shifted by U(-t, t) of
+    its side along each axis (``t = max_shift``) and, when ``max_shear_deg`` is above 0, slanted by a
+    horizontal shear of U(-a, a) degrees (rows move sideways in proportion to their height, so a
+    vertical stroke leans by that angle); gradients flow back to ``images``.
 
     Random numbers come from ``generator`` on the images' device, so CUDA graph capture records them.
+    The shear draws after the rest and only when asked for, so a batch without it is jittered exactly
+    as before the shear existed.
     """
     n = images.shape[0]
     u = torch.rand(n, 4, generator=generator, device=images.device, dtype=torch.float32).mul_(2.0).sub_(1.0)
@@ -34,8 +39,17 @@ def random_affine(
     # affine_grid maps output to input coordinates in [-1, 1] (a side is 2 units long).
     shift = u[:, 2:] * (2.0 * max_shift)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    # Output-to-input map: rotation/scale after the inverse shear [[1, -k], [0, 1]], k = tan(shear).
+    k = torch.zeros_like(angle)
+    if max_shear_deg > 0:
+        v = torch.rand(n, generator=generator, device=images.device, dtype=torch.float32).mul_(2.0).sub_(1.0)
+        k = torch.tan(v * math.radians(max_shear_deg))
     theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], dim=1), torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1
+        [
+            torch.stack([cos, -sin - cos * k, shift[:, 0]], dim=1),
+            torch.stack([sin, cos - sin * k, shift[:, 1]], dim=1),
+        ],
+        dim=1,
     )
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

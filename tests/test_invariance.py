@@ -4,6 +4,7 @@ term trains, and a real training run that logs it."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -69,6 +70,40 @@ def test_rotation_alone_keeps_the_centre_and_changes_the_pixels():
     assert (out - x).abs().sum(dim=(1, 2, 3)).max() > 5.0
 
 
+def slant(x: torch.Tensor) -> torch.Tensor:
+    """Per image lean of the ink: the column-on-row regression slope (positive: the top leans right)."""
+    h, w = x.shape[-2:]
+    rows = torch.arange(h, dtype=x.dtype).view(1, h, 1)
+    cols = torch.arange(w, dtype=x.dtype).view(1, 1, w)
+    ink = x[:, 0]
+    mass = ink.sum(dim=(1, 2))
+    mr = (ink * rows).sum(dim=(1, 2)) / mass
+    mc = (ink * cols).sum(dim=(1, 2)) / mass
+    dr, dc = rows - mr.view(-1, 1, 1), cols - mc.view(-1, 1, 1)
+    return -(ink * dr * dc).sum(dim=(1, 2)) / (ink * dr * dr).sum(dim=(1, 2))
+
+
+def test_shear_slants_a_vertical_stroke_by_at_most_the_asked_angle_both_ways():
+    x = torch.zeros(256, 1, 28, 28)
+    x[:, :, 4:24, 13:15] = 1.0  # a vertical bar through the centre
+    out = random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0, 20.0)
+    lean = slant(out)
+    limit = math.tan(math.radians(20.0))
+    assert lean.abs().max() <= limit * 1.05
+    assert lean.max() > 0.7 * limit and lean.min() < -0.7 * limit  # both directions, not stuck near 0
+    assert (centre_of_mass(out) - centre_of_mass(x)).abs().max() < 0.5  # slanted about the centre
+    assert slant(random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0, 0.0)).abs().max() < 1e-3
+
+
+def test_shear_off_draws_nothing_so_earlier_runs_repeat():
+    x, gen = dot_images(16), torch.Generator().manual_seed(5)
+    plain = random_affine(x, gen, 15.0, 0.1, 0.1)
+    after = torch.rand(3, generator=gen)
+    gen = torch.Generator().manual_seed(5)
+    assert torch.equal(random_affine(x, gen, 15.0, 0.1, 0.1, 0.0), plain)
+    assert torch.equal(torch.rand(3, generator=gen), after)
+
+
 def test_gradients_flow_back_to_the_images():
     x = dot_images(4).requires_grad_()
     random_affine(x, torch.Generator().manual_seed(0), 15.0, 0.1, 0.1).pow(2).sum().backward()
@@ -82,6 +117,9 @@ def test_invariance_keys_default_to_the_paper_and_refuse_bad_values():
         apply_dict(Config(), {"loss": {"invariance": -1.0}}, "t")
     with pytest.raises(ConfigError, match="jitter_rotation must be >= 0"):
         apply_dict(Config(), {"loss": {"jitter_rotation": -5}}, "t")
+    assert Config().loss.jitter_shear == 0.0
+    with pytest.raises(ConfigError, match="jitter_shear must be >= 0"):
+        apply_dict(Config(), {"loss": {"jitter_shear": -20}}, "t")
     with pytest.raises(ConfigError, match="invariance"):  # a typo gets a suggestion, never silence
         apply_dict(Config(), {"loss": {"invariace": 1.0}}, "t")
 

@@ -98,7 +98,7 @@ class InfoGANObjective:
         self.invariance_weights = torch.tensor(
             [loss.invariance if c.code.discrete else 0.0 for c in codes], dtype=torch.float32, device=device
         )
-        self.jitter = (loss.jitter_rotation, loss.jitter_scale, loss.jitter_shift)
+        self.jitter = (loss.jitter_rotation, loss.jitter_scale, loss.jitter_shift, loss.jitter_shear)
         self.real_information = loss.real_information
         # Fused path: the information term trains everything, so it can ride on the D and G losses.
         self.fused = self.targets == frozenset({"generator", "q_head", "trunk"})
