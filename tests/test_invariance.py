@@ -139,9 +139,9 @@ def test_invariance_without_a_discrete_code_is_refused_in_one_line(host):
 
 
 # -- the objective ----------------------------------------------------------------------------------
-def tiny_objective(host, invariance: float, regular_gan: bool = False) -> InfoGANObjective:
+def tiny_objective(host, invariance: float, regular_gan: bool = False, shear: float = 0.0) -> InfoGANObjective:
     cfg = apply_dict(Config(), {"model": {"backbone": "tiny"},
-                                "loss": {"invariance": invariance, "regular_gan": regular_gan}}, "t")
+                                "loss": {"invariance": invariance, "regular_gan": regular_gan, "jitter_shear": shear}}, "t")
     asm = resolve(cfg, host)
     nets = build_networks(asm, seed=0)
     return InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
@@ -161,6 +161,17 @@ def test_invariance_scores_only_discrete_codes_and_is_logged(host):
     real = torch.zeros(16, 1, 8, 8, dtype=torch.uint8)
     *_, stats = on.losses(real, torch.Generator().manual_seed(0))
     assert stats.shape == (len(on.stat_names),) and stats[-1] > 0
+
+
+def test_the_objective_jitters_with_the_configured_shear(host):
+    real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+
+    def invariance_loss(shear: float) -> float:
+        *_, stats = tiny_objective(host, 1.0, shear=shear).losses(real, torch.Generator().manual_seed(2))
+        return stats[-1].item()
+
+    assert invariance_loss(0.0) == invariance_loss(0.0)
+    assert invariance_loss(30.0) != invariance_loss(0.0)
 
 
 def test_invariance_reaches_the_generator_in_infogan_but_not_in_the_regular_gan_baseline(host):
