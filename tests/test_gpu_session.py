@@ -95,7 +95,7 @@ def test_shapes_sweep_settings_train_on_the_cpu(tmp_path: Path, label: str) -> N
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
-SWEEP_ROBUST = ("invariance-batch-64", "real-information-batch-64", "invariance-lambda-disc-2")
+SWEEP_ROBUST = ("shear-20-batch-64", "invariance-batch-64", "real-information-batch-64")
 
 
 def test_sweep_robust_runs_three_mnist_settings_on_seeds_3_to_7(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_sweep_robust_settings_train_on_the_cpu(tmp_path: Path, tiny_mnist: Path
     loss = config["loss"]
     assert loss["invariance"] == 1.0 and config["model"]["noise"] == "uniform" and config["train"]["d_batch"] == "separate"
     assert loss["real_information"] == (1.0 if label == "real-information-batch-64" else 0.0)
-    assert loss["lambda_discrete"] == (2.0 if label == "invariance-lambda-disc-2" else 1.0)
+    assert loss["jitter_shear"] == (20.0 if label == "shear-20-batch-64" else 0.0)
     sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
     batch = [s for s in sets if s.startswith("train.batch_size=")][-1]  # the last --set wins
-    assert batch == ("train.batch_size=128" if label == "invariance-lambda-disc-2" else "train.batch_size=64")
+    assert batch == "train.batch_size=64"
