@@ -73,7 +73,8 @@ class LossConfig:
     # Which parameters the information term trains; all three is InfoGAN as published.
     info_updates: list[str] = attrs.field(factory=lambda: list(INFO_TARGETS))
     # Not in the paper (0 turns it off): weight of the same discrete-code likelihood scored on a
-    # randomly rotated/scaled/shifted (optionally sheared) copy of each fake, so categories cannot hang on style alone.
+    # randomly rotated/scaled/shifted (optionally sheared) copy of each fake, so categories cannot
+    # hang on style alone.
     invariance: float = attrs.field(default=0.0, validator=_non_negative)
     jitter_rotation: float = attrs.field(default=15.0, validator=_non_negative)  # degrees, +-
     jitter_scale: float = attrs.field(default=0.1, validator=_non_negative)  # scale in 1 +- this

@@ -39,17 +39,15 @@ def random_affine(
     # affine_grid maps output to input coordinates in [-1, 1] (a side is 2 units long).
     shift = u[:, 2:] * (2.0 * max_shift)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    # Output-to-input map: rotation/scale after the inverse shear [[1, -k], [0, 1]], k = tan(shear).
-    k = torch.zeros_like(angle)
+    # The second column of the output-to-input map; with a shear it is rotation/scale applied after
+    # the inverse shear [[1, -k], [0, 1]], k = tan(shear). Without one nothing is computed for it.
+    col_x, col_y = -sin, cos
     if max_shear_deg > 0:
         v = torch.rand(n, generator=generator, device=images.device, dtype=torch.float32).mul_(2.0).sub_(1.0)
         k = torch.tan(v * math.radians(max_shear_deg))
+        col_x, col_y = col_x - cos * k, col_y - sin * k
     theta = torch.stack(
-        [
-            torch.stack([cos, -sin - cos * k, shift[:, 0]], dim=1),
-            torch.stack([sin, cos - sin * k, shift[:, 1]], dim=1),
-        ],
-        dim=1,
+        [torch.stack([cos, col_x, shift[:, 0]], dim=1), torch.stack([sin, col_y, shift[:, 1]], dim=1)], dim=1
     )
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

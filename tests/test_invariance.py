@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +19,9 @@ from infogan_toolkit.engine.objective import InfoGANObjective
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.jitter import random_affine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from merge_cues import ink_statistics  # noqa: E402  (a benchmark script, not a package)
 
 
 def dot_images(n: int = 64, size: int = 28) -> torch.Tensor:
@@ -71,16 +76,8 @@ def test_rotation_alone_keeps_the_centre_and_changes_the_pixels():
 
 
 def slant(x: torch.Tensor) -> torch.Tensor:
-    """Per image lean of the ink: the column-on-row regression slope (positive: the top leans right)."""
-    h, w = x.shape[-2:]
-    rows = torch.arange(h, dtype=x.dtype).view(1, h, 1)
-    cols = torch.arange(w, dtype=x.dtype).view(1, 1, w)
-    ink = x[:, 0]
-    mass = ink.sum(dim=(1, 2))
-    mr = (ink * rows).sum(dim=(1, 2)) / mass
-    mc = (ink * cols).sum(dim=(1, 2)) / mass
-    dr, dc = rows - mr.view(-1, 1, 1), cols - mc.view(-1, 1, 1)
-    return -(ink * dr * dc).sum(dim=(1, 2)) / (ink * dr * dr).sum(dim=(1, 2))
+    """Per image lean of the ink (dx/dy, positive: the top leans right), as merge_cues.py measures it."""
+    return ink_statistics((x * 255).to(torch.uint8))["slant"]
 
 
 def test_shear_slants_a_vertical_stroke_by_at_most_the_asked_angle_both_ways():
