@@ -66,11 +66,13 @@ invariance_variants() {
 
 # One shapes run of SHAPES_STEPS steps (default 10,000; also evaluated half way), recorded as LABEL
 # in shapes-sweep; the caller names every option the setting depends on. A run cut off by
-# SWEEP_SECONDS records nothing, so size the steps to fit.
+# SWEEP_SECONDS records nothing, so size the steps to fit. The evaluation uses the CPU sweep's
+# reduced sizes: twelve runs' boosted trees at the reference sizes would not fit the minutes.
 shapes_run() {
     local label=$1 seed=$2 steps=${SHAPES_STEPS:-10000}; shift 2
     gpu_reproduce "shapes-$label-seed$seed" shapes --seeds "$seed" --runs runs/gpu-shapes --record-as shapes-sweep \
         --label "$label" --steps "$steps" --eval-at $(( steps / 2 )) --set train.checkpoint_every=$(( steps / 4 )) \
+        --eval-size reduced \
         --set train.keep_checkpoints=10 --set loss.invariance=0.0 \
         --set train.batch_size=64 --set model.noise_dim=5 --set 'model.codes="cat3,unif4"' "$@"
 }

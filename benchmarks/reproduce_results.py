@@ -2,7 +2,8 @@
 
     python benchmarks/reproduce_results.py mnist  --seeds 0 1 2 [--steps 5000] [--set train.bf16=true]
     python benchmarks/reproduce_results.py mnist-baseline --seeds 0
-    python benchmarks/reproduce_results.py shapes --seeds 0 1 2
+    python benchmarks/reproduce_results.py shapes --seeds 0 1 2   # the metrics' reference sizes
+    python benchmarks/reproduce_results.py shapes --seeds 0 --eval-size reduced --label quick
     python benchmarks/reproduce_results.py mnist --seeds 0 1 --set model.noise=uniform \
         --label uniform-noise --record-as mnist-sweep --device cuda --eval-device cuda
     python benchmarks/reproduce_results.py mnist --seeds 1 --steps 20000 --label invariance-2-20k \
@@ -32,14 +33,15 @@ RESULTS = ROOT / "docs" / "results"
 MNIST_ROOT = Path("..") / "shared" / "data" / "MNIST" / "raw"  # relative to the repository root
 
 EXPERIMENTS = {
-    # name: (config, extra train args, eval metrics, eval sizes)
-    "mnist": ("mnist", [], "mi,accuracy", []),
-    "mnist-baseline": ("mnist", ["--regular-gan"], "mi,accuracy", []),
+    # name: (config, extra train args, eval metrics); every eval uses the reference sizes unless --eval-size
+    "mnist": ("mnist", [], "mi,accuracy"),
+    "mnist-baseline": ("mnist", ["--regular-gan"], "mi,accuracy"),
     # The paper's learned-std head with the smaller continuous lambda it recommends.
-    "mnist-learned-std": ("mnist", ["--set", "model.heads={}", "--set", "loss.lambda_continuous=0.1"], "mi,accuracy", []),
-    "shapes": ("shapes", [], "mi,accuracy,mig,sap,dci,factorvae",
-               ["dci_trees=20", "dci_train=2000", "factorvae_train=1000", "factorvae_eval=500", "factorvae_variance=5000"]),
+    "mnist-learned-std": ("mnist", ["--set", "model.heads={}", "--set", "loss.lambda_continuous=0.1"], "mi,accuracy"),
+    "shapes": ("shapes", [], "mi,accuracy,mig,sap,dci,factorvae"),
 }
+# Smaller evaluation sizes for quick CPU sweeps (`--eval-size` each); a table marks rows evaluated so.
+REDUCED_SIZES = ["dci_trees=20", "dci_train=2000", "factorvae_train=1000", "factorvae_eval=500", "factorvae_variance=5000"]
 
 
 def run(cmd: list[str]) -> str:
@@ -63,7 +65,7 @@ def first_step_above(metrics_file: Path, key: str, threshold: float) -> int | No
 
 def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     """Train and evaluate one seed; returns the record written to the results file."""
-    config, extra, metrics, sizes = EXPERIMENTS[name]
+    config, extra, metrics = EXPERIMENTS[name]
     record_as = args.record_as or name
     tag = f"{record_as}-{args.label}" if args.label else record_as
     run_dir = args.runs / f"{tag}-seed{seed}"
@@ -94,7 +96,7 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     run_dir = ROOT / run_dir
     wall = time.perf_counter() - t0
     evaluation = ["infogan-tk", "eval", os.path.relpath(run_dir, ROOT), "--metrics", metrics, "--json", "--device", args.eval_device]
-    for s in sizes:
+    for s in args.eval_sizes:
         evaluation += ["--size", s]
     report = json.loads(run(evaluation))
     # Earlier checkpoints of the same run: the accuracy after fewer steps, without training again.
@@ -159,6 +161,15 @@ def _fmt(v, digits=3) -> str:
     return "-" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
 
 
+def eval_sizes(eval_command: str) -> str:
+    """How a recorded eval command sized the metrics: ``reference``, ``reduced`` or its ``--size`` pairs."""
+    words = shlex.split(eval_command)
+    sizes = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--size"]
+    if not sizes:
+        return "reference"
+    return "reduced" if sizes == REDUCED_SIZES else " ".join(sizes)
+
+
 def write_table(name: str, results: Path = RESULTS) -> Path:
     """Rewrite <results>/<name>.md from every record in <results>/<name>.jsonl."""
     source = results / f"{name}.jsonl"
@@ -186,13 +197,13 @@ def write_table(name: str, results: Path = RESULTS) -> Path:
     else:
         keys = [("mig", "mig"), ("factorvae", "factor_vae"), ("dci", "disentanglement"), ("dci", "completeness"),
                 ("dci", "informativeness_test"), ("sap", "sap")]
-        lines += ["| setting | seed | steps | MIG | FactorVAE | DCI disentanglement | DCI completeness | DCI informativeness (test) | SAP | accuracy c1 (shape) | wall s |",
-                  "|---|---|---|" + "---|" * len(keys) + "---|---|"]
+        lines += ["| setting | seed | steps | MIG | FactorVAE | DCI disentanglement | DCI completeness | DCI informativeness (test) | SAP | accuracy c1 (shape) | eval sizes | wall s |",
+                  "|---|---|---|" + "---|" * len(keys) + "---|---|---|"]
         for r in records:
             vals = [_fmt(_get(r, "eval", a, b)) for a, b in keys]
             acc = _fmt(_get(r, "eval", "accuracy", "codes", "c1", "accuracy"), 4)
             lines.append(f"| {r.get('label') or '-'} | {r['seed']} | {r['steps']} | " + " | ".join(vals)
-                         + f" | {acc} | {_fmt(r['wall_seconds'], 1)} |")
+                         + f" | {acc} | {eval_sizes(r['eval_command'])} | {_fmt(r['wall_seconds'], 1)} |")
     lines += ["", "Commands of each run:", ""]
     lines += [f"- {r.get('label') or name} seed {r['seed']}: "
               + (f"a copy of `{r['continued_from']}` continued by " if r.get("continued_from") else "")
@@ -225,10 +236,14 @@ def main() -> None:
     parser.add_argument("--continue-from", default=None, metavar="RUN",
                         help="copy this finished run directory ({seed} stands for the seed) and resume it to --steps "
                              "instead of training from step 0; wall_seconds then counts only the added steps")
+    parser.add_argument("--eval-size", dest="eval_sizes", action="append", default=[], metavar="KEY=N",
+                        help="pass --size KEY=N to infogan-tk eval (default: the reference sizes); 'reduced' stands for "
+                             + " ".join(REDUCED_SIZES))
     parser.add_argument("--no-figures", action="store_true", help="skip the traversal figures and the L_I curve")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSONL")
     args = parser.parse_args()
     args.results_dir = args.results_dir.resolve()
+    args.eval_sizes = [s for size in args.eval_sizes for s in (REDUCED_SIZES if size == "reduced" else [size])]
     if not args.table_only:
         for seed in args.seeds:
             record = one_run(args.experiment, seed, args)

@@ -77,6 +77,8 @@ def test_shapes_sweep_runs_four_settings_on_three_seeds(tmp_path: Path) -> None:
     assert sorted((option(w, "--label"), option(w, "--seeds")) for w in runs) == sorted(
         (label, seed) for label in ("wide-bn", "lean-lit-l1", "lean-lit-l0.3", "lean-lit-l1-invariance") for seed in "012"
     )
+    # Evaluated at the sizes of the CPU sweep's rows, so the two sets of rows compare.
+    assert all(option(w, "--eval-size") == "reduced" for w in runs)
 
 
 @pytest.mark.parametrize("label", ["wide-bn", "lean-lit-l1-invariance"])

@@ -3,6 +3,7 @@ the generated table, the figures, and sweeps kept apart by label."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -31,13 +32,16 @@ def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     # Four steps, with the step-2 checkpoint evaluated too (recorded as normal@2).
     second = reproduce(*common, "--label", "normal", "--no-figures", "--set", "model.noise=normal", "--set", "train.batch_size=8",
-                       "--steps", "4", "--set", "train.checkpoint_every=2", "--eval-at", "2")
+                       "--steps", "4", "--set", "train.checkpoint_every=2", "--eval-at", "2", "--eval-size", "accuracy_samples=64")
     assert second.returncode == 0, second.stderr[-2000:]
 
     records = [json.loads(line) for line in (results / "sweep.jsonl").read_text().splitlines()]
     assert [(r["label"], r["seed"], r["steps"]) for r in records] == [("uniform", 3, 2), ("normal@2", 3, 2), ("normal", 3, 4)]
     assert records[1]["eval"]["step"] == 2 and records[2]["eval"]["step"] == 4
     assert "step-0000002.safetensors" in records[1]["eval_command"]
+    # --eval-size reaches both evaluations of the second run, and only those.
+    assert all("--size accuracy_samples=64" in r["eval_command"] for r in records[1:])
+    assert "--size" not in records[0]["eval_command"]
     assert "model.noise=uniform" in records[0]["train_command"]
     assert 0.0 <= records[0]["eval"]["accuracy"]["codes"]["c1"]["accuracy"] <= 1.0
     figures = results / records[0]["figures"]
@@ -47,6 +51,22 @@ def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
     table = (results / "sweep.md").read_text()
     assert "| uniform | 3 | 2 |" in table and "| normal@2 | 3 | 2 |" in table and "| normal | 3 | 4 |" in table
     assert "Accuracy over 1 runs (uniform)" in table and "Accuracy over 1 runs (normal)" in table
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("reproduce_results", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_table_names_the_evaluation_sizes_of_each_row():
+    script = load_script()
+    base = "infogan-tk eval runs/x --metrics mig --json --device cpu"
+    assert script.eval_sizes(base) == "reference"
+    reduced = base + "".join(f" --size {s}" for s in script.REDUCED_SIZES)
+    assert script.eval_sizes(reduced) == "reduced"
+    assert script.eval_sizes(base + " --size dci_trees=5") == "dci_trees=5"
 
 
 def test_table_only_without_records_is_one_line(tmp_path):
