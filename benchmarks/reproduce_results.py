@@ -28,6 +28,10 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
+
+from infogan_toolkit.evaluate.report import EvalSizes
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 MNIST_ROOT = Path("..") / "shared" / "data" / "MNIST" / "raw"  # relative to the repository root
@@ -161,13 +165,15 @@ def _fmt(v, digits=3) -> str:
     return "-" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
 
 
-def eval_sizes(eval_command: str) -> str:
-    """How a recorded eval command sized the metrics: ``reference``, ``reduced`` or its ``--size`` pairs."""
-    words = shlex.split(eval_command)
-    sizes = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--size"]
-    if not sizes:
+def eval_sizes(report: dict) -> str:
+    """How an eval report's metrics were sized (its own ``sizes``, against :class:`EvalSizes`' reference
+    defaults): ``reference``, ``reduced`` or the changed ``KEY=N`` pairs."""
+    reference = attrs.asdict(EvalSizes())
+    changed = {k: v for k, v in report.get("sizes", {}).items() if k in reference and v != reference[k]}
+    if not changed:
         return "reference"
-    return "reduced" if sizes == REDUCED_SIZES else " ".join(sizes)
+    pairs = [f"{k}={v}" for k, v in changed.items()]
+    return "reduced" if sorted(pairs) == sorted(REDUCED_SIZES) else " ".join(pairs)
 
 
 def write_table(name: str, results: Path = RESULTS) -> Path:
@@ -203,7 +209,7 @@ def write_table(name: str, results: Path = RESULTS) -> Path:
             vals = [_fmt(_get(r, "eval", a, b)) for a, b in keys]
             acc = _fmt(_get(r, "eval", "accuracy", "codes", "c1", "accuracy"), 4)
             lines.append(f"| {r.get('label') or '-'} | {r['seed']} | {r['steps']} | " + " | ".join(vals)
-                         + f" | {acc} | {eval_sizes(r['eval_command'])} | {_fmt(r['wall_seconds'], 1)} |")
+                         + f" | {acc} | {eval_sizes(r['eval'])} | {_fmt(r['wall_seconds'], 1)} |")
     lines += ["", "Commands of each run:", ""]
     lines += [f"- {r.get('label') or name} seed {r['seed']}: "
               + (f"a copy of `{r['continued_from']}` continued by " if r.get("continued_from") else "")

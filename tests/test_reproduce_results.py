@@ -3,19 +3,22 @@ the generated table, the figures, and sweeps kept apart by label."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path
+from infogan_toolkit.evaluate.report import EvalSizes
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "reproduce_results.py"
+sys.path.insert(0, str(REPO / "benchmarks"))
+import reproduce_results  # noqa: E402  (a benchmark script, not a package)
 
 
 def reproduce(*args: str) -> subprocess.CompletedProcess:
@@ -53,20 +56,15 @@ def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
     assert "Accuracy over 1 runs (uniform)" in table and "Accuracy over 1 runs (normal)" in table
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("reproduce_results", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_table_names_the_evaluation_sizes_of_each_row():
-    script = load_script()
-    base = "infogan-tk eval runs/x --metrics mig --json --device cpu"
-    assert script.eval_sizes(base) == "reference"
-    reduced = base + "".join(f" --size {s}" for s in script.REDUCED_SIZES)
-    assert script.eval_sizes(reduced) == "reduced"
-    assert script.eval_sizes(base + " --size dci_trees=5") == "dci_trees=5"
+    def report(*pairs: str) -> dict:
+        """An eval report's recorded sizes after ``--size`` pairs, as infogan-tk eval writes them."""
+        sizes = EvalSizes().replace({k: int(v) for k, v in (p.split("=") for p in pairs)})
+        return {"sizes": {"mi_samples": 10000, **attrs.asdict(sizes)}}
+
+    assert reproduce_results.eval_sizes(report()) == "reference"
+    assert reproduce_results.eval_sizes(report(*reproduce_results.REDUCED_SIZES)) == "reduced"
+    assert reproduce_results.eval_sizes(report("dci_trees=5")) == "dci_trees=5"
 
 
 def test_table_only_without_records_is_one_line(tmp_path):
