@@ -19,6 +19,9 @@
 #               the shear, and with the real-data information term instead -> mnist-sweep-authors
 #   shapes-sweep  shapes for SHAPES_STEPS (10,000) steps: the default network, the lean BN-free one at
 #               lambda 1 and 0.3, and with the invariance term, x 3 seeds, all concurrent -> shapes-sweep
+#   shapes-cr   shapes for SHAPES_STEPS steps in Lin et al.'s dSprites recipe (spectral-norm D, unif5,
+#               lambda 0.05), without and with the contrastive regulariser (weight 2 from step 0, and
+#               from three quarters of the steps), x 3 seeds, all concurrent -> shapes-sweep
 #   unittests   the CUDA-only tests (if pytest is there)
 #   pack        everything in OUTDIR as one gpu-results.tgz
 # Every result lands in OUTDIR (JSON and logs).
@@ -82,6 +85,13 @@ shapes_run() {
 LEAN_LIT=(--set 'model.options={layout="lean",d_norm="none"}' --set 'model.heads={unif="gaussian-fixed"}'
     --set model.noise=uniform --set optim.lr_d=2e-3 --set optim.lr_g=1e-3
     --set loss.lambda_discrete=1.0 --set loss.lambda_continuous=1.0)
+
+# Lin et al.'s dSprites recipe for plain InfoGAN (the bar's setting): the lean network with a
+# spectrally normalised D, five Unif(-1, 1) codes at lambda 0.05 with the fixed-std head, five
+# uniform noise variables, learning rates G 1e-3 and D 2e-3. The contrastive runs add loss.contrastive.
+LIN_CR=(--set 'model.options={layout="lean",d_norm="spectral"}' --set 'model.heads={unif="gaussian-fixed"}'
+    --set 'model.codes="unif5"' --set model.noise_dim=5 --set model.noise=uniform --set optim.lr_d=2e-3
+    --set optim.lr_g=1e-3 --set loss.lambda_discrete=0.05 --set loss.lambda_continuous=0.05)
 
 # One phase; "exit" (a failed sanity run, an unknown phase) ends the whole session.
 run_phase() {
@@ -168,6 +178,17 @@ run_phase() {
         done
         wait
         tar czf "$OUTDIR/shapes-sweep-logs.tgz" -C /tmp sweep-logs ;;
+    shapes-cr)
+        # Lin et al.'s recipe without and with the contrastive regulariser, 3 seeds, all at once.
+        # -> shapes-sweep
+        local late=$(( ${SHAPES_STEPS:-10000} * 3 / 4 ))
+        for seed in 0 1 2; do
+            shapes_run lin-sn "$seed" "${LIN_CR[@]}"
+            shapes_run lin-sn-cr2 "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0
+            shapes_run lin-sn-cr2-late "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0 --set loss.contrastive_start=$late
+        done
+        wait
+        tar czf "$OUTDIR/shapes-cr-logs.tgz" -C /tmp sweep-logs ;;
     unittests)
         python3 -c "import pytest" 2>/dev/null || { echo "no pytest here"; return 0; }
         timeout 90 python3 -m pytest -p no:cacheprovider -q tests/test_engine_options.py -k cuda 2>&1 | tail -20 | tee "$OUTDIR/unittests.log" ;;

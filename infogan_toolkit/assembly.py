@@ -10,6 +10,7 @@ from pathlib import Path
 
 import attrs
 import torch
+from torch import nn
 
 from .backbones import Backbone, BuildRequest, Networks
 from .codes import CodeSet, resolve_codes
@@ -90,19 +91,41 @@ def _prov(entry) -> dict[str, str | None]:
     return {"name": entry.name, "plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version}
 
 
-def build_networks(assembly: Assembly, seed: int | None = None) -> Networks:
-    """Build fresh networks for the assembly; ``seed`` makes the initialisation reproducible."""
-    request = BuildRequest(
+def build_request(assembly: Assembly) -> BuildRequest:
+    """What the backbone is asked to size its networks for."""
+    return BuildRequest(
         noise_dim=assembly.config.model.noise_dim,
         code_width=assembly.codes.width,
         q_width=assembly.codes.param_width,
         options=dict(assembly.config.model.options),
     )
+
+
+def build_networks(assembly: Assembly, seed: int | None = None) -> Networks:
+    """Build fresh networks for the assembly; ``seed`` makes the initialisation reproducible."""
+    request = build_request(assembly)
     if seed is None:
         return assembly.backbone.build(request)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return assembly.backbone.build(request)
+
+
+def build_pair_classifier(assembly: Assembly, seed: int | None = None) -> nn.Module:
+    """The contrastive regulariser's network, one class per latent code; a ConfigError when the
+    backbone offers none. ``seed`` makes its initialisation reproducible, apart from G's and D's."""
+    request = build_request(assembly)
+    name = assembly.config.model.backbone
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed * 1_000_003 + 7)  # its own stream, so G's and D's init stay as without it
+        network = assembly.backbone.build_pair_classifier(request, len(assembly.codes))
+    if network is None:
+        raise ConfigError(
+            f"backbone '{name}' has no pair classifier, which loss.contrastive needs; set loss.contrastive=0 "
+            "or use a backbone that implements Backbone.build_pair_classifier"
+        )
+    return network
 
 
 def load_dataset(assembly: Assembly, host: PluginHost, split: str = "train", name: str | None = None) -> ImageDataset:

@@ -3,7 +3,8 @@
 A checkpoint is two files side by side:
 
 * ``step-NNNNNNN.safetensors``: the weights with prefixed keys (``generator.``, ``discriminator.``
-  for the trunk and D logit, ``q.`` for the Q head) and ``__metadata__`` holding the resolved
+  for the trunk and D logit, ``q.`` for the Q head, ``contrastive.`` for the pair classifier of a
+  run with ``loss.contrastive``, which only resuming reads) and ``__metadata__`` holding the resolved
   config as JSON, the code spec, the toolkit and plugin versions, and the step;
 * ``step-NNNNNNN.state.safetensors``: what exact resume needs: Adam moments and step counts,
   optimiser hyper-parameters (JSON in metadata) and the random-generator states.
@@ -27,7 +28,13 @@ from .errors import CheckpointError
 
 MODEL_FORMAT = "infogan-tk-model/1"
 STATE_FORMAT = "infogan-tk-state/1"
-PREFIXES = {"generator": "generator.", "trunk": "discriminator.trunk.", "d_head": "discriminator.d_head.", "q_head": "q."}
+PREFIXES = {
+    "generator": "generator.",
+    "trunk": "discriminator.trunk.",
+    "d_head": "discriminator.d_head.",
+    "q_head": "q.",
+    "pair_classifier": "contrastive.",
+}
 
 
 def atomic_save(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
@@ -44,17 +51,27 @@ def atomic_save(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]
         raise
 
 
-def model_tensors(generator: nn.Module, discriminator: nn.Module) -> dict[str, Tensor]:
-    """The state of G and D/Q under the checkpoint's key prefixes."""
-    out = {PREFIXES["generator"] + k: v for k, v in generator.state_dict().items()}
-    for part in ("trunk", "d_head", "q_head"):
-        out.update({PREFIXES[part] + k: v for k, v in getattr(discriminator, part).state_dict().items()})
-    return out
-
-
-def load_model_tensors(tensors: dict[str, Tensor], generator: nn.Module, discriminator: nn.Module, path: Path) -> None:
-    """Load prefixed tensors into G and D/Q; a shape or key mismatch is a one-line error."""
+def _parts(generator: nn.Module, discriminator: nn.Module, extra: dict[str, nn.Module] | None) -> dict[str, nn.Module]:
     parts = {"generator": generator, **{p: getattr(discriminator, p) for p in ("trunk", "d_head", "q_head")}}
+    for name, module in (extra or {}).items():
+        if name not in PREFIXES or name in parts:
+            raise ValueError(f"unknown extra network '{name}'; known: {sorted(set(PREFIXES) - set(parts))}")
+        parts[name] = module
+    return parts
+
+
+def model_tensors(generator: nn.Module, discriminator: nn.Module, extra: dict[str, nn.Module] | None = None) -> dict[str, Tensor]:
+    """The state of G and D/Q (and ``extra`` networks by their PREFIXES name) under the checkpoint's key prefixes."""
+    return {
+        PREFIXES[part] + k: v for part, module in _parts(generator, discriminator, extra).items() for k, v in module.state_dict().items()
+    }
+
+
+def load_model_tensors(
+    tensors: dict[str, Tensor], generator: nn.Module, discriminator: nn.Module, path: Path, extra: dict[str, nn.Module] | None = None
+) -> None:
+    """Load prefixed tensors into G and D/Q (and ``extra``); a shape or key mismatch is a one-line error."""
+    parts = _parts(generator, discriminator, extra)
     for part, module in parts.items():
         prefix = PREFIXES[part]
         sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -187,6 +187,15 @@ class CodeSet:
         """Draw a value for every code."""
         return [c.code.sample(n, generator, device) for c in self.codes]
 
+    def share_one(self, first: Sequence[Tensor], second: Sequence[Tensor], which: Tensor) -> list[Tensor]:
+        """``second`` with code ``which[r]`` of each row ``r`` taken from ``first``: the pairs of the
+        contrastive regulariser, which share exactly one code (``which`` is ``(n,)`` code indices)."""
+        out = []
+        for i, (a, b) in enumerate(zip(first, second)):
+            same = (which == i).reshape(-1, *([1] * (a.dim() - 1)))
+            out.append(torch.where(same, a, b))
+        return out
+
     def encode(self, values: Sequence[Tensor]) -> Tensor:
         """Concatenate every code's generator input, shape ``(n, width)``."""
         if not self.codes:

@@ -84,6 +84,13 @@ class LossConfig:
     # *real* batch, H(E_x Q(c|x)) - E_x H(Q(c|x)), for codes whose head defines it (softmax): Q must
     # sort real images into confident, equally used categories, as it must sort the fakes.
     real_information: float = attrs.field(default=0.0, validator=_non_negative)
+    # Not in the paper (0 turns it off): InfoGAN-CR's contrastive regulariser (Lin et al. 2020). A
+    # pair classifier learns which latent code two fakes share (all else drawn afresh); G gets this
+    # weight times its cross-entropy, so that each code must change the image in its own way.
+    contrastive: float = attrs.field(default=0.0, validator=_non_negative)
+    # First step at which G receives the contrastive term (the classifier trains from step 0);
+    # Lin et al. turn it on late in training.
+    contrastive_start: int = attrs.field(default=0, validator=_non_negative)
 
     @info_updates.validator
     def _check_targets(self, attribute, value) -> None:
@@ -107,6 +114,8 @@ class OptimConfig:
 
     lr_d: float = attrs.field(default=2e-4, validator=_positive)
     lr_g: float = attrs.field(default=1e-3, validator=_positive)
+    # The contrastive pair classifier's (loss.contrastive); Lin et al. use 2e-3.
+    lr_contrastive: float = attrs.field(default=2e-3, validator=_positive)
     beta1: float = 0.5
     beta2: float = 0.999
     # foreach/fused Adam kernels; "auto" lets torch pick.

@@ -286,7 +286,8 @@ def check_backbone(
     declared ``output_range``; D returns a logit ``(batch,)`` and Q parameters ``(batch, q_width)``;
     a backward pass from the D logit reaches every parameter of G, the trunk and the D head, and one
     from the Q output alone reaches every parameter of G, the trunk and the Q head (the information
-    term must train all three).
+    term must train all three). A backbone with a pair classifier (``build_pair_classifier``) must
+    map two stacked images to one logit per code, with gradients reaching G and every parameter of it.
     """
     where = f"backbone {type(backbone).__name__}"
     if not isinstance(backbone, Backbone):
@@ -352,6 +353,15 @@ def check_backbone(
     _check_reaches(where, "the Q output", (q * w_q).sum(), {"G": g, "trunk": d.trunk, "q_head": d.q_head}, (g, d))
     for m in (g, d):
         m.zero_grad(set_to_none=True)
+    h = backbone.build_pair_classifier(request, 3)
+    if h is not None:  # optional: the contrastive regulariser's network
+        h = h.to(device).train()
+        logits = _is_tensor(where, "the pair classifier", h(torch.cat([g(z), g(z.flip(0))], dim=1)))
+        if tuple(logits.shape) != (batch, 3):
+            _fail(where, f"pair classifier output has shape {tuple(logits.shape)} for 3 codes; expected ({batch}, 3)")
+        _finite(where, "pair classifier output", logits)
+        _check_reaches(where, "the pair classifier's logits", logits.sum(), {"G": g, "pair classifier": h}, (g, h))
+        g.zero_grad(set_to_none=True)
     return nets
 
 

@@ -386,7 +386,30 @@ def test_shapes_lean_layout_without_d_batch_norm(registry):
     assert any(isinstance(m, nn.BatchNorm2d) for m in wide.generator)
 
 
-@pytest.mark.parametrize(("key", "value"), [("layout", "slim"), ("d_norm", "spectral"), ("d_norm", True)])
+def test_shapes_spectral_d_norm_bounds_every_d_weight_and_leaves_q_alone(registry):
+    nets = build(registry, "shapes", layout="lean", d_norm="spectral")
+    d = nets.discriminator
+    assert not any(isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d) for m in d.trunk)
+    d.train()
+    for _ in range(20):  # power iterations run in training mode, one per forward
+        d(torch.rand(4, 1, 64, 64))
+    normalised = [m for part in (d.trunk, d.d_head) for m in part.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    assert len(normalised) == 6  # four convolutions, the FC layer and the D logit
+    for m in normalised:
+        sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2)
+        assert 0.9 < sigma < 1.1, (m, sigma)
+        # the raw weight behind the parametrisation is the N(0, 0.02) init, far from norm 1
+        assert torch.linalg.matrix_norm(m.parametrizations.weight.original.detach().flatten(1), ord=2) < 0.9
+    assert not any(hasattr(m, "parametrizations") for m in d.q_head.modules())
+    # a fresh build of the same options loads the state exactly (the checkpoint's strict load)
+    again = build(registry, "shapes", layout="lean", d_norm="spectral").discriminator
+    again.load_state_dict(d.state_dict(), strict=True)
+    d.eval(), again.eval()
+    x = torch.rand(3, 1, 64, 64)
+    assert torch.equal(d(x)[0], again(x)[0])
+
+
+@pytest.mark.parametrize(("key", "value"), [("layout", "slim"), ("d_norm", "spectal"), ("d_norm", True)])
 def test_shapes_layout_and_d_norm_typos_are_refused(registry, key, value):
     with pytest.raises(ConfigError, match=f"option '{key}' must be one of") as info:
         build(registry, "shapes", **{key: value})

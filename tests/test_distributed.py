@@ -25,6 +25,7 @@ def test_two_rank_gloo_job_keeps_ranks_identical(tmp_path):
     r0 = load_file(str(tmp_path / "rank0.safetensors"))
     r1 = load_file(str(tmp_path / "rank1.safetensors"))
     assert r0.keys() == r1.keys()
+    assert any(k.startswith("contrastive.") for k in r0)  # the pair classifier stays in step as well
     for key in r0:
         assert torch.equal(r0[key], r1[key]), key
     run = tmp_path / "run"

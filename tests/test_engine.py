@@ -39,7 +39,7 @@ def _info_grad_parts(obj) -> dict[str, bool]:
     """Which parts get a nonzero gradient from the information term alone."""
     rng = torch.Generator().manual_seed(0)
     real = torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8)
-    loss_d, loss_g, info, _ = obj.losses(real, rng)
+    loss_d, loss_g, info, _, _ = obj.losses(real, rng)
     obj.backward(loss_d * 0, loss_g * 0, info)
 
     def reached(params):
@@ -70,7 +70,7 @@ def test_information_term_reaches_exactly_the_configured_parts(host, info_update
 def test_gan_losses_still_train_d_and_g_in_the_baseline(host):
     obj = _objective(host, regular_gan=True)
     rng = torch.Generator().manual_seed(0)
-    loss_d, loss_g, info, _ = obj.losses(torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8), rng)
+    loss_d, loss_g, info, _, _ = obj.losses(torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8), rng)
     obj.backward(loss_d, loss_g, info * 0)
     assert all(p.grad is not None for p in obj.g_params + obj.dhead_params + obj.trunk_params)
 

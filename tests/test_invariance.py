@@ -146,7 +146,7 @@ def tiny_objective(host, invariance: float, regular_gan: bool = False, shear: fl
 
 def generator_grads(obj: InfoGANObjective) -> list[torch.Tensor]:
     real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-    loss_d, loss_g, info, _stats = obj.losses(real, torch.Generator().manual_seed(2))
+    loss_d, loss_g, info, _stats, _ = obj.losses(real, torch.Generator().manual_seed(2))
     obj.backward(loss_d, loss_g, info)
     return [p.grad.clone() for p in obj.g_params]
 
@@ -156,7 +156,7 @@ def test_invariance_scores_only_discrete_codes_and_is_logged(host):
     assert "loss_invariance" not in off.stat_names and on.stat_names[-1] == "loss_invariance"
     assert on.invariance_weights.tolist() == [2.0, 0.0]  # tiny's codes: cat4, unif1
     real = torch.zeros(16, 1, 8, 8, dtype=torch.uint8)
-    *_, stats = on.losses(real, torch.Generator().manual_seed(0))
+    _, _, _, stats, _ = on.losses(real, torch.Generator().manual_seed(0))
     assert stats.shape == (len(on.stat_names),) and stats[-1] > 0
 
 
@@ -164,7 +164,7 @@ def test_the_objective_jitters_with_the_configured_shear(host):
     real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
 
     def invariance_loss(shear: float) -> float:
-        *_, stats = tiny_objective(host, 1.0, shear=shear).losses(real, torch.Generator().manual_seed(2))
+        _, _, _, stats, _ = tiny_objective(host, 1.0, shear=shear).losses(real, torch.Generator().manual_seed(2))
         return stats[-1].item()
 
     assert invariance_loss(0.0) == invariance_loss(0.0)

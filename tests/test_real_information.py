@@ -102,7 +102,7 @@ def tiny_objective(host, real_information: float, d_batch: str = "separate") -> 
 
 def gradients(obj: InfoGANObjective) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-    loss_d, loss_g, info, stats = obj.losses(real, torch.Generator().manual_seed(2))
+    loss_d, loss_g, info, stats, _ = obj.losses(real, torch.Generator().manual_seed(2))
     obj.backward(loss_d, loss_g, info)
     return [p.grad.clone() for p in obj.g_params], [p.grad.clone() for p in obj.qhead_params]
 
@@ -123,7 +123,7 @@ def test_the_term_trains_q_on_real_images_and_reaches_the_generator_only_through
 def test_the_logged_value_is_the_heads_information_on_the_real_batch(host):
     obj = tiny_objective(host, 1.0)
     real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-    *_, stats = obj.losses(real, torch.Generator().manual_seed(2))
+    _, _, _, stats, _ = obj.losses(real, torch.Generator().manual_seed(2))
     with torch.no_grad():
         _, q_real = obj.D(from_uint8(real, "unit"))
         expected = obj.codes.batch_informations(q_real.float()).sum()

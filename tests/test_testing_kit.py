@@ -255,17 +255,45 @@ class _ShortQ(_TinyBackbone):
         return super().build(BuildRequest(request.noise_dim, request.code_width, request.q_width - 1))
 
 
+class _WithPairs(_TinyBackbone):
+    def build_pair_classifier(self, request, classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(128, classes))
+
+
+class _PairsWrongWidth(_TinyBackbone):
+    def build_pair_classifier(self, request, classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(128, classes + 1))
+
+
+class _PairsDetached(_TinyBackbone):
+    def build_pair_classifier(self, request, classes):
+        inner = nn.Sequential(nn.Flatten(), nn.Linear(128, classes))
+
+        class Cut(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner(x.detach())  # G could not learn from the regulariser
+
+        return Cut()
+
+
 @pytest.mark.parametrize(
     ("backbone", "message"),
     [
         (_TinyBackbone(), None),
+        (_WithPairs(), None),
+        (_PairsWrongWidth(), r"pair classifier output has shape \(4, 4\) for 3 codes; expected \(4, 3\)"),
+        (_PairsDetached(), r"no gradient from the pair classifier's logits reaches G parameter"),
         (_Unbounded(), r"outside output_range 'symmetric' \[-1.0, 1.0\]"),
         (_WrongRange(), r"outside output_range 'unit' \[0.0, 1.0\]"),
         (_DetachedTrunk(), r"no gradient from the D logit reaches G parameter"),
         (_UnusedParam(), r"no gradient from the Q output reaches q_head parameter 'spare.weight'"),
         (_ShortQ(), r"Q output has shape \(4, 11\); expected \(4, 12\)"),
     ],
-    ids=["ok", "unbounded", "range", "detached", "unused", "q-width"],
+    ids=["ok", "ok-with-pairs", "pairs-width", "pairs-detached", "unbounded", "range", "detached", "unused", "q-width"],
 )
 def test_backbone_faults_are_named(backbone, message):
     if message is None:

@@ -7,6 +7,10 @@ regular-GAN baseline). D and G are updated simultaneously from one forward pass,
 authors' code: one G forward, D on real and fake (one joint forward by default; two with
 ``train.d_batch="separate"``, as the authors' code does), and backward passes restricted to
 each optimiser's parameters with ``backward(inputs=...)``.
+
+With ``loss.contrastive`` (InfoGAN-CR) a third network H, the pair classifier, joins: each fake of
+the batch gets a partner that shares one latent code with it, chosen at random, and has everything
+else drawn afresh; H learns which code the pair shares, and G is trained to make that easy.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import Tensor, nn
 from ..backbones import InfoDiscriminator
 from ..codes import CodeSet
 from ..config import Config
+from ..errors import ConfigError
 from ..images import from_uint8
 from ..jitter import random_affine
 from ..noise import sample_noise
@@ -59,9 +64,11 @@ class InfoGANObjective:
         output_range: str,
         device: torch.device,
         dist_ctx: distributed.DistContext | None = None,
+        pair_classifier: nn.Module | None = None,
     ) -> None:
         self.G = generator
         self.D = discriminator
+        self.H = pair_classifier
         self.codes = codes
         self.config = config
         self.output_range = output_range
@@ -100,6 +107,24 @@ class InfoGANObjective:
         )
         self.jitter = (loss.jitter_rotation, loss.jitter_scale, loss.jitter_shift, loss.jitter_shear)
         self.real_information = loss.real_information
+        self.contrastive = loss.contrastive
+        self.contrastive_start = loss.contrastive_start
+        self.h_params: list[nn.Parameter] = []
+        self.opt_h: torch.optim.Adam | None = None
+        if self.contrastive:
+            if pair_classifier is None:
+                raise ValueError("loss.contrastive needs a pair classifier (assembly.build_pair_classifier)")
+            if len(codes) < 2:
+                raise ConfigError(
+                    f"loss.contrastive tells latent codes apart, but the run has {len(codes)}; give at least two codes "
+                    "(e.g. --codes unif5) or set loss.contrastive=0"
+                )
+            self.h_params = [p for p in pair_classifier.parameters() if p.requires_grad]
+            self.opt_h = make_adam(self.h_params, o.lr_contrastive, (o.beta1, o.beta2), o.implementation, device, capturable)
+        # G's weight on the contrastive term, a device tensor so that a captured CUDA graph reads the
+        # value :meth:`schedule` sets (0 before ``loss.contrastive_start``).
+        self.contrastive_weight = torch.zeros((), device=device)
+        self._contrastive_on: bool | None = None
         # Fused path: the information term trains everything, so it can ride on the D and G losses.
         self.fused = self.targets == frozenset({"generator", "q_head", "trunk"})
         info_inputs = []
@@ -113,20 +138,31 @@ class InfoGANObjective:
         # The forward/backward callables; torch.compile may replace the module calls.
         self.g_forward = generator
         self.d_forward = discriminator
+        self.h_forward = pair_classifier
 
     def compile(self) -> None:
-        """Compile G and D with torch.compile in ``train.compile_mode`` (opt-in; measured in
+        """Compile G and D (and H) with torch.compile in ``train.compile_mode`` (opt-in; measured in
         benchmarks/throughput.py)."""
         mode = self.config.train.compile_mode
         self.g_forward = torch.compile(self.G, mode=mode)
         self.d_forward = torch.compile(self.D, mode=mode)
+        if self.H is not None:
+            self.h_forward = torch.compile(self.H, mode=mode)
+
+    def schedule(self, step: int) -> None:
+        """Set the step-dependent weights for the coming ``step`` (cheap: writes only on a change)."""
+        on = bool(self.contrastive) and step >= self.contrastive_start
+        if on != self._contrastive_on:
+            self.contrastive_weight.fill_(self.contrastive if on else 0.0)
+            self._contrastive_on = on
 
     @property
     def stat_names(self) -> list[str]:
         """Names of the values :meth:`step` returns, in order."""
         names = ["loss_d", "loss_g", "loss_info", "d_real", "d_fake"] + [f"loglik_{c.name}" for c in self.codes]
         names += ["loss_invariance"] if self.invariance else []
-        return names + ["real_information"] if self.real_information else names
+        names += ["real_information"] if self.real_information else []
+        return names + ["loss_contrastive", "contrastive_accuracy"] if self.contrastive else names
 
     def generator_input(self, n: int, rng: torch.Generator) -> tuple[Tensor, list[Tensor]]:
         """Sample z and c; return the generator input and the code values."""
@@ -134,13 +170,24 @@ class InfoGANObjective:
         values = self.codes.sample(n, rng, self.device)
         return torch.cat([z, self.codes.encode(values)], dim=1), values
 
+    def partner_input(self, values: list[Tensor], rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        """A generator input per row that shares one random code with ``values`` and draws z and
+        every other code afresh; returns it and the shared code's index per row."""
+        n = values[0].shape[0]
+        which = torch.randint(len(self.codes), (n,), generator=rng, device=self.device)
+        z = sample_noise(self.noise_kind, n, self.noise_dim, rng, self.device)
+        partner = self.codes.share_one(values, self.codes.sample(n, rng, self.device), which)
+        return torch.cat([z, self.codes.encode(partner)], dim=1), which
+
     def _prep(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def losses(self, real_uint8: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Forward pass: ``(loss_d, loss_g, info, stats)``; ``info`` is -sum_i lambda_i E[log Q(c_i|x)]
-        (plus the invariance term when ``loss.invariance`` is on, minus the weighted information
-        about the real batch when ``loss.real_information`` is on)."""
+    def losses(self, real_uint8: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+        """Forward pass: ``(loss_d, loss_g, info, stats, loss_h)``; ``info`` is -sum_i lambda_i
+        E[log Q(c_i|x)] (plus the invariance term when ``loss.invariance`` is on, minus the weighted
+        information about the real batch when ``loss.real_information`` is on). ``loss_h`` is the
+        pair classifier's cross-entropy when ``loss.contrastive`` is on (else None); ``loss_g``
+        then includes its scheduled weight times it."""
         n = real_uint8.shape[0]
         real = self._prep(from_uint8(real_uint8, self.output_range))
         gin, values = self.generator_input(n, rng)
@@ -170,7 +217,23 @@ class InfoGANObjective:
             real_info = self.codes.batch_informations(q_real.float()).sum()
             stats = torch.cat([stats, real_info.detach().reshape(1)])
             info = info - self.real_information * real_info
-        return loss_d, loss_g, info, stats
+        loss_h = None
+        if self.contrastive:
+            loss_h, accuracy = self.contrastive_loss(fake, values, rng)
+            stats = torch.cat([stats, loss_h.detach().reshape(1), accuracy.reshape(1)])
+            loss_g = loss_g + self.contrastive_weight * loss_h
+        return loss_d, loss_g, info, stats, loss_h
+
+    def contrastive_loss(self, fake: Tensor, values: list[Tensor], rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        """H's cross-entropy on (fake, partner) pairs and its accuracy (chance: 1 / number of codes)."""
+        gin, which = self.partner_input(values, rng)
+        with self.autocast:
+            partner = self.g_forward(gin)
+            logits = self.h_forward(self._prep(torch.cat([fake, partner.to(fake.dtype)], dim=1)))
+        logits = logits.float()
+        with torch.no_grad():
+            accuracy = (logits.argmax(dim=1) == which).float().mean()
+        return F.cross_entropy(logits, which), accuracy
 
     def invariance_loss(self, fake: Tensor, values: list[Tensor], rng: torch.Generator) -> Tensor:
         """``-loss.invariance * sum_discrete E[log Q(c_i | jitter(x))]`` on a jittered copy of the fakes."""
@@ -179,11 +242,15 @@ class InfoGANObjective:
             _, q_jittered = self.d_forward(jittered)
         return -(self.invariance_weights * self.codes.log_likelihoods(q_jittered, values)).sum()
 
-    def backward(self, loss_d: Tensor, loss_g: Tensor, info: Tensor) -> None:
+    def backward(self, loss_d: Tensor, loss_g: Tensor, info: Tensor, loss_h: Tensor | None = None) -> None:
         """Fill every parameter's gradient: D/Q from the D loss, G from the G loss, and the
-        information term into exactly the configured parts; averaged across ranks."""
+        information term into exactly the configured parts (H from its own loss); averaged across ranks."""
         self.opt_d.zero_grad(set_to_none=True)
         self.opt_g.zero_grad(set_to_none=True)
+        if loss_h is not None:
+            self.opt_h.zero_grad(set_to_none=True)
+            loss_h.backward(inputs=self.h_params, retain_graph=True)
+            distributed.average_gradients(self.h_params, self.dist)
         if self.fused:
             (loss_d + info).backward(inputs=self.d_params, retain_graph=True)
             (loss_g + info).backward(inputs=self.g_params)
@@ -197,8 +264,10 @@ class InfoGANObjective:
 
     def step(self, real_uint8: Tensor, rng: torch.Generator) -> Tensor:
         """One simultaneous update of D/Q and G; returns the step's statistics as one device tensor."""
-        loss_d, loss_g, info, stats = self.losses(real_uint8, rng)
-        self.backward(loss_d, loss_g, info)
+        loss_d, loss_g, info, stats, loss_h = self.losses(real_uint8, rng)
+        self.backward(loss_d, loss_g, info, loss_h)
         self.opt_d.step()
         self.opt_g.step()
+        if self.opt_h is not None:
+            self.opt_h.step()
         return stats

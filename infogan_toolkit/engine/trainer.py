@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .. import __version__
-from ..assembly import Assembly, build_networks, load_dataset, resolve
+from ..assembly import Assembly, build_networks, build_pair_classifier, load_dataset, resolve
 from ..checkpoint import (
     MODEL_FORMAT,
     TrainState,
@@ -112,8 +112,13 @@ class Trainer:
         self.D = nets.discriminator.to(self.device, memory_format=memory_format)
         distributed.broadcast_module(self.G, self.dist)
         distributed.broadcast_module(self.D, self.dist)
+        self.H = None
+        if self.config.loss.contrastive:
+            self.H = build_pair_classifier(self.assembly, seed=tc.seed).to(self.device, memory_format=memory_format)
+            distributed.broadcast_module(self.H, self.dist)
         self.objective = InfoGANObjective(
-            self.G, self.D, self.assembly.codes, self.config, self.assembly.backbone.output_range, self.device, self.dist
+            self.G, self.D, self.assembly.codes, self.config, self.assembly.backbone.output_range, self.device, self.dist,
+            pair_classifier=self.H,
         )
         if tc.compile:
             self.objective.compile()
@@ -132,7 +137,13 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------------------
     def _train_state(self) -> TrainState:
-        return TrainState(self.step, {"d": self.objective.opt_d, "g": self.objective.opt_g}, {"data": self.rng})
+        optimizers = {"d": self.objective.opt_d, "g": self.objective.opt_g}
+        if self.objective.opt_h is not None:
+            optimizers["h"] = self.objective.opt_h
+        return TrainState(self.step, optimizers, {"data": self.rng})
+
+    def _extra_networks(self) -> dict[str, torch.nn.Module]:
+        return {} if self.H is None else {"pair_classifier": self.H}
 
     def _restore(self) -> None:
         steps = list_steps(self.run_dir)
@@ -140,7 +151,7 @@ class Trainer:
             raise ToolkitError(f"cannot resume: '{self.run_dir}' holds no complete checkpoint")
         step = steps[-1]
         path = model_path(self.run_dir, step)
-        load_model_tensors(load_tensors(path), self.G, self.D, path)
+        load_model_tensors(load_tensors(path), self.G, self.D, path, self._extra_networks())
         state = self._train_state()
         load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank)
         self.step = state.step
@@ -149,6 +160,8 @@ class Trainer:
         """Write weights and trainer state for the current step (rank 0), then prune old ones."""
         distributed.average_buffers(self.G, self.dist)
         distributed.average_buffers(self.D, self.dist)
+        if self.H is not None:
+            distributed.average_buffers(self.H, self.dist)
         state = self._train_state()
         if self.dist.enabled:
             state.rank_states["data"] = distributed.gather_states(self.rng.get_state(), self.dist, self.device)
@@ -167,7 +180,7 @@ class Trainer:
             "output_range": self.assembly.backbone.output_range,
         }
         path = model_path(self.run_dir, self.step)
-        atomic_save(model_tensors(self.G, self.D), path, meta)
+        atomic_save(model_tensors(self.G, self.D, self._extra_networks()), path, meta)
         save_train_state(state_path(self.run_dir, self.step), state)
         prune(self.run_dir, self.config.train.keep_checkpoints)
         if self.config.train.figures:
@@ -209,6 +222,7 @@ class Trainer:
                     if self._stop.is_set():
                         interrupted = True
                         break
+                    self.objective.schedule(self.step)
                     acc += self.train_step()
                     acc_steps += 1
                     steps_since += 1

@@ -40,8 +40,9 @@ class PaperBackbone(Backbone):
         """The generator: ``(n, input_dim) -> (n, C, H, W)``, ending in the output activation."""
 
     @abstractmethod
-    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
-        """The layers D and Q share, and the width of the flat features they end in."""
+    def make_trunk(self, opts: dict[str, Any], in_channels: int) -> tuple[nn.Module, int]:
+        """The layers D and Q share, reading ``in_channels`` (the image's channels; twice that for the
+        contrastive pair classifier), and the width of the flat features they end in."""
 
     # -- the shared frame ----------------------------------------------------------------------
     def resolve_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -72,6 +73,10 @@ class PaperBackbone(Backbone):
         self.check_options(opts)
         return opts
 
+    def finish_discriminator(self, discriminator: InfoDiscriminator, opts: dict[str, Any]) -> None:
+        """Change the initialised discriminator in place (e.g. weight parametrisations that must come
+        after initialisation); nothing by default."""
+
     def check_options(self, opts: dict[str, Any]) -> None:
         """Check the values of options a subclass adds (keys are already known); raise ConfigError."""
 
@@ -91,13 +96,27 @@ class PaperBackbone(Backbone):
         opts = self.resolve_options(request.options)
         self.check_request(request)
         generator = self.make_generator(request.input_dim, opts)
-        trunk, features = self.make_trunk(opts)
+        trunk, features = self.make_trunk(opts, self.image_shape[0])
         d_head = nn.Linear(features, 1)
         q_head = nn.Linear(features, request.q_width) if self.shared_q else q_mlp(features, request.q_width, opts["leak"])
         discriminator = InfoDiscriminator(trunk, d_head, q_head)
         generator.apply(init_weights)
         discriminator.apply(init_weights)
+        self.finish_discriminator(discriminator, opts)
         return Networks(generator=generator, discriminator=discriminator)
+
+    def build_pair_classifier(self, request: BuildRequest, classes: int) -> nn.Module:
+        """InfoGAN-CR's pair classifier: D's trunk reading both images on the channel axis, then
+        ``FC classes``; its normalisation follows the backbone's options, as D's does."""
+        opts = self.resolve_options(request.options)
+        trunk, features = self.make_trunk(opts, 2 * self.image_shape[0])
+        classifier = nn.Sequential(trunk, nn.Linear(features, classes))
+        classifier.apply(init_weights)
+        self.finish_pair_classifier(classifier, opts)
+        return classifier
+
+    def finish_pair_classifier(self, classifier: nn.Module, opts: dict[str, Any]) -> None:
+        """Change the initialised pair classifier in place, as :meth:`finish_discriminator` does D."""
 
     def describe(self) -> str:
         """One line for `infogan-tk list backbones`."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
+from infogan_toolkit.backbones import InfoDiscriminator
 from infogan_toolkit.errors import ConfigError
 
 from .base import PaperBackbone
@@ -41,10 +43,10 @@ class MnistBackbone(PaperBackbone):
             *upconv(64, 1, nn.Sigmoid(), bn=False),  # 28x28
         )
 
-    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+    def make_trunk(self, opts: dict[str, Any], in_channels: int) -> tuple[nn.Module, int]:
         """Table 1 D/Q trunk: conv 64, conv 128, FC 1024 (the features both heads read)."""
         trunk = nn.Sequential(
-            *conv(1, 64, _lrelu(opts), bn=False),  # 14x14
+            *conv(in_channels, 64, _lrelu(opts), bn=False),  # 14x14
             *conv(64, 128, _lrelu(opts), bn=True),  # 7x7
             nn.Flatten(),
             *fc(7 * 7 * 128, 1024, _lrelu(opts), bn=True),
@@ -74,10 +76,10 @@ class SvhnBackbone(PaperBackbone):
             *upconv(64, 3, nn.Tanh(), bn=False),  # 32x32
         )
 
-    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+    def make_trunk(self, opts: dict[str, Any], in_channels: int) -> tuple[nn.Module, int]:
         """Table 2 D/Q trunk: conv 64, 128, 256, flattened to 4096 features."""
         trunk = nn.Sequential(
-            *conv(3, 64, _lrelu(opts), bn=False),  # 16x16
+            *conv(in_channels, 64, _lrelu(opts), bn=False),  # 16x16
             *conv(64, 128, _lrelu(opts), bn=True),  # 8x8
             *conv(128, 256, _lrelu(opts), bn=True),  # 4x4
             nn.Flatten(),
@@ -117,10 +119,10 @@ class FacesBackbone(PaperBackbone):
             *upconv(64, 1, nn.Sigmoid(), bn=False),  # 32x32
         )
 
-    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+    def make_trunk(self, opts: dict[str, Any], in_channels: int) -> tuple[nn.Module, int]:
         """Table 4 D/Q net without its last layer: conv 64, conv 128, FC 1024."""
         trunk = nn.Sequential(
-            *conv(1, 64, _lrelu(opts), bn=False),  # 16x16
+            *conv(in_channels, 64, _lrelu(opts), bn=False),  # 16x16
             *conv(64, 128, _lrelu(opts), bn=True),  # 8x8
             nn.Flatten(),
             *fc(8 * 8 * 128, 1024, _lrelu(opts), bn=True),
@@ -153,10 +155,10 @@ class ChairsBackbone(PaperBackbone):
             *upconv(64, 1, nn.Sigmoid(), bn=False),  # 64x64: the table's stride-1 would stay 32x32
         )
 
-    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+    def make_trunk(self, opts: dict[str, Any], in_channels: int) -> tuple[nn.Module, int]:
         """Table 6 D/Q net without its last layer: conv 64, 128, 256, conv4 256 x2 (stride 1), FC 1024."""
         trunk = nn.Sequential(
-            *conv(1, 64, _lrelu(opts), bn=False),  # 32x32
+            *conv(in_channels, 64, _lrelu(opts), bn=False),  # 32x32
             *conv(64, 128, _lrelu(opts), bn=True),  # 16x16
             *conv(128, 256, _lrelu(opts), bn=True),  # 8x8
             *conv(256, 256, _lrelu(opts), bn=True, stride=1),  # 8x8
@@ -176,7 +178,9 @@ class ShapesBackbone(PaperBackbone):
       an FC 8w feeds both the D logit and the paper-style separate Q head; G mirrors D's maps.
     * ``layout = "lean"``: channels w, w, 2w, 2w and an FC 4w, as in the dSprites networks of later
       InfoGAN work (Lin et al. 2020); G is FC 4w, FC 4x4x2w, upconv 2w, w, w, 1.
-    * ``d_norm``: ``"batch"`` puts batch norm after D's hidden layers, ``"none"`` leaves it out.
+    * ``d_norm``: ``"batch"`` puts batch norm after D's hidden layers, ``"none"`` leaves it out,
+      ``"spectral"`` leaves it out and spectrally normalises every weight of the trunk and the D logit
+      (as the dSprites networks of Lin et al. 2020 do); Q's head is left as it is.
     """
 
     name = "shapes"
@@ -188,7 +192,7 @@ class ShapesBackbone(PaperBackbone):
     default_dataset = "shapes"
     default_options = {"leak": 0.1, "width": 32, "layout": "wide", "d_norm": "batch"}
     _layouts = {"wide": (1, 2, 4, 4, 8), "lean": (1, 1, 2, 2, 4)}
-    _d_norms = ("batch", "none")
+    _d_norms = ("batch", "none", "spectral")
 
     def check_options(self, opts: dict[str, Any]) -> None:
         """``width`` must be a whole number in 1..1024; ``layout`` and ``d_norm`` one of their names."""
@@ -221,12 +225,12 @@ class ShapesBackbone(PaperBackbone):
             *upconv(c0, 1, nn.Sigmoid(), bn=False),  # 64x64
         )
 
-    def make_trunk(self, opts: dict[str, Any]) -> tuple[nn.Module, int]:
+    def make_trunk(self, opts: dict[str, Any], in_channels: int) -> tuple[nn.Module, int]:
         """D/Q trunk: conv c0, c1, c2, c3, FC c4 (the features both heads read)."""
         c0, c1, c2, c3, c4 = self._channels(opts)
         bn = opts["d_norm"] == "batch"
         trunk = nn.Sequential(
-            *conv(1, c0, _lrelu(opts), bn=False),  # 32x32
+            *conv(in_channels, c0, _lrelu(opts), bn=False),  # 32x32
             *conv(c0, c1, _lrelu(opts), bn=bn),  # 16x16
             *conv(c1, c2, _lrelu(opts), bn=bn),  # 8x8
             *conv(c2, c3, _lrelu(opts), bn=bn),  # 4x4
@@ -234,6 +238,23 @@ class ShapesBackbone(PaperBackbone):
             *fc(4 * 4 * c3, c4, _lrelu(opts), bn=bn),
         )
         return trunk, c4
+
+    def finish_discriminator(self, discriminator: InfoDiscriminator, opts: dict[str, Any]) -> None:
+        """With ``d_norm = "spectral"``, spectrally normalise the trunk's and the D logit's weights."""
+        if opts["d_norm"] == "spectral":
+            _spectral(discriminator.trunk)
+            _spectral(discriminator.d_head)
+
+    def finish_pair_classifier(self, classifier: nn.Module, opts: dict[str, Any]) -> None:
+        """With ``d_norm = "spectral"``, spectrally normalise the pair classifier too (as Lin et al. do)."""
+        if opts["d_norm"] == "spectral":
+            _spectral(classifier)
+
+
+def _spectral(part: nn.Module) -> None:
+    for module in part.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            spectral_norm(module)
 
 
 #: Registered name -> backbone class, in the order `infogan-tk list` shows them.
