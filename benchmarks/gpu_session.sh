@@ -88,10 +88,12 @@ LEAN_LIT=(--set 'model.options={layout="lean",d_norm="none"}' --set 'model.heads
 
 # Lin et al.'s dSprites recipe for plain InfoGAN (the bar's setting): the lean network with a
 # spectrally normalised D, five Unif(-1, 1) codes at lambda 0.05 with the fixed-std head, five
-# uniform noise variables, learning rates G 1e-3 and D 2e-3. The contrastive runs add loss.contrastive.
+# uniform noise variables, learning rates G 1e-3 and D 2e-3 (no discrete code, so no accuracy
+# metric). The contrastive runs add loss.contrastive.
 LIN_CR=(--set 'model.options={layout="lean",d_norm="spectral"}' --set 'model.heads={unif="gaussian-fixed"}'
     --set 'model.codes="unif5"' --set model.noise_dim=5 --set model.noise=uniform --set optim.lr_d=2e-3
-    --set optim.lr_g=1e-3 --set loss.lambda_discrete=0.05 --set loss.lambda_continuous=0.05)
+    --set optim.lr_g=1e-3 --set loss.lambda_discrete=0.05 --set loss.lambda_continuous=0.05
+    --metrics mi,mig,sap,dci,factorvae)
 
 # One phase; "exit" (a failed sanity run, an unknown phase) ends the whole session.
 run_phase() {
@@ -183,9 +185,9 @@ run_phase() {
         # -> shapes-sweep
         local late=$(( ${SHAPES_STEPS:-10000} * 3 / 4 ))
         for seed in 0 1 2; do
-            shapes_run lin-sn "$seed" "${LIN_CR[@]}"
-            shapes_run lin-sn-cr2 "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0
-            shapes_run lin-sn-cr2-late "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0 --set loss.contrastive_start=$late
+            shapes_run lean-sn-unif5-l0.05 "$seed" "${LIN_CR[@]}"
+            shapes_run lean-sn-unif5-l0.05-cr2 "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0
+            shapes_run lean-sn-unif5-l0.05-cr2-late "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0 --set loss.contrastive_start=$late
         done
         wait
         tar czf "$OUTDIR/shapes-cr-logs.tgz" -C /tmp sweep-logs ;;

@@ -4,6 +4,7 @@
     python benchmarks/reproduce_results.py mnist-baseline --seeds 0
     python benchmarks/reproduce_results.py shapes --seeds 0 1 2   # the metrics' reference sizes
     python benchmarks/reproduce_results.py shapes --seeds 0 --eval-size reduced --label quick
+    python benchmarks/reproduce_results.py shapes --seeds 0 --set 'model.codes="unif5"' --metrics mi,mig,sap,dci,factorvae
     python benchmarks/reproduce_results.py mnist --seeds 0 1 --set model.noise=uniform \
         --label uniform-noise --record-as mnist-sweep --device cuda --eval-device cuda
     python benchmarks/reproduce_results.py mnist --seeds 1 --steps 20000 --label invariance-2-20k \
@@ -70,6 +71,7 @@ def first_step_above(metrics_file: Path, key: str, threshold: float) -> int | No
 def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     """Train and evaluate one seed; returns the record written to the results file."""
     config, extra, metrics = EXPERIMENTS[name]
+    metrics = args.metrics or metrics
     record_as = args.record_as or name
     tag = f"{record_as}-{args.label}" if args.label else record_as
     run_dir = args.runs / f"{tag}-seed{seed}"
@@ -245,6 +247,8 @@ def main() -> None:
     parser.add_argument("--eval-size", dest="eval_sizes", action="append", default=[], metavar="KEY=N",
                         help="pass --size KEY=N to infogan-tk eval (default: the reference sizes); 'reduced' stands for "
                              + " ".join(REDUCED_SIZES))
+    parser.add_argument("--metrics", default=None,
+                        help="the eval metrics (default: the experiment's); e.g. leave out accuracy for codes without a discrete one")
     parser.add_argument("--no-figures", action="store_true", help="skip the traversal figures and the L_I curve")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSONL")
     args = parser.parse_args()

@@ -35,7 +35,8 @@ def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     # Four steps, with the step-2 checkpoint evaluated too (recorded as normal@2).
     second = reproduce(*common, "--label", "normal", "--no-figures", "--set", "model.noise=normal", "--set", "train.batch_size=8",
-                       "--steps", "4", "--set", "train.checkpoint_every=2", "--eval-at", "2", "--eval-size", "accuracy_samples=64")
+                       "--steps", "4", "--set", "train.checkpoint_every=2", "--eval-at", "2", "--eval-size", "accuracy_samples=64",
+                       "--metrics", "mi")
     assert second.returncode == 0, second.stderr[-2000:]
 
     records = [json.loads(line) for line in (results / "sweep.jsonl").read_text().splitlines()]
@@ -45,6 +46,9 @@ def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
     # --eval-size reaches both evaluations of the second run, and only those.
     assert all("--size accuracy_samples=64" in r["eval_command"] for r in records[1:])
     assert "--size" not in records[0]["eval_command"]
+    # so does --metrics: the second run's evaluations score L_I alone
+    assert all("--metrics mi " in r["eval_command"] and "accuracy" not in r["eval"] for r in records[1:])
+    assert "--metrics mi,accuracy " in records[0]["eval_command"]
     assert "model.noise=uniform" in records[0]["train_command"]
     assert 0.0 <= records[0]["eval"]["accuracy"]["codes"]["c1"]["accuracy"] <= 1.0
     figures = results / records[0]["figures"]
@@ -53,7 +57,7 @@ def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
 
     table = (results / "sweep.md").read_text()
     assert "| uniform | 3 | 2 |" in table and "| normal@2 | 3 | 2 |" in table and "| normal | 3 | 4 |" in table
-    assert "Accuracy over 1 runs (uniform)" in table and "Accuracy over 1 runs (normal)" in table
+    assert "Accuracy over 1 runs (uniform)" in table and "Accuracy over 1 runs (normal)" not in table
 
 
 def test_the_table_names_the_evaluation_sizes_of_each_row():

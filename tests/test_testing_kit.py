@@ -227,20 +227,22 @@ class _WrongRange(_TinyBackbone):
     output_range = "unit"
 
 
+class _DetachInput(nn.Module):
+    """``inner`` applied to a detached input: nothing reaches whatever made the input."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x.detach())
+
+
 class _DetachedTrunk(_TinyBackbone):
     def build(self, request):
-        nets = super().build(request)
-        trunk = nets.discriminator.trunk
-
-        class Cut(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.inner = trunk
-
-            def forward(self, x):
-                return self.inner(x.detach())  # G never learns from D or Q
-
-        return Networks(nets.generator, InfoDiscriminator(Cut(), nets.discriminator.d_head, nets.discriminator.q_head))
+        nets = super().build(request)  # G never learns from D or Q
+        d = nets.discriminator
+        return Networks(nets.generator, InfoDiscriminator(_DetachInput(d.trunk), d.d_head, d.q_head))
 
 
 class _UnusedParam(_TinyBackbone):
@@ -266,18 +268,8 @@ class _PairsWrongWidth(_TinyBackbone):
 
 
 class _PairsDetached(_TinyBackbone):
-    def build_pair_classifier(self, request, classes):
-        inner = nn.Sequential(nn.Flatten(), nn.Linear(128, classes))
-
-        class Cut(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, x):
-                return self.inner(x.detach())  # G could not learn from the regulariser
-
-        return Cut()
+    def build_pair_classifier(self, request, classes):  # G could not learn from the regulariser
+        return _DetachInput(nn.Sequential(nn.Flatten(), nn.Linear(128, classes)))
 
 
 @pytest.mark.parametrize(
