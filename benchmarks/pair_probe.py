@@ -4,7 +4,8 @@
 
 The contrastive regulariser (``loss.contrastive``) only helps once its classifier H can name the
 code two fakes share. This script builds the backbone's pair classifier afresh, trains it for
-``--steps`` steps on pairs from the checkpoint's generator (in eval mode, never updated), then scores
+``--steps`` steps on pairs from the checkpoint's generator (in eval mode, never updated; a pair
+shares its noise z and one code, as the regulariser's pairs do), then scores
 it on held-out pairs: chance is 1 / number of codes. It prints one JSON line per ``--log-every``
 steps and a final line with the held-out accuracy and, per code, how often H names that code when
 it is the shared one. Nothing is written to the run.
@@ -30,8 +31,9 @@ def pairs(model: TrainedModel, n: int, gen: torch.Generator) -> tuple[torch.Tens
     values = codes.sample(n, gen, model.device)
     which = torch.randint(len(codes), (n,), generator=gen, device=model.device)
     partner = codes.share_one(values, codes.sample(n, gen, model.device), which)
-    first = model.generate(model.noise(n, gen), values)
-    second = model.generate(model.noise(n, gen), partner)
+    z = model.noise(n, gen)  # shared, as the regulariser's pairs share it
+    first = model.generate(z, values)
+    second = model.generate(z, partner)
     return torch.cat([first, second], dim=1), which
 
 

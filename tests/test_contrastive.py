@@ -66,8 +66,8 @@ def test_partners_share_exactly_the_chosen_code(pair_host):
     obj = objective(pair_host, config(codes="cat10,unif3"))
     rng = torch.Generator().manual_seed(0)
     n = 400
-    values = obj.codes.sample(n, rng)
-    gin, which = obj.partner_input(values, rng)
+    gin, values = obj.generator_input(n, rng)
+    partner_gin, which = obj.partner_input(gin, values, rng)
     partner = obj.codes.share_one(values, obj.codes.sample(n, torch.Generator().manual_seed(9)), which)
     assert sorted(set(which.tolist())) == [0, 1, 2, 3]  # every code gets chosen
     for i, (a, b) in enumerate(zip(values, partner)):
@@ -75,9 +75,13 @@ def test_partners_share_exactly_the_chosen_code(pair_host):
         assert torch.equal(same[which == i], torch.ones(int((which == i).sum()), dtype=torch.bool))
         if i > 0:  # continuous codes: drawn afresh wherever they are not the shared one
             assert not same[which != i].any()
-    # the partner's generator input carries the shared code in its slot: z (noise_dim) first, then codes
-    codes_in = gin[:, obj.noise_dim:]
-    assert torch.equal(codes_in[which == 1, 10], values[1][which == 1].reshape(-1))
+    # the partner keeps the noise z (the first noise_dim inputs), as InfoGAN-CR's pairs do ...
+    z = obj.noise_dim
+    assert torch.equal(partner_gin[:, :z], gin[:, :z])
+    # ... and the shared code in its slot (c1 is a one-hot of 10, then c2, c3, c4), and only that one
+    for i, column in ((1, z + 10), (2, z + 11), (3, z + 12)):
+        assert torch.equal(partner_gin[which == i, column], gin[which == i, column])
+        assert not (partner_gin[which != i, column] == gin[which != i, column]).any()
 
 
 def test_schedule_gates_g_and_the_classifier_always_learns(pair_host):

@@ -9,8 +9,9 @@ authors' code: one G forward, D on real and fake (one joint forward by default; 
 each optimiser's parameters with ``backward(inputs=...)``.
 
 With ``loss.contrastive`` (InfoGAN-CR) a third network H, the pair classifier, joins: each fake of
-the batch gets a partner that shares one latent code with it, chosen at random, and has everything
-else drawn afresh; H learns which code the pair shares, and G is trained to make that easy.
+the batch gets a partner with the same noise z and one of its latent codes, chosen at random, and
+every other code drawn afresh; H learns which code the pair shares, and G is trained to make that
+easy.
 """
 
 from __future__ import annotations
@@ -170,14 +171,14 @@ class InfoGANObjective:
         values = self.codes.sample(n, rng, self.device)
         return torch.cat([z, self.codes.encode(values)], dim=1), values
 
-    def partner_input(self, values: list[Tensor], rng: torch.Generator) -> tuple[Tensor, Tensor]:
-        """A generator input per row that shares one random code with ``values`` and draws z and
-        every other code afresh; returns it and the shared code's index per row."""
+    def partner_input(self, gin: Tensor, values: list[Tensor], rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        """For each row of the generator input ``gin`` (made from ``values``), one that keeps its
+        noise z and one random code and draws every other code afresh, as InfoGAN-CR's released code
+        pairs them; returns it and the kept code's index per row."""
         n = values[0].shape[0]
         which = torch.randint(len(self.codes), (n,), generator=rng, device=self.device)
-        z = sample_noise(self.noise_kind, n, self.noise_dim, rng, self.device)
         partner = self.codes.share_one(values, self.codes.sample(n, rng, self.device), which)
-        return torch.cat([z, self.codes.encode(partner)], dim=1), which
+        return torch.cat([gin[:, : self.noise_dim], self.codes.encode(partner)], dim=1), which
 
     def _prep(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -219,16 +220,16 @@ class InfoGANObjective:
             info = info - self.real_information * real_info
         loss_h = None
         if self.contrastive:
-            loss_h, accuracy = self.contrastive_loss(fake, values, rng)
+            loss_h, accuracy = self.contrastive_loss(fake, gin, values, rng)
             stats = torch.cat([stats, loss_h.detach().reshape(1), accuracy.reshape(1)])
             loss_g = loss_g + self.contrastive_weight * loss_h
         return loss_d, loss_g, info, stats, loss_h
 
-    def contrastive_loss(self, fake: Tensor, values: list[Tensor], rng: torch.Generator) -> tuple[Tensor, Tensor]:
+    def contrastive_loss(self, fake: Tensor, gin: Tensor, values: list[Tensor], rng: torch.Generator) -> tuple[Tensor, Tensor]:
         """H's cross-entropy on (fake, partner) pairs and its accuracy (chance: 1 / number of codes)."""
-        gin, which = self.partner_input(values, rng)
+        partner_gin, which = self.partner_input(gin, values, rng)
         with self.autocast:
-            partner = self.g_forward(gin)
+            partner = self.g_forward(partner_gin)
             logits = self.h_forward(self._prep(torch.cat([fake, partner.to(fake.dtype)], dim=1)))
         logits = logits.float()
         with torch.no_grad():
