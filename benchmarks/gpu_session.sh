@@ -21,7 +21,8 @@
 #               lambda 1 and 0.3, and with the invariance term, x 3 seeds, all concurrent -> shapes-sweep
 #   shapes-cr   shapes for SHAPES_STEPS steps in Lin et al.'s dSprites recipe (spectral-norm D, unif5,
 #               lambda 0.05), without and with the contrastive regulariser (weight 2 from step 0, and
-#               from three quarters of the steps), x 3 seeds, all concurrent -> shapes-sweep
+#               from three quarters of the steps), and lean-lit-l1 with it from half way, x 3 seeds,
+#               all concurrent -> shapes-sweep
 #   unittests   the CUDA-only tests (if pytest is there)
 #   pack        everything in OUTDIR as one gpu-results.tgz
 # Every result lands in OUTDIR (JSON and logs).
@@ -183,11 +184,13 @@ run_phase() {
     shapes-cr)
         # Lin et al.'s recipe without and with the contrastive regulariser, 3 seeds, all at once.
         # -> shapes-sweep
-        local late=$(( ${SHAPES_STEPS:-10000} * 3 / 4 ))
+        # Also the CPU's best shapes setting: lean-lit-l1 with the regulariser from half way.
+        local late=$(( ${SHAPES_STEPS:-10000} * 3 / 4 )) half=$(( ${SHAPES_STEPS:-10000} / 2 ))
         for seed in 0 1 2; do
             shapes_run lean-sn-unif5-l0.05 "$seed" "${LIN_CR[@]}"
             shapes_run lean-sn-unif5-l0.05-cr2 "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0
             shapes_run lean-sn-unif5-l0.05-cr2-late "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0 --set loss.contrastive_start=$late
+            shapes_run lean-lit-l1-cr2-half "$seed" "${LEAN_LIT[@]}" --set loss.contrastive=2.0 --set loss.contrastive_start=$half
         done
         wait
         tar czf "$OUTDIR/shapes-cr-logs.tgz" -C /tmp sweep-logs ;;

@@ -99,24 +99,31 @@ def test_shapes_sweep_settings_train_on_the_cpu(tmp_path: Path, label: str) -> N
 
 def test_shapes_cr_runs_lins_recipe_without_and_with_the_regulariser(tmp_path: Path) -> None:
     runs = phase_runs("shapes-cr", tmp_path)
+    lin = ("lean-sn-unif5-l0.05", "lean-sn-unif5-l0.05-cr2", "lean-sn-unif5-l0.05-cr2-late")
     assert sorted((option(w, "--label"), option(w, "--seeds")) for w in runs) == sorted(
-        (label, seed) for label in ("lean-sn-unif5-l0.05", "lean-sn-unif5-l0.05-cr2", "lean-sn-unif5-l0.05-cr2-late") for seed in "012"
+        (label, seed) for label in (*lin, "lean-lit-l1-cr2-half") for seed in "012"
     )
     assert all(option(w, "--eval-size") == "reduced" for w in runs)
-    assert all(option(w, "--metrics") == "mi,mig,sap,dci,factorvae" for w in runs)  # no discrete code to score
+    # Lin et al.'s recipe has no discrete code to score
+    assert all(option(w, "--metrics") == "mi,mig,sap,dci,factorvae" for w in runs if option(w, "--label") in lin)
 
 
-@pytest.mark.parametrize("label", ["lean-sn-unif5-l0.05", "lean-sn-unif5-l0.05-cr2-late"])
+@pytest.mark.parametrize("label", ["lean-sn-unif5-l0.05", "lean-sn-unif5-l0.05-cr2-late", "lean-lit-l1-cr2-half"])
 def test_shapes_cr_settings_train_on_the_cpu(tmp_path: Path, label: str) -> None:
     words = run_of("shapes-cr", label, "0", tmp_path)
     config = train_two_cpu_steps(words, tmp_path / "run", "--set", "train.log_every=1")
     model, loss = config["model"], config["loss"]
-    assert model["codes"] == "unif5" and model["options"]["d_norm"] == "spectral"
-    assert loss["lambda_continuous"] == 0.05 and loss["invariance"] == 0.0
+    if label == "lean-lit-l1-cr2-half":
+        assert model["codes"] == "cat3,unif4" and model["options"]["d_norm"] == "none" and loss["lambda_continuous"] == 1.0
+        assert loss["contrastive"] == 2.0 and loss["contrastive_start"] == 5000
+    else:
+        assert model["codes"] == "unif5" and model["options"]["d_norm"] == "spectral"
+        assert loss["lambda_continuous"] == 0.05 and loss["invariance"] == 0.0
     if label == "lean-sn-unif5-l0.05":
         assert loss["contrastive"] == 0.0
-    else:
+    elif label == "lean-sn-unif5-l0.05-cr2-late":
         assert loss["contrastive"] == 2.0 and loss["contrastive_start"] == 7500
+    if loss["contrastive"]:
         logged = (tmp_path / "run" / "metrics.jsonl").read_text()
         assert "contrastive_accuracy" in logged
 
