@@ -184,7 +184,7 @@ run_phase() {
     shapes-cr)
         # Lin et al.'s recipe without and with the contrastive regulariser, 3 seeds, all at once.
         # -> shapes-sweep
-        # Also the CPU's best shapes setting: lean-lit-l1 with the regulariser from half way.
+        # Also the CPU runs' contrastive setting: lean-lit-l1 with the regulariser from half way.
         local late=$(( ${SHAPES_STEPS:-10000} * 3 / 4 )) half=$(( ${SHAPES_STEPS:-10000} / 2 ))
         for seed in 0 1 2; do
             shapes_run lean-sn-unif5-l0.05 "$seed" "${LIN_CR[@]}"
