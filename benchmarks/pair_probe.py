@@ -27,10 +27,8 @@ from infogan_toolkit.model import TrainedModel
 
 def pairs(model: TrainedModel, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` pairs stacked on the channel axis, and the index of the code each pair shares."""
-    codes = model.codes
-    values = codes.sample(n, gen, model.device)
-    which = torch.randint(len(codes), (n,), generator=gen, device=model.device)
-    partner = codes.share_one(values, codes.sample(n, gen, model.device), which)
+    values = model.codes.sample(n, gen, model.device)
+    partner, which = model.codes.partners(values, gen, model.device)
     z = model.noise(n, gen)  # shared, as the regulariser's pairs share it
     first = model.generate(z, values)
     second = model.generate(z, partner)

@@ -118,7 +118,7 @@ def build_pair_classifier(assembly: Assembly, seed: int | None = None) -> nn.Mod
     name = assembly.config.model.backbone
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
-            torch.manual_seed(seed * 1_000_003 + 7)  # its own stream, so G's and D's init stay as without it
+            torch.manual_seed(seed * 1_000_003 + 7)  # a stream of its own, not a replay of G's init draws
         network = assembly.backbone.build_pair_classifier(request, len(assembly.codes))
     if network is None:
         raise ConfigError(

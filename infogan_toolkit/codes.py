@@ -187,6 +187,15 @@ class CodeSet:
         """Draw a value for every code."""
         return [c.code.sample(n, generator, device) for c in self.codes]
 
+    def partners(
+        self, values: Sequence[Tensor], generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> tuple[list[Tensor], Tensor]:
+        """For each row of ``values``, code values that keep one code (chosen uniformly per row) and
+        draw every other code afresh; returns them and the kept code's index per row."""
+        n = values[0].shape[0]
+        which = torch.randint(len(self.codes), (n,), generator=generator, device=device)
+        return self.share_one(values, self.sample(n, generator, device), which), which
+
     def share_one(self, first: Sequence[Tensor], second: Sequence[Tensor], which: Tensor) -> list[Tensor]:
         """``second`` with code ``which[r]`` of each row ``r`` taken from ``first``: the pairs of the
         contrastive regulariser, which share exactly one code (``which`` is ``(n,)`` code indices)."""

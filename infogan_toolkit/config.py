@@ -85,8 +85,9 @@ class LossConfig:
     # sort real images into confident, equally used categories, as it must sort the fakes.
     real_information: float = attrs.field(default=0.0, validator=_non_negative)
     # Not in the paper (0 turns it off): InfoGAN-CR's contrastive regulariser (Lin et al. 2020). A
-    # pair classifier learns which latent code two fakes share (all else drawn afresh); G gets this
-    # weight times its cross-entropy, so that each code must change the image in its own way.
+    # pair classifier learns which latent code two fakes share (same z, the other codes drawn
+    # afresh); G gets this weight times its cross-entropy, so that each code must change the image
+    # in its own way.
     contrastive: float = attrs.field(default=0.0, validator=_non_negative)
     # First step at which G receives the contrastive term (the classifier trains from step 0);
     # Lin et al. turn it on late in training.

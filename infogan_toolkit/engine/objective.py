@@ -175,9 +175,7 @@ class InfoGANObjective:
         """For each row of the generator input ``gin`` (made from ``values``), one that keeps its
         noise z and one random code and draws every other code afresh, as InfoGAN-CR's released code
         pairs them; returns it and the kept code's index per row."""
-        n = values[0].shape[0]
-        which = torch.randint(len(self.codes), (n,), generator=rng, device=self.device)
-        partner = self.codes.share_one(values, self.codes.sample(n, rng, self.device), which)
+        partner, which = self.codes.partners(values, rng, self.device)
         return torch.cat([gin[:, : self.noise_dim], self.codes.encode(partner)], dim=1), which
 
     def _prep(self, x: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -73,9 +73,9 @@ class PaperBackbone(Backbone):
         self.check_options(opts)
         return opts
 
-    def finish_discriminator(self, discriminator: InfoDiscriminator, opts: dict[str, Any]) -> None:
-        """Change the initialised discriminator in place (e.g. weight parametrisations that must come
-        after initialisation); nothing by default."""
+    def finish_d_side(self, parts: Sequence[nn.Module], opts: dict[str, Any]) -> None:
+        """Change initialised D-side layers in place: D's trunk and logit, or the pair classifier
+        (e.g. weight parametrisations that must come after initialisation); nothing by default."""
 
     def check_options(self, opts: dict[str, Any]) -> None:
         """Check the values of options a subclass adds (keys are already known); raise ConfigError."""
@@ -102,7 +102,7 @@ class PaperBackbone(Backbone):
         discriminator = InfoDiscriminator(trunk, d_head, q_head)
         generator.apply(init_weights)
         discriminator.apply(init_weights)
-        self.finish_discriminator(discriminator, opts)
+        self.finish_d_side((trunk, d_head), opts)
         return Networks(generator=generator, discriminator=discriminator)
 
     def build_pair_classifier(self, request: BuildRequest, classes: int) -> nn.Module:
@@ -112,11 +112,8 @@ class PaperBackbone(Backbone):
         trunk, features = self.make_trunk(opts, 2 * self.image_shape[0])
         classifier = nn.Sequential(trunk, nn.Linear(features, classes))
         classifier.apply(init_weights)
-        self.finish_pair_classifier(classifier, opts)
+        self.finish_d_side((classifier,), opts)
         return classifier
-
-    def finish_pair_classifier(self, classifier: nn.Module, opts: dict[str, Any]) -> None:
-        """Change the initialised pair classifier in place, as :meth:`finish_discriminator` does D."""
 
     def describe(self) -> str:
         """One line for `infogan-tk list backbones`."""

@@ -6,12 +6,12 @@ Each ``make_*`` method reads as its table row; the shared frame (heads, options,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from infogan_toolkit.backbones import InfoDiscriminator
 from infogan_toolkit.errors import ConfigError
 
 from .base import PaperBackbone
@@ -239,22 +239,14 @@ class ShapesBackbone(PaperBackbone):
         )
         return trunk, c4
 
-    def finish_discriminator(self, discriminator: InfoDiscriminator, opts: dict[str, Any]) -> None:
-        """With ``d_norm = "spectral"``, spectrally normalise the trunk's and the D logit's weights."""
+    def finish_d_side(self, parts: Sequence[nn.Module], opts: dict[str, Any]) -> None:
+        """With ``d_norm = "spectral"``, spectrally normalise every conv and linear weight of ``parts``
+        (D's trunk and logit; the pair classifier, as Lin et al. do)."""
         if opts["d_norm"] == "spectral":
-            _spectral(discriminator.trunk)
-            _spectral(discriminator.d_head)
-
-    def finish_pair_classifier(self, classifier: nn.Module, opts: dict[str, Any]) -> None:
-        """With ``d_norm = "spectral"``, spectrally normalise the pair classifier too (as Lin et al. do)."""
-        if opts["d_norm"] == "spectral":
-            _spectral(classifier)
-
-
-def _spectral(part: nn.Module) -> None:
-    for module in part.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            spectral_norm(module)
+            for part in parts:
+                for module in part.modules():
+                    if isinstance(module, (nn.Conv2d, nn.Linear)):
+                        spectral_norm(module)
 
 
 #: Registered name -> backbone class, in the order `infogan-tk list` shows them.
