@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from infogan_toolkit.assembly import Assembly, build_networks, resolve
+from infogan_toolkit.assembly import Assembly, build_networks, build_pair_classifier, resolve
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
@@ -59,6 +59,9 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "cuda_graph": ("train.cuda_graph=true",),
     "fused": ("optim.implementation=fused",),
     "separate": ('train.d_batch="separate"',),
+    # InfoGAN-CR's regulariser, paid from step 0, and idle (its start never reached: H still learns).
+    "contrastive": ("loss.contrastive=2.0",),
+    "contrastive_idle": ("loss.contrastive=2.0", "loss.contrastive_start=1000000000"),
 }
 DEFAULT_VARIANTS = "default,channels_last,bf16,compile,fused"
 #: The backbones the plain loop is written for (it hard-codes the MNIST latent layout and dataset).
@@ -330,7 +333,13 @@ def engine_step(assembly: Assembly, bench: Bench) -> tuple[Callable[[], None], I
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     generator = nets.generator.to(device, memory_format=memory_format)
     discriminator = nets.discriminator.to(device, memory_format=memory_format)
-    objective = InfoGANObjective(generator, discriminator, assembly.codes, cfg, assembly.backbone.output_range, device)
+    pair_classifier = None
+    if cfg.loss.contrastive:
+        pair_classifier = build_pair_classifier(assembly, seed=cfg.train.seed).to(device, memory_format=memory_format)
+    objective = InfoGANObjective(
+        generator, discriminator, assembly.codes, cfg, assembly.backbone.output_range, device, pair_classifier=pair_classifier
+    )
+    objective.schedule(0)  # the weights of step 0, as the trainer sets them before its first step
     pool_gen = torch.Generator().manual_seed(cfg.train.seed)
     shape = (bench.args.pool, *assembly.backbone.image_shape)
     dataset = TensorImageDataset(torch.randint(0, 256, shape, generator=pool_gen, dtype=torch.uint8)).to(device)

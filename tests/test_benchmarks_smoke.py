@@ -66,6 +66,19 @@ def test_tiny_run_writes_every_number(tmp_path: Path, tiny_mnist: Path) -> None:
     assert "img/s" in proc.stdout and "fused" in proc.stdout
 
 
+def test_contrastive_variants_count_the_skipped_backward(tmp_path: Path) -> None:
+    # Before loss.contrastive_start an eager step skips G's backward through the pair classifier, so
+    # an idle regulariser costs more than none and less than a paid one (counted FLOPs, not time).
+    out = tmp_path / "bench.json"
+    proc = run_bench(*TINY, "--backbones", "mnist", "--batch-sizes", "8", "--repeats", "1",
+                     "--variants", "default,contrastive_idle,contrastive", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
+    assert all(row["status"] == "ok" for row in rows.values()), rows
+    flops = {variant: row["flops_per_step"] for variant, row in rows.items()}
+    assert flops["default"] < flops["contrastive_idle"] < flops["contrastive"]
+
+
 def test_failures_are_rows_not_crashes(tmp_path: Path, tiny_mnist: Path) -> None:
     # Batch 1 cannot train batch norm (a real device-side failure); a corrupt IDX file breaks the plain loop.
     (tiny_mnist / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")

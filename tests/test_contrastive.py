@@ -101,9 +101,26 @@ def test_schedule_gates_g_and_the_classifier_always_learns(pair_host):
 
     g_before, h_before = g_grad_from_contrastive(4)
     assert float(obj.contrastive_weight) == 0.0 and g_before == 0.0 and h_before > 0
+    assert all(p.grad is None for p in obj.g_params)  # eager: before the start H sees detached pairs
     g_after, h_after = g_grad_from_contrastive(5)
     assert float(obj.contrastive_weight) == 1.0 and g_after > 0 and h_after > 0
     assert "loss_contrastive" in obj.stat_names and "contrastive_accuracy" in obj.stat_names
+
+
+def test_skipping_the_idle_term_changes_no_weight(pair_host):
+    # Eager steps skip G's backward through H before the start (its weight is 0); a captured CUDA
+    # graph cannot, so it always runs it. Both must train the same weights, to the last bit.
+    real = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8)
+    skipping, full = (objective(pair_host, config(contrastive_start=3)) for _ in range(2))
+    full.skip_idle_contrastive = False
+    for obj in (skipping, full):
+        rng = torch.Generator().manual_seed(5)
+        for step in range(6):
+            obj.schedule(step)
+            obj.step(real, rng)
+    for a, b in ((skipping.G, full.G), (skipping.D, full.D), (skipping.H, full.H)):
+        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(x, y), name
 
 
 def test_loss_g_carries_the_weighted_contrastive_term(pair_host):

@@ -126,6 +126,9 @@ class InfoGANObjective:
         # value :meth:`schedule` sets (0 before ``loss.contrastive_start``).
         self.contrastive_weight = torch.zeros((), device=device)
         self._contrastive_on: bool | None = None
+        # Before the start G's share of the term is exactly zero, so an eager step skips its backward
+        # (H still learns, from detached pairs). A captured graph must do the same work every step.
+        self.skip_idle_contrastive = not config.train.cuda_graph
         # Fused path: the information term trains everything, so it can ride on the D and G losses.
         self.fused = self.targets == frozenset({"generator", "q_head", "trunk"})
         info_inputs = []
@@ -218,17 +221,24 @@ class InfoGANObjective:
             info = info - self.real_information * real_info
         loss_h = None
         if self.contrastive:
-            loss_h, accuracy = self.contrastive_loss(fake, gin, values, rng)
+            paid = bool(self._contrastive_on) or not self.skip_idle_contrastive
+            loss_h, accuracy = self.contrastive_loss(fake, gin, values, rng, train_generator=paid)
             stats = torch.cat([stats, loss_h.detach().reshape(1), accuracy.reshape(1)])
-            loss_g = loss_g + self.contrastive_weight * loss_h
+            if paid:
+                loss_g = loss_g + self.contrastive_weight * loss_h
         return loss_d, loss_g, info, stats, loss_h
 
-    def contrastive_loss(self, fake: Tensor, gin: Tensor, values: list[Tensor], rng: torch.Generator) -> tuple[Tensor, Tensor]:
-        """H's cross-entropy on (fake, partner) pairs and its accuracy (chance: 1 / number of codes)."""
+    def contrastive_loss(
+        self, fake: Tensor, gin: Tensor, values: list[Tensor], rng: torch.Generator, train_generator: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """H's cross-entropy on (fake, partner) pairs and its accuracy (chance: 1 / number of codes).
+        Without ``train_generator`` the pairs are detached from G: the loss then trains H only."""
         partner_gin, which = self.partner_input(gin, values, rng)
         with self.autocast:
-            partner = self.g_forward(partner_gin)
-            logits = self.h_forward(self._prep(torch.cat([fake, partner.to(fake.dtype)], dim=1)))
+            with torch.set_grad_enabled(train_generator and torch.is_grad_enabled()):
+                partner = self.g_forward(partner_gin)
+            first = fake if train_generator else fake.detach()
+            logits = self.h_forward(self._prep(torch.cat([first, partner.to(fake.dtype)], dim=1)))
         logits = logits.float()
         with torch.no_grad():
             accuracy = (logits.argmax(dim=1) == which).float().mean()
