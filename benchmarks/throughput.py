@@ -1,7 +1,7 @@
 """Training throughput of the toolkit's engine, against the hardware and against a plain PyTorch loop.
 
 For every backbone, batch size and variant it builds the real engine pieces (configuration,
-``resolve``, ``build_networks``, ``InfoGANObjective``) on the device, draws batches by index from
+``resolve`` and the trainer's ``build_objective``) on the device, draws batches by index from
 an on-device uint8 image pool as the trainer does, and reports the median images per second over
 repeated timed regions, the FLOPs per step (``FlopCounterMode``), the achieved FLOP/s as a
 fraction of the device's measured matmul peak, and the peak memory. ``--plain`` measures, in the
@@ -35,13 +35,13 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from infogan_toolkit.assembly import Assembly, build_networks, build_pair_classifier, resolve
+from infogan_toolkit.assembly import Assembly, resolve
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
 from infogan_toolkit.engine.devices import pick_device
 from infogan_toolkit.engine.objective import InfoGANObjective
-from infogan_toolkit.engine.trainer import make_train_step
+from infogan_toolkit.engine.trainer import build_objective, make_train_step
 from infogan_toolkit.errors import ConfigError, ToolkitError
 from infogan_toolkit.plugins import PluginHost
 
@@ -329,16 +329,7 @@ def engine_config(host: PluginHost, backbone: str, batch: int, args: argparse.Na
 def engine_step(assembly: Assembly, bench: Bench) -> tuple[Callable[[], None], InfoGANObjective]:
     """Build the engine pieces as the trainer does and return one training step as a closure."""
     cfg, device = assembly.config, bench.device
-    nets = build_networks(assembly, seed=cfg.train.seed)
-    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-    generator = nets.generator.to(device, memory_format=memory_format)
-    discriminator = nets.discriminator.to(device, memory_format=memory_format)
-    pair_classifier = None
-    if cfg.loss.contrastive:
-        pair_classifier = build_pair_classifier(assembly, seed=cfg.train.seed).to(device, memory_format=memory_format)
-    objective = InfoGANObjective(
-        generator, discriminator, assembly.codes, cfg, assembly.backbone.output_range, device, pair_classifier=pair_classifier
-    )
+    objective = build_objective(assembly, device)
     objective.schedule(0)  # the weights of step 0, as the trainer sets them before its first step
     pool_gen = torch.Generator().manual_seed(cfg.train.seed)
     shape = (bench.args.pool, *assembly.backbone.image_shape)

@@ -66,6 +66,30 @@ class TrainResult:
     interrupted: bool = False
 
 
+def build_objective(
+    assembly: Assembly, device: torch.device, dist: distributed.DistContext | None = None
+) -> InfoGANObjective:
+    """G, D and (with ``loss.contrastive``) the pair classifier, initialised from ``train.seed``, in
+    ``train.channels_last``'s memory format on ``device`` (rank 0's weights on every rank of
+    ``dist``), wrapped in the objective that trains them."""
+    config = assembly.config
+    tc = config.train
+    ctx = dist or distributed.DistContext()
+    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+    nets = build_networks(assembly, seed=tc.seed)
+    modules = [nets.generator, nets.discriminator]
+    if config.loss.contrastive:
+        modules.append(build_pair_classifier(assembly, seed=tc.seed))
+    for module in modules:
+        module.to(device, memory_format=memory_format)
+        distributed.broadcast_module(module, ctx)
+    pair_classifier = modules[2] if len(modules) > 2 else None
+    return InfoGANObjective(
+        nets.generator, nets.discriminator, assembly.codes, config, assembly.backbone.output_range, device, ctx,
+        pair_classifier=pair_classifier,
+    )
+
+
 def make_train_step(
     objective: InfoGANObjective, dataset: ImageDataset, rng: torch.Generator, batch_size: int, cuda_graph: bool = False
 ) -> Callable[[], Tensor]:
@@ -106,20 +130,8 @@ class Trainer:
             raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
         tc = self.config.train
         self.dataset = load_dataset(self.assembly, self.host, "train").to(self.device)
-        nets = build_networks(self.assembly, seed=tc.seed)
-        memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
-        self.G = nets.generator.to(self.device, memory_format=memory_format)
-        self.D = nets.discriminator.to(self.device, memory_format=memory_format)
-        distributed.broadcast_module(self.G, self.dist)
-        distributed.broadcast_module(self.D, self.dist)
-        self.H = None
-        if self.config.loss.contrastive:
-            self.H = build_pair_classifier(self.assembly, seed=tc.seed).to(self.device, memory_format=memory_format)
-            distributed.broadcast_module(self.H, self.dist)
-        self.objective = InfoGANObjective(
-            self.G, self.D, self.assembly.codes, self.config, self.assembly.backbone.output_range, self.device, self.dist,
-            pair_classifier=self.H,
-        )
+        self.objective = build_objective(self.assembly, self.device, self.dist)
+        self.G, self.D, self.H = self.objective.G, self.objective.D, self.objective.H
         if tc.compile:
             self.objective.compile()
         self.rng = torch.Generator(device=self.device)
