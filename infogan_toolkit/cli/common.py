@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 
@@ -22,8 +21,11 @@ DEBUG_ENV = "INFOGAN_TK_DEBUG"
 
 
 def err_console() -> Console:
-    """Messages and progress go to stderr, so stdout stays clean for --json."""
-    return Console(stderr=True, highlight=False)
+    """Messages and progress go to stderr, so stdout stays clean for --json.
+
+    soft_wrap: a message is one line however narrow the terminal, and a log file gets it whole.
+    """
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def out_console() -> Console:
@@ -94,4 +96,4 @@ def build_config(
     return cfg
 
 
-__all__ = ["build_config", "err_console", "one_line_errors", "out_console", "print_json", "click"]
+__all__ = ["build_config", "err_console", "one_line_errors", "out_console", "print_json"]
