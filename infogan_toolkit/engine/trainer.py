@@ -19,7 +19,6 @@ import attrs
 import torch
 from torch import Tensor
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .. import __version__
 from ..assembly import Assembly, build_networks, build_pair_classifier, load_dataset, resolve
@@ -45,6 +44,7 @@ from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import pick_device
 from .metrics import MetricLog
+from .progress import make_progress
 from .objective import InfoGANObjective
 
 CONFIG_FILE = "config.toml"
@@ -220,14 +220,10 @@ class Trainer:
         old_handler = None
         if threading.current_thread() is threading.main_thread():
             old_handler = signal.signal(signal.SIGINT, self._handle_sigint)
-        progress = Progress(
-            TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self.console, disable=not self.show_progress,
-            transient=False,
-        )
+        progress = make_progress(self.console, self.show_progress, tc.steps, self.step, batch * self.dist.world_size)
+        code_names = [code.name for code in self.assembly.codes]
         try:
             with progress:
-                task = progress.add_task("train", total=tc.steps, completed=self.step, rate="", info="")
                 t_last = time.perf_counter()
                 steps_since = 0
                 while self.step < tc.steps:
@@ -239,7 +235,7 @@ class Trainer:
                     acc_steps += 1
                     steps_since += 1
                     self.step += 1
-                    progress.update(task, completed=self.step)
+                    progress.advance(self.step)
                     at_log = self.step % tc.log_every == 0 or self.step == tc.steps
                     at_ckpt = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
                     if at_log or at_ckpt:
@@ -250,7 +246,7 @@ class Trainer:
                         last_metrics = self._metrics(names, values, entropies, rate)
                         if at_log:
                             self.log.write(self.step, last_metrics)
-                            progress.update(task, rate=f"{rate:,.0f} img/s", info=self._summary(last_metrics))
+                            progress.log(self.step, last_metrics, code_names, rate)
                         acc.zero_()
                         acc_steps = 0
                         if at_ckpt:
@@ -287,8 +283,3 @@ class Trainer:
             m[f"entropy_{code.name}"] = h
         m["img_per_s"] = rate
         return m
-
-    def _summary(self, m: dict[str, float]) -> str:
-        # L_I next to its ceiling H(c) for the first few codes; the JSONL has all of them.
-        li = " ".join(f"{c.name}={m[f'li_{c.name}']:.2f}/{m[f'entropy_{c.name}']:.2f}" for c in list(self.assembly.codes)[:4])
-        return f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} L_I/H {li}"
