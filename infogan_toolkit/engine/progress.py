@@ -75,35 +75,6 @@ class LiveProgress:
         self._bar.update(self._task, rate=f"{images_per_second:,.0f} img/s", info=info)
 
 
-class LineProgress:
-    """One plain, complete line per log interval (for a log file or a pipe)."""
-
-    def __init__(self, console: Console, total: int, batch_size: int) -> None:
-        self._console = console
-        self._total = total
-        self._batch = batch_size
-        self._width = len(str(total))
-
-    def __enter__(self) -> "LineProgress":
-        return self
-
-    def __exit__(self, kind, exc, tb) -> None:
-        return None
-
-    def advance(self, step: int) -> None:
-        """Nothing per step: a line is written at log intervals only."""
-
-    def log(self, step: int, metrics: dict[str, float], code_names: list[str], images_per_second: float) -> None:
-        """Write step, losses, L_I per code, speed and the time left, as one line."""
-        left = (self._total - step) * self._batch / images_per_second if images_per_second > 0 else 0.0
-        line = (
-            f"step {step:>{self._width}}/{self._total} D {metrics['loss_d']:.3f} G {metrics['loss_g']:.3f} "
-            f"L_I/H {information_summary(metrics, code_names)} {images_per_second:,.0f} img/s ETA {format_eta(left)}"
-        )
-        # soft_wrap: never break the line at the console's width; markup off: names are plain text.
-        self._console.print(line, soft_wrap=True, markup=False, highlight=False)
-
-
 class NoProgress:
     """Nothing at all (``--quiet``, or a rank other than 0)."""
 
@@ -118,6 +89,26 @@ class NoProgress:
 
     def log(self, step: int, metrics: dict[str, float], code_names: list[str], images_per_second: float) -> None:
         """Nothing."""
+
+
+class LineProgress(NoProgress):
+    """One plain, complete line per log interval (for a log file or a pipe); nothing per step."""
+
+    def __init__(self, console: Console, total: int, batch_size: int) -> None:
+        self._console = console
+        self._total = total
+        self._batch = batch_size
+        self._width = len(str(total))
+
+    def log(self, step: int, metrics: dict[str, float], code_names: list[str], images_per_second: float) -> None:
+        """Write step, losses, L_I per code, speed and the time left, as one line."""
+        left = (self._total - step) * self._batch / images_per_second if images_per_second > 0 else 0.0
+        line = (
+            f"step {step:>{self._width}}/{self._total} D {metrics['loss_d']:.3f} G {metrics['loss_g']:.3f} "
+            f"L_I/H {information_summary(metrics, code_names)} {images_per_second:,.0f} img/s ETA {format_eta(left)}"
+        )
+        # soft_wrap: never break the line at the console's width; markup off: names are plain text.
+        self._console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def make_progress(console: Console, shown: bool, total: int, start: int, batch_size: int) -> ProgressReporter:
