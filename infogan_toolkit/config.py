@@ -148,6 +148,10 @@ class TrainConfig:
     )
     # Capture the whole step (batch draw, update) as one CUDA graph and replay it (CUDA only).
     cuda_graph: bool = False
+    # Before each checkpoint, recompute G's and D's batch norm running statistics (what evaluation
+    # mode uses) as the plain average over this many training-mode batches with the final weights;
+    # 0 keeps the moving averages of training. Training itself is unchanged.
+    batch_norm_refresh: int = attrs.field(default=0, validator=_non_negative)
     figures: bool = True  # L_I curve and traversal sheet at every checkpoint
     sinks: list[str] = attrs.field(factory=lambda: ["*"])  # metric sinks to enable; "*" = every available one
 

@@ -112,6 +112,40 @@ def test_resume_is_bitwise_exact(host, tmp_path, d_batch):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_batch_norm_refresh_changes_only_the_running_statistics_and_resumes_exactly(host, tmp_path):
+    n = 4
+    plain = Trainer(tiny_config(steps=2 * n, checkpoint_every=n), tmp_path / "plain", host=host, progress=False)
+    plain.run()
+    refreshed = Trainer(tiny_config(steps=2 * n, checkpoint_every=n, batch_norm_refresh=3), tmp_path / "a", host=host, progress=False)
+    refreshed.run()
+    Trainer(tiny_config(steps=n, checkpoint_every=n, batch_norm_refresh=3), tmp_path / "b", host=host, progress=False).run()
+    Trainer(tiny_config(steps=2 * n, checkpoint_every=n, batch_norm_refresh=3), tmp_path / "b", host=host, resume=True,
+            progress=False).run()
+    p, a, b = (load_tensors(model_path(tmp_path / d, 2 * n)) for d in ("plain", "a", "b"))
+    running = [k for k in a if "running_" in k]
+    assert running and any(k.startswith("generator.") for k in running) and any(k.startswith("discriminator.") for k in running)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key  # a resumed run refreshes as a straight one
+        if "running_" in key:
+            assert not torch.equal(a[key], p[key]), key
+        elif "num_batches_tracked" not in key:
+            assert torch.equal(a[key], p[key]), key  # the weights trained exactly as without it
+
+
+def test_a_refresh_forgets_the_moving_average(host):
+    obj = _objective(host)
+    real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+
+    def refreshed() -> list[torch.Tensor]:
+        obj.refresh_batch_norm(lambda: real, 2, torch.Generator().manual_seed(5))
+        return [b.clone() for name, b in obj.D.named_buffers() if "running" in name]
+
+    first = refreshed()
+    obj.losses(real, torch.Generator().manual_seed(2))  # a training pass moves the moving average
+    assert all(torch.equal(x, y) for x, y in zip(first, refreshed()))
+    assert all(layer.momentum == 0.1 for layer in obj.d_batch_norms + obj.g_batch_norms)
+
+
 def test_starting_over_an_existing_run_is_refused(host, tmp_path):
     Trainer(tiny_config(steps=3), tmp_path / "r", host=host, progress=False).run()
     with pytest.raises(Exception, match="already holds checkpoints; pass --resume"):

@@ -191,3 +191,21 @@ def test_training_with_invariance_logs_the_term(host, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [3, 6]
     assert all(r["loss_invariance"] > 0 for r in records)
+
+
+def d_running_stats(obj: InfoGANObjective) -> list[torch.Tensor]:
+    return [b.clone() for name, b in obj.D.named_buffers() if "running" in name]
+
+
+def test_the_jittered_pass_leaves_the_running_statistics_alone(host):
+    # Evaluation mode reads D's running statistics; the jittered copies are not data D judges.
+    real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    off, on = tiny_objective(host, 0.0), tiny_objective(host, 1.0)
+    assert off.d_batch_norms and all(torch.equal(a, b) for a, b in zip(d_running_stats(off), d_running_stats(on)))
+    before = d_running_stats(on)
+    off.losses(real, torch.Generator().manual_seed(2))
+    on.losses(real, torch.Generator().manual_seed(2))
+    after_off, after_on = d_running_stats(off), d_running_stats(on)
+    assert any(not torch.equal(a, b) for a, b in zip(before, after_on))  # the real/fake pass did move them
+    assert all(torch.equal(a, b) for a, b in zip(after_off, after_on))
+    assert all(layer.track_running_stats for layer in on.d_batch_norms)

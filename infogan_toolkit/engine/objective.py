@@ -16,6 +16,8 @@ easy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import contextlib
 
 import torch
@@ -30,6 +32,7 @@ from ..images import from_uint8
 from ..jitter import random_affine
 from ..noise import sample_noise
 from . import distributed
+from .running_stats import batch_norm_layers, running_stats_frozen
 
 
 def make_adam(
@@ -107,6 +110,8 @@ class InfoGANObjective:
             [loss.invariance if c.code.discrete else 0.0 for c in codes], dtype=torch.float32, device=device
         )
         self.jitter = (loss.jitter_rotation, loss.jitter_scale, loss.jitter_shift, loss.jitter_shear)
+        self.d_batch_norms = batch_norm_layers(discriminator)
+        self.g_batch_norms = batch_norm_layers(generator)
         self.real_information = loss.real_information
         self.contrastive = loss.contrastive
         self.contrastive_start = loss.contrastive_start
@@ -244,10 +249,38 @@ class InfoGANObjective:
             accuracy = (logits.argmax(dim=1) == which).float().mean()
         return F.cross_entropy(logits, which), accuracy
 
+    @torch.no_grad()
+    def refresh_batch_norm(self, draw_real: Callable[[], Tensor], batches: int, rng: torch.Generator) -> None:
+        """Recompute G's and D's batch norm running statistics with the current weights: the plain
+        average over ``batches`` forward passes in training mode, each a real batch from
+        ``draw_real()`` and a fake batch from ``rng``, through D as in training (joint or separate).
+        A moving average lags behind weights that move fast; evaluation mode reads these."""
+        layers = self.g_batch_norms + self.d_batch_norms
+        momenta = [layer.momentum for layer in layers]
+        for layer in layers:
+            layer.reset_running_stats()
+            layer.momentum = None  # None: a cumulative average over the passes below
+        try:
+            for _ in range(batches):
+                real_uint8 = draw_real()
+                real = self._prep(from_uint8(real_uint8, self.output_range))
+                gin, _values = self.generator_input(real_uint8.shape[0], rng)
+                with self.autocast:
+                    fake = self._prep(self.g_forward(gin))
+                    if self.separate:
+                        self.d_forward(real)
+                        self.d_forward(fake)
+                    else:
+                        self.d_forward(torch.cat([real, fake.to(real.dtype)]))
+        finally:
+            for layer, momentum in zip(layers, momenta):
+                layer.momentum = momentum
+
     def invariance_loss(self, fake: Tensor, values: list[Tensor], rng: torch.Generator) -> Tensor:
         """``-loss.invariance * sum_discrete E[log Q(c_i | jitter(x))]`` on a jittered copy of the fakes."""
         jittered = self._prep(random_affine(fake.float(), rng, *self.jitter))
-        with self.autocast:
+        # The jittered copies are not data D judges: they must not enter its running statistics.
+        with self.autocast, running_stats_frozen(self.d_batch_norms):
             _, q_jittered = self.d_forward(jittered)
         return -(self.invariance_weights * self.codes.log_likelihoods(q_jittered, values)).sum()
 

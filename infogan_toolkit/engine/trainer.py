@@ -170,6 +170,8 @@ class Trainer:
 
     def save_checkpoint(self) -> Path | None:
         """Write weights and trainer state for the current step (rank 0), then prune old ones."""
+        if self.config.train.batch_norm_refresh:
+            self._refresh_batch_norm()
         distributed.average_buffers(self.G, self.dist)
         distributed.average_buffers(self.D, self.dist)
         if self.H is not None:
@@ -200,6 +202,19 @@ class Trainer:
 
             write_training_figures(self.run_dir, self.step, self.G, self.assembly, self.device)
         return path
+
+    def _refresh_batch_norm(self) -> None:
+        # Its own random stream, seeded by step and rank, so the training stream is untouched and a
+        # resumed run refreshes exactly as a straight one.
+        tc = self.config.train
+        rng = torch.Generator(device=self.device)
+        rng.manual_seed((tc.seed * 1_000_003 + self.step * 7_919 + self.dist.rank + 1) % 2**63)
+
+        def draw_real() -> Tensor:
+            index = torch.randint(len(self.dataset), (tc.batch_size,), generator=rng, device=self.device)
+            return self.dataset.images(index)
+
+        self.objective.refresh_batch_norm(draw_real, tc.batch_norm_refresh, rng)
 
     # -- loop --------------------------------------------------------------------------------------
     def _handle_sigint(self, signum, frame) -> None:
