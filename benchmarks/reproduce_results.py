@@ -85,9 +85,9 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
         if (ROOT / run_dir).exists():
             raise SystemExit(f"error: --continue-from: '{run_dir}' exists already; remove it or pick another --label")
         shutil.copytree(source, ROOT / run_dir)
-        train = ["infogan-tk", "train", "--resume", str(run_dir), "--quiet", "--json"]
+        train = ["infogan-tk", "train", "--resume", str(run_dir), "--quiet", "--json", "--no-eval"]
     else:
-        train = ["infogan-tk", "train", "--config", config, "--seed", str(seed), "--out", str(run_dir), "--quiet", "--json", *extra]
+        train = ["infogan-tk", "train", "--config", config, "--seed", str(seed), "--out", str(run_dir), "--quiet", "--json", "--no-eval", *extra]
         if config == "mnist":
             train += ["--data-root", str(args.data_root)]
     if args.steps:

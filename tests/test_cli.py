@@ -97,45 +97,45 @@ def test_debug_variable_shows_the_traceback(runner, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def shapes_run(tmp_path_factory, runner):
+def default_run(tmp_path_factory, runner):
     out = tmp_path_factory.mktemp("cli") / "run"
-    args = ["train", "--steps", "4", "--batch-size", "8", "--out", str(out), "--quiet", "--json",
+    args = ["train", "--steps", "4", "--batch-size", "8", "--out", str(out), "--quiet", "--json", "--no-eval",
             "--set", "train.checkpoint_every=2", "--set", "train.log_every=2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
     return out, result
 
 
-def test_train_with_no_config_uses_shapes_and_prints_json(shapes_run):
-    out, result = shapes_run
+def test_train_with_no_config_uses_glyphs_and_prints_json(default_run):
+    out, result = default_run
     summary = json.loads(result.stdout)
     assert summary["step"] == 4 and summary["checkpoint"].endswith("step-0000004.safetensors")
     assert "li_c1" in summary["metrics"]
-    assert "training shapes on shapes" in result.stderr
+    assert "training glyphs on glyphs" in result.stderr
     assert (out / "config.toml").is_file() and (out / "metrics.jsonl").is_file()
 
 
-def test_inspect_reads_metadata(shapes_run, runner):
-    out, _ = shapes_run
+def test_inspect_reads_metadata(default_run, runner):
+    out, _ = default_run
     result = runner.invoke(app, ["inspect", str(out), "--json"])
     assert result.exit_code == 0, result.stderr
     meta = json.loads(result.stdout)["metadata"]
-    assert meta["step"] == "4" and meta["codes"] == "cat3,unif4" and meta["config"]["model"]["backbone"] == "shapes"
+    assert meta["step"] == "4" and meta["codes"] == "cat3,unif3" and meta["config"]["model"]["backbone"] == "glyphs"
     human = runner.invoke(app, ["inspect", str(out)])
     assert "toolkit_version" in human.stdout
 
 
-def test_resume_continues_to_more_steps(shapes_run, runner):
-    out, _ = shapes_run
-    result = runner.invoke(app, ["train", "--resume", str(out), "--steps", "6", "--quiet", "--json"])
+def test_resume_continues_to_more_steps(default_run, runner):
+    out, _ = default_run
+    result = runner.invoke(app, ["train", "--resume", str(out), "--steps", "6", "--quiet", "--json", "--no-eval"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["step"] == 6
     changed = runner.invoke(app, ["train", "--resume", str(out), "--codes", "cat10", "--steps", "8"])
     assert changed.exit_code == 2 and "keeps its model" in changed.stderr
 
 
-def test_sample_and_traverse_write_pngs(shapes_run, runner, tmp_path):
-    out, _ = shapes_run
+def test_sample_and_traverse_write_pngs(default_run, runner, tmp_path):
+    out, _ = default_run
     result = runner.invoke(app, ["sample", str(out), "--n", "9", "--out", str(tmp_path / "s.png"), "--json"])
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "s.png").stat().st_size > 0

@@ -26,7 +26,7 @@ def test_a_log_file_gets_one_whole_line_per_interval(tmp_path):
         done = subprocess.run(
             [str(CLI), "train", "--codes", "cat3,unif5", "--steps", "12", "--batch-size", "8", "--out",
              str(tmp_path / "run"), "--set", "train.log_every=4", "--set", "train.checkpoint_every=12",
-             "--set", "train.figures=false"],
+             "--set", "train.figures=false", "--no-eval"],
             stderr=stderr, stdout=subprocess.PIPE, text=True, timeout=300, cwd=tmp_path,
         )
     text = log.read_text()

@@ -8,7 +8,7 @@ import typer
 from torchvision.utils import save_image
 
 from ..errors import ConfigError
-from ..evaluate.traverse import columns_for, traversal_grid, traversal_images
+from ..evaluate.figures import draw_traversal_sheet, traversal_panels
 from ..model import TrainedModel
 from ..suggest import did_you_mean
 from .app import app
@@ -70,13 +70,13 @@ def traverse(
             raise ConfigError(f"unknown code '{name}'.{did_you_mean(name, names)} This model has: {', '.join(names)}.")
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    source = checkpoint.name if checkpoint.is_dir() else f"{checkpoint.parent.parent.name}/{checkpoint.name}"
     for name in chosen:
         i = names.index(name)
-        imgs = traversal_images(model.generate, model.codes, model.noise_dim, i, rows, steps, value_range, seed, model.device,
-                                model.assembly.config.model.noise)
-        path = out / f"traverse-{name}.png"
-        save_image(traversal_grid(imgs, columns_for(model.codes, i, steps)), path)
-        written.append({"code": name, "prior": model.codes.codes[i].code.describe(), "file": str(path)})
+        panel, = traversal_panels(model.generate, model.codes, model.noise_dim, [i], rows, steps, value_range, seed,
+                                  model.device, model.assembly.config.model.noise)
+        path = draw_traversal_sheet([panel], f"{source}, step {model.step}", out / f"traverse-{name}.png")
+        written.append({"code": name, "prior": panel.prior, "file": str(path)})
     if json_out:
         print_json({"step": model.step, "range": list(value_range), "traversals": written})
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
 from .app import app, config_app
 from .common import build_config, err_console, one_line_errors, out_console, print_json
+from .evaluate import EVAL_FILE
 
 CONFIG_OPT = typer.Option(None, "--config", "-c", help="A TOML file or a registered config name (see `infogan-tk list configs`).")
 BACKBONE_OPT = typer.Option(None, "--backbone", "-b", help="Backbone name (see `infogan-tk list backbones`).")
@@ -48,10 +50,12 @@ def train(
     regular_gan: bool = typer.Option(False, "--regular-gan", help="Baseline: no information term for G (Q still trained)."),
     sets: list[str] = SET_OPT,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the evaluation at the end (L_I, accuracy, which factor each code holds)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
-    """Train an InfoGAN. With no arguments: the default config (procedural shapes)."""
+    """Train an InfoGAN, then evaluate it. With no arguments: the registered config `default`."""
     from ..engine.trainer import CONFIG_FILE, Trainer
+    from .summary import evaluate_run, print_summary
 
     host = PluginHost()
     flags = _flags(backbone, codes, dataset, data_root, download, steps, batch_size, device, seed, regular_gan)
@@ -77,21 +81,35 @@ def train(
             f"training {c.model.backbone} on {c.data.dataset} with codes {c.model.codes} "
             f"(noise {c.model.noise_dim}) on {trainer.device}, {c.train.steps} steps x {c.train.batch_size} -> {run_dir}"
         )
+    started = time.perf_counter()
     result = trainer.run()
+    seconds = time.perf_counter() - started
     if not trainer.dist.is_main:
         return
     summary = {
         "run_dir": str(result.run_dir),
         "step": result.step,
+        "steps": trainer.config.train.steps,
+        "seconds": seconds,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "images_per_second": result.images_per_second,
         "interrupted": result.interrupted,
         "metrics": result.metrics,
     }
+    evaluation, evaluation_error, eval_file = None, None, None
+    if not no_eval and result.checkpoint is not None and not result.interrupted:
+        try:
+            evaluation = evaluate_run(result.checkpoint, trainer.device, host, log=None if quiet else lambda line: console.print(f"[dim]{line}[/dim]"))
+        except ToolkitError as exc:
+            evaluation_error = " ".join(str(exc).split())
+        else:
+            eval_file = Path(result.run_dir) / EVAL_FILE
+            eval_file.write_text(json.dumps(evaluation, indent=2) + "\n")
+    summary["evaluation"] = evaluation
     if json_out:
         print_json(summary)
     else:
-        console.print(f"done: step {result.step}, checkpoint {summary['checkpoint']}")
+        print_summary(console, summary, evaluation, evaluation_error, eval_file)
 
 
 @config_app.command("show")

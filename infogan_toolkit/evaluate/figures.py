@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import torch
-from torchvision.utils import save_image
+from torch import Tensor
 
 from ..engine.metrics import read_metrics
 from ..images import to_unit
@@ -44,9 +45,84 @@ def plot_information_curve(run_dir: Path, out: Path | None = None) -> Path | Non
     return out
 
 
+@attrs.frozen
+class TraversalPanel:
+    """One code's traversal: the image grid and what to write beside it."""
+
+    code: str
+    prior: str
+    discrete: bool
+    grid: Tensor  # (C, H, W) in [0, 1], as traverse.traversal_grid makes it
+    cell: tuple[int, int]  # one image's (height, width) in the grid
+    values: list[float]  # the code's value in each column
+
+
 @torch.no_grad()
-def write_traversal_sheet(generator, assembly, device, out: Path, rows: int = 5, steps: int = 10, seed: int = 0) -> Path:
-    """One image: a traversal block per code, stacked vertically."""
+def traversal_panels(
+    generate, codes, noise_dim: int, indices: list[int], rows: int = 5, steps: int = 10,
+    value_range: tuple[float, float] = (-1.0, 1.0), seed: int = 0, device: torch.device | str = "cpu",
+    noise_kind: str = "normal",
+) -> list[TraversalPanel]:
+    """A panel per code in ``indices``; every panel has the same noise and other codes in a row
+    (``traversal_images`` draws them from ``seed`` afresh for each)."""
+    panels = []
+    for i in indices:
+        images = traversal_images(generate, codes, noise_dim, i, rows, steps, value_range, seed=seed, device=device,
+                                  noise_kind=noise_kind)
+        code = codes.codes[i]
+        values = code.code.traversal(steps, *value_range)
+        panels.append(TraversalPanel(
+            code=code.name, prior=code.code.describe(), discrete=bool(code.code.discrete),
+            grid=traversal_grid(images, columns_for(codes, i, steps)), cell=tuple(images.shape[-2:]),
+            values=[float(v) for v in values.reshape(values.shape[0], -1)[:, 0]],
+        ))
+    return panels
+
+
+def draw_traversal_sheet(panels: list[TraversalPanel], title: str, out: Path) -> Path:
+    """Draw the panels one above the other, each titled with its code and prior and with the code's
+    value under every column; ``title`` (run and step) on top. Written as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scale = 2.0 if max(p.cell[1] for p in panels) <= 40 else 1.0  # small images drawn at twice their size
+    dpi = 100
+    widest = max(p.grid.shape[2] for p in panels) * scale / dpi
+    heights = [p.grid.shape[1] * scale / dpi for p in panels]
+    # Constrained layout makes room for the titles and value labels around each image.
+    fig = plt.figure(figsize=(widest + 0.4, sum(heights) + 0.55 * len(panels) + 0.4), dpi=dpi, layout="constrained")
+    fig.suptitle(title, fontsize=10)
+    grid_spec = fig.add_gridspec(len(panels), 1, height_ratios=heights)
+    captions = []
+    for k, panel in enumerate(panels):
+        ax = fig.add_subplot(grid_spec[k])
+        picture = panel.grid.permute(1, 2, 0).numpy()
+        ax.imshow(picture[:, :, 0] if picture.shape[2] == 1 else picture, cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        height, width = panel.cell
+        pad = 2  # traversal_grid's padding
+        ax.set_xticks([pad + c * (width + pad) + width / 2 for c in range(len(panel.values))])
+        labels = [f"{v:.0f}" for v in panel.values] if panel.discrete else [f"{v:+.2f}" for v in panel.values]
+        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_yticks([])
+        axis = "category" if panel.discrete else "value"
+        caption = f"{panel.code} {panel.prior}: {axis} {labels[0]} to {labels[-1]} along each row; a row keeps its noise and other codes"
+        ax.set_title(caption, fontsize=8, loc="left")
+        captions.append(caption)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The labels also go into the PNG's text chunks, for tools (and tests) that read them.
+    fig.savefig(out, metadata={"Title": title, "Description": "\n".join(captions)})
+    plt.close(fig)
+    return out
+
+
+def write_traversal_sheet(generator, assembly, device, out: Path, title: str, rows: int = 5, steps: int = 10,
+                          seed: int = 0) -> Path:
+    """One labelled sheet with a traversal panel per code."""
     was_training = generator.training
     generator.eval()
     codes = assembly.codes
@@ -55,22 +131,15 @@ def write_traversal_sheet(generator, assembly, device, out: Path, rows: int = 5,
     def generate(z, values):
         return to_unit(generator(torch.cat([z, codes.encode(values)], dim=1)).float(), out_range)
 
-    blocks = []
-    width = 0
-    for i in range(len(codes)):
-        imgs = traversal_images(generate, codes, assembly.config.model.noise_dim, i, rows, steps, seed=seed, device=device,
-                                noise_kind=assembly.config.model.noise)
-        grid = traversal_grid(imgs, columns_for(codes, i, steps))
-        blocks.append(grid)
-        width = max(width, grid.shape[2])
+    with torch.no_grad():
+        panels = traversal_panels(generate, codes, assembly.config.model.noise_dim, list(range(len(codes))), rows, steps,
+                                  seed=seed, device=device, noise_kind=assembly.config.model.noise)
     generator.train(was_training)
-    padded = [torch.nn.functional.pad(b, (0, width - b.shape[2], 0, 6), value=1.0) for b in blocks]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(torch.cat(padded, dim=1), out)
-    return out
+    return draw_traversal_sheet(panels, title, out)
 
 
 def write_training_figures(run_dir: Path, step: int, generator, assembly, device) -> None:
     """Called at every checkpoint: update the L_I curve, write this step's traversal sheet."""
     plot_information_curve(run_dir)
-    write_traversal_sheet(generator, assembly, device, Path(run_dir) / "figures" / f"traversal-{step:07d}.png")
+    out = Path(run_dir) / "figures" / f"traversal-{step:07d}.png"
+    write_traversal_sheet(generator, assembly, device, out, title=f"{Path(run_dir).name}, step {step}")

@@ -248,6 +248,7 @@ def evaluate(
     metrics: Iterable[str] | None = None,
     sizes: EvalSizes | None = None,
     log: Callable[[str], None] | None = None,
+    skip_inapplicable: bool = False,
 ) -> dict:
     """Run the chosen metrics on ``model`` (a TrainedModel) and return one JSON-ready dict.
 
@@ -255,10 +256,12 @@ def evaluate(
     ``skipped``; a metric named explicitly that cannot run is a one-line :class:`ConfigError`.
     ``dataset``/``data_root`` override the checkpoint's ``data.dataset``/``data.root``.
     ``log`` receives a line before each metric starts (progress for the CLI).
+    ``skip_inapplicable`` skips a named metric that cannot run, with its note, instead of raising.
     """
     sizes = sizes or EvalSizes()
     parsed = None if metrics is None else parse_metrics(list(metrics))
     explicit = parsed is not None
+    strict = explicit and not skip_inapplicable
     chosen = parsed or list(METRICS)
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"--samples must be a whole number >= 1, got {samples!r}")
@@ -288,7 +291,7 @@ def evaluate(
     data: ImageDataset | None = None
     if wanted:
         name, assembly = dataset_assembly(model, dataset, data_root)
-        if name is None and not explicit:
+        if name is None and not strict:
             for m in wanted:
                 skipped[m] = "no dataset configured; pass --dataset NAME"
             wanted = []
@@ -311,7 +314,7 @@ def evaluate(
                 reason = _not_applicable(m, data, model.codes, name)
                 if reason is None:
                     continue
-                if explicit:
+                if strict:
                     raise ConfigError(f"metric '{m}' cannot run: {reason}; leave it out of --metrics or pick another --dataset")
                 skipped[m] = reason
                 wanted.remove(m)

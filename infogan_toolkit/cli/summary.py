@@ -1,0 +1,92 @@
+"""What `infogan-tk train` prints when it ends: where things are, what the codes learned, what to run next."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..evaluate.factor_map import DOMINANCE, factor_map
+from ..evaluate.report import evaluate
+from ..model import TrainedModel
+from ..plugins import PluginHost
+
+#: What the end-of-run evaluation runs (each only where the data set allows it): cheap enough to
+#: follow every run, and the same code and sizes as `infogan-tk eval --metrics ...`.
+SUMMARY_METRICS = ("mi", "accuracy", "mig")
+
+
+def evaluate_run(checkpoint: Path, device: Any, host: PluginHost, log: Any = None) -> dict:
+    """``infogan-tk eval CHECKPOINT --metrics mi,accuracy,mig`` as a function, skipping what does not apply."""
+    model = TrainedModel.load(checkpoint, device=device, host=host)
+    result = evaluate(model, host, metrics=SUMMARY_METRICS, log=log, skip_inapplicable=True)
+    return {"checkpoint": str(checkpoint), **result}
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def print_summary(
+    console: Console,
+    run: dict[str, Any],
+    evaluation: dict[str, Any] | None,
+    evaluation_error: str | None,
+    eval_file: Path | None,
+) -> None:
+    """Print the end-of-run summary; ``run`` is the train command's JSON summary."""
+    run_dir = Path(run["run_dir"])
+    say = lambda line="": console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    state = "stopped" if run["interrupted"] else "done"
+    say(f"{state}: step {run['step']} of {run['steps']} in {_duration(run['seconds'])} ({run['images_per_second']:,.0f} img/s)")
+    say(f"  run directory  {run_dir}")
+    say(f"  checkpoint     {run['checkpoint']}")
+    figures = run_dir / "figures"
+    if figures.is_dir():
+        sheets = sorted(figures.glob("traversal-*.png"))
+        shown = [p.name for p in sheets[-1:]] + [p.name for p in figures.glob("information.png")]
+        say(f"  figures        {figures}/ ({', '.join(shown)})")
+
+    information = (evaluation or {}).get("mi")
+    if information:
+        say(f"L_I per code, against its ceiling H(c) ({information['samples']} generated samples):")
+        for name, code in information["codes"].items():
+            share = f" ({code['fraction_of_entropy']:.0%} of H)" if code.get("fraction_of_entropy") is not None else ""
+            say(f"  {name} {code['prior']:<10} L_I {code['L_I']:.3f}  H(c) {code['entropy']:.3f}{share}")
+    elif run.get("metrics"):
+        metrics = run["metrics"]
+        names = [k[3:] for k in metrics if k.startswith("li_")]
+        say("L_I per code against H(c), last log interval: "
+            + " ".join(f"{n}={metrics[f'li_{n}']:.2f}/{metrics[f'entropy_{n}']:.2f}" for n in names))
+
+    if evaluation_error:
+        say(f"evaluation skipped: {evaluation_error}")
+    elif evaluation:
+        dataset = evaluation.get("dataset") or {}
+        accuracy = evaluation.get("accuracy")
+        if accuracy:
+            say(f"categorical codes against the labels of '{dataset.get('name')}' (Hungarian matching, {accuracy['samples']} images):")
+            for name, code in accuracy["codes"].items():
+                say(f"  {name} {code['prior']:<10} accuracy {code['accuracy']:.1%}")
+        rows = factor_map(evaluation)
+        if rows:
+            say(f"what each code holds (mutual information with each factor, nats; alone = at least {DOMINANCE:g}x the next):")
+            for row in rows:
+                verdict = "alone" if row["holds_alone"] else "shared"
+                say(f"  {row['column']:<10} {row['factor']} {row['information']:.3f}, next {row['runner_up']} "
+                    f"{row['runner_up_information']:.3f} ({row['ratio']:.1f}x, {verdict})")
+            say(f"  MIG {evaluation['mig']['mig']:.3f}")
+        for metric, reason in evaluation.get("skipped", {}).items():
+            say(f"  {metric}: not computed, {reason}")
+        if eval_file is not None:
+            say(f"  written to {eval_file}")
+
+    quoted = shlex.quote(str(run_dir))
+    say("next:")
+    say(f"  infogan-tk eval {quoted}                        # every metric, incl. SAP, DCI and FactorVAE")
+    say(f"  infogan-tk traverse {quoted} --out {shlex.quote(str(run_dir / 'traversals'))}   # one labelled sheet per code")
+    say(f"  infogan-tk sample {quoted} --n 64 --out {shlex.quote(str(run_dir / 'samples.png'))}")
+    say(f"  infogan-tk train --resume {quoted} --steps {2 * run['steps'] if not run['interrupted'] else run['steps']}")
