@@ -1,7 +1,7 @@
 """Built-in plugin ``configs``: registers every TOML file in this folder as a named experiment config.
 
-``default`` (what ``infogan-tk train`` runs with no arguments) is the procedural shapes config,
-which needs no files.
+``default`` (what ``infogan-tk train`` runs with no arguments) is the procedural glyphs config,
+which needs no files and trains in minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from infogan_toolkit import hookimpl
 
 _HERE = Path(__file__).resolve().parent
-DEFAULT = "shapes"
+DEFAULT = "glyphs"
 
 
 @hookimpl

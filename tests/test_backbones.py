@@ -17,7 +17,7 @@ from infogan_toolkit.codes import resolve_codes
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.plugins import PluginHost
 
-NAMES = ["mnist", "svhn", "celeba", "faces", "chairs", "shapes"]
+NAMES = ["mnist", "svhn", "celeba", "faces", "chairs", "shapes", "glyphs"]
 
 # (image_shape, output_range, noise, codes, dataset, paper's G input width; None where not from the paper)
 DEFAULTS = {
@@ -27,6 +27,7 @@ DEFAULTS = {
     "faces": ((1, 32, 32), "unit", 128, "unif5", "image-folder", 133),
     "chairs": ((1, 64, 64), "unit", 128, "unif1,cat20x3", "image-folder", 189),
     "shapes": ((1, 64, 64), "unit", 5, "cat3,unif4", "shapes", None),
+    "glyphs": ((1, 32, 32), "unit", 16, "cat3,unif3", "glyphs", None),
 }
 
 
@@ -190,6 +191,14 @@ def table_param_count(name: str, i: int, q: int) -> dict[str, int]:
             + 2 * (conv(256, 256) + 2 * 256) + (16384 * 1024 + 2 * 1024),
             "d": 1024 + 1,
             "q": 1024 * q + q,
+        }
+    if name == "glyphs":
+        return {
+            "g": (i * 256 + 2 * 256) + (256 * 2048 + 2 * 2048) + (conv(128, 64) + 2 * 64) + (conv(64, 32) + 2 * 32)
+            + (conv(32, 1) + 1),
+            "trunk": (conv(1, 32) + 32) + (conv(32, 64) + 2 * 64) + (conv(64, 128) + 2 * 128) + (2048 * 256 + 2 * 256),
+            "d": 256 + 1,
+            "q": q_sep(256),
         }
     return {
         "g": (i * 256 + 2 * 256) + (256 * 2048 + 2 * 2048) + (conv(128, 128) + 2 * 128) + (conv(128, 64) + 2 * 64)

@@ -1,4 +1,4 @@
-"""Built-in datasets: mnist, svhn, celeba, image-folder (your own images) and shapes (generated).
+"""Built-in datasets: mnist, svhn, celeba, image-folder (your own images), shapes and glyphs (generated).
 
 Each is a :class:`infogan_toolkit.datasets.DatasetPlugin` registered by name through the same
 ``register_datasets`` hook a third-party plugin uses. ``docs/datasets.md`` gives the file layouts.
@@ -9,19 +9,21 @@ from __future__ import annotations
 from infogan_toolkit import hookimpl
 
 from .celeba import CelebADataset
+from .glyphs import GlyphImages, GlyphsDataset
 from .image_folder import ImageFolderDataset
 from .mnist import MnistDataset
 from .shapes import ShapesDataset, ShapesImages
 from .svhn import SvhnDataset
 
-__all__ = ["CelebADataset", "ImageFolderDataset", "MnistDataset", "ShapesDataset", "ShapesImages", "SvhnDataset"]
+__all__ = ["CelebADataset", "GlyphImages", "GlyphsDataset", "ImageFolderDataset", "MnistDataset", "ShapesDataset", "ShapesImages", "SvhnDataset"]
 
 
 @hookimpl
 def register_datasets(register):
-    """Register the five built-in datasets."""
+    """Register the six built-in datasets."""
     register("mnist", MnistDataset())
     register("svhn", SvhnDataset())
     register("celeba", CelebADataset())
     register("image-folder", ImageFolderDataset())
     register("shapes", ShapesDataset())
+    register("glyphs", GlyphsDataset())

@@ -23,6 +23,7 @@ from torch import Tensor
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, ImageDataset
 from infogan_toolkit.errors import ConfigError
 
+from . import _grid
 from ._common import check_options, check_split, parse_shape
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
@@ -83,28 +84,14 @@ class ShapesImages(ImageDataset):
 
     def decode(self, index: Tensor) -> Tensor:
         """Flat image indices ``(n,)`` -> factor indices ``(n, 5)`` int64, on ``index``'s device."""
-        rest = index.long()
-        digits = []
-        for size in reversed(FACTOR_SIZES):
-            digits.append(rest % size)
-            rest = rest // size
-        return torch.stack(digits[::-1], dim=1)
+        return _grid.decode(index, FACTOR_SIZES)
 
     def factor_index(self, factors: Tensor) -> Tensor:
         """Factor indices ``(n, 5)`` -> flat image indices ``(n,)`` int64: the inverse of :meth:`decode`.
 
         Raises ``ValueError`` when a factor index is outside ``0 .. size - 1``.
         """
-        if factors.dim() != 2 or factors.shape[1] != len(FACTOR_SIZES):
-            raise ValueError(f"factors must be (n, {len(FACTOR_SIZES)}), got {tuple(factors.shape)}")
-        factors = factors.long()
-        sizes = torch.tensor(FACTOR_SIZES, device=factors.device)
-        if bool(((factors < 0) | (factors >= sizes)).any()):
-            raise ValueError(f"factor indices out of range; sizes are {dict(zip(FACTOR_NAMES, FACTOR_SIZES))}")
-        index = torch.zeros(factors.shape[0], dtype=torch.long, device=factors.device)
-        for column, size in enumerate(FACTOR_SIZES):
-            index = index * size + factors[:, column]
-        return index
+        return _grid.encode(factors, FACTOR_SIZES, FACTOR_NAMES)
 
     def factor_values(self, factors: Tensor) -> Tensor:
         """Factor indices ``(n, 5)`` -> values ``(n, 5)`` float: shape index, scale, radians, x, y in [0, 1]."""
