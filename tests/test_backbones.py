@@ -147,6 +147,15 @@ def expected(name: str, i: int, q: int, leak: float = 0.1) -> dict[str, list[tup
             "d": [("fc", 1024, 1, True)],
             "q": [("fc", 1024, q, True)],
         }
+    if name == "glyphs":
+        return {
+            "g": [*F(i, 256, True, R), *F(256, 2048, True, R), ("unflatten", (128, 4, 4)), *U(128, 64, True),
+                  *U(64, 32, True), *U(32, 1, False, "sigmoid")],
+            "trunk": [*C(1, 32, False, leak=leak), *C(32, 64, True, leak=leak), *C(64, 128, True, leak=leak),
+                      ("flatten",), *F(2048, 256, True, lr)],
+            "d": [("fc", 256, 1, True)],
+            "q": [*F(256, 128, True, lr), ("fc", 128, q, True)],
+        }
     assert name == "shapes"
     return {
         "g": [*F(i, 256, True, R), *F(256, 2048, True, R), ("unflatten", (128, 4, 4)), *U(128, 128, True),

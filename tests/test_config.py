@@ -37,8 +37,8 @@ def test_precedence_defaults_file_flags(host, tmp_path):
 
 def test_no_config_and_no_backbone_uses_registered_default(host):
     cfg = build_config(host)
-    assert cfg.model.backbone == "shapes"
-    assert cfg.data.dataset == "shapes"
+    assert cfg.model.backbone == "glyphs"
+    assert cfg.data.dataset == "glyphs"
 
 
 def test_backbone_flag_skips_default_config(host):

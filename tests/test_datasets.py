@@ -499,3 +499,40 @@ def test_shapes_other_sizes_and_channels(datasets):
     assert imgs[:, :, 0].sum() == 0 and imgs[:, :, -1].sum() == 0
     with pytest.raises(ConfigError, match="square images"):
         load(datasets, "shapes", None, image_shape=(1, 32, 48))
+
+
+# -- glyphs -------------------------------------------------------------------------------------------
+def test_glyphs_grid_labels_and_round_trip(datasets):
+    glyphs = load(datasets, "glyphs", None)
+    assert len(glyphs) == 1452 == 3 * 4 * 11 * 11
+    assert glyphs.image_shape == (1, 32, 32) and glyphs.factor_grid is True
+    assert glyphs.factor_names == ("glyph", "size", "pos_x", "pos_y") and glyphs.factor_sizes == (3, 4, 11, 11)
+    assert glyphs.factors[1].tolist() == [0, 0, 0, 1] and torch.equal(glyphs.labels, glyphs.factors[:, 0])
+    assert torch.equal(glyphs.factor_index(glyphs.factors), torch.arange(1452))
+    with pytest.raises(ValueError):
+        glyphs.factor_index(torch.tensor([[3, 0, 0, 0]]))
+    again = load(datasets, "glyphs", None, split="test")
+    assert torch.equal(glyphs.data, again.data)  # generated, the same on every load
+    with pytest.raises(ConfigError):
+        load(datasets, "glyphs", None, options={"size": 1})
+
+
+def test_glyphs_factors_change_what_they_name(datasets):
+    glyphs = load(datasets, "glyphs", None)
+
+    def image(glyph: int, size: int, x: int, y: int) -> torch.Tensor:
+        return glyphs.images(glyphs.factor_index(torch.tensor([[glyph, size, x, y]])))[0, 0].float() / 255
+
+    base = image(0, 1, 5, 5)
+    curved = image(1, 1, 5, 5)
+    assert curved.max() == 1.0 and ((curved > 0) & (curved < 1)).any()  # the ring's edges are anti-aliased
+    ink = lambda img: img.sum().item()  # noqa: E731
+    assert ink(image(0, 3, 5, 5)) > ink(image(0, 0, 5, 5))  # size grows the glyph
+    columns = lambda img: (img.sum(0) * torch.arange(32)).sum().item() / img.sum().item()  # noqa: E731
+    rows = lambda img: (img.sum(1) * torch.arange(32)).sum().item() / img.sum().item()  # noqa: E731
+    assert columns(image(0, 1, 10, 5)) - columns(base) == pytest.approx(5.0, abs=0.2)  # pos_x: 1 pixel a step
+    assert rows(image(0, 1, 5, 10)) - rows(base) == pytest.approx(5.0, abs=0.2)  # pos_y, downwards
+    # The three glyphs of one size and place differ in ink and in shape: the ring is hollow.
+    square, ring, triangle = (image(g, 3, 5, 5) for g in range(3))
+    assert ring[16, 16] == 0 and square[16, 16] == 1 and triangle[16, 16] == 1
+    assert len({round(ink(g)) for g in (square, ring, triangle)}) == 3
