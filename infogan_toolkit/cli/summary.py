@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ..engine.progress import format_eta
 from ..evaluate.factor_map import DOMINANCE, factor_map
 from ..evaluate.report import evaluate
 from ..model import TrainedModel
@@ -25,11 +26,6 @@ def evaluate_run(checkpoint: Path, device: Any, host: PluginHost, log: Any = Non
     return {"checkpoint": str(checkpoint), **result}
 
 
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 def print_summary(
     console: Console,
     run: dict[str, Any],
@@ -41,7 +37,7 @@ def print_summary(
     run_dir = Path(run["run_dir"])
     say = lambda line="": console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     state = "stopped" if run["interrupted"] else "done"
-    say(f"{state}: step {run['step']} of {run['steps']} in {_duration(run['seconds'])} ({run['images_per_second']:,.0f} img/s)")
+    say(f"{state}: step {run['step']} of {run['steps']} in {format_eta(run['seconds'])} ({run['images_per_second']:,.0f} img/s)")
     say(f"  run directory  {run_dir}")
     say(f"  checkpoint     {run['checkpoint']}")
     figures = run_dir / "figures"
@@ -85,8 +81,9 @@ def print_summary(
             say(f"  written to {eval_file}")
 
     quoted = shlex.quote(str(run_dir))
+    more = 2 * run["steps"] if not run["interrupted"] else run["steps"]
     say("next:")
-    say(f"  infogan-tk eval {quoted}                        # every metric, incl. SAP, DCI and FactorVAE")
-    say(f"  infogan-tk traverse {quoted} --out {shlex.quote(str(run_dir / 'traversals'))}   # one labelled sheet per code")
-    say(f"  infogan-tk sample {quoted} --n 64 --out {shlex.quote(str(run_dir / 'samples.png'))}")
-    say(f"  infogan-tk train --resume {quoted} --steps {2 * run['steps'] if not run['interrupted'] else run['steps']}")
+    say(f"  every metric (SAP, DCI, FactorVAE too)  infogan-tk eval {quoted}")
+    say(f"  one labelled sheet per code             infogan-tk traverse {quoted} --out {shlex.quote(str(run_dir / 'traversals'))}")
+    say(f"  a grid of samples                       infogan-tk sample {quoted} --n 64 --out {shlex.quote(str(run_dir / 'samples.png'))}")
+    say(f"  train on                                infogan-tk train --resume {quoted} --steps {more}")
