@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..engine.progress import format_eta
+from ..engine.progress import format_eta, information_summary
 from ..evaluate.factor_map import DOMINANCE, factor_map
 from ..evaluate.report import evaluate
 from ..model import TrainedModel
@@ -55,8 +55,7 @@ def print_summary(
     elif run.get("metrics"):
         metrics = run["metrics"]
         names = [k[3:] for k in metrics if k.startswith("li_")]
-        say("L_I per code against H(c), last log interval: "
-            + " ".join(f"{n}={metrics[f'li_{n}']:.2f}/{metrics[f'entropy_{n}']:.2f}" for n in names))
+        say(f"L_I per code against H(c), last log interval: {information_summary(metrics, names)}")
 
     if evaluation_error:
         say(f"evaluation skipped: {evaluation_error}")

@@ -131,9 +131,8 @@ def write_traversal_sheet(generator, assembly, device, out: Path, title: str, ro
     def generate(z, values):
         return to_unit(generator(torch.cat([z, codes.encode(values)], dim=1)).float(), out_range)
 
-    with torch.no_grad():
-        panels = traversal_panels(generate, codes, assembly.config.model.noise_dim, list(range(len(codes))), rows, steps,
-                                  seed=seed, device=device, noise_kind=assembly.config.model.noise)
+    panels = traversal_panels(generate, codes, assembly.config.model.noise_dim, list(range(len(codes))), rows, steps,
+                              seed=seed, device=device, noise_kind=assembly.config.model.noise)
     generator.train(was_training)
     return draw_traversal_sheet(panels, title, out)
 
