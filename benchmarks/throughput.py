@@ -60,8 +60,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "fused": ("optim.implementation=fused",),
     "separate": ('train.d_batch="separate"',),
     # InfoGAN-CR's regulariser, paid from step 0, and idle (its start never reached: H still learns).
-    "contrastive": ("loss.contrastive=2.0",),
-    "contrastive_idle": ("loss.contrastive=2.0", "loss.contrastive_start=1000000000"),
+    "contrastive": ("loss.contrastive.weight=2.0",),
+    "contrastive_idle": ("loss.contrastive.weight=2.0", "loss.contrastive.start=1000000000"),
 }
 DEFAULT_VARIANTS = "default,channels_last,bf16,compile,fused"
 #: The backbones the plain loop is written for (it hard-codes the MNIST latent layout and dataset).

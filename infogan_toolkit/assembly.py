@@ -10,7 +10,6 @@ from pathlib import Path
 
 import attrs
 import torch
-from torch import nn
 
 from .backbones import Backbone, BuildRequest, Networks
 from .codes import CodeSet, resolve_codes
@@ -19,6 +18,7 @@ from .datasets import DatasetRequest, ImageDataset
 from .errors import ConfigError, PluginError
 from .images import RANGES
 from .plugins import PluginHost
+from .regularisers import ResolvedRegulariser, options_dict, parse_options
 from .suggest import did_you_mean
 
 
@@ -30,6 +30,7 @@ class Assembly:
     backbone: Backbone
     codes: CodeSet
     provenance: dict[str, dict[str, str | None]]  # what each registered piece came from
+    regularisers: list[ResolvedRegulariser] = attrs.field(factory=list)  # the terms turned on, in name order
 
 
 def resolve(config: Config, host: PluginHost) -> Assembly:
@@ -68,23 +69,36 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
         lambda_discrete=config.loss.lambda_discrete,
         lambda_continuous=config.loss.lambda_continuous,
     )
-    if config.loss.invariance and not any(c.code.discrete for c in codes):
-        raise ConfigError(
-            f"loss.invariance is {config.loss.invariance} but the codes '{model.codes}' have no discrete code, and the "
-            "invariance term scores only discrete codes; set loss.invariance=0 or add one (e.g. cat10)"
-        )
-    if config.loss.real_information and not any(c.head.has_batch_information for c in codes):
-        raise ConfigError(
-            f"loss.real_information is {config.loss.real_information} but no code in '{model.codes}' has a head that "
-            "defines batch_information (softmax does); set loss.real_information=0 or add a categorical code (e.g. cat10)"
-        )
+    regularisers, tables = resolve_regularisers(config, regs.regularisers)
     provenance = {"backbone": _prov(entry)}
     for code in codes:
         provenance[f"code:{code.kind}"] = _prov(regs.codes.entry(code.kind))
         provenance[f"head:{code.head_name}"] = _prov(regs.heads.entry(code.head_name))
     if data.dataset is not None and data.dataset in regs.datasets:
         provenance["dataset"] = _prov(regs.datasets.entry(data.dataset))
-    return Assembly(attrs.evolve(config, model=model, data=data), backbone, codes, provenance)
+    for term in regularisers:
+        provenance[f"regulariser:{term.name}"] = _prov(regs.regularisers.entry(term.name))
+    loss = attrs.evolve(config.loss, regularisers=tables)
+    assembly = Assembly(attrs.evolve(config, model=model, data=data, loss=loss), backbone, codes, provenance, regularisers)
+    for term in regularisers:
+        term.plugin.check(term.options, assembly)
+    return assembly
+
+
+def resolve_regularisers(config: Config, registry) -> tuple[list[ResolvedRegulariser], dict[str, dict]]:
+    """The ``[loss.NAME]`` tables validated by their plugins: the terms turned on (weight > 0), in
+    name order, and every table with its defaults filled in."""
+    terms, tables = [], {}
+    for name, table in sorted(config.loss.regularisers.items()):
+        if name not in registry:
+            known = ", ".join(registry.names()) or "none (are the plugins installed?)"
+            raise ConfigError(f"unknown regulariser 'loss.{name}'.{did_you_mean(name, registry.names())} Known: {known}.")
+        entry = registry.entry(name)
+        options = parse_options(entry.name, entry.obj, table)
+        tables[entry.name] = options_dict(options)
+        if options.weight:
+            terms.append(ResolvedRegulariser(entry.name, entry.obj, options))
+    return terms, tables
 
 
 def _prov(entry) -> dict[str, str | None]:
@@ -109,23 +123,6 @@ def build_networks(assembly: Assembly, seed: int | None = None) -> Networks:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return assembly.backbone.build(request)
-
-
-def build_pair_classifier(assembly: Assembly, seed: int | None = None) -> nn.Module:
-    """The contrastive regulariser's network, one class per latent code; a ConfigError when the
-    backbone offers none. ``seed`` makes its initialisation reproducible, apart from G's and D's."""
-    request = build_request(assembly)
-    name = assembly.config.model.backbone
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed * 1_000_003 + 7)  # a stream of its own, not a replay of G's init draws
-        network = assembly.backbone.build_pair_classifier(request, len(assembly.codes))
-    if network is None:
-        raise ConfigError(
-            f"backbone '{name}' has no pair classifier, which loss.contrastive needs; set loss.contrastive=0 "
-            "or use a backbone that implements Backbone.build_pair_classifier"
-        )
-    return network
 
 
 def load_dataset(assembly: Assembly, host: PluginHost, split: str = "train", name: str | None = None) -> ImageDataset:

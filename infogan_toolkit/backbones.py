@@ -75,15 +75,6 @@ class Backbone(ABC):
     def build(self, request: BuildRequest) -> Networks:
         """Build fresh networks for this request."""
 
-    def build_pair_classifier(self, request: BuildRequest, classes: int) -> nn.Module | None:
-        """The contrastive regulariser's network (``loss.contrastive``, InfoGAN-CR), or None.
-
-        It reads two images stacked on the channel axis, ``(n, 2 * channels, height, width)``, and
-        returns ``(n, classes)`` logits naming which latent code the pair shares. Return None (the
-        default) when this backbone offers none; a run that asks for the regulariser is then refused.
-        """
-        return None
-
     def describe(self) -> str:
         """One line for `infogan-tk list backbones`."""
         c, h, w = self.image_shape

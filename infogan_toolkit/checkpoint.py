@@ -3,8 +3,8 @@
 A checkpoint is two files side by side:
 
 * ``step-NNNNNNN.safetensors``: the weights with prefixed keys (``generator.``, ``discriminator.``
-  for the trunk and D logit, ``q.`` for the Q head, ``contrastive.`` for the pair classifier of a
-  run with ``loss.contrastive``, which only resuming reads) and ``__metadata__`` holding the resolved
+  for the trunk and D logit, ``q.`` for the Q head, ``NAME.`` or ``NAME.KEY.`` for the networks of
+  regulariser ``NAME``, which only resuming reads) and ``__metadata__`` holding the resolved
   config as JSON, the code spec, the toolkit and plugin versions, and the step;
 * ``step-NNNNNNN.state.safetensors``: what exact resume needs: Adam moments and step counts,
   optimiser hyper-parameters (JSON in metadata) and the random-generator states.
@@ -33,7 +33,6 @@ PREFIXES = {
     "trunk": "discriminator.trunk.",
     "d_head": "discriminator.d_head.",
     "q_head": "q.",
-    "pair_classifier": "contrastive.",
 }
 
 
@@ -52,19 +51,19 @@ def atomic_save(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]
 
 
 def _parts(generator: nn.Module, discriminator: nn.Module, extra: dict[str, nn.Module] | None) -> dict[str, nn.Module]:
-    parts = {"generator": generator, **{p: getattr(discriminator, p) for p in ("trunk", "d_head", "q_head")}}
+    """Prefix -> module: G and D/Q under PREFIXES, each ``extra`` network under its own name plus a dot."""
+    parts = {PREFIXES["generator"]: generator, **{PREFIXES[p]: getattr(discriminator, p) for p in ("trunk", "d_head", "q_head")}}
     for name, module in (extra or {}).items():
-        if name not in PREFIXES or name in parts:
-            raise ValueError(f"unknown extra network '{name}'; known: {sorted(set(PREFIXES) - set(parts))}")
-        parts[name] = module
+        prefix = name + "."
+        if any(prefix.startswith(p) or p.startswith(prefix) for p in parts):
+            raise ValueError(f"extra network '{name}' would share its key prefix with another network; rename it")
+        parts[prefix] = module
     return parts
 
 
 def model_tensors(generator: nn.Module, discriminator: nn.Module, extra: dict[str, nn.Module] | None = None) -> dict[str, Tensor]:
-    """The state of G and D/Q (and ``extra`` networks by their PREFIXES name) under the checkpoint's key prefixes."""
-    return {
-        PREFIXES[part] + k: v for part, module in _parts(generator, discriminator, extra).items() for k, v in module.state_dict().items()
-    }
+    """The state of G and D/Q (and ``extra`` networks, prefixed by their names) under the checkpoint's key prefixes."""
+    return {prefix + k: v for prefix, module in _parts(generator, discriminator, extra).items() for k, v in module.state_dict().items()}
 
 
 def load_model_tensors(
@@ -72,14 +71,13 @@ def load_model_tensors(
 ) -> None:
     """Load prefixed tensors into G and D/Q (and ``extra``); a shape or key mismatch is a one-line error."""
     parts = _parts(generator, discriminator, extra)
-    for part, module in parts.items():
-        prefix = PREFIXES[part]
+    for prefix, module in parts.items():
         sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
             module.load_state_dict(sub, strict=True)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(f"checkpoint '{path}' does not fit the networks its config builds ({part}: {first})") from None
+            raise CheckpointError(f"checkpoint '{path}' does not fit the networks its config builds ({prefix.rstrip('.')}: {first})") from None
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -162,12 +160,23 @@ def save_train_state(path: Path, state: TrainState) -> None:
     atomic_save(tensors, path, meta)
 
 
-def load_train_state(path: Path, state: TrainState, rank: int = 0) -> dict[str, str]:
-    """Restore optimisers and generators in place (``rank``'s stream where saved); returns the metadata."""
+def load_train_state(path: Path, state: TrainState, rank: int = 0, aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """Restore optimisers and generators in place (``rank``'s stream where saved); returns the metadata.
+    ``aliases`` maps an optimiser's name to the name an older state file saved it under."""
     meta = read_metadata(path)
     tensors = load_tensors(path)
     for name, opt in state.optimizers.items():
-        optimizer_from_tensors(name, opt, tensors, meta[f"optim.{name}.param_groups"])
+        old = (aliases or {}).get(name)
+        if f"optim.{name}.param_groups" not in meta and old and f"optim.{old}.param_groups" in meta:
+            name = old
+        groups = meta.get(f"optim.{name}.param_groups")
+        if groups is None:
+            saved = sorted(k[len("optim."):-len(".param_groups")] for k in meta if k.endswith(".param_groups"))
+            raise CheckpointError(
+                f"cannot resume from '{path}': it holds no state for optimiser '{name}' (it has {', '.join(saved) or 'none'}); "
+                "it was written by another version or config of the run; start a new run from its weights instead"
+            )
+        optimizer_from_tensors(name, opt, tensors, groups)
     for name, gen in state.generators.items():
         gen.set_state(tensors.get(f"rng.{name}.rank{rank}", tensors[f"rng.{name}"]))
     state.step = int(meta["step"])

@@ -93,7 +93,7 @@ class QHead(ABC):
 
     def batch_information(self, params: Tensor) -> Tensor:
         """Mutual information, in nats, between a batch's inputs and this head's prediction:
-        ``H(mean_x Q(.|x)) - mean_x H(Q(.|x))``, a scalar; used by ``loss.real_information``.
+        ``H(mean_x Q(.|x)) - mean_x H(Q(.|x))``, a scalar; regularisers read it on real batches.
 
         Optional: a head that sets ``has_batch_information = True`` must override it."""
         raise NotImplementedError(f"{type(self).__name__} defines no batch_information")
@@ -197,8 +197,8 @@ class CodeSet:
         return self.share_one(values, self.sample(n, generator, device), which), which
 
     def share_one(self, first: Sequence[Tensor], second: Sequence[Tensor], which: Tensor) -> list[Tensor]:
-        """``second`` with code ``which[r]`` of each row ``r`` taken from ``first``: the pairs of the
-        contrastive regulariser, which share exactly one code (``which`` is ``(n,)`` code indices)."""
+        """``second`` with code ``which[r]`` of each row ``r`` taken from ``first``: pairs of code
+        values that share exactly one code (``which`` is ``(n,)`` code indices)."""
         out = []
         for i, (a, b) in enumerate(zip(first, second)):
             same = (which == i).reshape(-1, *([1] * (a.dim() - 1)))

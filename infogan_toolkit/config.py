@@ -72,26 +72,10 @@ class LossConfig:
     lambda_continuous: float = attrs.field(default=1.0, validator=_non_negative)
     # Which parameters the information term trains; all three is InfoGAN as published.
     info_updates: list[str] = attrs.field(factory=lambda: list(INFO_TARGETS))
-    # Not in the paper (0 turns it off): weight of the same discrete-code likelihood scored on a
-    # randomly rotated/scaled/shifted (optionally sheared) copy of each fake, so categories cannot
-    # hang on style alone.
-    invariance: float = attrs.field(default=0.0, validator=_non_negative)
-    jitter_rotation: float = attrs.field(default=15.0, validator=_non_negative)  # degrees, +-
-    jitter_scale: float = attrs.field(default=0.1, validator=_non_negative)  # scale in 1 +- this
-    jitter_shift: float = attrs.field(default=0.1, validator=_non_negative)  # fraction of the side, +-
-    jitter_shear: float = attrs.field(default=0.0, validator=_non_negative)  # horizontal shear, degrees, +-
-    # Not in the paper (0 turns it off): weight of the information Q's predictions carry about the
-    # *real* batch, H(E_x Q(c|x)) - E_x H(Q(c|x)), for codes whose head defines it (softmax): Q must
-    # sort real images into confident, equally used categories, as it must sort the fakes.
-    real_information: float = attrs.field(default=0.0, validator=_non_negative)
-    # Not in the paper (0 turns it off): InfoGAN-CR's contrastive regulariser (Lin et al. 2020). A
-    # pair classifier learns which latent code two fakes share (same z, the other codes drawn
-    # afresh); G gets this weight times its cross-entropy, so that each code must change the image
-    # in its own way.
-    contrastive: float = attrs.field(default=0.0, validator=_non_negative)
-    # First step at which G receives the contrastive term (the classifier trains from step 0);
-    # Lin et al. turn it on late in training.
-    contrastive_start: int = attrs.field(default=0, validator=_non_negative)
+    # Regularisers a plugin adds to the objective, by name: each ``[loss.NAME]`` table holds that
+    # term's options, validated against its plugin when the run is resolved (``infogan-tk list
+    # regularisers``). Written and read as sub-tables of [loss], never under this field's name.
+    regularisers: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
     @info_updates.validator
     def _check_targets(self, attribute, value) -> None:
@@ -115,8 +99,6 @@ class OptimConfig:
 
     lr_d: float = attrs.field(default=2e-4, validator=_positive)
     lr_g: float = attrs.field(default=1e-3, validator=_positive)
-    # The contrastive pair classifier's (loss.contrastive); Lin et al. use 2e-3.
-    lr_contrastive: float = attrs.field(default=2e-3, validator=_positive)
     beta1: float = 0.5
     beta2: float = 0.999
     # foreach/fused Adam kernels; "auto" lets torch pick.
@@ -167,8 +149,10 @@ class Config:
     train: TrainConfig = attrs.field(factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (JSON/TOML friendly, ``None`` kept)."""
-        return attrs.asdict(self)
+        """Plain nested dict (JSON/TOML friendly, ``None`` kept); regulariser tables sit in ``loss``."""
+        data = attrs.asdict(self)
+        data["loss"].update(data["loss"].pop("regularisers"))
+        return data
 
     def to_json(self) -> str:
         """The configuration as one JSON string (for checkpoint metadata)."""
@@ -226,14 +210,25 @@ def apply_dict(config: Config, data: dict[str, Any], source: str) -> Config:
         if not isinstance(values, dict):
             raise ConfigError(f"config section '{section}' in {source} must be a table")
         fields = {f.name: f for f in attrs.fields(classes[section])}
-        changes = {}
+        changes: dict[str, Any] = {}
         for key, value in values.items():
+            if section == "loss" and key not in fields and isinstance(value, dict):
+                # A regulariser's table: merged over what lower layers set; checked when resolved.
+                tables = changes.setdefault("regularisers", dict(sections["loss"].regularisers))
+                tables[key] = {**tables.get(key, {}), **value}
+                continue
+            if section == "loss" and key == "regularisers":
+                raise ConfigError(f"unknown config key 'loss.regularisers' in {source}; give each regulariser its own table, e.g. loss.NAME.weight=1.0")
             if key not in fields:
+                hint = " A regulariser is turned on with a table of options, e.g. loss.NAME.weight=1.0." if section == "loss" else ""
                 raise ConfigError(
                     f"unknown config key '{section}.{key}' in {source}.{did_you_mean(key, fields)} "
-                    f"Known: {', '.join(section + '.' + k for k in fields)}."
+                    f"Known: {', '.join(section + '.' + k for k in fields if k != 'regularisers')}.{hint}"
                 )
-            changes[key] = _coerce(section, key, value, fields[key])
+            value = _coerce(section, key, value, fields[key])
+            if isinstance(value, dict):  # tables merge over lower layers, key by key
+                value = {**getattr(sections[section], key), **value}
+            changes[key] = value
         try:
             sections[section] = attrs.evolve(sections[section], **changes)
         except ConfigError as exc:
@@ -256,17 +251,20 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> dict[str, Any]:
-    """``"train.steps=100"`` -> ``{"train": {"steps": 100}}``; the value is read as TOML, else as a string."""
+    """``"train.steps=100"`` -> ``{"train": {"steps": 100}}``; a third part names a key of a table
+    (``model.options.leak=0.01``, ``loss.NAME.weight=1``). The value is read as TOML, else as a string."""
     if "=" not in text:
         raise ConfigError(f"--set '{text}' must look like section.key=value, e.g. train.steps=100")
     lhs, rhs = text.split("=", 1)
     parts = lhs.strip().split(".")
-    if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"--set '{text}' must name section.key, e.g. train.steps=100")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ConfigError(f"--set '{text}' must name section.key or section.table.key, e.g. train.steps=100")
     try:
         value = tomllib.loads(f"v = {rhs.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = rhs.strip()
+    if len(parts) == 3:
+        value = {parts[2]: value}
     return {parts[0]: {parts[1]: value}}
 
 

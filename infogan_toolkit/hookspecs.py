@@ -74,3 +74,15 @@ def register_configs(register):
     ``infogan-tk train --config NAME`` finds it in an installed package. The name ``default`` is
     what ``infogan-tk train`` uses when neither a config nor a backbone is given.
     """
+
+
+@hookspec
+def register_regularisers(register):
+    """Register regularisers: terms added to the InfoGAN objective.
+
+    Call ``register(name, regulariser)`` with a :class:`infogan_toolkit.regularisers.RegulariserPlugin`.
+    A run turns one on with a ``[loss.NAME]`` table of its options (``weight = 0`` turns it off); the
+    options are validated against the plugin's ``options`` class, unknown keys refused. The built
+    term adds losses to the D side, the G side or the information term, may own networks and
+    optimisers (checkpointed and resumed with the run) and reports named statistics.
+    """

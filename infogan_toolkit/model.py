@@ -18,6 +18,7 @@ from .errors import CheckpointError, PluginError
 from .images import from_uint8, to_unit
 from .noise import sample_noise
 from .plugins import PluginHost
+from .regularisers import upgrade_legacy
 
 
 @attrs.define
@@ -58,9 +59,10 @@ class TrainedModel:
         if meta.get("format") != MODEL_FORMAT:
             raise CheckpointError(f"'{path}' is a trainer-state file; give the model file next to it (without .state)")
         host = host or PluginHost()
-        config = apply_dict(Config(), json.loads(meta["config"]), f"the metadata of {path}")
+        saved = upgrade_legacy(json.loads(meta["config"]), host.registries.regularisers)
+        config = apply_dict(Config(), saved, f"the metadata of {path}")
         # Name the distribution to install for any piece whose plugin is missing, before resolving.
-        registry_of = {"backbone": "backbones", "code": "codes", "head": "heads"}
+        registry_of = {"backbone": "backbones", "code": "codes", "head": "heads", "regulariser": "regularisers"}
         for key, prov in json.loads(meta.get("plugins", "{}")).items():
             attr = registry_of.get(key.split(":")[0])
             if attr is not None:

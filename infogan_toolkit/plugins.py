@@ -35,6 +35,7 @@ HOOK_REGISTRIES = {
     "register_datasets": ("datasets", "dataset"),
     "register_metric_sinks": ("sinks", "metric sink"),
     "register_configs": ("configs", "config"),
+    "register_regularisers": ("regularisers", "regulariser"),
 }
 
 
@@ -48,6 +49,7 @@ class Registries:
     datasets: Registry
     sinks: Registry
     configs: Registry
+    regularisers: Registry
 
 
 @attrs.frozen

@@ -26,7 +26,7 @@ from .codes import LatentCode, QHead, parse_code_spec
 from .datasets import DatasetPlugin, DatasetRequest, ImageDataset
 from .errors import ToolkitError
 
-__all__ = ["check_backbone", "check_code_kind", "check_code_with_head", "check_dataset", "check_head"]
+__all__ = ["check_backbone", "check_code_kind", "check_code_with_head", "check_dataset", "check_gradients_reach", "check_head"]
 
 #: Output ranges a backbone may declare, as (low, high).
 _RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
@@ -224,7 +224,7 @@ def check_head(head: QHead, target_size: int, sample_target: Tensor) -> None:
         if info.requires_grad:
             info.backward()
         if params.grad is None or not bool(params.grad.abs().sum() > 0):
-            _fail(where, "no gradient reaches the parameters from batch_information; loss.real_information could not train Q")
+            _fail(where, "no gradient reaches the parameters from batch_information; a term on the real batch could not train Q")
 
 
 def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: torch.device | str = "cpu") -> None:
@@ -286,8 +286,8 @@ def check_backbone(
     declared ``output_range``; D returns a logit ``(batch,)`` and Q parameters ``(batch, q_width)``;
     a backward pass from the D logit reaches every parameter of G, the trunk and the D head, and one
     from the Q output alone reaches every parameter of G, the trunk and the Q head (the information
-    term must train all three). A backbone with a pair classifier (``build_pair_classifier``) must
-    map two stacked images to one logit per code, with gradients reaching G and every parameter of it.
+    term must train all three). Then every registered regulariser checks what it needs from a
+    backbone (``RegulariserPlugin.check_backbone``), e.g. an extra network of the right shape.
     """
     where = f"backbone {type(backbone).__name__}"
     if not isinstance(backbone, Backbone):
@@ -348,24 +348,21 @@ def check_backbone(
 
     w_d = torch.randn(batch, generator=gen).to(device)
     w_q = torch.randn(batch, q_width, generator=gen).to(device)
-    _check_reaches(where, "the D logit", (logit * w_d).sum(), {"G": g, "trunk": d.trunk, "d_head": d.d_head}, (g, d))
+    check_gradients_reach(where, "the D logit", (logit * w_d).sum(), {"G": g, "trunk": d.trunk, "d_head": d.d_head}, (g, d))
     logit, q = d(g(z))
-    _check_reaches(where, "the Q output", (q * w_q).sum(), {"G": g, "trunk": d.trunk, "q_head": d.q_head}, (g, d))
+    check_gradients_reach(where, "the Q output", (q * w_q).sum(), {"G": g, "trunk": d.trunk, "q_head": d.q_head}, (g, d))
     for m in (g, d):
         m.zero_grad(set_to_none=True)
-    h = backbone.build_pair_classifier(request, 3)
-    if h is not None:  # optional: the contrastive regulariser's network
-        h = h.to(device).train()
-        logits = _is_tensor(where, "the pair classifier", h(torch.cat([g(z), g(z.flip(0))], dim=1)))
-        if tuple(logits.shape) != (batch, 3):
-            _fail(where, f"pair classifier output has shape {tuple(logits.shape)} for 3 codes; expected ({batch}, 3)")
-        _finite(where, "pair classifier output", logits)
-        _check_reaches(where, "the pair classifier's logits", logits.sum(), {"G": g, "pair classifier": h}, (g, h))
-        g.zero_grad(set_to_none=True)
+    from .plugins import PluginHost  # late: building a host loads every installed plugin
+
+    for entry in PluginHost().registries.regularisers:
+        entry.obj.check_backbone(backbone, request, nets, device)
     return nets
 
 
-def _check_reaches(where: str, source: str, loss: Tensor, parts: dict[str, torch.nn.Module], all_modules) -> None:
+def check_gradients_reach(where: str, source: str, loss: Tensor, parts: dict[str, torch.nn.Module], all_modules) -> None:
+    """Back-propagate ``loss`` (after zeroing ``all_modules``) and fail, naming ``where``, unless every
+    trainable parameter of each of ``parts`` (label -> module) gets a finite gradient."""
     for m in all_modules:
         m.zero_grad(set_to_none=True)
     loss.backward()

@@ -1,4 +1,4 @@
-"""The contrastive regulariser (``loss.contrastive``, InfoGAN-CR): pairs that share exactly one code,
+"""The contrastive regulariser (``[loss.contrastive]``, InfoGAN-CR, a built-in regulariser plugin): pairs that share exactly one code,
 a pair classifier that learns which, G's scheduled weight, checkpoints and exact resume, refusals."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import torch
 from torch import nn
 
 from infogan_toolkit import hookimpl
-from infogan_toolkit.assembly import build_networks, build_pair_classifier, resolve
+from infogan_toolkit.assembly import build_request, resolve
 from infogan_toolkit.backbones import BuildRequest
-from infogan_toolkit.checkpoint import PREFIXES, load_tensors, model_path
+from infogan_toolkit.checkpoint import load_tensors, model_path
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.objective import InfoGANObjective
-from infogan_toolkit.engine.trainer import Trainer
+from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.model import TrainedModel
 
@@ -44,22 +44,18 @@ def pair_host(host):
         host.unregister("tiny-pairs-plugin")
 
 
-def config(backbone="tiny-pairs", codes="cat4,unif1", **loss) -> Config:
-    loss = {"contrastive": 1.0, **loss}
+def config(backbone="tiny-pairs", codes="cat4,unif1", weight=1.0, start=0) -> Config:
     return apply_dict(Config(), {
         "model": {"backbone": backbone, "codes": codes},
         "data": {"dataset": "tiny-bars"},
-        "loss": loss,
+        "loss": {"contrastive": {"weight": weight, "start": start}},
         "train": {"batch_size": 32, "steps": 6, "log_every": 2, "checkpoint_every": 3, "device": "cpu", "figures": False,
                   "sinks": []},
     }, "test")
 
 
 def objective(host, cfg: Config) -> InfoGANObjective:
-    asm = resolve(cfg, host)
-    nets = build_networks(asm, seed=0)
-    h = build_pair_classifier(asm, seed=0)
-    return InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"), pair_classifier=h)
+    return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 
 def test_partners_share_exactly_the_chosen_code(pair_host):
@@ -67,7 +63,7 @@ def test_partners_share_exactly_the_chosen_code(pair_host):
     rng = torch.Generator().manual_seed(0)
     n = 400
     gin, values = obj.generator_input(n, rng)
-    partner_gin, which = obj.partner_input(gin, values, rng)
+    partner_gin, which = obj.regularisers["contrastive"].partner_input(gin, values, rng, obj.noise_dim)
     partner = obj.codes.share_one(values, obj.codes.sample(n, torch.Generator().manual_seed(9)), which)
     assert sorted(set(which.tolist())) == [0, 1, 2, 3]  # every code gets chosen
     for i, (a, b) in enumerate(zip(values, partner)):
@@ -85,25 +81,27 @@ def test_partners_share_exactly_the_chosen_code(pair_host):
 
 
 def test_schedule_gates_g_and_the_classifier_always_learns(pair_host):
-    obj = objective(pair_host, config(contrastive_start=5))
+    obj = objective(pair_host, config(start=5))
+    term = obj.regularisers["contrastive"]
     real = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8)
 
     def g_grad_from_contrastive(step: int) -> tuple[float, float]:
         obj.schedule(step)
-        _, loss_g, _, _, loss_h = obj.losses(real, torch.Generator().manual_seed(1))
+        _, loss_g, _, _, own = obj.losses(real, torch.Generator().manual_seed(1))
+        [(_, loss_h)] = own
         obj.opt_g.zero_grad(set_to_none=True)
-        obj.opt_h.zero_grad(set_to_none=True)
-        (obj.contrastive_weight * loss_h).backward(inputs=obj.g_params, retain_graph=True)
+        term.optimizer.zero_grad(set_to_none=True)
+        (term.generator_weight * loss_h).backward(inputs=obj.g_params, retain_graph=True)
         g = sum(float(p.grad.abs().sum()) for p in obj.g_params if p.grad is not None)
-        loss_h.backward(inputs=obj.h_params)
-        h = sum(float(p.grad.abs().sum()) for p in obj.h_params if p.grad is not None)
+        loss_h.backward(inputs=term.params)
+        h = sum(float(p.grad.abs().sum()) for p in term.params if p.grad is not None)
         return g, h
 
     g_before, h_before = g_grad_from_contrastive(4)
-    assert float(obj.contrastive_weight) == 0.0 and g_before == 0.0 and h_before > 0
+    assert float(term.generator_weight) == 0.0 and g_before == 0.0 and h_before > 0
     assert all(p.grad is None for p in obj.g_params)  # eager: before the start H sees detached pairs
     g_after, h_after = g_grad_from_contrastive(5)
-    assert float(obj.contrastive_weight) == 1.0 and g_after > 0 and h_after > 0
+    assert float(term.generator_weight) == 1.0 and g_after > 0 and h_after > 0
     assert "loss_contrastive" in obj.stat_names and "contrastive_accuracy" in obj.stat_names
 
 
@@ -111,23 +109,24 @@ def test_skipping_the_idle_term_changes_no_weight(pair_host):
     # Eager steps skip G's backward through H before the start (its weight is 0); a captured CUDA
     # graph cannot, so it always runs it. Both must train the same weights, to the last bit.
     real = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8)
-    skipping, full = (objective(pair_host, config(contrastive_start=3)) for _ in range(2))
-    full.skip_idle_contrastive = False
+    skipping, full = (objective(pair_host, config(start=3)) for _ in range(2))
+    full.regularisers["contrastive"].skip_idle = False
     for obj in (skipping, full):
         rng = torch.Generator().manual_seed(5)
         for step in range(6):
             obj.schedule(step)
             obj.step(real, rng)
-    for a, b in ((skipping.G, full.G), (skipping.D, full.D), (skipping.H, full.H)):
+    h_skipping, h_full = skipping.regularisers["contrastive"].H, full.regularisers["contrastive"].H
+    for a, b in ((skipping.G, full.G), (skipping.D, full.D), (h_skipping, h_full)):
         for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(x, y), name
 
 
 def test_loss_g_carries_the_weighted_contrastive_term(pair_host):
     real = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8)
-    obj = objective(pair_host, config(contrastive=2.5))
+    obj = objective(pair_host, config(weight=2.5))
     obj.schedule(0)
-    _, loss_g, _, stats, loss_h = obj.losses(real, torch.Generator().manual_seed(3))
+    _, loss_g, _, stats, [(_, loss_h)] = obj.losses(real, torch.Generator().manual_seed(3))
     names = obj.stat_names
     assert stats.shape == (len(names),)
     assert float(stats[names.index("loss_contrastive")]) == pytest.approx(float(loss_h.detach()))
@@ -156,7 +155,7 @@ def test_checkpoint_holds_the_classifier_and_resume_is_bitwise_exact(pair_host, 
     resumed.run()
     a = load_tensors(model_path(tmp_path / "a", 2 * n))
     b = load_tensors(model_path(tmp_path / "b", 2 * n))
-    assert any(k.startswith(PREFIXES["pair_classifier"]) for k in a)
+    assert any(k.startswith("contrastive.") for k in a)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
@@ -166,12 +165,12 @@ def test_checkpoint_holds_the_classifier_and_resume_is_bitwise_exact(pair_host, 
 
 
 def test_without_the_regulariser_nothing_changes(host, tmp_path):
-    # loss.contrastive = 0 builds no classifier and saves no contrastive tensors
-    cfg = apply_dict(config(backbone="tiny", contrastive=0.0), {}, "t")
+    # loss.contrastive.weight = 0 builds no classifier and saves no contrastive tensors
+    cfg = apply_dict(config(backbone="tiny", weight=0.0), {}, "t")
     trainer = Trainer(cfg, tmp_path / "r", host=host, progress=False)
-    assert trainer.H is None and trainer.objective.opt_h is None
+    assert trainer.objective.regularisers == {} and set(trainer.objective.optimizers()) == {"d", "g"}
     trainer.run()
-    assert not any(k.startswith(PREFIXES["pair_classifier"]) for k in load_tensors(model_path(tmp_path / "r", 6)))
+    assert not any(k.startswith("contrastive.") for k in load_tensors(model_path(tmp_path / "r", 6)))
 
 
 def test_a_backbone_without_a_pair_classifier_is_refused(host, tmp_path):
@@ -189,9 +188,13 @@ def test_one_code_is_refused(pair_host, tmp_path):
 def test_paper_shapes_backbone_builds_a_pair_classifier(host, d_norm):
     asm = resolve(apply_dict(Config(), {"model": {"backbone": "shapes", "codes": "cat3,unif4",
                                                   "options": {"width": 4, "layout": "lean", "d_norm": d_norm}}}, "t"), host)
-    h = build_pair_classifier(asm, seed=0)
+    def build(seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return asm.backbone.build_pair_classifier(build_request(asm), len(asm.codes))
+
+    h = build(0)
     # the same seed gives the same classifier
-    again = build_pair_classifier(asm, seed=0)
+    again = build(0)
     assert all(torch.equal(x, y) for x, y in zip(h.state_dict().values(), again.state_dict().values()))
     logits = h(torch.rand(3, 2, 64, 64))
     assert logits.shape == (3, 5)  # one class per code

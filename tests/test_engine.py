@@ -11,12 +11,11 @@ import pytest
 import torch
 
 from infogan_toolkit import hookimpl
-from infogan_toolkit.assembly import build_networks, resolve
+from infogan_toolkit.assembly import resolve
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path, read_metadata
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config, apply_dict
-from infogan_toolkit.engine.objective import InfoGANObjective
-from infogan_toolkit.engine.trainer import NonFiniteLossError, Trainer
+from infogan_toolkit.engine.trainer import NonFiniteLossError, Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
 
 
@@ -30,9 +29,7 @@ def tiny_config(**train) -> Config:
 def _objective(host, info_updates=None, regular_gan=False):
     cfg = tiny_config()
     cfg = apply_dict(cfg, {"loss": {"regular_gan": regular_gan, **({"info_updates": info_updates} if info_updates else {})}}, "t")
-    asm = resolve(cfg, host)
-    nets = build_networks(asm, seed=0)
-    return InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
+    return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 
 def _info_grad_parts(obj) -> dict[str, bool]:
@@ -201,7 +198,7 @@ def test_ctrl_c_writes_a_checkpoint_and_returns(host, tmp_path):
 
 
 def test_unknown_sink_name_is_refused(host, tmp_path):
-    with pytest.raises(Exception, match="Unknown metric sink 'tensorbord'. Did you mean 'tensorboard'"):
+    with pytest.raises(Exception, match="unknown metric sink 'tensorbord'. Did you mean 'tensorboard'"):
         Trainer(tiny_config(sinks=["tensorbord"]), tmp_path / "r", host=host, progress=False)
 
 

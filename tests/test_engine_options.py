@@ -7,13 +7,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from infogan_toolkit.assembly import build_networks, resolve
+from infogan_toolkit.assembly import resolve
 from infogan_toolkit.checkpoint import load_tensors, model_path, model_tensors
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.cuda_graph import CudaGraphStep
-from infogan_toolkit.engine.objective import InfoGANObjective
-from infogan_toolkit.engine.trainer import Trainer
+from infogan_toolkit.engine.devices import apply_precision_switches
+from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError, ToolkitError
 from infogan_toolkit.evaluate.traverse import traversal_images
 from infogan_toolkit.model import TrainedModel
@@ -71,18 +71,14 @@ def test_tf32_option_turns_on_torchs_switches(host):
     before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     try:
         torch.backends.cuda.matmul.allow_tf32 = False
-        asm = resolve(tiny(train={"tf32": True}), host)
-        nets = build_networks(asm, seed=0)
-        InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
+        apply_precision_switches(resolve(tiny(train={"tf32": True}), host).config.train)
         assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def test_cuda_graph_makes_adam_capturable(host):
-    asm = resolve(tiny(train={"cuda_graph": True}), host)
-    nets = build_networks(asm, seed=0)
-    obj = InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
+    obj = build_objective(resolve(tiny(train={"cuda_graph": True}), host), torch.device("cpu"))
     assert obj.opt_d.defaults["capturable"] and obj.opt_g.defaults["capturable"]
 
 

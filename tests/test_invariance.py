@@ -1,27 +1,22 @@
-"""The invariance term (loss.invariance): the random affine jitter, the config keys, which parts the
+"""The invariance term ([loss.invariance], a built-in regulariser plugin): the random affine jitter, the config keys, which parts the
 term trains, and a real training run that logs it."""
 
 from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
-from infogan_toolkit.assembly import build_networks, resolve
+from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.objective import InfoGANObjective
-from infogan_toolkit.engine.trainer import Trainer
+from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.jitter import random_affine
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from merge_cues import ink_statistics  # noqa: E402  (a benchmark script, not a package)
+from infogan_tk_regularisers.jitter import random_affine
 
 
 def dot_images(n: int = 64, size: int = 28) -> torch.Tensor:
@@ -76,8 +71,17 @@ def test_rotation_alone_keeps_the_centre_and_changes_the_pixels():
 
 
 def slant(x: torch.Tensor) -> torch.Tensor:
-    """Per image lean of the ink (dx/dy, positive: the top leans right), as merge_cues.py measures it."""
-    return ink_statistics((x * 255).to(torch.uint8))["slant"]
+    """Per image lean of the ink (dx/dy, positive: the top leans right) from its second moments."""
+    w = x[:, 0].double()
+    h, wd = w.shape[-2:]
+    rows = torch.arange(h, dtype=torch.float64).reshape(1, h, 1)
+    cols = torch.arange(wd, dtype=torch.float64).reshape(1, 1, wd)
+    mass = w.sum(dim=(1, 2)).clamp_min(1e-9)
+    dr = rows - ((w * rows).sum(dim=(1, 2)) / mass).reshape(-1, 1, 1)
+    dc = cols - ((w * cols).sum(dim=(1, 2)) / mass).reshape(-1, 1, 1)
+    var_r = (w * dr * dr).sum(dim=(1, 2)) / mass
+    # Rows grow downwards, so ink whose column falls as the row grows leans right: negate the slope.
+    return -(w * dr * dc).sum(dim=(1, 2)) / mass / var_r.clamp_min(1e-9)
 
 
 def test_shear_slants_a_vertical_stroke_by_at_most_the_asked_angle_both_ways():
@@ -108,40 +112,50 @@ def test_gradients_flow_back_to_the_images():
 
 
 # -- configuration ----------------------------------------------------------------------------------
-def test_invariance_keys_default_to_the_paper_and_refuse_bad_values():
-    assert Config().loss.invariance == 0.0
-    with pytest.raises(ConfigError, match="invariance must be >= 0"):
-        apply_dict(Config(), {"loss": {"invariance": -1.0}}, "t")
-    with pytest.raises(ConfigError, match="jitter_rotation must be >= 0"):
-        apply_dict(Config(), {"loss": {"jitter_rotation": -5}}, "t")
-    assert Config().loss.jitter_shear == 0.0
-    with pytest.raises(ConfigError, match="jitter_shear must be >= 0"):
-        apply_dict(Config(), {"loss": {"jitter_shear": -20}}, "t")
-    with pytest.raises(ConfigError, match="invariance"):  # a typo gets a suggestion, never silence
-        apply_dict(Config(), {"loss": {"invariace": 1.0}}, "t")
+def test_invariance_is_off_by_default_and_its_options_refuse_bad_values(host):
+    assert "invariance" not in Config().loss.regularisers
+    base = {"model": {"backbone": "tiny"}}
+    on = resolve(apply_dict(Config(), {**base, "loss": {"invariance": {"weight": 1.0}}}, "t"), host)
+    assert [t.name for t in on.regularisers] == ["invariance"]
+    assert on.config.loss.regularisers["invariance"] == {"weight": 1.0, "rotation": 15.0, "scale": 0.1, "shift": 0.1, "shear": 0.0}
+    for table, message in (({"weight": -1.0}, "loss.invariance.weight must be >= 0"),
+                           ({"rotation": -5}, "loss.invariance.rotation must be >= 0"),
+                           ({"shear": -20}, "loss.invariance.shear must be >= 0"),
+                           ({"rotaton": 5}, "unknown option 'loss.invariance.rotaton'. Did you mean 'rotation'"),
+                           ({"weight": "high"}, "loss.invariance.weight must be a number")):
+        with pytest.raises(ConfigError, match=message):
+            resolve(apply_dict(Config(), {**base, "loss": {"invariance": table}}, "t"), host)
+    with pytest.raises(ConfigError, match="unknown regulariser 'loss.invariace'. Did you mean 'invariance'"):
+        resolve(apply_dict(Config(), {**base, "loss": {"invariace": {"weight": 1.0}}}, "t"), host)
+    assert resolve(apply_dict(Config(), {**base, "loss": {"invariance": {"weight": 0.0}}}, "t"), host).regularisers == []
 
 
 def test_cli_refuses_a_negative_invariance_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--steps", "1", "--out", str(tmp_path / "r"),
-                                      "--set", "loss.invariance=-1"])
+                                      "--set", "loss.invariance.weight=-1"])
     assert result.exit_code == 2
-    assert "invariance must be >= 0" in result.stderr and "Traceback" not in result.stderr
+    assert "loss.invariance.weight must be >= 0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_old_flat_keys_get_a_one_line_pointer_to_the_table(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--steps", "1", "--out", str(tmp_path / "r"),
+                                      "--set", "loss.invariance=1"])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "unknown config key 'loss.invariance'" in result.stderr and "loss.NAME.weight=1.0" in result.stderr
 
 
 def test_invariance_without_a_discrete_code_is_refused_in_one_line(host):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"invariance": 1.0}}, "t")
-    with pytest.raises(ConfigError, match=r"loss.invariance is 1.0 but the codes 'unif2' have no discrete code.*set loss.invariance=0"):
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"invariance": {"weight": 1.0}}}, "t")
+    with pytest.raises(ConfigError, match=r"loss.invariance.weight is 1.0 but the codes 'unif2' have no discrete code.*set loss.invariance.weight=0"):
         resolve(cfg, host)
-    assert resolve(apply_dict(cfg, {"loss": {"invariance": 0.0}}, "t"), host).codes.width == 2
+    assert resolve(apply_dict(cfg, {"loss": {"invariance": {"weight": 0.0}}}, "t"), host).codes.width == 2
 
 
 # -- the objective ----------------------------------------------------------------------------------
 def tiny_objective(host, invariance: float, regular_gan: bool = False, shear: float = 0.0) -> InfoGANObjective:
     cfg = apply_dict(Config(), {"model": {"backbone": "tiny"},
-                                "loss": {"invariance": invariance, "regular_gan": regular_gan, "jitter_shear": shear}}, "t")
-    asm = resolve(cfg, host)
-    nets = build_networks(asm, seed=0)
-    return InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
+                                "loss": {"invariance": {"weight": invariance, "shear": shear}, "regular_gan": regular_gan}}, "t")
+    return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 
 def generator_grads(obj: InfoGANObjective) -> list[torch.Tensor]:
@@ -154,7 +168,7 @@ def generator_grads(obj: InfoGANObjective) -> list[torch.Tensor]:
 def test_invariance_scores_only_discrete_codes_and_is_logged(host):
     off, on = tiny_objective(host, 0.0), tiny_objective(host, 2.0)
     assert "loss_invariance" not in off.stat_names and on.stat_names[-1] == "loss_invariance"
-    assert on.invariance_weights.tolist() == [2.0, 0.0]  # tiny's codes: cat4, unif1
+    assert on.regularisers["invariance"].weights.tolist() == [2.0, 0.0]  # tiny's codes: cat4, unif1
     real = torch.zeros(16, 1, 8, 8, dtype=torch.uint8)
     _, _, _, stats, _ = on.losses(real, torch.Generator().manual_seed(0))
     assert stats.shape == (len(on.stat_names),) and stats[-1] > 0
@@ -184,7 +198,7 @@ def test_invariance_reaches_the_generator_in_infogan_but_not_in_the_regular_gan_
 
 
 def test_training_with_invariance_logs_the_term(host, tmp_path):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"invariance": 1.0},
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"invariance": {"weight": 1.0}},
                                 "train": {"batch_size": 16, "steps": 6, "log_every": 3, "checkpoint_every": 6,
                                           "device": "cpu", "figures": False, "sinks": []}}, "t")
     Trainer(cfg, tmp_path / "run", host=host, progress=False).run()

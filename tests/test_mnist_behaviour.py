@@ -21,7 +21,7 @@ def _train(host, root, tmp_path, regular_gan: bool) -> dict[str, float]:
         "train": {"steps": STEPS, "batch_size": 128, "device": "cpu", "log_every": 50, "checkpoint_every": STEPS,
                   "figures": False, "sinks": [], "seed": 0},
         # The invariance term off: it also trains G on c1, and could hide a broken information term.
-        "loss": {"regular_gan": regular_gan, "invariance": 0.0},
+        "loss": {"regular_gan": regular_gan, "invariance": {"weight": 0.0}},
     }
     cfg = build_config(host, "mnist", flags)
     result = Trainer(cfg, tmp_path / ("gan" if regular_gan else "infogan"), host=host, progress=False).run()

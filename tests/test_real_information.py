@@ -1,4 +1,4 @@
-"""The real-data information term (loss.real_information): the softmax head's batch information,
+"""The real-data information term ([loss.real_information], a built-in regulariser plugin): the softmax head's batch information,
 the config keys, the conformance check, which parts the term trains, and a real run that logs it."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from infogan_toolkit.assembly import build_networks, resolve
+from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.codes import QHead
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.objective import InfoGANObjective
-from infogan_toolkit.engine.trainer import Trainer
+from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.images import from_uint8
 from infogan_toolkit.testing import check_head
@@ -70,34 +70,33 @@ def test_conformance_check_catches_a_batch_information_that_ignores_the_paramete
 
 
 # -- configuration ----------------------------------------------------------------------------------
-def test_real_information_defaults_to_the_paper_and_refuses_bad_values():
-    assert Config().loss.real_information == 0.0
-    with pytest.raises(ConfigError, match="real_information must be >= 0"):
-        apply_dict(Config(), {"loss": {"real_information": -1.0}}, "t")
-    with pytest.raises(ConfigError, match="real_information"):  # a typo gets a suggestion, never silence
-        apply_dict(Config(), {"loss": {"real_informaton": 1.0}}, "t")
+def test_real_information_is_off_by_default_and_refuses_bad_values(host):
+    assert "real_information" not in Config().loss.regularisers
+    base = {"model": {"backbone": "tiny"}}
+    with pytest.raises(ConfigError, match="loss.real_information.weight must be >= 0"):
+        resolve(apply_dict(Config(), {**base, "loss": {"real_information": {"weight": -1.0}}}, "t"), host)
+    with pytest.raises(ConfigError, match="Did you mean 'real_information'"):  # a typo gets a suggestion, never silence
+        resolve(apply_dict(Config(), {**base, "loss": {"real_informaton": {"weight": 1.0}}}, "t"), host)
 
 
 def test_real_information_without_a_softmax_head_is_refused_in_one_line(host):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"real_information": 1.0}}, "t")
-    with pytest.raises(ConfigError, match=r"loss.real_information is 1.0 but no code in 'unif2' .*set loss.real_information=0"):
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"real_information": {"weight": 1.0}}}, "t")
+    with pytest.raises(ConfigError, match=r"loss.real_information.weight is 1.0 but no code in 'unif2' .*set loss.real_information.weight=0"):
         resolve(cfg, host)
 
 
 def test_cli_refuses_a_negative_real_information_in_one_line(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--backbone", "tiny", "--out", str(tmp_path / "r"), "--steps", "1",
-                                      "--set", "loss.real_information=-1"])
+    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--out", str(tmp_path / "r"), "--steps", "1",
+                                      "--set", "loss.real_information.weight=-1"])
     assert result.exit_code != 0
-    assert "real_information must be >= 0" in result.stderr and "Traceback" not in result.stderr
+    assert "loss.real_information.weight must be >= 0" in result.stderr and "Traceback" not in result.stderr
 
 
 # -- the objective ----------------------------------------------------------------------------------
 def tiny_objective(host, real_information: float, d_batch: str = "separate") -> InfoGANObjective:
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"real_information": real_information},
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"real_information": {"weight": real_information}},
                                 "train": {"d_batch": d_batch}}, "t")
-    asm = resolve(cfg, host)
-    nets = build_networks(asm, seed=0)
-    return InfoGANObjective(nets.generator, nets.discriminator, asm.codes, asm.config, "unit", torch.device("cpu"))
+    return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 
 def gradients(obj: InfoGANObjective) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -132,7 +131,7 @@ def test_the_logged_value_is_the_heads_information_on_the_real_batch(host):
 
 
 def test_training_with_real_information_logs_the_term(host, tmp_path):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"real_information": 1.0, "invariance": 1.0},
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"real_information": {"weight": 1.0}, "invariance": {"weight": 1.0}},
                                 "train": {"batch_size": 16, "steps": 6, "log_every": 3, "checkpoint_every": 6,
                                           "device": "cpu", "figures": False, "sinks": []}}, "t")
     Trainer(cfg, tmp_path / "run", host=host, progress=False).run()

@@ -6,6 +6,7 @@ import json
 from enum import Enum
 from pathlib import Path
 
+import attrs
 import typer
 from rich.table import Table
 
@@ -22,6 +23,7 @@ class Kind(str, Enum):
     datasets = "datasets"
     sinks = "sinks"
     configs = "configs"
+    regularisers = "regularisers"
 
 
 def _describe(kind: str, obj) -> str:
@@ -35,6 +37,8 @@ def _describe(kind: str, obj) -> str:
         return getattr(obj, "description", "")
     if kind == "configs":
         return str(obj)
+    if kind == "regularisers":
+        return ((type(obj).__doc__ or "").strip().splitlines() or [""])[0] + f"; options: {', '.join(f.name for f in attrs.fields(obj.options))}"
     return ""
 
 
@@ -44,7 +48,7 @@ def list_(
     kind: Kind = typer.Argument(None, help="What to list; all kinds when left out."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """List registered code kinds, Q heads, backbones, datasets, metric sinks and configs, with their plugins."""
+    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs and regularisers, with their plugins."""
     regs = PluginHost().registries
     kinds = [kind.value] if kind else [k.value for k in Kind]
     rows = {

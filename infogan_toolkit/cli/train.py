@@ -11,6 +11,7 @@ import typer
 from ..config import Config, apply_dict, load_toml
 from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
+from ..regularisers import upgrade_legacy
 from .app import app, config_app
 from .common import build_config, err_console, one_line_errors, out_console, print_json
 from .evaluate import EVAL_FILE
@@ -65,7 +66,7 @@ def train(
         saved = Path(resume) / CONFIG_FILE
         if not saved.is_file():
             raise ToolkitError(f"cannot resume: '{resume}' has no {CONFIG_FILE}; is it a run directory?")
-        base = apply_dict(Config(), load_toml(saved), str(saved))
+        base = apply_dict(Config(), upgrade_legacy(load_toml(saved), host.registries.regularisers), str(saved))
         cfg = build_config(host, config, flags, sets, base=base)
         if cfg.model != base.model or cfg.data.dataset != base.data.dataset:
             raise ConfigError("a resumed run keeps its model, codes and dataset; change only train/optim settings, or start a new run")

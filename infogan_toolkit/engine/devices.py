@@ -1,4 +1,4 @@
-"""Device selection: ``auto`` picks CUDA, then MPS, then the CPU."""
+"""Device selection (``auto`` picks CUDA, then MPS, then the CPU) and process-wide precision switches."""
 
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if kind == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise ConfigError("--device mps was asked for but MPS is not available; use --device cpu or auto")
     return torch.device(name)
+
+
+def apply_precision_switches(train) -> None:
+    """Turn on the process-wide numerics switches a run's ``train`` settings ask for (TF32 on CUDA);
+    only ever turned on, never silently off, as they belong to the whole process."""
+    if train.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True

@@ -2,7 +2,7 @@
 
 Batch norm in training mode normalises with the batch's own statistics and also folds them into
 the running statistics that evaluation mode uses. An auxiliary pass over transformed copies of the
-fakes (the invariance term's jittered batch) would fold a batch unlike the data D is trained to
+fakes (a regulariser's transformed batch) would fold a batch unlike the data D is trained to
 judge into them, so that D and Q in evaluation mode see other statistics than in training. Within
 :func:`running_stats_frozen` the layers still normalise with batch statistics (the forward is the
 same, bit for bit) but leave their running statistics as they are.

@@ -21,7 +21,7 @@ from torch import Tensor
 from rich.console import Console
 
 from .. import __version__
-from ..assembly import Assembly, build_networks, build_pair_classifier, load_dataset, resolve
+from ..assembly import Assembly, build_networks, build_request, load_dataset, resolve
 from ..checkpoint import (
     MODEL_FORMAT,
     TrainState,
@@ -38,14 +38,15 @@ from ..checkpoint import (
 )
 from ..config import Config
 from ..datasets import ImageDataset
-from ..errors import ToolkitError
+from ..errors import ConfigError, ToolkitError
+from ..regularisers import RegulariserSetup
 from ..plugins import PluginHost
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
-from .devices import pick_device
+from .devices import apply_precision_switches, pick_device
 from .metrics import MetricLog
 from .progress import make_progress
-from .objective import InfoGANObjective
+from .objective import InfoGANObjective, ObjectiveSettings
 
 CONFIG_FILE = "config.toml"
 
@@ -69,25 +70,39 @@ class TrainResult:
 def build_objective(
     assembly: Assembly, device: torch.device, dist: distributed.DistContext | None = None
 ) -> InfoGANObjective:
-    """G, D and (with ``loss.contrastive``) the pair classifier, initialised from ``train.seed``, in
+    """G, D and the regularisers' networks, initialised from ``train.seed``, in
     ``train.channels_last``'s memory format on ``device`` (rank 0's weights on every rank of
     ``dist``), wrapped in the objective that trains them."""
     config = assembly.config
     tc = config.train
     ctx = dist or distributed.DistContext()
+    settings = ObjectiveSettings.from_config(config)
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
     nets = build_networks(assembly, seed=tc.seed)
-    modules = [nets.generator, nets.discriminator]
-    if config.loss.contrastive:
-        modules.append(build_pair_classifier(assembly, seed=tc.seed))
-    for module in modules:
-        module.to(device, memory_format=memory_format)
-        distributed.broadcast_module(module, ctx)
-    pair_classifier = modules[2] if len(modules) > 2 else None
+    terms = {}
+    for resolved in assembly.regularisers:
+        setup = RegulariserSetup(
+            assembly=assembly, build_request=build_request(assembly), device=device, seed=tc.seed,
+            cuda_graph=tc.cuda_graph,
+            make_optimizer=lambda params, lr: settings.make_adam(params, lr, device),
+            prepare_module=lambda module: _place(module, device, memory_format, ctx),
+        )
+        term = resolved.plugin.build(resolved.options, setup)
+        if tc.cuda_graph and not term.cuda_graph_capturable:
+            raise ConfigError(f"regulariser 'loss.{resolved.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false or loss.{resolved.name}.weight=0")
+        terms[resolved.name] = term
+    for module in (nets.generator, nets.discriminator):
+        _place(module, device, memory_format, ctx)
     return InfoGANObjective(
-        nets.generator, nets.discriminator, assembly.codes, config, assembly.backbone.output_range, device, ctx,
-        pair_classifier=pair_classifier,
+        nets.generator, nets.discriminator, assembly.codes, settings, assembly.backbone.output_range, device, ctx,
+        regularisers=terms,
     )
+
+
+def _place(module: torch.nn.Module, device: torch.device, memory_format: torch.memory_format, ctx: distributed.DistContext) -> torch.nn.Module:
+    module.to(device, memory_format=memory_format)
+    distributed.broadcast_module(module, ctx)
+    return module
 
 
 def make_train_step(
@@ -121,6 +136,7 @@ class Trainer:
         if config.train.cuda_graph:
             check_cuda_graph_support(self.device, self.dist.world_size)
         distributed.init(self.dist, self.device)
+        apply_precision_switches(config.train)
         self.run_dir = Path(run_dir)
         self.console = console or Console(stderr=True)
         self.show_progress = progress and self.dist.is_main
@@ -131,7 +147,7 @@ class Trainer:
         tc = self.config.train
         self.dataset = load_dataset(self.assembly, self.host, "train").to(self.device)
         self.objective = build_objective(self.assembly, self.device, self.dist)
-        self.G, self.D, self.H = self.objective.G, self.objective.D, self.objective.H
+        self.G, self.D = self.objective.G, self.objective.D
         if tc.compile:
             self.objective.compile()
         self.rng = torch.Generator(device=self.device)
@@ -149,13 +165,10 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------------------
     def _train_state(self) -> TrainState:
-        optimizers = {"d": self.objective.opt_d, "g": self.objective.opt_g}
-        if self.objective.opt_h is not None:
-            optimizers["h"] = self.objective.opt_h
-        return TrainState(self.step, optimizers, {"data": self.rng})
+        return TrainState(self.step, self.objective.optimizers(), {"data": self.rng})
 
     def _extra_networks(self) -> dict[str, torch.nn.Module]:
-        return {} if self.H is None else {"pair_classifier": self.H}
+        return self.objective.networks()
 
     def _restore(self) -> None:
         steps = list_steps(self.run_dir)
@@ -165,7 +178,7 @@ class Trainer:
         path = model_path(self.run_dir, step)
         load_model_tensors(load_tensors(path), self.G, self.D, path, self._extra_networks())
         state = self._train_state()
-        load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank)
+        load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, aliases=self.objective.optimizer_aliases())
         self.step = state.step
 
     def save_checkpoint(self) -> Path | None:
@@ -174,8 +187,8 @@ class Trainer:
             self._refresh_batch_norm()
         distributed.average_buffers(self.G, self.dist)
         distributed.average_buffers(self.D, self.dist)
-        if self.H is not None:
-            distributed.average_buffers(self.H, self.dist)
+        for module in self._extra_networks().values():
+            distributed.average_buffers(module, self.dist)
         state = self._train_state()
         if self.dist.enabled:
             state.rank_states["data"] = distributed.gather_states(self.rng.get_state(), self.dist, self.device)

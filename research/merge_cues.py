@@ -7,7 +7,7 @@ prints simple ink statistics of those real images: slant (the ink's column-on-ro
 slope, dx/dy: positive leans right, negative left), width (the ink's column spread, in pixels) and
 ink (the summed intensity, in full pixels). A cue that differs between the categories is what Q reads.
 
-    python3 benchmarks/merge_cues.py runs/results/mnist-real-information-seed0 --digits 4 9 \
+    python3 research/merge_cues.py runs/results/mnist-real-information-seed0 --digits 4 9 \
         --data-root ../shared/data/MNIST/raw
 """
 

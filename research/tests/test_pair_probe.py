@@ -1,4 +1,4 @@
-"""benchmarks/pair_probe.py on a real (tiny) trained shapes run: it learns pairs from a frozen G."""
+"""research/pair_probe.py on a real (tiny) trained shapes run: it learns pairs from a frozen G."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.checkpoint import load_tensors, model_path
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "pair_probe.py"
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "research" / "pair_probe.py"
 
 
 def probe(*args: str) -> subprocess.CompletedProcess:

@@ -1,8 +1,8 @@
 """Can a pair classifier tell a trained generator's codes apart? Train a fresh one on a frozen G.
 
-    python benchmarks/pair_probe.py RUN_OR_CHECKPOINT [--steps 300] [--batch 64] [--lr 2e-3] [--seed 0]
+    python research/pair_probe.py RUN_OR_CHECKPOINT [--steps 300] [--batch 64] [--lr 2e-3] [--seed 0]
 
-The contrastive regulariser (``loss.contrastive``) only helps once its classifier H can name the
+The contrastive regulariser (``[loss.contrastive]``) only helps once its classifier H can name the
 code two fakes share. This script builds the backbone's pair classifier afresh, trains it for
 ``--steps`` steps on pairs from the checkpoint's generator (in eval mode, never updated; a pair
 shares its noise z and one code, as the regulariser's pairs do), then scores
@@ -20,7 +20,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from infogan_toolkit.assembly import build_pair_classifier
+from infogan_toolkit.assembly import build_request
 from infogan_toolkit.errors import ToolkitError
 from infogan_toolkit.model import TrainedModel
 
@@ -37,7 +37,12 @@ def pairs(model: TrainedModel, n: int, gen: torch.Generator) -> tuple[torch.Tens
 
 def probe(model: TrainedModel, steps: int, batch: int, lr: float, seed: int, log_every: int, held_out: int) -> dict:
     """Train a fresh pair classifier on ``model``'s frozen generator; return the held-out scores."""
-    classifier = build_pair_classifier(model.assembly, seed=seed).to(model.device).train()
+    builder = getattr(model.assembly.backbone, "build_pair_classifier", None)
+    if builder is None:
+        raise ToolkitError(f"backbone '{model.config.model.backbone}' has no pair classifier to probe with")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        classifier = builder(build_request(model.assembly), len(model.codes)).to(model.device).train()
     beta1, beta2 = model.config.optim.beta1, model.config.optim.beta2
     optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, betas=(beta1, beta2))
     gen = torch.Generator(device=model.device).manual_seed(seed)
@@ -77,7 +82,7 @@ def main() -> None:
     parser.add_argument("checkpoint", help="a run directory (its latest checkpoint) or a .safetensors file")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (the toolkit's optim.lr_contrastive default)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (the default of loss.contrastive.lr)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--held-out", type=int, default=2048, help="pairs scored after training")

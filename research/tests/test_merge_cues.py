@@ -1,4 +1,4 @@
-"""benchmarks/merge_cues.py: the ink statistics on drawn images, and the script on a real trained run."""
+"""research/merge_cues.py: the ink statistics on drawn images, and the script on a real trained run."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from infogan_toolkit.cli.app import app
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "research"))
 from merge_cues import ink_statistics  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def test_the_script_reports_every_category_of_a_trained_run(tmp_path: Path, tiny
     assert result.exit_code == 0, result.output
     with gzip.open(tiny_mnist / "t10k-labels-idx1-ubyte.gz") as f:
         labels = sorted(set(f.read()[8:]))  # the labels the 8 test images have
-    proc = subprocess.run([sys.executable, "benchmarks/merge_cues.py", str(run), "--digits", *map(str, labels),
+    proc = subprocess.run([sys.executable, "research/merge_cues.py", str(run), "--digits", *map(str, labels),
                            "--min-share", "0", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
@@ -60,7 +60,7 @@ def test_a_label_the_test_split_lacks_is_one_line(tmp_path: Path, tiny_mnist: Pa
     run = tmp_path / "run"
     CliRunner().invoke(app, ["train", "--config", "mnist", "--steps", "1", "--device", "cpu", "--out", str(run), "--quiet",
                              "--data-root", str(tiny_mnist), "--set", "train.batch_size=8"])
-    proc = subprocess.run([sys.executable, "benchmarks/merge_cues.py", str(run), "--digits", "42"],
+    proc = subprocess.run([sys.executable, "research/merge_cues.py", str(run), "--digits", "42"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

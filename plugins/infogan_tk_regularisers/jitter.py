@@ -1,6 +1,6 @@
 """Random affine jitter of an image batch: small rotations, scalings, shifts and shears, differentiable.
 
-Used by the invariance term (``loss.invariance``): Q must still read each discrete code from a
+Used by the invariance term (``[loss.invariance]``): Q must still read each discrete code from a
 jittered copy of the generated image, so a category cannot be carried by slant, width or position
 alone (those are what split one digit over two categories). Nothing here knows a dataset: it works
 on any ``(n, channels, height, width)`` batch, and the border pixels fill what moves into view.

@@ -1,4 +1,4 @@
-"""benchmarks/reproduce_results.py end to end on a tiny real-format MNIST: one record per run,
+"""research/reproduce_results.py end to end on a tiny real-format MNIST: one record per run,
 the generated table, the figures, and sweeps kept apart by label."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path
 from infogan_toolkit.evaluate.report import EvalSizes
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "reproduce_results.py"
-sys.path.insert(0, str(REPO / "benchmarks"))
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "research" / "reproduce_results.py"
+sys.path.insert(0, str(REPO / "research"))
 import reproduce_results  # noqa: E402  (a benchmark script, not a package)
 
 

@@ -2,7 +2,7 @@
 # The prepared GPU session (docs/performance.md, docs/results/README.md): one short script so that
 # a lent GPU's minutes go to measuring, not to typing. Run from the repository root:
 #
-#   benchmarks/gpu_session.sh WHEELDIR MNIST_RAW OUTDIR PHASE...
+#   research/gpu_session.sh WHEELDIR MNIST_RAW OUTDIR PHASE...
 #
 # WHEELDIR holds the toolkit's wheels (pip wheel --no-deps -w WHEELDIR . plugins/example-circular),
 # installed into the GPU machine's own torch with --no-deps (that machine reaches no registry).
@@ -37,7 +37,7 @@ tp() { python3 benchmarks/throughput.py --device cuda --peak-size 8192 --steps 2
 gpu_reproduce() {
     local log=$1; shift
     mkdir -p /tmp/sweep-logs
-    OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 benchmarks/reproduce_results.py "$@" \
+    OMP_NUM_THREADS=1 timeout "${SWEEP_SECONDS:-480}" python3 research/reproduce_results.py "$@" \
         --device cuda --eval-device cuda --results-dir "$OUTDIR" --no-figures \
         --set train.cuda_graph=true --set train.figures=false >"/tmp/sweep-logs/$log.log" 2>&1 &
 }
@@ -49,8 +49,8 @@ authors_run() {
     local label=$1 seed=$2; shift 2
     gpu_reproduce "$label-seed$seed" mnist --seeds "$seed" --data-root "$MNIST" --runs runs/gpu-sweep \
         --record-as mnist-sweep-authors --label "$label" --steps 5000 \
-        --set model.noise=uniform --set 'train.d_batch="separate"' --set loss.invariance=0.0 \
-        --set loss.real_information=0.0 --set loss.jitter_shear=0.0 --set train.batch_size=128 "$@"
+        --set model.noise=uniform --set 'train.d_batch="separate"' --set loss.invariance.weight=0.0 \
+        --set loss.real_information.weight=0.0 --set loss.invariance.shear=0.0 --set train.batch_size=128 "$@"
 }
 
 # 10,000 steps, also evaluated at the 5,000-step checkpoint.
@@ -61,9 +61,9 @@ LONG=(--steps 10000 --set train.keep_checkpoints=20 --eval-at 5000)
 invariance_variants() {
     local seed
     for seed in "$@"; do
-        authors_run invariance-batch-64 "$seed" "${LONG[@]}" --set loss.invariance=1.0 --set train.batch_size=64
-        authors_run invariance-2 "$seed" "${LONG[@]}" --set loss.invariance=2.0
-        authors_run invariance-lambda-disc-2 "$seed" "${LONG[@]}" --set loss.invariance=1.0 --set loss.lambda_discrete=2.0
+        authors_run invariance-batch-64 "$seed" "${LONG[@]}" --set loss.invariance.weight=1.0 --set train.batch_size=64
+        authors_run invariance-2 "$seed" "${LONG[@]}" --set loss.invariance.weight=2.0
+        authors_run invariance-lambda-disc-2 "$seed" "${LONG[@]}" --set loss.invariance.weight=1.0 --set loss.lambda_discrete=2.0
     done
     wait
 }
@@ -77,7 +77,7 @@ shapes_run() {
     gpu_reproduce "shapes-$label-seed$seed" shapes --seeds "$seed" --runs runs/gpu-shapes --record-as shapes-sweep \
         --label "$label" --steps "$steps" --eval-at $(( steps / 2 )) --set train.checkpoint_every=$(( steps / 4 )) \
         --eval-size reduced \
-        --set train.keep_checkpoints=10 --set loss.invariance=0.0 \
+        --set train.keep_checkpoints=10 --set loss.invariance.weight=0.0 \
         --set train.batch_size=64 --set model.noise_dim=5 --set 'model.codes="cat3,unif4"' "$@"
 }
 
@@ -102,7 +102,7 @@ run_phase() {
     case $phase in
     sanity)
         infogan-tk train --config mnist --data-root "$MNIST" --device cuda --steps 40 --out /tmp/sanity \
-            --set train.cuda_graph=true --set loss.invariance=1.0 --set train.log_every=10 --set train.checkpoint_every=20 --quiet --json \
+            --set train.cuda_graph=true --set loss.invariance.weight=1.0 --set train.log_every=10 --set train.checkpoint_every=20 --quiet --json \
             >"$OUTDIR/sanity.json" || exit 1
         infogan-tk eval /tmp/sanity --metrics mi,accuracy --device cuda --json >"$OUTDIR/sanity-eval.json" || exit 1
         tail -c 400 "$OUTDIR/sanity.json"; echo ;;
@@ -123,10 +123,10 @@ run_phase() {
         export OMP_NUM_THREADS=1
         sweep() {
             local label=$1; shift
-            timeout "${SWEEP_SECONDS:-300}" python3 benchmarks/reproduce_results.py mnist --seeds 0 1 2 --device cuda --eval-device cuda \
+            timeout "${SWEEP_SECONDS:-300}" python3 research/reproduce_results.py mnist --seeds 0 1 2 --device cuda --eval-device cuda \
                 --data-root "$MNIST" --runs "runs/gpu-sweep" --results-dir "$OUTDIR" --record-as mnist-sweep --label "$label" \
                 --no-figures --set train.figures=false --set train.cuda_graph=true \
-                --steps 5000 --set loss.invariance=0.0 --set train.batch_size=128 "$@" >"$OUTDIR/sweep-$label.log" 2>&1 &
+                --steps 5000 --set loss.invariance.weight=0.0 --set train.batch_size=128 "$@" >"$OUTDIR/sweep-$label.log" 2>&1 &
         }
         # Each setting names every option it depends on, so a later change of configs/mnist.toml keeps its meaning.
         paper_base=(--set model.noise=normal --set 'train.d_batch="joint"')
@@ -141,9 +141,9 @@ run_phase() {
         # Every setting x seed is its own process, all at once: a run killed by SWEEP_SECONDS loses only itself.
         for seed in 0 1 2; do
             authors_run authors-10k "$seed" "${LONG[@]}"
-            authors_run invariance-10k "$seed" "${LONG[@]}" --set loss.invariance=1.0
-            authors_run invariance-strong "$seed" --set loss.invariance=1.0 --set loss.jitter_rotation=30 \
-                --set loss.jitter_scale=0.2 --set loss.jitter_shift=0.15
+            authors_run invariance-10k "$seed" "${LONG[@]}" --set loss.invariance.weight=1.0
+            authors_run invariance-strong "$seed" --set loss.invariance.weight=1.0 --set loss.invariance.rotation=30 \
+                --set loss.invariance.scale=0.2 --set loss.invariance.shift=0.15
             authors_run lambda-disc-2 "$seed" --set loss.lambda_discrete=2.0
             authors_run equal-lr "$seed" --set optim.lr_g=2e-4
             authors_run batch-64 "$seed" --set train.batch_size=64
@@ -160,11 +160,11 @@ run_phase() {
         # information term (CPU seeds 98.2/97.7/88.2%), all at once.
         local seed
         for seed in 3 4 5 6 7; do
-            authors_run shear-20-batch-64 "$seed" "${LONG[@]}" --set loss.invariance=1.0 --set loss.jitter_shear=20 \
+            authors_run shear-20-batch-64 "$seed" "${LONG[@]}" --set loss.invariance.weight=1.0 --set loss.invariance.shear=20 \
                 --set train.batch_size=64
-            authors_run invariance-batch-64 "$seed" "${LONG[@]}" --set loss.invariance=1.0 --set train.batch_size=64
-            authors_run real-information-batch-64 "$seed" "${LONG[@]}" --set loss.invariance=1.0 \
-                --set loss.real_information=1.0 --set train.batch_size=64
+            authors_run invariance-batch-64 "$seed" "${LONG[@]}" --set loss.invariance.weight=1.0 --set train.batch_size=64
+            authors_run real-information-batch-64 "$seed" "${LONG[@]}" --set loss.invariance.weight=1.0 \
+                --set loss.real_information.weight=1.0 --set train.batch_size=64
         done
         wait
         tar czf "$OUTDIR/sweep-robust-logs.tgz" -C /tmp sweep-logs ;;
@@ -177,7 +177,7 @@ run_phase() {
                 --set loss.lambda_discrete=1.0 --set loss.lambda_continuous=0.1 --set optim.lr_d=2e-4 --set model.noise=normal
             shapes_run lean-lit-l1 "$seed" "${LEAN_LIT[@]}"
             shapes_run lean-lit-l0.3 "$seed" "${LEAN_LIT[@]}" --set loss.lambda_discrete=0.3 --set loss.lambda_continuous=0.3
-            shapes_run lean-lit-l1-invariance "$seed" "${LEAN_LIT[@]}" --set loss.invariance=1.0
+            shapes_run lean-lit-l1-invariance "$seed" "${LEAN_LIT[@]}" --set loss.invariance.weight=1.0
         done
         wait
         tar czf "$OUTDIR/shapes-sweep-logs.tgz" -C /tmp sweep-logs ;;
@@ -188,9 +188,9 @@ run_phase() {
         local late=$(( ${SHAPES_STEPS:-10000} * 3 / 4 )) half=$(( ${SHAPES_STEPS:-10000} / 2 ))
         for seed in 0 1 2; do
             shapes_run lean-sn-unif5-l0.05 "$seed" "${LIN_CR[@]}"
-            shapes_run lean-sn-unif5-l0.05-cr2 "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0
-            shapes_run lean-sn-unif5-l0.05-cr2-late "$seed" "${LIN_CR[@]}" --set loss.contrastive=2.0 --set loss.contrastive_start=$late
-            shapes_run lean-lit-l1-cr2-half "$seed" "${LEAN_LIT[@]}" --set loss.contrastive=2.0 --set loss.contrastive_start=$half
+            shapes_run lean-sn-unif5-l0.05-cr2 "$seed" "${LIN_CR[@]}" --set loss.contrastive.weight=2.0
+            shapes_run lean-sn-unif5-l0.05-cr2-late "$seed" "${LIN_CR[@]}" --set loss.contrastive.weight=2.0 --set loss.contrastive.start=$late
+            shapes_run lean-lit-l1-cr2-half "$seed" "${LEAN_LIT[@]}" --set loss.contrastive.weight=2.0 --set loss.contrastive.start=$half
         done
         wait
         tar czf "$OUTDIR/shapes-cr-logs.tgz" -C /tmp sweep-logs ;;

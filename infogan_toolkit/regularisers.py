@@ -1,0 +1,229 @@
+"""Regularisers: terms that plugins add to the InfoGAN objective without touching the engine.
+
+A plugin registers a :class:`RegulariserPlugin` under a name (``register_regularisers``). A run
+turns it on with a ``[loss.NAME]`` table of options, validated against the plugin's ``options``
+attrs class (unknown keys refused with a suggestion; ``weight = 0`` turns the term off). For the
+run the plugin builds a :class:`Regulariser`, which at every step reads a :class:`StepView` of the
+step (the real and fake batches, the codes drawn, D's outputs, and ways to run G and D again) and
+returns :class:`Terms`: losses for the D side, the G side, the information term, and its own
+networks, plus named statistics for the metrics log.
+
+The engine owns everything around a term: the networks a term returns from ``networks()`` are
+placed on the device and broadcast under torchrun (``RegulariserSetup.prepare_module``), saved in every checkpoint under ``NAME.`` and restored on ``--resume``; the optimisers from
+``optimizers()`` are saved and restored with the Adam moments; gradients of the term's own
+parameters are averaged across ranks. Terms run in the order of their names, every step, so a run
+and its resumed twin draw the same random numbers in the same order.
+
+Examples of what plugins build on this: the invariance term (Q must read the discrete codes from a
+jittered copy of each fake), the real-image information term and InfoGAN-CR's contrastive pair
+classifier, all in the built-in ``infogan_tk_regularisers`` package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+from .errors import ConfigError
+from .suggest import did_you_mean
+
+
+@attrs.frozen
+class Terms:
+    """What one regulariser adds to one step. Every loss is a scalar tensor; None adds nothing.
+
+    ``information`` joins the information term and trains exactly what it trains (``loss.info_updates``);
+    ``discriminator`` joins D's loss (trunk, D head and Q head); ``generator`` joins G's loss;
+    ``own`` trains only the term's own parameters (``Regulariser.own_parameters``), with its own
+    optimisers. ``stats`` holds one value per name of ``Regulariser.stat_names``, in that order.
+    """
+
+    information: Tensor | None = None
+    discriminator: Tensor | None = None
+    generator: Tensor | None = None
+    own: Tensor | None = None
+    stats: Mapping[str, Tensor] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class StepView:
+    """One training step as a regulariser sees it.
+
+    Tensors: ``real`` and ``fake`` image batches (the network's input format), ``generator_input``
+    (z then the encoded codes, one row per fake), ``values`` (each code's sampled values),
+    ``logit_real``/``logit_fake`` (D's logits, float32) and ``q_real``/``q_fake`` (the Q head's
+    parameters for each batch). ``rng`` is the step's random generator: draw from it, never from
+    torch's global stream, so resume stays exact. ``generate``, ``discriminate`` and ``prepare``
+    run G, D (optionally without updating its batch norm statistics) and the memory-format
+    conversion as the step does; ``autocast`` is the step's precision context.
+    """
+
+    real: Tensor
+    fake: Tensor
+    generator_input: Tensor
+    values: list[Tensor]
+    logit_real: Tensor
+    logit_fake: Tensor
+    q_real: Tensor
+    q_fake: Tensor
+    rng: torch.Generator
+    noise_dim: int
+    generate: Callable[[Tensor], Tensor]
+    discriminate: Callable[..., tuple[Tensor, Tensor]]
+    prepare: Callable[[Tensor], Tensor]
+    autocast: Callable[[], contextlib.AbstractContextManager]
+
+
+@attrs.frozen
+class RegulariserSetup:
+    """What a plugin gets to build its term for a run.
+
+    ``assembly`` is the resolved run (config, backbone, codes); ``build_request`` what the backbone
+    sized its networks for; ``seed`` is ``train.seed`` (derive a stream of your own from it for any
+    initialisation, inside ``torch.random.fork_rng``); ``make_optimizer(params, lr)`` is an Adam
+    configured as the run's others (betas, kernel, CUDA graph capture); ``prepare_module(module)``
+    moves a network to the run's device and memory format and gives it rank 0's weights under
+    torchrun (call it before making the network's optimiser); ``cuda_graph`` says whether the step
+    will be captured, in which case it must do the same work every step.
+    """
+
+    assembly: Any
+    build_request: Any
+    device: torch.device
+    seed: int
+    cuda_graph: bool
+    make_optimizer: Callable[[list[nn.Parameter], float], torch.optim.Optimizer]
+    prepare_module: Callable[[nn.Module], nn.Module]
+
+
+class Regulariser:
+    """One run's term. Subclasses implement :meth:`terms` and override what else they need."""
+
+    #: Names of the statistics :meth:`terms` reports, in order (keys of the metrics log).
+    stat_names: tuple[str, ...] = ()
+    #: Optimiser key -> the name a state file saved it under before the term was a plugin, so such
+    #: runs still resume.
+    legacy_optimizers: dict[str, str] = {}
+    #: Whether the step can be captured in a CUDA graph with this term on (static shapes, no host
+    #: reads, no data-dependent control flow). ``train.cuda_graph`` refuses a term that says no.
+    cuda_graph_capturable: bool = True
+
+    def networks(self) -> dict[str, nn.Module]:
+        """Networks the term owns, checkpointed under ``NAME.`` (key ``""``) or ``NAME.KEY.``."""
+        return {}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers of :meth:`own_parameters`; stepped after D's and G's, saved for resume."""
+        return {}
+
+    def own_parameters(self) -> list[nn.Parameter]:
+        """The parameters that ``Terms.own`` trains (zeroed, back-propagated and rank-averaged by the engine)."""
+        return []
+
+    def schedule(self, step: int) -> None:
+        """Called before every step with its index; cheap (a captured graph reads device tensors)."""
+
+    def compile(self, mode: str) -> None:
+        """Compile the term's networks with ``torch.compile(mode=mode)`` (``train.compile``)."""
+
+    def terms(self, view: StepView) -> Terms:
+        """The step's losses and statistics."""
+        raise NotImplementedError
+
+
+class RegulariserPlugin:
+    """What ``register_regularisers`` registers: an options class and a builder.
+
+    ``options`` is an attrs class whose fields are the ``[loss.NAME]`` table's keys, with defaults
+    and validators; it must have a float field ``weight`` (0 turns the term off). ``legacy_keys``
+    maps old flat config keys (``"loss.some_key"``) to option names, so configs saved before the
+    term became a plugin still load.
+    """
+
+    options: ClassVar[type]
+    legacy_keys: ClassVar[dict[str, str]] = {}
+
+    def check(self, options: Any, assembly: Any) -> None:
+        """Raise :class:`~infogan_toolkit.errors.ConfigError` when the term cannot apply to the run."""
+
+    def check_backbone(self, backbone: Any, request: Any, networks: Any, device: torch.device | str) -> None:
+        """Conformance check of what the term needs from ``backbone`` (``infogan_toolkit.testing.check_backbone``
+        calls it with the request and the networks it built); raise AssertionError naming the problem."""
+
+    def build(self, options: Any, setup: RegulariserSetup) -> Regulariser:
+        """The term for one run."""
+        raise NotImplementedError
+
+
+@attrs.frozen
+class ResolvedRegulariser:
+    """A regulariser that a run turns on: its registered name, plugin and validated options."""
+
+    name: str
+    plugin: RegulariserPlugin
+    options: Any
+
+
+def parse_options(name: str, plugin: RegulariserPlugin, table: Mapping[str, Any]) -> Any:
+    """Validate ``[loss.NAME]``'s table against the plugin's options class; a one-line ConfigError."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"loss.{name} must be a table of options, e.g. loss.{name}.weight=1.0")
+    fields = {f.name: f for f in attrs.fields(plugin.options)}
+    for key in table:
+        if key not in fields:
+            raise ConfigError(
+                f"unknown option 'loss.{name}.{key}'.{did_you_mean(key, fields)} "
+                f"Known: {', '.join(f'loss.{name}.{k}' for k in fields)}."
+            )
+    values = {}
+    for key, value in table.items():
+        declared = str(fields[key].type)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if declared.startswith("float") and not number or declared.startswith("int") and (not number or isinstance(value, float)):
+            raise ConfigError(f"loss.{name}.{key} must be {'a number' if declared.startswith('float') else 'a whole number'}, got {value!r}")
+        if declared.startswith("bool") and not isinstance(value, bool):
+            raise ConfigError(f"loss.{name}.{key} must be true or false, got {value!r}")
+        values[key] = float(value) if declared.startswith("float") else value
+    try:
+        return plugin.options(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"loss.{name}.{exc}") from None
+
+
+def upgrade_legacy(data: dict[str, Any], registry: Any) -> dict[str, Any]:
+    """A config dict with the flat keys of terms that became plugins (``legacy_keys``) moved into
+    their ``[loss.NAME]`` tables (dropped when their weight was 0); other keys untouched."""
+    data = {section: dict(values) if isinstance(values, dict) else values for section, values in data.items()}
+    for entry in registry:
+        table: dict[str, Any] = {}
+        for old, option in entry.obj.legacy_keys.items():
+            section, key = old.split(".", 1)
+            values = data.get(section)
+            if isinstance(values, dict) and key in values and not isinstance(values[key], dict):
+                table[option] = values.pop(key)
+        if table and table.get("weight"):
+            data.setdefault("loss", {})[entry.name] = table
+    return data
+
+
+def options_dict(options: Any) -> dict[str, Any]:
+    """An options object as the plain ``[loss.NAME]`` table it came from, defaults filled in."""
+    return attrs.asdict(options)
+
+
+__all__ = [
+    "RegulariserPlugin",
+    "Regulariser",
+    "RegulariserSetup",
+    "ResolvedRegulariser",
+    "StepView",
+    "Terms",
+    "options_dict",
+    "parse_options",
+    "upgrade_legacy",
+]

@@ -1,0 +1,76 @@
+"""The invariance term: Q must also read the discrete codes from a jittered copy of each fake.
+
+``-weight * sum_discrete E[log Q(c_i | jitter(G(z, c)))]`` joins the information term, so it trains
+what that term trains. The jitter is a random rotation, scaling, shift and (optionally) shear per
+image, drawn from the step's generator; continuous codes are not scored, as they may well be slant
+or width. The jittered copies are not data D judges, so they pass through D without moving its
+batch norm running statistics.
+"""
+
+from __future__ import annotations
+
+import attrs
+import torch
+
+from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+
+from ._options import non_negative
+from .jitter import random_affine
+
+
+@attrs.define
+class InvarianceOptions:
+    """``[loss.invariance]``."""
+
+    weight: float = attrs.field(default=1.0, validator=non_negative)
+    rotation: float = attrs.field(default=15.0, validator=non_negative)  # degrees, +-
+    scale: float = attrs.field(default=0.1, validator=non_negative)  # scale in 1 +- this
+    shift: float = attrs.field(default=0.1, validator=non_negative)  # fraction of the side, +-
+    shear: float = attrs.field(default=0.0, validator=non_negative)  # horizontal shear, degrees, +-
+
+
+class InvarianceTerm(Regulariser):
+    """One run's invariance term."""
+
+    stat_names = ("loss_invariance",)
+
+    def __init__(self, options: InvarianceOptions, setup: RegulariserSetup) -> None:
+        codes = setup.assembly.codes
+        self.codes = codes
+        self.weights = torch.tensor(
+            [options.weight if c.code.discrete else 0.0 for c in codes], dtype=torch.float32, device=setup.device
+        )
+        self.jitter = (options.rotation, options.scale, options.shift, options.shear)
+
+    def terms(self, view: StepView) -> Terms:
+        """The jittered fakes' discrete-code likelihood, as an addition to the information term."""
+        jittered = view.prepare(random_affine(view.fake.float(), view.rng, *self.jitter))
+        _, q_jittered = view.discriminate(jittered, update_running_stats=False)
+        loss = -(self.weights * self.codes.log_likelihoods(q_jittered, view.values)).sum()
+        return Terms(information=loss, stats={"loss_invariance": loss})
+
+
+class Invariance(RegulariserPlugin):
+    """Q must read the discrete codes from a jittered copy of each fake."""
+
+    options = InvarianceOptions
+    legacy_keys = {
+        "loss.invariance": "weight",
+        "loss.jitter_rotation": "rotation",
+        "loss.jitter_scale": "scale",
+        "loss.jitter_shift": "shift",
+        "loss.jitter_shear": "shear",
+    }
+
+    def check(self, options: InvarianceOptions, assembly) -> None:
+        """The term scores discrete codes only: a run without one is refused."""
+        if not any(c.code.discrete for c in assembly.codes):
+            raise ConfigError(
+                f"loss.invariance.weight is {options.weight} but the codes '{assembly.config.model.codes}' have no "
+                "discrete code, and the invariance term scores only discrete codes; set loss.invariance.weight=0 or add one (e.g. cat10)"
+            )
+
+    def build(self, options: InvarianceOptions, setup: RegulariserSetup) -> InvarianceTerm:
+        """The term for one run."""
+        return InvarianceTerm(options, setup)
