@@ -18,7 +18,7 @@ __all__ = ["__version__", "hookimpl", "load_checkpoint"]
 def __getattr__(name: str):
     # Lazy, so that `import infogan_toolkit` stays light for plugin authors.
     if name == "load_checkpoint":
-        from .checkpoint import load_checkpoint
+        from .model import load_checkpoint
 
         return load_checkpoint
     raise AttributeError(name)

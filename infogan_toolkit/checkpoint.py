@@ -26,8 +26,7 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError
 
-MODEL_FORMAT = "infogan-tk-model/1"
-STATE_FORMAT = "infogan-tk-state/1"
+from .rundir import MODEL_FORMAT, STATE_FORMAT, checkpoint_dir, list_steps, model_path, state_path  # noqa: F401  (re-exported)
 PREFIXES = {
     "generator": "generator.",
     "trunk": "discriminator.trunk.",
@@ -184,33 +183,6 @@ def load_train_state(path: Path, state: TrainState, rank: int = 0, aliases: dict
 
 
 # -- locating checkpoints ------------------------------------------------------------------------
-def checkpoint_dir(run_dir: Path) -> Path:
-    """Where a run keeps its checkpoints."""
-    return Path(run_dir) / "checkpoints"
-
-
-def model_path(run_dir: Path, step: int) -> Path:
-    """Weights file for a step."""
-    return checkpoint_dir(run_dir) / f"step-{step:07d}.safetensors"
-
-
-def state_path(run_dir: Path, step: int) -> Path:
-    """Trainer-state file for a step."""
-    return checkpoint_dir(run_dir) / f"step-{step:07d}.state.safetensors"
-
-
-def list_steps(run_dir: Path) -> list[int]:
-    """Steps with a complete checkpoint (both files), ascending."""
-    steps = []
-    for p in checkpoint_dir(run_dir).glob("step-*.safetensors"):
-        if p.name.endswith(".state.safetensors"):
-            continue
-        step = int(p.stem.split("-")[1])
-        if state_path(run_dir, step).is_file():
-            steps.append(step)
-    return sorted(steps)
-
-
 def resolve_checkpoint(path: str | Path) -> Path:
     """A .safetensors file as given, or the latest checkpoint of a run directory."""
     path = Path(path)
@@ -227,14 +199,3 @@ def prune(run_dir: Path, keep: int) -> None:
     for step in list_steps(run_dir)[:-keep]:
         model_path(run_dir, step).unlink(missing_ok=True)
         state_path(run_dir, step).unlink(missing_ok=True)
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", host=None):
-    """Load a checkpoint (file or run directory) into a :class:`~infogan_toolkit.model.TrainedModel`.
-
-    The networks are rebuilt from the config in the metadata through the installed plugins; a
-    missing plugin is named, with the distribution to install.
-    """
-    from .model import TrainedModel  # local: model imports this module
-
-    return TrainedModel.load(path, device=device, host=host)

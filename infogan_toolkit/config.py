@@ -134,8 +134,9 @@ class TrainConfig:
     # mode uses) as the plain average over this many training-mode batches with the final weights;
     # 0 keeps the moving averages of training. Training itself is unchanged.
     batch_norm_refresh: int = attrs.field(default=0, validator=_non_negative)
-    figures: bool = True  # L_I curve and traversal sheet at every checkpoint
+    figures: bool = True  # L_I curve and traversal sheet at every checkpoint (the built-in `figures` callback)
     sinks: list[str] = attrs.field(factory=lambda: ["*"])  # metric sinks to enable; "*" = every available one
+    callbacks: list[str] = attrs.field(factory=lambda: ["*"])  # training callbacks to enable; "*" = every registered one
 
 
 @attrs.define

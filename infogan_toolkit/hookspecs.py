@@ -86,3 +86,28 @@ def register_regularisers(register):
     term adds losses to the D side, the G side or the information term, may own networks and
     optimisers (checkpointed and resumed with the run) and reports named statistics.
     """
+
+
+@hookspec
+def register_callbacks(register):
+    """Register training callbacks: code that runs on training events.
+
+    Call ``register(name, factory)``; ``factory(info: RunInfo) -> Callback | None`` is called once
+    per run on the main process (return None to stay out of this run). The
+    :class:`infogan_toolkit.engine.events.Callback` gets ``on_log(LogEvent)`` at every log interval,
+    ``on_checkpoint(CheckpointEvent)`` after each checkpoint is written and ``on_run_end(RunEndEvent)``
+    when the run ends. ``train.callbacks`` chooses which run (``"*"``, the default: all).
+    """
+
+
+@hookspec
+def register_metrics(register):
+    """Register evaluation metrics for ``infogan-tk eval``.
+
+    Call ``register(name, metric)`` with a :class:`infogan_toolkit.evaluate.report.Metric` instance.
+    ``eval`` runs every registered metric that applies to the model and dataset (or those named by
+    ``--metrics``), in their ``order``, and puts each result under its name in the JSON. A metric
+    says why it cannot run with ``not_applicable(ctx)`` and computes with ``run(ctx)`` from an
+    ``EvalContext`` (model, dataset, sizes, seed, a shared cache).
+    """
+

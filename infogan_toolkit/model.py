@@ -105,3 +105,12 @@ class TrainedModel:
             x = from_uint8(images_uint8[start:start + batch_size].to(self.device), self.assembly.backbone.output_range)
             out.append(self.discriminator(x)[1].float())
         return torch.cat(out)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None) -> TrainedModel:
+    """Load a checkpoint (file or run directory) into a :class:`TrainedModel`.
+
+    The networks are rebuilt from the config in the metadata through the installed plugins; a
+    missing plugin is named, with the distribution to install.
+    """
+    return TrainedModel.load(path, device=device, host=host)

@@ -36,6 +36,8 @@ HOOK_REGISTRIES = {
     "register_metric_sinks": ("sinks", "metric sink"),
     "register_configs": ("configs", "config"),
     "register_regularisers": ("regularisers", "regulariser"),
+    "register_callbacks": ("callbacks", "callback"),
+    "register_metrics": ("metrics", "metric"),
 }
 
 
@@ -50,6 +52,8 @@ class Registries:
     sinks: Registry
     configs: Registry
     regularisers: Registry
+    callbacks: Registry
+    metrics: Registry
 
 
 @attrs.frozen

@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CIRCULAR = ROOT / "plugins" / "example-circular"
+MEANINK = ROOT / "plugins" / "example-meanink"
 
 
 def deptry(folder: Path) -> subprocess.CompletedProcess:
@@ -30,7 +31,7 @@ def report(result: subprocess.CompletedProcess) -> str:
     return f"deptry exited {result.returncode}:\n{result.stdout}{result.stderr}"
 
 
-@pytest.mark.parametrize("folder", [ROOT, CIRCULAR], ids=["infogan-toolkit", "example-circular"])
+@pytest.mark.parametrize("folder", [ROOT, CIRCULAR, MEANINK], ids=["infogan-toolkit", "example-circular", "example-meanink"])
 def test_imports_match_declared_dependencies(folder):
     result = deptry(folder)
     assert result.returncode == 0, report(result)
@@ -40,7 +41,7 @@ def test_imports_match_declared_dependencies(folder):
 def project_copy(tmp_path) -> Path:
     """The toolkit's sources and pyproject.toml, copied so a test can break them."""
     copy = tmp_path / "project"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "example-circular")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "example-circular", "example-meanink")
     for name in ("infogan_toolkit", "plugins", "configs", "benchmarks", "tests"):
         shutil.copytree(ROOT / name, copy / name, ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")

@@ -25,7 +25,8 @@ from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, DataConfig, ModelConfig
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, ImageDataset
 from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.evaluate.report import EvalSizes, evaluate, factor_represent, point_estimates
+from infogan_toolkit.evaluate.disentanglement import mig
+from infogan_toolkit.evaluate.report import EvalSizes, Metric, evaluate, factor_represent, factor_representation, point_estimates
 from infogan_toolkit.model import TrainedModel
 
 # Tiny test sizes leave many-valued factors with few rows per class; sklearn says so, rightly, every fit.
@@ -372,3 +373,68 @@ def test_explicit_metrics_refused_when_not_applicable(oracle, monkeypatch):
         evaluate(model, host, samples=10, metrics={"factorvae"})
     report = evaluate(model, host, samples=10, metrics=None, sizes=EvalSizes(factor_samples=30, factor_test_samples=15, dci_trees=2))
     assert "factor grid" in report["skipped"]["factorvae"] and "mig" in report
+
+
+# -- metrics are plugins ------------------------------------------------------------------------------
+class _SpreadMetric(Metric):
+    order = 60
+    description = "spread of Q's estimates"
+
+    def not_applicable(self, ctx):
+        return None if ctx.data.factors is not None else f"dataset '{ctx.dataset_name}' has no factors"
+
+    def run(self, ctx):
+        codes, columns, _factors, train, _test = factor_representation(ctx)
+        return {"std": dict(zip(columns, np.std(codes[train], axis=0).tolist()))}
+
+
+class _GeneratorOnly(Metric):
+    order = 5
+    needs_dataset = False
+
+    def not_applicable(self, ctx):
+        return "never today"
+
+    def run(self, ctx):
+        raise AssertionError("must not run")
+
+
+class _MetricPlugin:
+    @hookimpl
+    def register_metrics(self, register):
+        register("spread", _SpreadMetric())
+        register("never", _GeneratorOnly())
+
+
+def test_a_third_party_metric_runs_with_the_built_ins_and_shares_their_representation(oracle):
+    model, host = oracle
+    host.register(_MetricPlugin(), "metric-plugin")
+    try:
+        sizes = EvalSizes(factor_samples=40, factor_test_samples=20, dci_trees=2, factorvae_train=10, factorvae_eval=10,
+                          factorvae_variance=50, batch=16)
+        report = evaluate(model, host, samples=50, seed=3, sizes=sizes)
+        assert [k for k in report if k in ("mi", "accuracy", "representation", "mig", "sap", "dci", "factorvae", "spread")] == [
+            "mi", "accuracy", "representation", "mig", "sap", "dci", "factorvae", "spread"]
+        assert report["skipped"] == {"never": "never today"}
+        assert set(report["spread"]["std"]) == {"c1", "c2"} and report["spread"]["std"]["c1"] > 0
+        assert "representation" in report["seconds"] and "spread" in report["seconds"]
+        alone = evaluate(model, host, samples=50, seed=3, sizes=sizes, metrics=["spread", "mig"])
+        assert alone["spread"] == report["spread"] and alone["mig"] == report["mig"]  # choosing others changes nothing
+        with pytest.raises(ConfigError, match="metric 'never' cannot run: never today"):
+            evaluate(model, host, samples=50, metrics=["never"])
+        with pytest.raises(ConfigError, match=r"unknown metric 'sprad'. Did you mean 'spread'\?"):
+            evaluate(model, host, samples=50, metrics=["sprad"])
+    finally:
+        host.unregister("metric-plugin")
+
+
+def test_the_built_in_mig_is_the_function_on_the_shared_representation(oracle):
+    model, host = oracle
+    sizes = EvalSizes(factor_samples=60, factor_test_samples=20, batch=16)
+    report = evaluate(model, host, samples=20, seed=2, sizes=sizes, metrics=["mig"])
+    data = OracleGrid()
+    assert len(data) < 80  # so the 80 rows are drawn with replacement, from the factor-metrics stream (2)
+    rows = np.random.default_rng((2, 2)).integers(0, len(data), size=80)
+    rep, _ = point_estimates(model.codes, model.infer(data.images(torch.as_tensor(rows)), 16))
+    factors = data.factors[torch.as_tensor(rows)].numpy()
+    assert {k: v for k, v in report["mig"].items() if k not in ("num_bins", "rows")} == mig(rep[:60], factors[:60], num_bins=20)

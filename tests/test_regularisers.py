@@ -7,13 +7,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import attrs
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
-from infogan_toolkit import hookimpl
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path, read_metadata
 from infogan_toolkit.cli.common import build_config
@@ -22,69 +19,16 @@ from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.model import TrainedModel
 from infogan_toolkit.plugins import PluginHost
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, Terms, upgrade_legacy
+from infogan_toolkit.regularisers import upgrade_legacy
 
 
-# -- a third-party regulariser, written against the interface only ---------------------------------
-@attrs.define
-class MeanInkOptions:
-    weight: float = 1.0
-    target: float = 0.5
-    lr: float = 1e-2
-
-
-class MeanInkTerm(Regulariser):
-    """G is pushed towards a mean brightness; a learned scalar tracks the fakes' mean (its own loss)."""
-
-    stat_names = ("mean_ink", "ink_tracker")
-
-    def __init__(self, options, setup) -> None:
-        self.options = options
-        with torch.random.fork_rng(devices=[]):  # initialised from the run's seed, as the interface asks
-            torch.manual_seed(setup.seed + 11)
-            self.tracker = setup.prepare_module(nn.Linear(1, 1, bias=False))
-        self.optimizer = setup.make_optimizer(list(self.tracker.parameters()), options.lr)
-        self.steps_seen = 0
-
-    def networks(self):
-        return {"tracker": self.tracker}
-
-    def optimizers(self):
-        return {"adam": self.optimizer}
-
-    def own_parameters(self):
-        return list(self.tracker.parameters())
-
-    def schedule(self, step: int) -> None:
-        self.steps_seen += 1
-
-    def terms(self, view):
-        ink = view.fake.float().mean()
-        guess = self.tracker(torch.ones(1, 1, device=ink.device)).squeeze()
-        return Terms(generator=self.options.weight * (ink - self.options.target) ** 2,
-                     own=(guess - ink.detach()) ** 2, stats={"mean_ink": ink, "ink_tracker": guess})
-
-
-class MeanInk(RegulariserPlugin):
-    options = MeanInkOptions
-
-    def build(self, options, setup):
-        return MeanInkTerm(options, setup)
-
-
-class MeanInkPlugin:
-    @hookimpl
-    def register_regularisers(self, register):
-        register("mean_ink", MeanInk())
-
-
+# -- a third-party regulariser: the example distribution plugins/example-meanink -----------------
 @pytest.fixture
 def ink_host(host):
-    host.register(MeanInkPlugin(), "mean-ink-plugin")
-    try:
-        yield host
-    finally:
-        host.unregister("mean-ink-plugin")
+    """The host with the installed example regulariser (``mean_ink``, distribution infogan-tk-meanink)."""
+    if "mean_ink" not in host.registries.regularisers:
+        pytest.skip("infogan-tk-meanink is not installed; run: pip install --no-deps -e plugins/example-meanink")
+    return host
 
 
 def tiny(steps: int = 6, **loss) -> Config:
@@ -111,7 +55,7 @@ def test_a_third_party_term_trains_logs_checkpoints_and_resumes_exactly(ink_host
     state = read_metadata(tmp_path / "a" / "checkpoints" / "step-0000006.state.safetensors")
     assert "optim.mean_ink.adam.param_groups" in state
     saved = json.loads(read_metadata(model_path(tmp_path / "a", 6))["plugins"])
-    assert saved["regulariser:mean_ink"]["plugin"] == "mean-ink-plugin"
+    assert (saved["regulariser:mean_ink"]["plugin"], saved["regulariser:mean_ink"]["distribution"]) == ("meanink", "infogan-tk-meanink")
 
 
 def test_the_term_changes_g_and_its_weight_zero_turns_it_off(ink_host, tmp_path):

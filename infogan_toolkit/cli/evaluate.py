@@ -10,14 +10,14 @@ import typer
 from rich.table import Table
 
 from ..checkpoint import resolve_checkpoint
+from ..rundir import EVAL_FILE, eval_path
 from ..errors import ConfigError
-from ..evaluate.report import METRICS, EvalSizes, evaluate, parse_metrics
+from ..evaluate.report import EvalSizes, evaluate, metric_names, parse_metrics
 from ..model import TrainedModel
 from ..plugins import PluginHost
 from .app import app
 from .common import err_console, one_line_errors, out_console, print_json
 
-EVAL_FILE = "eval.json"
 _SIZE_DEFAULTS = ", ".join(f"{k}={v}" for k, v in attrs.asdict(EvalSizes()).items())
 
 
@@ -43,7 +43,7 @@ def default_out(checkpoint: Path, resolved: Path) -> Path:
     A file gets its own name so that evaluating several steps of one run keeps every result.
     """
     if checkpoint.is_dir():
-        return checkpoint / EVAL_FILE
+        return eval_path(checkpoint)
     return resolved.with_name(f"{resolved.name.removesuffix('.safetensors')}.{EVAL_FILE}")
 
 
@@ -107,7 +107,7 @@ def eval_command(
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the dataset's files (default: the checkpoint's data.root)."),
     samples: int = typer.Option(10000, "--samples", help="Generated samples for the L_I estimate."),
     seed: int = typer.Option(0, "--seed", help="Seed for every random draw (samples, image subsets, classifiers)."),
-    metrics: str = typer.Option(None, "--metrics", help=f"Comma-separated subset of {','.join(METRICS)} (default: all that apply)."),
+    metrics: str = typer.Option(None, "--metrics", help="Comma-separated metric names (`infogan-tk list metrics`; built in: mi,accuracy,mig,sap,dci,factorvae); default: all that apply."),
     sizes: list[str] = typer.Option(
         None,
         "--size",
@@ -121,14 +121,14 @@ def eval_command(
     from ..engine.devices import pick_device
 
     # Cheap checks first, so a typo costs no model load.
-    chosen = parse_metrics(metrics)
+    host = PluginHost()
+    chosen = parse_metrics(metrics, metric_names(host.registries.metrics))
     size_set = parse_sizes(sizes)
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     resolved = resolve_checkpoint(checkpoint)
     target = out or default_out(checkpoint, resolved)
     errors = err_console()
-    host = PluginHost()
     model = TrainedModel.load(resolved, device=pick_device(device), host=host)
     result = evaluate(
         model,

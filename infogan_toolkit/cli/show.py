@@ -24,6 +24,8 @@ class Kind(str, Enum):
     sinks = "sinks"
     configs = "configs"
     regularisers = "regularisers"
+    callbacks = "callbacks"
+    metrics = "metrics"
 
 
 def _describe(kind: str, obj) -> str:
@@ -37,6 +39,10 @@ def _describe(kind: str, obj) -> str:
         return getattr(obj, "description", "")
     if kind == "configs":
         return str(obj)
+    if kind == "metrics":
+        return obj.description
+    if kind == "callbacks":
+        return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
     if kind == "regularisers":
         return ((type(obj).__doc__ or "").strip().splitlines() or [""])[0] + f"; options: {', '.join(f.name for f in attrs.fields(obj.options))}"
     return ""
@@ -48,7 +54,7 @@ def list_(
     kind: Kind = typer.Argument(None, help="What to list; all kinds when left out."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs and regularisers, with their plugins."""
+    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers, callbacks and metrics, with their plugins."""
     regs = PluginHost().registries
     kinds = [kind.value] if kind else [k.value for k in Kind]
     rows = {

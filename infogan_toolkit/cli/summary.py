@@ -13,6 +13,7 @@ from ..evaluate.factor_map import DOMINANCE, factor_map
 from ..evaluate.report import evaluate
 from ..model import TrainedModel
 from ..plugins import PluginHost
+from ..rundir import figures_dir
 
 #: What the end-of-run evaluation runs (each only where the data set allows it): cheap enough to
 #: follow every run, and the same code and sizes as `infogan-tk eval --metrics ...`.
@@ -40,7 +41,7 @@ def print_summary(
     say(f"{state}: step {run['step']} of {run['steps']} in {format_eta(run['seconds'])} ({run['images_per_second']:,.0f} img/s)")
     say(f"  run directory  {run_dir}")
     say(f"  checkpoint     {run['checkpoint']}")
-    figures = run_dir / "figures"
+    figures = figures_dir(run_dir)
     if figures.is_dir():
         sheets = sorted(figures.glob("traversal-*.png"))
         shown = [p.name for p in sheets[-1:]] + [p.name for p in figures.glob("information.png")]

@@ -12,9 +12,9 @@ from ..config import Config, apply_dict, load_toml
 from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
 from ..regularisers import upgrade_legacy
+from ..rundir import CONFIG_FILE, config_path, eval_path
 from .app import app, config_app
 from .common import build_config, err_console, one_line_errors, out_console, print_json
-from .evaluate import EVAL_FILE
 
 CONFIG_OPT = typer.Option(None, "--config", "-c", help="A TOML file or a registered config name (see `infogan-tk list configs`).")
 BACKBONE_OPT = typer.Option(None, "--backbone", "-b", help="Backbone name (see `infogan-tk list backbones`).")
@@ -55,7 +55,7 @@ def train(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Train an InfoGAN, then evaluate it. With no arguments: the registered config `default`."""
-    from ..engine.trainer import CONFIG_FILE, Trainer
+    from ..engine.trainer import Trainer
     from .summary import evaluate_run, print_summary
 
     host = PluginHost()
@@ -63,7 +63,7 @@ def train(
     if resume is not None:
         if out is not None and Path(out) != Path(resume):
             raise ConfigError("--out and --resume name different directories; --resume continues in its own directory")
-        saved = Path(resume) / CONFIG_FILE
+        saved = config_path(Path(resume))
         if not saved.is_file():
             raise ToolkitError(f"cannot resume: '{resume}' has no {CONFIG_FILE}; is it a run directory?")
         base = apply_dict(Config(), upgrade_legacy(load_toml(saved), host.registries.regularisers), str(saved))
@@ -104,7 +104,7 @@ def train(
         except ToolkitError as exc:
             evaluation_error = " ".join(str(exc).split())
         else:
-            eval_file = Path(result.run_dir) / EVAL_FILE
+            eval_file = eval_path(Path(result.run_dir))
             eval_file.write_text(json.dumps(evaluation, indent=2) + "\n")
     summary["evaluation"] = evaluation
     if json_out:

@@ -1,4 +1,4 @@
-"""Metrics at log intervals: a JSONL file in the run directory plus the registered sinks."""
+"""Metrics at log intervals: a JSONL file in the run directory plus the registered sinks (a callback)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from ..plugins import PluginHost
+from ..rundir import metrics_path
+from .events import Callback, LogEvent, RunEndEvent
 
-METRICS_FILE = "metrics.jsonl"
 
-
-class MetricLog:
+class MetricLog(Callback):
     """Appends one JSON object per log interval and forwards it to every active sink."""
 
     def __init__(self, run_dir: Path, host: PluginHost, enabled_sinks: list[str], active: bool = True) -> None:
-        self.path = Path(run_dir) / METRICS_FILE
+        self.path = metrics_path(run_dir)
         self.active = active
         self.sinks: list[tuple[str, Any]] = []
         if not active:
@@ -50,6 +50,14 @@ class MetricLog:
                 sys.stderr.write(f"infogan-tk: metric sink '{name}' failed and is turned off: {exc}\n")
                 self.sinks.remove((name, sink))
 
+    def on_log(self, event: LogEvent) -> None:
+        """Record the interval's metrics."""
+        self.write(event.step, event.metrics)
+
+    def on_run_end(self, event: RunEndEvent) -> None:
+        """Close the sinks."""
+        self.close()
+
     def close(self) -> None:
         """Close every sink."""
         for _name, sink in self.sinks:
@@ -57,11 +65,3 @@ class MetricLog:
                 sink.close()
             except Exception:
                 pass
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All records of a run's metrics file."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

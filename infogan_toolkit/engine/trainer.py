@@ -7,7 +7,6 @@ intervals and checkpoints only.
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -23,7 +22,6 @@ from rich.console import Console
 from .. import __version__
 from ..assembly import Assembly, build_networks, build_request, load_dataset, resolve
 from ..checkpoint import (
-    MODEL_FORMAT,
     TrainState,
     atomic_save,
     list_steps,
@@ -40,15 +38,15 @@ from ..config import Config
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
 from ..regularisers import RegulariserSetup
+from ..rundir import checkpoint_metadata, config_path
 from ..plugins import PluginHost
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import apply_precision_switches, pick_device
+from .events import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
 from .metrics import MetricLog
 from .progress import make_progress
 from .objective import InfoGANObjective, ObjectiveSettings
-
-CONFIG_FILE = "config.toml"
 
 
 class NonFiniteLossError(ToolkitError):
@@ -142,6 +140,7 @@ class Trainer:
         self.show_progress = progress and self.dist.is_main
         self.assembly: Assembly = resolve(config, self.host)
         self.config = self.assembly.config
+        Callbacks.check_names(self.host.registries.callbacks, self.config.train.callbacks)
         if not resume and self.dist.is_main and list_steps(self.run_dir):
             raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
         tc = self.config.train
@@ -159,8 +158,14 @@ class Trainer:
             self._restore()
         elif self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / CONFIG_FILE).write_text(self.config.to_toml())
+            config_path(self.run_dir).write_text(self.config.to_toml())
         self.log = MetricLog(self.run_dir, self.host, tc.sinks, active=self.dist.is_main)
+        info = RunInfo(self.run_dir, self.assembly, self.device, resumed=resume)
+        self.callbacks = (
+            Callbacks.from_registry(self.host.registries.callbacks, tc.callbacks, info, first=[("metrics", self.log)])
+            if self.dist.is_main
+            else Callbacks([])
+        )
         self._stop = threading.Event()
 
     # -- state -----------------------------------------------------------------------------------
@@ -194,26 +199,12 @@ class Trainer:
             state.rank_states["data"] = distributed.gather_states(self.rng.get_state(), self.dist, self.device)
         if not self.dist.is_main:
             return None
-        meta = {
-            "format": MODEL_FORMAT,
-            "config": self.config.to_json(),
-            "codes": self.assembly.codes.spec,
-            "codes_detail": json.dumps(self.assembly.codes.describe()),
-            "step": str(self.step),
-            "toolkit_version": __version__,
-            "plugins": json.dumps(self.assembly.provenance),
-            "backbone": self.config.model.backbone,
-            "image_shape": json.dumps(list(self.assembly.backbone.image_shape)),
-            "output_range": self.assembly.backbone.output_range,
-        }
+        meta = checkpoint_metadata(self.assembly, self.step, __version__)
         path = model_path(self.run_dir, self.step)
         atomic_save(model_tensors(self.G, self.D, self._extra_networks()), path, meta)
         save_train_state(state_path(self.run_dir, self.step), state)
         prune(self.run_dir, self.config.train.keep_checkpoints)
-        if self.config.train.figures:
-            from ..evaluate.figures import write_training_figures
-
-            write_training_figures(self.run_dir, self.step, self.G, self.assembly, self.device)
+        self.callbacks.checkpoint(CheckpointEvent(self.step, path, self.G))
         return path
 
     def _refresh_batch_norm(self) -> None:
@@ -273,7 +264,7 @@ class Trainer:
                         self._check_finite(names, values)
                         last_metrics = self._metrics(names, values, entropies, rate)
                         if at_log:
-                            self.log.write(self.step, last_metrics)
+                            self.callbacks.log(LogEvent(self.step, last_metrics))
                             progress.log(self.step, last_metrics, code_names, rate)
                         acc.zero_()
                         acc_steps = 0
@@ -291,7 +282,7 @@ class Trainer:
         finally:
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
-            self.log.close()
+            self.callbacks.run_end(RunEndEvent(self.step, last_ckpt, interrupted or self.step < tc.steps))
         return TrainResult(self.run_dir, self.step, last_ckpt, last_metrics, rate, interrupted)
 
     def _check_finite(self, names: list[str], values: list[float]) -> None:

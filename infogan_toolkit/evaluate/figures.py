@@ -9,8 +9,8 @@ import attrs
 import torch
 from torch import Tensor
 
-from ..engine.metrics import read_metrics
 from ..images import to_unit
+from ..rundir import information_figure, read_metrics, traversal_figure
 from .traverse import columns_for, traversal_grid, traversal_images
 
 
@@ -38,7 +38,7 @@ def plot_information_curve(run_dir: Path, out: Path | None = None) -> Path | Non
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = out or Path(run_dir) / "figures" / "information.png"
+    out = out or information_figure(run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
@@ -140,5 +140,5 @@ def write_traversal_sheet(generator, assembly, device, out: Path, title: str, ro
 def write_training_figures(run_dir: Path, step: int, generator, assembly, device) -> None:
     """Called at every checkpoint: update the L_I curve, write this step's traversal sheet."""
     plot_information_curve(run_dir)
-    out = Path(run_dir) / "figures" / f"traversal-{step:07d}.png"
+    out = traversal_figure(run_dir, step)
     write_traversal_sheet(generator, assembly, device, out, title=f"{Path(run_dir).name}, step {step}")

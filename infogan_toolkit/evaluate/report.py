@@ -1,8 +1,10 @@
-"""Evaluate a trained model: run the metric functions on its generator, its Q and a dataset.
+"""Evaluate a trained model: run the registered metrics on its generator, its Q and a dataset.
 
-The metric modules (``information``, ``accuracy``, ``disentanglement``) work on plain arrays; this
-module produces those arrays from a :class:`~infogan_toolkit.model.TrainedModel` and decides which
-metrics apply to the chosen dataset. Everything it returns is JSON-ready, and records every size and
+Metrics are plugins (``register_metrics``, :class:`Metric`); the built-in ones (L_I, accuracy, MIG,
+SAP, DCI, FactorVAE, package ``infogan_tk_metrics``) call the metric modules (``information``,
+``accuracy``, ``disentanglement``), which work on plain arrays. This module produces those arrays
+from a :class:`~infogan_toolkit.model.TrainedModel`, loads the dataset once, asks each metric
+whether it applies and runs the chosen ones in their declared order. Everything it returns is JSON-ready, and records every size and
 seed used and the seconds each metric took, so a number can always be traced to how it was made.
 """
 
@@ -25,16 +27,11 @@ from ..errors import ConfigError
 from ..plugins import PluginHost
 from ..suggest import did_you_mean
 from .accuracy import unsupervised_accuracy
-from .disentanglement import UniformFactorSampler, dci, factor_vae_score, mig, sap
 from .information import mutual_information_bound
 
 if TYPE_CHECKING:  # the functions only use the model's attributes, so tests may pass a stand-in
     from ..model import TrainedModel
 
-#: Every metric, in the order they run and are reported.
-METRICS = ("mi", "accuracy", "mig", "sap", "dci", "factorvae")
-#: Metrics that need a dataset (L_I needs only the generator and Q).
-DATASET_METRICS = METRICS[1:]
 #: The split every dataset metric reads: held-out images where the dataset has them.
 EVAL_SPLIT = "test"
 
@@ -87,20 +84,69 @@ class EvalSizes:
         return attrs.evolve(self, **overrides)
 
 
-def parse_metrics(text: str | Iterable[str] | None) -> list[str] | None:
-    """``"mi,accuracy"`` (or a list of names) -> ordered metric names; ``None`` or ``"all"`` -> ``None`` (all that apply)."""
+@attrs.define
+class EvalContext:
+    """What a metric gets: the model, the dataset (None for metrics that need none), the sizes and
+    seed of this evaluation, a progress callback, and a cache for work several metrics share."""
+
+    model: Any
+    data: ImageDataset | None
+    dataset_name: str | None
+    sizes: "EvalSizes"
+    seed: int
+    samples: int  # generated samples for metrics on the generator (``--samples``)
+    say: Callable[[str], None]
+    #: Top-level sections of the result besides the metrics' own (e.g. the shared representation).
+    sections: dict[str, Any] = attrs.field(factory=dict)
+    seconds: dict[str, float] = attrs.field(factory=dict)
+    _shared: dict[str, Any] = attrs.field(factory=dict)
+
+    def shared(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per evaluation under ``key`` (its seconds recorded under the same key)."""
+        if key not in self._shared:
+            t = time.perf_counter()
+            self._shared[key] = compute()
+            self.seconds[key] = time.perf_counter() - t
+        return self._shared[key]
+
+
+class Metric:
+    """A registered metric (``register_metrics``). Subclasses set ``order`` (run and report order;
+    the built-ins use 0-50), ``needs_dataset`` and ``description``, and implement :meth:`run`."""
+
+    order: int = 100
+    needs_dataset: bool = True
+    description: str = ""
+
+    def not_applicable(self, ctx: EvalContext) -> str | None:
+        """Why the metric cannot run on this model and dataset (e.g. "dataset 'x' has no labels"), or None."""
+        return None
+
+    def run(self, ctx: EvalContext) -> dict:
+        """The metric's JSON-ready result, recording the sizes and seeds it used."""
+        raise NotImplementedError
+
+
+def metric_names(registry: Any) -> list[str]:
+    """Registered metric names in their run order."""
+    return [e.name for e in sorted(registry, key=lambda e: (e.obj.order, e.name))]
+
+
+def parse_metrics(text: str | Iterable[str] | None, known: list[str]) -> list[str] | None:
+    """``"mi,accuracy"`` (or a list of names) -> metric names in ``known``'s order; ``None`` or
+    ``"all"`` -> ``None`` (all that apply)."""
     if text is None:
         return None
     parts = text.split(",") if isinstance(text, str) else list(text)
     names = [p.strip().lower() for p in parts if p.strip()]
     if not names:
-        raise ConfigError(f"no metric named; pass --metrics with some of: {', '.join(METRICS)}")
+        raise ConfigError(f"no metric named; pass --metrics with some of: {', '.join(known)}")
     if names == ["all"]:
         return None
     for name in names:
-        if name not in METRICS:
-            raise ConfigError(f"unknown metric '{name}'.{did_you_mean(name, METRICS)} Known: {', '.join(METRICS)}.")
-    return [m for m in METRICS if m in names]
+        if name not in known:
+            raise ConfigError(f"unknown metric '{name}'.{did_you_mean(name, known)} Known: {', '.join(known)}.")
+    return [m for m in known if m in names]
 
 
 # --------------------------------------------------------------------------------- representations
@@ -212,21 +258,6 @@ def categorical_accuracy(model: "TrainedModel", dataset: ImageDataset, samples: 
 
 
 # ------------------------------------------------------------------------------------- orchestration
-def _not_applicable(metric: str, data: ImageDataset, codes: CodeSet, name: str) -> str | None:
-    """Why ``metric`` cannot run on this dataset and model, or None when it can."""
-    if metric == "accuracy":
-        if data.labels is None:
-            return f"dataset '{name}' has no labels"
-        if not any(c.code.discrete for c in codes):
-            return "the model has no discrete code"
-        return None
-    if data.factors is None:
-        return f"dataset '{name}' has no ground-truth factors"
-    if metric == "factorvae" and not data.factor_grid:
-        return f"dataset '{name}' has no complete factor grid (factor_grid is false)"
-    return None
-
-
 def dataset_assembly(model: "TrainedModel", name: str | None, root: str | None) -> tuple[str | None, Assembly]:
     """The model's assembly with the dataset name and root overridden, and the dataset name used."""
     cfg = model.config
@@ -250,7 +281,7 @@ def evaluate(
     log: Callable[[str], None] | None = None,
     skip_inapplicable: bool = False,
 ) -> dict:
-    """Run the chosen metrics on ``model`` (a TrainedModel) and return one JSON-ready dict.
+    """Run the chosen registered metrics on ``model`` (a TrainedModel) and return one JSON-ready dict.
 
     ``metrics`` None runs every metric that applies, skipping the rest with a note under
     ``skipped``; a metric named explicitly that cannot run is a one-line :class:`ConfigError`.
@@ -259,16 +290,17 @@ def evaluate(
     ``skip_inapplicable`` skips a named metric that cannot run, with its note, instead of raising.
     """
     sizes = sizes or EvalSizes()
-    parsed = None if metrics is None else parse_metrics(list(metrics))
+    registry = host.registries.metrics
+    known = metric_names(registry)
+    parsed = None if metrics is None else parse_metrics(list(metrics), known)
     explicit = parsed is not None
     strict = explicit and not skip_inapplicable
-    chosen = parsed or list(METRICS)
+    chosen = parsed or known
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"--samples must be a whole number >= 1, got {samples!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"--seed must be a whole number >= 0, got {seed!r}")
     say = log or (lambda _line: None)
-    seconds: dict[str, float] = {}
     skipped: dict[str, str] = {}
     result: dict[str, Any] = {
         "step": model.step,
@@ -280,15 +312,29 @@ def evaluate(
         "sizes": {"mi_samples": samples, **attrs.asdict(sizes)},
         "dataset": None,
     }
+    ctx = EvalContext(model, None, None, sizes, seed, samples, say)
+    plugins = {name: registry.get(name) for name in chosen}
 
-    if "mi" in chosen:
-        say(f"L_I: {samples} generated samples")
+    def run(name: str) -> None:
         t = time.perf_counter()
-        result["mi"] = information_bounds(model, samples, seed, sizes.batch)
-        seconds["mi"] = time.perf_counter() - t
+        sections_before = set(ctx.sections)
+        value = plugins[name].run(ctx)
+        for key in ctx.sections:  # shared sections appear where they were first made
+            if key not in sections_before:
+                result[key] = ctx.sections[key]
+        result[name] = value
+        ctx.seconds[name] = time.perf_counter() - t - sum(ctx.seconds.get(k, 0.0) for k in set(ctx.sections) - sections_before)
 
-    wanted = [m for m in chosen if m in DATASET_METRICS]
-    data: ImageDataset | None = None
+    for name in [m for m in chosen if not plugins[m].needs_dataset]:
+        reason = plugins[name].not_applicable(ctx)
+        if reason is None:
+            run(name)
+        elif strict:
+            raise ConfigError(f"metric '{name}' cannot run: {reason}; leave it out of --metrics")
+        else:
+            skipped[name] = reason
+
+    wanted = [m for m in chosen if plugins[m].needs_dataset]
     if wanted:
         name, assembly = dataset_assembly(model, dataset, data_root)
         if name is None and not strict:
@@ -299,7 +345,8 @@ def evaluate(
             say(f"loading dataset '{name}' ({EVAL_SPLIT} split)")
             t = time.perf_counter()
             data = load_dataset(assembly, host, split=EVAL_SPLIT, name=name)
-            seconds["load_dataset"] = time.perf_counter() - t
+            ctx.seconds["load_dataset"] = time.perf_counter() - t
+            ctx.data, ctx.dataset_name = data, name
             result["dataset"] = {
                 "name": name,
                 "root": assembly.config.data.root,
@@ -311,92 +358,41 @@ def evaluate(
                 "factor_grid": bool(data.factor_grid),
             }
             for m in list(wanted):
-                reason = _not_applicable(m, data, model.codes, name)
+                reason = plugins[m].not_applicable(ctx)
                 if reason is None:
                     continue
                 if strict:
                     raise ConfigError(f"metric '{m}' cannot run: {reason}; leave it out of --metrics or pick another --dataset")
                 skipped[m] = reason
                 wanted.remove(m)
-
-    if "accuracy" in wanted:
-        say(f"accuracy: up to {sizes.accuracy_samples} {EVAL_SPLIT} images")
-        t = time.perf_counter()
-        result["accuracy"] = categorical_accuracy(model, data, sizes.accuracy_samples, seed, sizes.batch)
-        seconds["accuracy"] = time.perf_counter() - t
-
-    if any(m in wanted for m in ("mig", "sap", "dci")):
-        _factor_metrics(model, data, sizes, seed, wanted, result, seconds, say)
-
-    if "factorvae" in wanted:
-        say(f"FactorVAE: {sizes.factorvae_train} + {sizes.factorvae_eval} votes of {sizes.factorvae_batch} images")
-        t = time.perf_counter()
-        score = factor_vae_score(
-            UniformFactorSampler(data.factor_sizes),
-            factor_represent(model, data, sizes.batch),
-            batch_size=sizes.factorvae_batch,
-            num_train=sizes.factorvae_train,
-            num_eval=sizes.factorvae_eval,
-            num_variance_estimate=sizes.factorvae_variance,
-            points_per_call=max(sizes.batch, sizes.factorvae_batch),
-            seed=seed,
-        )
-        result["factorvae"] = {**score, "seed": seed}
-        seconds["factorvae"] = time.perf_counter() - t
+    for name in wanted:
+        run(name)
 
     result["skipped"] = skipped
-    result["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
+    result["seconds"] = {k: round(v, 4) for k, v in ctx.seconds.items()}
     return result
 
 
-def _factor_metrics(
-    model: "TrainedModel",
-    data: ImageDataset,
-    sizes: EvalSizes,
-    seed: int,
-    wanted: list[str],
-    result: dict,
-    seconds: dict[str, float],
-    say: Callable[[str], None],
-) -> None:
-    """MIG, SAP and DCI on Q's point estimates for one shared sample of real images and their factors."""
+def factor_representation(ctx: EvalContext) -> tuple[np.ndarray, list[str], np.ndarray, slice, slice]:
+    """Q's point estimates for one shared, seeded sample of real images and their factors (computed
+    once per evaluation, recorded as the ``representation`` section): ``(codes, columns, factors,
+    train rows, test rows)``; MIG, SAP and DCI read it."""
+    sizes, data = ctx.sizes, ctx.data
     n_train, n_test = sizes.factor_samples, sizes.factor_test_samples
-    say(f"representation: Q on {n_train} + {n_test} real images")
-    t = time.perf_counter()
-    rows, replaced = _rows(len(data), n_train + n_test, np.random.default_rng((seed, _STREAM_FACTORS)))
-    rep, columns = point_estimates(model.codes, q_outputs(model, data, torch.from_numpy(rows), sizes.batch))
-    factors = _cpu_take(data.factors, rows)
-    seconds["representation"] = time.perf_counter() - t
-    result["representation"] = {
-        "columns": columns,
-        "train_rows": n_train,
-        "test_rows": n_test,
-        "with_replacement": replaced,
-        "seed": seed,
-    }
-    train, test = slice(0, n_train), slice(n_train, None)
-    if "mig" in wanted:
-        say(f"MIG: {sizes.mig_bins} bins")
-        t = time.perf_counter()
-        result["mig"] = {**mig(rep[train], factors[train], num_bins=sizes.mig_bins), "num_bins": sizes.mig_bins, "rows": n_train}
-        seconds["mig"] = time.perf_counter() - t
-    if "sap" in wanted:
-        say("SAP: one linear SVM per code column and factor")
-        t = time.perf_counter()
-        score = sap(rep[train], factors[train], codes_test=rep[test], factors_test=factors[test], seed=seed)
-        result["sap"] = {**score, "train_rows": n_train, "test_rows": n_test, "seed": seed}
-        seconds["sap"] = time.perf_counter() - t
-    if "dci" in wanted:
-        say(f"DCI: {sizes.dci_trees} boosted trees per factor")
-        t = time.perf_counter()
-        score = dci(
-            rep[train],
-            factors[train],
-            rep[test],
-            factors[test],
-            n_estimators=sizes.dci_trees,
-            max_train=sizes.dci_train or None,
-            seed=seed,
-        )
-        result["dci"] = {**score, "test_rows": n_test, "seed": seed}
-        seconds["dci"] = time.perf_counter() - t
+
+    def compute():
+        ctx.say(f"representation: Q on {n_train} + {n_test} real images")
+        rows, replaced = _rows(len(data), n_train + n_test, np.random.default_rng((ctx.seed, _STREAM_FACTORS)))
+        rep, columns = point_estimates(ctx.model.codes, q_outputs(ctx.model, data, torch.from_numpy(rows), sizes.batch))
+        factors = _cpu_take(data.factors, rows)
+        ctx.sections["representation"] = {
+            "columns": columns,
+            "train_rows": n_train,
+            "test_rows": n_test,
+            "with_replacement": replaced,
+            "seed": ctx.seed,
+        }
+        return rep, columns, factors
+
+    rep, columns, factors = ctx.shared("representation", compute)
+    return rep, columns, factors, slice(0, n_train), slice(n_train, None)

@@ -1,0 +1,119 @@
+"""Training events and the callbacks that hang on them.
+
+The trainer announces three events to every active callback, on the main process only: a log
+interval (:class:`LogEvent`, the interval's metrics), a checkpoint written (:class:`CheckpointEvent`,
+with the generator and the run's assembly, e.g. for figures) and the end of the run
+(:class:`RunEndEvent`, finished or stopped). Callbacks come from plugins (``register_callbacks``)
+and are chosen by ``train.callbacks``; the metrics log and its sinks are one such callback. A
+callback that raises is turned off with a one-line message; training goes on.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+
+@attrs.frozen
+class RunInfo:
+    """What a callback factory gets: the run it will follow."""
+
+    run_dir: Path
+    assembly: Any  # the resolved run: config, backbone, codes
+    device: torch.device
+    resumed: bool
+
+
+@attrs.frozen
+class LogEvent:
+    """A log interval ended: ``metrics`` are its means (the metrics log's record)."""
+
+    step: int
+    metrics: dict[str, float]
+
+
+@attrs.frozen
+class CheckpointEvent:
+    """A checkpoint was written for ``step`` at ``path``; ``generator`` holds its weights."""
+
+    step: int
+    path: Path
+    generator: nn.Module
+
+
+@attrs.frozen
+class RunEndEvent:
+    """The run ended at ``step``: finished, or stopped early when ``interrupted``."""
+
+    step: int
+    checkpoint: Path | None
+    interrupted: bool
+
+
+class Callback:
+    """Base class: override the events you need; each is called on the main process only."""
+
+    def on_log(self, event: LogEvent) -> None:
+        """A log interval ended."""
+
+    def on_checkpoint(self, event: CheckpointEvent) -> None:
+        """A checkpoint was written."""
+
+    def on_run_end(self, event: RunEndEvent) -> None:
+        """The run ended (also after Ctrl-C or an error that stops it)."""
+
+
+class Callbacks:
+    """The active callbacks of one run, by name, in order; a failing one is turned off."""
+
+    def __init__(self, callbacks: list[tuple[str, Callback]]) -> None:
+        self.active = list(callbacks)
+
+    @classmethod
+    def from_registry(cls, registry: Any, enabled: list[str], info: RunInfo, first: list[tuple[str, Callback]] = ()) -> "Callbacks":
+        """``first``, then every registered callback that ``enabled`` names (``"*"``: all) and whose
+        factory returns one for this run; an unknown name is an error with a suggestion."""
+        wanted = set(enabled)
+        cls.check_names(registry, enabled)
+        callbacks = list(first)
+        for entry in registry:
+            if "*" in wanted or entry.name in wanted:
+                try:
+                    callback = entry.obj(info)
+                except Exception as exc:  # a callback must never stop training
+                    sys.stderr.write(f"infogan-tk: callback '{entry.name}' failed to start and is off: {exc}\n")
+                    continue
+                if callback is not None:
+                    callbacks.append((entry.name, callback))
+        return cls(callbacks)
+
+    @staticmethod
+    def check_names(registry: Any, enabled: list[str]) -> None:
+        """Refuse a name in ``enabled`` that no plugin registered, with a suggestion."""
+        for name in sorted(set(enabled) - {"*"}):
+            registry.get(name)
+
+    def _emit(self, method: str, event: Any) -> None:
+        for name, callback in list(self.active):
+            try:
+                getattr(callback, method)(event)
+            except Exception as exc:
+                sys.stderr.write(f"infogan-tk: callback '{name}' failed in {method} and is turned off: {type(exc).__name__}: {exc}\n")
+                self.active.remove((name, callback))
+
+    def log(self, event: LogEvent) -> None:
+        """Announce a log interval."""
+        self._emit("on_log", event)
+
+    def checkpoint(self, event: CheckpointEvent) -> None:
+        """Announce a written checkpoint."""
+        self._emit("on_checkpoint", event)
+
+    def run_end(self, event: RunEndEvent) -> None:
+        """Announce the end of the run."""
+        self._emit("on_run_end", event)

@@ -1,0 +1,33 @@
+"""Built-in callback ``figures``: at every checkpoint, the L_I curve and the step's traversal sheet.
+
+It hangs on the trainer's checkpoint event, so the engine draws nothing itself; ``train.figures =
+false`` (or leaving ``figures`` out of ``train.callbacks``) turns it off.
+"""
+
+from __future__ import annotations
+
+from infogan_toolkit import hookimpl
+from infogan_toolkit.engine.events import Callback, CheckpointEvent, RunInfo
+from infogan_toolkit.evaluate.figures import write_training_figures
+
+
+class TrainingFigures(Callback):
+    """Writes ``figures/information.png`` and ``figures/traversal-STEP.png`` of a run."""
+
+    def __init__(self, info: RunInfo) -> None:
+        self.info = info
+
+    def on_checkpoint(self, event: CheckpointEvent) -> None:
+        """Draw the figures of the checkpoint just written."""
+        write_training_figures(self.info.run_dir, event.step, event.generator, self.info.assembly, self.info.device)
+
+
+def make_figures(info: RunInfo) -> TrainingFigures | None:
+    """The callback for a run that wants figures (``train.figures``)."""
+    return TrainingFigures(info) if info.assembly.config.train.figures else None
+
+
+@hookimpl
+def register_callbacks(register):
+    """Register ``figures``."""
+    register("figures", make_figures)
