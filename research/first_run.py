@@ -102,17 +102,17 @@ def run_seed(seed: int, runs: Path) -> dict:
 
 def table(records: list[dict]) -> str:
     lines = [
-        "| codes | seed | wall s | peak MB | accuracy | continuous code -> top factor (ratio to the next) | passed | machine |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | codes | seed | wall s | peak MB | accuracy | continuous code -> top factor (ratio to the next) | passed | machine |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         accuracy = ", ".join(f"{k} {v:.1%}" for k, v in r["accuracy"].items())
         held = ", ".join(f"{m['column']} -> {m['factor']} ({m['ratio']:.1f}x)" for m in r["factor_map"] if m["column"] not in r["accuracy"])
-        lines.append(f"| {r.get('codes', '-')} | {r['seed']} | {r['wall_s']:.0f} | {r['max_rss_mb']:.0f} | {accuracy} | {held} | "
+        lines.append(f"| {r.get('variant', 'the shipped config')} | {r.get('codes', '-')} | {r['seed']} | {r['wall_s']:.0f} | {r['max_rss_mb']:.0f} | {accuracy} | {held} | "
                      f"{'yes' if r['passed'] else 'no'} | {r['machine']} |")
     lines.append("")
     for r in records:
-        lines.append(f"Codes {r.get('codes', '-')}, seed {r['seed']}: mutual information (nats) of each code column with each factor")
+        lines.append(f"{r.get('variant', 'The shipped config').capitalize()}, codes {r.get('codes', '-')}, seed {r['seed']}: mutual information (nats) of each code column with each factor")
         lines.append("")
         lines.append("| column | " + " | ".join(r["factor_names"]) + " |")
         lines.append("|---|" + "---|" * len(r["factor_names"]))
@@ -126,6 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="Seeds to run (none: only rewrite the table).")
     parser.add_argument("--runs", type=Path, default=Path("runs/first-run"))
+    parser.add_argument("--variant", default=None,
+                        help="Label of a trial run on a changed checkout (recorded with each seed; left out: the shipped config).")
     parser.add_argument("--results", type=Path, default=Path("docs/results/first-run"),
                         help="Writes RESULTS.jsonl (appended) and RESULTS.md.")
     args = parser.parse_args()
@@ -136,6 +138,8 @@ def main() -> None:
     for seed in args.seeds:
         record = {**run_seed(seed, args.runs), "machine": machine, "python": platform.python_version(),
                   "date": time.strftime("%Y-%m-%d")}
+        if args.variant:
+            record["variant"] = args.variant
         with jsonl.open("a") as f:
             f.write(json.dumps(record) + "\n")
         print(f"seed {seed}: wall {record['wall_s']:.0f} s, accuracy {record['accuracy']}, passed {record['passed']}", flush=True)
