@@ -272,7 +272,8 @@ def resolve_codes(
         if tok.kind not in kinds:
             hint = did_you_mean(tok.kind, kinds.names()).strip()
             raise CodeSpecError(
-                f"unknown code kind '{tok.kind}' {where}; {hint.lower() if hint else 'known: ' + ', '.join(kinds.names())}"
+                f"unknown code kind '{tok.kind}' {where}; "
+                f"{kinds.disabled_note(tok.kind) or (hint.lower() if hint else 'known: ' + ', '.join(kinds.names()))}"
             )
         factory = kinds.get(tok.kind)
         for _ in range(tok.repeat):

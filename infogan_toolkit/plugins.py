@@ -21,7 +21,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
-from .registry import Registry
+from .registry import NameClashError, Registry
 
 ENTRY_POINT_GROUP = "infogan_toolkit"
 DISABLE_ENV = "INFOGAN_TK_DISABLE_PLUGINS"
@@ -85,6 +85,8 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self._info: dict[str, PluginInfo] = {}
         self._registries: Registries | None = None
+        # Disabled plugins, kept (an entry point or the object) only to say what they would provide.
+        self._disabled: dict[str, Any] = {}
         if os.environ.get(TRACE_ENV, "") not in ("", "0"):
             self.pm.trace.root.setwriter(lambda msg: sys.stderr.write(msg))
             self.pm.enable_tracing()
@@ -99,6 +101,7 @@ class PluginHost:
             version = ep.dist.version if ep.dist is not None else None
             if ep.name in blocked:
                 self._info[ep.name] = PluginInfo(ep.name, "disabled", dist, version)
+                self._disabled[ep.name] = ep
                 continue
             if ep.name in self._info:
                 continue  # the same distribution seen twice on sys.path
@@ -118,6 +121,7 @@ class PluginHost:
         """Register a plugin object (module or instance) under ``name``; misspelled hooks are refused."""
         if name in disabled_names():
             self._info[name] = PluginInfo(name, "disabled", distribution, version)
+            self._disabled[name] = plugin
             return
         if self.pm.has_plugin(name):
             raise PluginError(f"a plugin named '{name}' is already registered; pick another name")
@@ -140,6 +144,7 @@ class PluginHost:
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
         self._info.pop(name, None)
+        self._disabled.pop(name, None)
         self._registries = None
 
     # -- queries -----------------------------------------------------------------------------
@@ -158,15 +163,27 @@ class PluginHost:
             self._registries = self._build_registries()
         return self._registries
 
-    def _build_registries(self) -> Registries:
+    def name_clashes(self) -> list[NameClashError]:
+        """Every name registered twice in one registry, across all registries (empty when none).
+
+        :attr:`registries` stops at the first clash; this builds them all and collects each one,
+        for `infogan-tk plugins`. A hook that raises still raises :class:`PluginError`.
+        """
+        clashes: list[NameClashError] = []
+        self._build_registries(clashes)
+        return clashes
+
+    def _build_registries(self, clashes: list[NameClashError] | None = None) -> Registries:
         regs = {attr: Registry(what) for attr, what in HOOK_REGISTRIES.values()}
+        for attr, reg in regs.items():
+            reg.set_disabled_hint(functools.partial(self._disabled_provider, attr))
         plugins = [(n, p) for n, p in self.pm.list_name_plugin() if p is not None]
         for hook_name, (attr, _what) in HOOK_REGISTRIES.items():
             for name, plugin in plugins:
                 if hook_name not in self._info[name].hooks:
                     continue
                 info = self._info[name]
-                register = functools.partial(self._add, regs[attr], name, info.distribution, info.version)
+                register = functools.partial(self._add, regs[attr], name, info.distribution, info.version, clashes)
                 others = [p for n, p in plugins if n != name]
                 caller = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
                 try:
@@ -178,13 +195,52 @@ class PluginHost:
         return Registries(**regs)
 
     @staticmethod
-    def _add(registry: Registry, plugin: str, dist: str | None, version: str | None, name: str, obj: object) -> None:
-        registry.add(name, obj, plugin, dist, version)
+    def _add(
+        registry: Registry, plugin: str, dist: str | None, version: str | None, clashes: list | None, name: str, obj: object
+    ) -> None:
+        try:
+            registry.add(name, obj, plugin, dist, version)
+        except NameClashError as exc:
+            if clashes is None:
+                raise
+            clashes.append(exc)
+
+    def _disabled_provider(self, registry_attr: str, name: str) -> str:
+        """Which disabled plugin would register ``name`` in ``registry_attr``, as a message clause.
+
+        Each disabled plugin's module is imported (not registered) and its register hook called
+        with a recorder, only to list the names; one that cannot be inspected is named as such.
+        """
+        hook_name = next(h for h, (attr, _) in HOOK_REGISTRIES.items() if attr == registry_attr)
+        unreadable = []
+        for plugin_name, source in sorted(self._disabled.items()):
+            info = self._info.get(plugin_name)
+            dist = info.distribution if info is not None and info.distribution else "registered in-process"
+            names: list[str] = []
+            try:
+                obj = source.load() if isinstance(source, metadata.EntryPoint) else source
+                hook = getattr(obj, hook_name, None)
+                if hook is not None:
+                    hook(register=lambda n, _obj, _names=names: _names.append(str(n).lower()))
+            except Exception:
+                unreadable.append(plugin_name)
+                continue
+            if name.lower() in names:
+                return (
+                    f"plugin '{plugin_name}' ({dist}) provides it but is disabled by {DISABLE_ENV}; "
+                    f"remove '{plugin_name}' from that list"
+                )
+        if unreadable:
+            return f"it may come from the disabled plugin(s) {', '.join(repr(n) for n in unreadable)} ({DISABLE_ENV})"
+        return ""
 
     def require_plugin_for(self, registry_attr: str, name: str, plugin_hint: str | None) -> Any:
         """Look ``name`` up; when missing and ``plugin_hint`` names its plugin, say what to install."""
         reg: Registry = getattr(self.registries, registry_attr)
         if name not in reg and plugin_hint:
+            note = reg.disabled_note(name)
+            if note:
+                raise PluginError(f"{reg.what} '{name}' (from distribution '{plugin_hint}'): {note}")
             raise PluginError(
                 f"{reg.what} '{name}' which comes from plugin distribution '{plugin_hint}', not installed or "
                 f"disabled; install it (pip install {plugin_hint}) or check {DISABLE_ENV}"

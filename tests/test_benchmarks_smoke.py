@@ -97,7 +97,7 @@ def test_failures_are_rows_not_crashes(tmp_path: Path, tiny_mnist: Path) -> None
     ("flags", "message"),
     [
         (["--variants", "default,channels_lats"], "error: unknown variant 'channels_lats'"),
-        (["--backbones", "mnsit"], "error: Unknown backbone 'mnsit'. Did you mean 'mnist'?"),
+        (["--backbones", "mnsit"], "error: unknown backbone 'mnsit'. Did you mean 'mnist'?"),
     ],
 )
 def test_user_mistakes_are_one_line(tmp_path: Path, flags: list[str], message: str) -> None:

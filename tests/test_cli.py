@@ -52,7 +52,7 @@ def test_disabled_plugin_disappears(runner, monkeypatch):
     assert plugins["heads"]["status"] == "disabled"
     result = runner.invoke(app, ["config", "show", "--backbone", "mnist"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: Unknown Q head 'softmax'")
+    assert result.stderr.startswith("error: unknown Q head 'softmax': plugin 'heads' (infogan-toolkit) provides it but is disabled")
 
 
 def test_config_show_resolves_backbone_defaults(runner):
@@ -72,7 +72,7 @@ def test_config_show_by_name_and_set(runner):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["config", "show", "--backbone", "svnh"], "Unknown backbone 'svnh'. Did you mean 'svhn'?"),
+        (["config", "show", "--backbone", "svnh"], "unknown backbone 'svnh'. Did you mean 'svhn'?"),
         (["config", "show", "--backbone", "mnist", "--codes", "cat10,unf2"], "unknown code kind 'unf' in 'cat10,unf2' (token 2)"),
         (["config", "show", "--set", "train.step=3"], "Did you mean 'steps'?"),
         (["config", "show", "--config", "nope.toml"], "config file 'nope.toml' does not exist"),

@@ -72,9 +72,10 @@ def test_disable_env_blocks_plugins_by_name(monkeypatch):
     regs = host.registries
     assert "softmax" not in regs.heads and "tensorboard" not in regs.sinks
     assert "cat" in regs.codes  # the others keep working
-    with pytest.raises(UnknownNameError, match="Unknown Q head 'softmax'"):
+    with pytest.raises(UnknownNameError, match=r"unknown Q head 'softmax': plugin 'heads' \(infogan-toolkit\) provides it but is disabled by INFOGAN_TK_DISABLE_PLUGINS; remove 'heads'"):
         resolve_codes("cat10", regs.codes, regs.heads)
-    with pytest.raises(PluginError, match=r"pip install infogan-toolkit"):
+    # A disabled plugin is named as disabled, not as missing (installing would not help).
+    with pytest.raises(PluginError, match=r"Q head 'softmax' \(from distribution 'infogan-toolkit'\): plugin 'heads' .* disabled"):
         host.require_plugin_for("heads", "softmax", BUILTIN_DIST)
 
 
@@ -186,23 +187,61 @@ def test_installed_plugin_with_a_misspelled_hook_is_skipped(monkeypatch, tmp_pat
         sys.modules.pop("infogan_tk_typo_plugin", None)
 
 
-def test_duplicate_registration_names_both_plugins():
+def test_duplicate_registration_names_both_plugins_and_distributions():
     class Dupe:
         @hookimpl
         def register_code_kinds(self, register):
             register("CAT", lambda args: [])
 
     host = PluginHost()
-    host.register(Dupe(), "dupe")
+    host.register(Dupe(), "dupe", "infogan-tk-dupe", "2.0")
     try:
         with pytest.raises(PluginError) as err:
             host.registries
         msg = str(err.value)
-        assert "'codes'" in msg and "'dupe'" in msg and "registered twice" in msg
+        version = metadata.version(BUILTIN_DIST)
+        assert f"code kind 'CAT' is registered twice: by plugin 'codes' ({BUILTIN_DIST} {version}, built in) and by plugin 'dupe' (infogan-tk-dupe 2.0)" in msg
+        # The advice disables the third-party plugin, never the built-in one (which also holds unif, gauss).
+        assert "INFOGAN_TK_DISABLE_PLUGINS=dupe" in msg and "=codes" not in msg
         assert "\n" not in msg
+        assert [(c.first.plugin, c.second.plugin) for c in host.name_clashes()] == [("codes", "dupe")]
     finally:
         host.unregister("dupe")
     assert "cat" in host.registries.codes
+    assert host.name_clashes() == []
+
+
+def test_clash_between_two_third_party_plugins_offers_either():
+    class One:
+        @hookimpl
+        def register_heads(self, register):
+            register("twin", object())
+
+    host = PluginHost(load_entry_points=False)
+    host.register(One(), "one", "infogan-tk-one", "1")
+    host.register(One(), "two")  # in-process, no distribution
+    with pytest.raises(PluginError) as err:
+        host.registries
+    msg = str(err.value)
+    assert "plugin 'one' (infogan-tk-one 1)" in msg and "plugin 'two' (registered in-process)" in msg
+    assert "INFOGAN_TK_DISABLE_PLUGINS=one or INFOGAN_TK_DISABLE_PLUGINS=two" in msg
+
+
+def test_unknown_name_names_the_disabled_plugin_that_provides_it(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "extra,codes")
+    host = PluginHost(load_entry_points=False)
+    host.register(_ExtraKind(), "extra", "infogan-tk-extra")
+    import infogan_tk_codes
+
+    host.register(infogan_tk_codes, "codes", BUILTIN_DIST)
+    regs = host.registries
+    with pytest.raises(UnknownNameError, match=r"^unknown code kind 'bit': plugin 'extra' \(infogan-tk-extra\) provides it but is disabled by INFOGAN_TK_DISABLE_PLUGINS; remove 'extra' from that list$"):
+        regs.codes.get("bit")
+    with pytest.raises(CodeSpecError, match=r"unknown code kind 'cat' in 'cat10' \(token 1\); plugin 'codes' \(infogan-toolkit\) provides it but is disabled"):
+        resolve_codes("cat10", regs.codes, regs.heads)
+    # A name no disabled plugin provides gets the usual answer.
+    with pytest.raises(UnknownNameError, match=r"^unknown code kind 'nosuch'\. Known: none"):
+        regs.codes.get("nosuch")
 
 
 def test_a_hook_that_raises_is_reported_with_its_plugin():
@@ -223,13 +262,13 @@ def test_a_hook_that_raises_is_reported_with_its_plugin():
 def test_did_you_mean_on_unknown_names():
     host = PluginHost()
     regs = host.registries
-    with pytest.raises(UnknownNameError, match=r"Unknown code kind 'caat'\. Did you mean 'cat'\? Known: .*unif"):
+    with pytest.raises(UnknownNameError, match=r"unknown code kind 'caat'\. Did you mean 'cat'\? Known: .*unif"):
         regs.codes.get("caat")
     with pytest.raises(UnknownNameError, match=r"Did you mean 'softmax'\?"):
         regs.heads.get("sofmax")
     with pytest.raises(CodeSpecError, match=r"unknown code kind 'unf' in 'cat10,unf2' \(token 2\); did you mean 'unif'\?"):
         resolve_codes("cat10,unf2", regs.codes, regs.heads)
-    with pytest.raises(UnknownNameError, match=r"Unknown metric sink 'zzzz'\. Known:"):
+    with pytest.raises(UnknownNameError, match=r"unknown metric sink 'zzzz'\. Known:"):
         regs.sinks.get("zzzz")
     with pytest.raises(PluginError, match=r"pip install infogan-tk-nosuch"):
         host.require_plugin_for("backbones", "nosuch-net", "infogan-tk-nosuch")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import Enum
+from importlib import metadata
 from pathlib import Path
 
 import attrs
@@ -11,7 +13,8 @@ import typer
 from rich.table import Table
 
 from ..checkpoint import read_metadata, resolve_checkpoint
-from ..plugins import PluginHost
+from ..errors import PluginError
+from ..plugins import HOOK_REGISTRIES, PluginHost
 from .app import app
 from .common import one_line_errors, out_console, print_json
 
@@ -80,18 +83,90 @@ def list_(
 @app.command()
 @one_line_errors
 def plugins(json_out: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
-    """Show every plugin: status, distribution and version, and the hooks it implements."""
-    infos = PluginHost().plugins()
+    """Show every plugin: status, distribution and version, and the hooks it implements.
+
+    Exits 1 when two plugins register the same name (each clash is named on stderr, with both
+    distributions) or when a plugin's register hook fails.
+    """
+    host = PluginHost()
+    infos = host.plugins()
+    problems: list[str] = []
+    clashes_of: dict[str, list[str]] = {p.name: [] for p in infos}
+    try:
+        for clash in host.name_clashes():
+            problems.append(str(clash))
+            for mine, theirs in ((clash.first, clash.second), (clash.second, clash.first)):
+                clashes_of.setdefault(mine.plugin, []).append(
+                    f"{clash.what} '{clash.name}' also registered by plugin '{theirs.plugin}' ({theirs.distribution})"
+                )
+    except PluginError as exc:  # a register hook that raises: the listing still shows
+        problems.append(str(exc))
     if json_out:
-        print_json([p.as_dict() for p in infos])
-        return
-    table = Table(title="plugins", title_justify="left")
-    for col in ("name", "status", "distribution", "hooks"):
-        table.add_column(col)
-    for p in infos:
-        status = p.status if not p.error else f"{p.status}: {p.error}"
-        table.add_row(p.name, status, f"{p.distribution} {p.version}", ", ".join(p.hooks))
-    out_console().print(table)
+        print_json([{**p.as_dict(), "clashes": clashes_of.get(p.name, [])} for p in infos])
+    else:
+        table = Table(title="plugins", title_justify="left")
+        for col in ("name", "status", "distribution", "hooks"):
+            table.add_column(col)
+        for p in infos:
+            status = p.status if not p.error else f"{p.status}: {p.error}"
+            if clashes_of.get(p.name):
+                status += ", name clash: " + "; ".join(clashes_of[p.name])
+            table.add_row(p.name, status, f"{p.distribution} {p.version}", ", ".join(p.hooks))
+        out_console().print(table)
+    for problem in problems:
+        sys.stderr.write("error: " + " ".join(problem.split()) + "\n")
+    if problems:
+        raise typer.Exit(1)
+
+
+#: The key prefix in a checkpoint's ``plugins`` table -> (registry attribute, noun).
+_PROVENANCE_KEYS = {
+    "backbone": "backbones",
+    "code": "codes",
+    "head": "heads",
+    "dataset": "datasets",
+    "regulariser": "regularisers",
+}
+
+
+def missing_plugins(provenance: dict[str, dict], host: PluginHost) -> list[str]:
+    """Warnings, one per distribution, for the pieces of a checkpoint's ``plugins`` table that this
+    environment cannot provide: a distribution that is not installed, or a name nobody registers."""
+    nouns = dict(HOOK_REGISTRIES.values())
+    try:
+        regs = host.registries
+    except PluginError as exc:
+        return [f"the installed plugins do not load ({' '.join(str(exc).split())}), so the checkpoint's plugins were not checked"]
+    absent: dict[str, list[str]] = {}  # distribution -> pieces
+    unregistered: list[str] = []
+    for key, prov in sorted(provenance.items()):
+        attr = _PROVENANCE_KEYS.get(key.split(":")[0])
+        if attr is None or not isinstance(prov, dict) or not prov.get("name"):
+            continue
+        reg = getattr(regs, attr, None)
+        what = f"{nouns.get(attr, attr)} '{prov['name']}'"
+        dist, installed = prov.get("distribution"), None
+        if dist:
+            try:
+                installed = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                absent.setdefault(dist, []).append(what)
+                continue
+        if reg is not None and prov["name"] not in reg:
+            note = reg.disabled_note(prov["name"])
+            if not note:
+                note = (
+                    f"the checkpoint was made with {dist} {prov.get('version')}, {installed} is installed; install that version"
+                    if dist
+                    else f"plugin '{prov.get('plugin')}' was registered in-process; register it again before loading"
+                )
+            unregistered.append(f"the checkpoint's {what} is not registered here: {note}")
+    warnings = [
+        f"the checkpoint's {', '.join(pieces)} come{'s' if len(pieces) == 1 else ''} from distribution '{dist}', which is not "
+        f"installed; pip install {dist} to load, evaluate or sample it"
+        for dist, pieces in absent.items()
+    ]
+    return warnings + unregistered
 
 
 @app.command()
@@ -100,7 +175,11 @@ def inspect(
     checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """Print a checkpoint's metadata without loading its tensors."""
+    """Print a checkpoint's metadata without loading its tensors.
+
+    Warns on stderr (one line each, the exit status stays 0) when a plugin distribution the
+    checkpoint was made with is not installed, or a name it uses is not registered.
+    """
     path = resolve_checkpoint(checkpoint)
     meta = read_metadata(path)
     decoded = {}
@@ -109,8 +188,12 @@ def inspect(
             decoded[key] = json.loads(value) if value[:1] in "[{" else value
         except json.JSONDecodeError:
             decoded[key] = value
+    provenance = decoded.get("plugins")
+    warnings = missing_plugins(provenance, PluginHost()) if isinstance(provenance, dict) and provenance else []
+    for warning in warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     if json_out:
-        print_json({"path": str(path), "metadata": decoded})
+        print_json({"path": str(path), "metadata": decoded, "warnings": warnings})
         return
     console = out_console()
     console.print(f"[bold]{path}[/]")
