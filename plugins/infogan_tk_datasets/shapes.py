@@ -10,6 +10,9 @@ rest of the frame is black): pixel coordinates are moved to the shape's centre, 
 square, ellipse or heart. Every shape fits in a circle of radius ``RADIUS * scale`` about its centre,
 and centres stay ``MARGIN`` away from the border, so a shape is never cut off by the frame at any
 scale, orientation or position. Pixels are 0 or 255 (uint8), white shape on black.
+
+The grid itself (length, ``factors``, ``labels``, ``decode``, ``factor_index``, the index checks) is
+:class:`infogan_toolkit.datasets.FactorGridDataset`'s; this module only adds the renderer.
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, ImageDataset
+from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, FactorGridDataset
 from infogan_toolkit.errors import ConfigError
 
-from . import _grid
 from ._common import check_options, check_split, parse_shape
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
@@ -54,44 +56,18 @@ class _Tables(NamedTuple):
     offsets_f: Tensor  # the same as float32
 
 
-class ShapesImages(ImageDataset):
-    """The 737,280 shape images, rendered in torch on the device of the requested indices."""
+class ShapesImages(FactorGridDataset):
+    """The 737,280 shape images, rendered in torch on the device of the requested indices.
 
-    factor_names = FACTOR_NAMES
-    factor_sizes = FACTOR_SIZES
-    factor_grid = True  # every combination exists once: metrics may pick images by factor values
+    A :class:`FactorGridDataset` over (shape, scale, orientation, pos_x, pos_y) whose render
+    function is :meth:`render`; the labels are the shape index (0 square, 1 ellipse, 2 heart).
+    ``factors`` is ``(737280, 5)`` int64 on the CPU (29 MB, built on first use).
+    """
 
     def __init__(self, image_shape: tuple[int, int, int] = DEFAULT_SHAPE) -> None:
         self.image_shape = image_shape
-        self._factors: Tensor | None = None
         self._tables: dict[torch.device, _Tables] = {}
-
-    def __len__(self) -> int:
-        return math.prod(FACTOR_SIZES)
-
-    # -- factors ----------------------------------------------------------------------------------
-    @property
-    def factors(self) -> Tensor:  # type: ignore[override]
-        """Every image's factor indices ``(737280, 5)`` int64 on the CPU (29 MB, built on first use)."""
-        if self._factors is None:
-            self._factors = self.decode(torch.arange(len(self)))
-        return self._factors
-
-    @property
-    def labels(self) -> Tensor:  # type: ignore[override]
-        """The shape index (0 square, 1 ellipse, 2 heart) as the class of each image."""
-        return self.factors[:, 0]
-
-    def decode(self, index: Tensor) -> Tensor:
-        """Flat image indices ``(n,)`` -> factor indices ``(n, 5)`` int64, on ``index``'s device."""
-        return _grid.decode(index, FACTOR_SIZES)
-
-    def factor_index(self, factors: Tensor) -> Tensor:
-        """Factor indices ``(n, 5)`` -> flat image indices ``(n,)`` int64: the inverse of :meth:`decode`.
-
-        Raises ``ValueError`` when a factor index is outside ``0 .. size - 1``.
-        """
-        return _grid.encode(factors, FACTOR_SIZES, FACTOR_NAMES)
+        super().__init__(FACTOR_NAMES, FACTOR_SIZES, self.render, image_shape=image_shape, label_factor="shape")
 
     def factor_values(self, factors: Tensor) -> Tensor:
         """Factor indices ``(n, 5)`` -> values ``(n, 5)`` float: shape index, scale, radians, x, y in [0, 1]."""
@@ -99,13 +75,6 @@ class ShapesImages(ImageDataset):
         return torch.stack((shape_index.float(), scale, angle, x, y), dim=1)
 
     # -- rendering --------------------------------------------------------------------------------
-    def images(self, index: Tensor) -> Tensor:
-        """Render uint8 ``(n, C, H, W)`` images (0 or 255) for flat indices, on ``index``'s device."""
-        if index.device.type == "cpu" and index.numel() and bool(((index < 0) | (index >= len(self))).any()):
-            # Checked on the CPU only: on an accelerator the check would stall the training step.
-            raise IndexError(f"shape image index out of range 0..{len(self) - 1}")
-        return self.render(self.decode(index))
-
     def render(self, factors: Tensor) -> Tensor:
         """Render uint8 images for factor indices ``(n, 5)``, on ``factors``' device."""
         channels, height, width = self.image_shape
