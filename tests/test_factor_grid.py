@@ -102,3 +102,14 @@ def test_shapes_is_bit_identical_to_before_the_helper():
     for shape in ((3, 32, 32), (1, 16, 16)):
         small = ShapesDataset().load(DatasetRequest(root=None, image_shape=shape))
         assert sha(small.images(index[:3000])) == SHAPES_IMAGES[shape], shape
+
+
+def test_the_example_in_docs_plugins_md_runs_and_conforms():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    [block] = [b.split("```", 1)[0] for b in text.split("```python")[1:] if "class Bars(DatasetPlugin)" in b]
+    namespace: dict = {}
+    exec(compile(block, "docs/plugins.md", "exec"), namespace)
+    ds = check_dataset(namespace["Bars"](), DatasetRequest(root=None))
+    assert len(ds) == 36 and ds.factor_grid and torch.equal(ds.labels, ds.factors[:, 1])
