@@ -56,7 +56,7 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
     model = attrs.evolve(
         config.model,
         backbone=entry.name,
-        codes=config.model.codes or backbone.default_codes,
+        codes=config.model.codes if config.model.codes is not None else backbone.default_codes,
         noise_dim=config.model.noise_dim or backbone.default_noise_dim,
         options=options,
     )

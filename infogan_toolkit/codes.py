@@ -102,8 +102,18 @@ class QHead(ABC):
 #: A code-kind factory receives the token's argument string and returns the codes it makes.
 CodeKind = Callable[[str], Sequence[LatentCode]]
 
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters for a message, so a hostile spec cannot flood the terminal."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Bound on the generator inputs (and Q outputs) all codes together may need: far above any real
+#: run, low enough that a mistyped spec is refused before anything is allocated.
+MAX_CODE_WIDTH = 65_536
+
 _TOKEN = re.compile(
-    r"^(?P<kind>[A-Za-z_]+)(?P<args>\d+(?:\.\d+)?)?(?:x(?P<repeat>\d+))?(?:@(?P<lam>[^@]*))?$"
+    r"^(?P<kind>[A-Za-z_]+)(?P<args>\d+(?:\.\d+)?)?(?:x(?P<repeat>\d+))?(?:@(?P<lam>[^@]*))?$",
+    re.ASCII,  # digits are 0-9 only: a spec in other scripts' digits is refused, not read as numbers
 )
 
 
@@ -124,16 +134,19 @@ def parse_code_spec(spec: str) -> list[CodeToken]:
     if not isinstance(spec, str) or not spec.strip():
         raise CodeSpecError("empty code spec; give comma-separated tokens such as 'cat10,unif2'")
     tokens = []
+    shown = _short(spec)
     for i, raw in enumerate(spec.split(","), start=1):
         text = raw.strip()
-        where = f"in '{spec}' (token {i})"
+        where = f"in '{shown}' (token {i})"
         if not text:
             raise CodeSpecError(f"empty token {where}; remove the extra comma")
         m = _TOKEN.match(text)
         if not m:
             raise CodeSpecError(
-                f"cannot parse token '{text}' {where}; expected KIND ARGS [xREPEAT] [@LAMBDA], e.g. 'cat10x4' or 'unif2@0.1'"
+                f"cannot parse token '{_short(text)}' {where}; expected KIND ARGS [xREPEAT] [@LAMBDA], e.g. 'cat10x4' or 'unif2@0.1'"
             )
+        if m["repeat"] is not None and len(m["repeat"].lstrip("0")) > 4:
+            raise CodeSpecError(f"the repeat count {where} must be between 1 and 1000")
         repeat = int(m["repeat"]) if m["repeat"] is not None else 1
         if repeat < 1 or repeat > 1000:
             raise CodeSpecError(f"repeat count {repeat} of token '{text}' {where} must be between 1 and 1000")
@@ -142,9 +155,9 @@ def parse_code_spec(spec: str) -> list[CodeToken]:
             try:
                 weight = float(m["lam"])
             except ValueError:
-                raise CodeSpecError(f"lambda '{m['lam']}' of token '{text}' {where} is not a number; write e.g. '@0.1'") from None
+                raise CodeSpecError(f"lambda '{_short(m['lam'])}' of token '{_short(text)}' {where} is not a number; write e.g. '@0.1'") from None
             if not math.isfinite(weight) or weight < 0:
-                raise CodeSpecError(f"lambda {m['lam']} of token '{text}' {where} must be a finite number >= 0")
+                raise CodeSpecError(f"lambda {_short(m['lam'])} of token '{_short(text)}' {where} must be a finite number >= 0")
         tokens.append(CodeToken(text, i, m["kind"].lower(), m["args"] or "", repeat, weight))
     return tokens
 
@@ -268,7 +281,7 @@ def resolve_codes(
     resolved: list[ResolvedCode] = []
     in_at = p_at = 0
     for tok in parse_code_spec(spec):
-        where = f"in '{spec}' (token {tok.position})"
+        where = f"in '{_short(spec)}' (token {tok.position})"
         if tok.kind not in kinds:
             hint = did_you_mean(tok.kind, kinds.names()).strip()
             raise CodeSpecError(
@@ -280,7 +293,7 @@ def resolve_codes(
             try:
                 made = list(factory(tok.args))
             except (ValueError, TypeError) as exc:
-                raise CodeSpecError(f"bad arguments in token '{tok.text}' {where}: {exc}") from None
+                raise CodeSpecError(f"bad arguments in token '{_short(tok.text)}' {where}: {exc}") from None
             for code in made:
                 head_name = head_overrides.get(tok.kind, code.default_head)
                 head = heads.get(head_name)
@@ -306,4 +319,8 @@ def resolve_codes(
                 )
                 in_at += code.width
                 p_at += pw
+                if in_at > MAX_CODE_WIDTH or p_at > MAX_CODE_WIDTH:
+                    raise CodeSpecError(
+                        f"the codes '{_short(spec)}' need more than {MAX_CODE_WIDTH:,} generator inputs or Q outputs; use fewer or smaller codes"
+                    )
     return CodeSet(resolved, spec)

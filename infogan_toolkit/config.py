@@ -39,6 +39,24 @@ def _non_negative(instance, attribute, value) -> None:
         raise ConfigError(f"{attribute.name} must be >= 0, got {value}")
 
 
+def _between(low: float, high: float, high_open: bool = False):
+    """A validator: ``low <= value <= high`` (``< high`` with ``high_open``)."""
+
+    def check(instance, attribute, value) -> None:
+        inside = low <= value < high if high_open else low <= value <= high
+        if not inside:
+            lo, hi = (f"{low:,}", f"{high:,}") if isinstance(high, int) else (f"{low:g}", f"{high:g}")
+            raise ConfigError(f"{attribute.name} must be in [{lo}, {hi}{')' if high_open else ']'}, got {value}")
+
+    return check
+
+
+def _device(instance, attribute, value) -> None:
+    kind, _, index = value.partition(":")
+    if kind not in ("auto", "cpu", "cuda", "mps") or (index and not (index.isascii() and index.isdigit())) or (index and kind == "auto"):
+        raise ConfigError(f"{attribute.name} must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+
+
 @attrs.define
 class ModelConfig:
     """Which networks and codes."""
@@ -99,8 +117,8 @@ class OptimConfig:
 
     lr_d: float = attrs.field(default=2e-4, validator=_positive)
     lr_g: float = attrs.field(default=1e-3, validator=_positive)
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float = attrs.field(default=0.5, validator=_between(0.0, 1.0, high_open=True))
+    beta2: float = attrs.field(default=0.999, validator=_between(0.0, 1.0, high_open=True))
     # foreach/fused Adam kernels; "auto" lets torch pick.
     implementation: str = attrs.field(default="foreach", validator=_one_of("auto", "foreach", "fused", "loop"))
 
@@ -109,10 +127,11 @@ class OptimConfig:
 class TrainConfig:
     """The loop."""
 
-    steps: int = attrs.field(default=5000, validator=_positive)
-    batch_size: int = attrs.field(default=128, validator=_positive)
-    seed: int = 0
-    device: str = "auto"
+    steps: int = attrs.field(default=5000, validator=_between(1, 10**12))
+    # Per process; the bound only catches a typo before anything is allocated.
+    batch_size: int = attrs.field(default=128, validator=_between(1, 2**20))
+    seed: int = attrs.field(default=0, validator=_between(0, 2**32 - 1))
+    device: str = attrs.field(default="auto", validator=_device)
     log_every: int = attrs.field(default=50, validator=_positive)
     checkpoint_every: int = attrs.field(default=1000, validator=_positive)
     keep_checkpoints: int = attrs.field(default=3, validator=_positive)

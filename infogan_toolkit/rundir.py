@@ -9,19 +9,26 @@ One place knows the layout, so the trainer, the CLI, the figures and the evaluat
     RUN/figures/traversal-NNNNNNN.png            the traversal sheet of each checkpoint
     RUN/checkpoints/step-NNNNNNN.safetensors     weights and metadata (:func:`checkpoint_metadata`)
     RUN/checkpoints/step-NNNNNNN.state.safetensors   optimiser and random-generator state
+    RUN/.lock                                    the process training in it (pid, host), while it runs
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
+
+from .errors import ToolkitError
 
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
 EVAL_FILE = "eval.json"
 FIGURES_DIR = "figures"
 CHECKPOINTS_DIR = "checkpoints"
+LOCK_FILE = ".lock"
 MODEL_FORMAT = "infogan-tk-model/1"
 STATE_FORMAT = "infogan-tk-state/1"
 
@@ -81,6 +88,70 @@ def list_steps(run_dir: Path) -> list[int]:
         if state_path(run_dir, step).is_file():
             steps.append(step)
     return sorted(steps)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def acquire_lock(run_dir: Path) -> Path:
+    """Claim ``run_dir`` for this process (``RUN/.lock`` with its pid and host), so that a second
+    ``train`` or ``--resume`` into it is refused. A lock of a dead process on this host is taken
+    over; this process may claim a directory again. Returns the lock file."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_FILE
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _attempt in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except FileExistsError:
+            try:
+                owner = json.loads(path.read_text())
+                pid, host = int(owner["pid"]), str(owner["host"])
+            except (OSError, ValueError, KeyError, TypeError):
+                raise ToolkitError(
+                    f"run directory '{run_dir}' has an unreadable lock file {path}; if no run is using it, delete the file and retry"
+                ) from None
+            if host == me["host"] and (pid == me["pid"] or not _alive(pid)):
+                path.unlink(missing_ok=True)  # our own, or left by a process that died
+                continue
+            raise ToolkitError(
+                f"run directory '{run_dir}' is in use by process {pid} on {host!r} (since {owner.get('started', '?')}); "
+                "wait for it to finish, or train into another --out"
+            ) from None
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        return path
+    raise ToolkitError(f"could not claim run directory '{run_dir}' (its lock file keeps changing); retry")
+
+
+def release_lock(run_dir: Path) -> None:
+    """Give up this process's claim on ``run_dir`` (a lock of another process is left alone)."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+        path.unlink(missing_ok=True)
+
+
+def remove_partial_writes(run_dir: Path) -> list[Path]:
+    """Delete the temporary files of checkpoint writes that were interrupted (``.*.tmp`` in the
+    checkpoints folder); returns what was removed. Call only while holding the run's lock."""
+    removed = []
+    for path in checkpoint_dir(run_dir).glob(".*.tmp"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

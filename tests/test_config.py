@@ -53,7 +53,7 @@ def test_backbone_flag_skips_default_config(host):
         ({"trian": {"steps": 1}}, "unknown config section 'trian'"),
         ({"train": {"step": 1}}, "unknown config key 'train.step' in test. Did you mean 'steps'?"),
         ({"train": {"steps": "ten"}}, "train.steps must be a whole number"),
-        ({"train": {"steps": 0}}, "train.steps must be > 0"),
+        ({"train": {"steps": 0}}, "train.steps must be in [1, 1,000,000,000,000], got 0"),
         ({"optim": {"lr_d": -1.0}}, "optim.lr_d must be > 0"),
         ({"train": {"d_batch": "both"}}, "d_batch"),
         ({"loss": {"info_updates": ["generator", "trnk"]}}, "unknown part 'trnk'. Did you mean 'trunk'?"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -111,6 +112,9 @@ def train(
         print_json(summary)
     else:
         print_summary(console, summary, evaluation, evaluation_error, eval_file)
+    if result.interrupted:
+        # Not finished: a script or scheduler must not take the run for done (128 + the signal).
+        raise typer.Exit(128 + (result.stop_signal or signal.SIGINT))
 
 
 @config_app.command("show")

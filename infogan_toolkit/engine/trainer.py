@@ -23,6 +23,7 @@ from .. import __version__
 from ..assembly import Assembly, build_networks, build_request, load_dataset, resolve
 from ..checkpoint import (
     TrainState,
+    checkpoint_dir,
     atomic_save,
     list_steps,
     load_model_tensors,
@@ -38,7 +39,7 @@ from ..config import Config
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
 from ..regularisers import RegulariserSetup
-from ..rundir import checkpoint_metadata, config_path
+from ..rundir import acquire_lock, checkpoint_metadata, config_path, release_lock, remove_partial_writes
 from ..plugins import PluginHost
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
@@ -53,6 +54,10 @@ class NonFiniteLossError(ToolkitError):
     """A loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
 
+class CheckpointWriteError(ToolkitError):
+    """A checkpoint could not be written (a full disk, a read-only folder); the last good one stays."""
+
+
 @attrs.define
 class TrainResult:
     """What a finished (or stopped) run reports."""
@@ -63,6 +68,7 @@ class TrainResult:
     metrics: dict[str, float]
     images_per_second: float
     interrupted: bool = False
+    stop_signal: int | None = None  # the signal that stopped the run early (SIGINT, SIGTERM), if any
 
 
 def build_objective(
@@ -143,6 +149,25 @@ class Trainer:
         Callbacks.check_names(self.host.registries.callbacks, self.config.train.callbacks)
         if not resume and self.dist.is_main and list_steps(self.run_dir):
             raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
+        if resume and not list_steps(self.run_dir):
+            raise ToolkitError(f"cannot resume: '{self.run_dir}' holds no complete checkpoint")
+        self._locked = False
+        created = not self.run_dir.exists()
+        if self.dist.is_main:
+            acquire_lock(self.run_dir)
+            self._locked = True
+        try:
+            self._build(resume)
+        except BaseException:
+            self.release()
+            if created and self.run_dir.is_dir() and not any(self.run_dir.iterdir()):
+                self.run_dir.rmdir()  # a refused run leaves nothing behind
+            raise
+
+    def _build(self, resume: bool) -> None:
+        if self.dist.is_main:
+            for path in remove_partial_writes(self.run_dir):
+                self.console.print(f"removed {path}, left by an interrupted checkpoint write")
         tc = self.config.train
         self.dataset = load_dataset(self.assembly, self.host, "train").to(self.device)
         self.objective = build_objective(self.assembly, self.device, self.dist)
@@ -167,6 +192,13 @@ class Trainer:
             else Callbacks([])
         )
         self._stop = threading.Event()
+        self._stop_signal: int | None = None
+
+    def release(self) -> None:
+        """Give up the claim on the run directory (done at the end of :meth:`run`)."""
+        if self._locked:
+            release_lock(self.run_dir)
+            self._locked = False
 
     # -- state -----------------------------------------------------------------------------------
     def _train_state(self) -> TrainState:
@@ -183,8 +215,19 @@ class Trainer:
         path = model_path(self.run_dir, step)
         load_model_tensors(load_tensors(path), self.G, self.D, path, self._extra_networks())
         state = self._train_state()
+        configured = {name: [{k: g[k] for k in ("lr", "betas") if k in g} for g in opt.param_groups] for name, opt in state.optimizers.items()}
         load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, aliases=self.objective.optimizer_aliases())
         self.step = state.step
+        # The configured learning rates and betas take effect: a --resume --set optim.lr_g=... is
+        # written into the restored optimiser, and the new checkpoints' metadata records it.
+        for name, opt in state.optimizers.items():
+            for group, wanted in zip(opt.param_groups, configured[name]):
+                for key, value in wanted.items():
+                    if group[key] != value and self.dist.is_main:
+                        self.console.print(f"resuming with optimiser '{name}' {key} {group[key]} -> {value} (from the configuration)")
+                    group[key] = value
+        if self.dist.is_main:
+            config_path(self.run_dir).write_text(self.config.to_toml())
 
     def save_checkpoint(self) -> Path | None:
         """Write weights and trainer state for the current step (rank 0), then prune old ones."""
@@ -201,8 +244,19 @@ class Trainer:
             return None
         meta = checkpoint_metadata(self.assembly, self.step, __version__)
         path = model_path(self.run_dir, self.step)
-        atomic_save(model_tensors(self.G, self.D, self._extra_networks()), path, meta)
-        save_train_state(state_path(self.run_dir, self.step), state)
+        try:
+            atomic_save(model_tensors(self.G, self.D, self._extra_networks()), path, meta)
+            save_train_state(state_path(self.run_dir, self.step), state)
+        except OSError as exc:
+            # The weights file may be whole while its state file is not: without both the step
+            # does not count, so the last complete checkpoint stays the one to resume from.
+            path.unlink(missing_ok=True)
+            steps = list_steps(self.run_dir)
+            kept = f"the last good checkpoint is step {steps[-1]}" if steps else "no checkpoint was written yet"
+            raise CheckpointWriteError(
+                f"could not write the checkpoint of step {self.step} in {checkpoint_dir(self.run_dir)}: "
+                f"{exc.strerror or exc}; {kept}; free space (or fix the folder) and continue with --resume {self.run_dir}"
+            ) from None
         prune(self.run_dir, self.config.train.keep_checkpoints)
         self.callbacks.checkpoint(CheckpointEvent(self.step, path, self.G))
         return path
@@ -221,7 +275,8 @@ class Trainer:
         self.objective.refresh_batch_norm(draw_real, tc.batch_norm_refresh, rng)
 
     # -- loop --------------------------------------------------------------------------------------
-    def _handle_sigint(self, signum, frame) -> None:
+    def _handle_stop(self, signum, frame) -> None:
+        self._stop_signal = signum
         self._stop.set()
 
     def run(self) -> TrainResult:
@@ -236,9 +291,10 @@ class Trainer:
         last_metrics: dict[str, float] = {}
         rate = 0.0
         interrupted = False
-        old_handler = None
+        old_handlers = {}
         if threading.current_thread() is threading.main_thread():
-            old_handler = signal.signal(signal.SIGINT, self._handle_sigint)
+            # Ctrl-C and a scheduler's SIGTERM both stop at the next step with a checkpoint.
+            old_handlers = {sig: signal.signal(sig, self._handle_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         progress = make_progress(self.console, self.show_progress, tc.steps, self.step, batch * self.dist.world_size)
         code_names = [code.name for code in self.assembly.codes]
         try:
@@ -280,10 +336,11 @@ class Trainer:
                 if self.dist.is_main:
                     self.console.print(f"interrupted at step {self.step}; checkpoint saved; continue with --resume {self.run_dir}")
         finally:
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
             self.callbacks.run_end(RunEndEvent(self.step, last_ckpt, interrupted or self.step < tc.steps))
-        return TrainResult(self.run_dir, self.step, last_ckpt, last_metrics, rate, interrupted)
+            self.release()
+        return TrainResult(self.run_dir, self.step, last_ckpt, last_metrics, rate, interrupted, self._stop_signal)
 
     def _check_finite(self, names: list[str], values: list[float]) -> None:
         bad = [n for n, v in zip(names, values) if not math.isfinite(v)]

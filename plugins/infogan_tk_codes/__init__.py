@@ -18,8 +18,10 @@ from infogan_toolkit.codes import LatentCode
 def _count(args: str, what: str) -> int:
     if not args:
         raise ValueError(f"{what} needs a number, e.g. '{what}2'")
-    if not args.isdigit():
+    if not (args.isascii() and args.isdigit()):
         raise ValueError(f"'{args}' is not a whole number")
+    if len(args.lstrip("0")) > 4:
+        raise ValueError(f"{args[:8]}... is out of range 1..4096")
     n = int(args)
     if not 1 <= n <= 4096:
         raise ValueError(f"{n} is out of range 1..4096")
