@@ -21,10 +21,14 @@ from infogan_toolkit.evaluate.report import (
 )
 
 
-def _no_factors(ctx: EvalContext) -> str | None:
-    if ctx.data.factors is None:
-        return f"dataset '{ctx.dataset_name}' has no ground-truth factors"
-    return None
+class _FactorMetric(Metric):
+    """A metric of Q's estimates against the dataset's ground-truth factors."""
+
+    def not_applicable(self, ctx: EvalContext) -> str | None:
+        """Needs ground-truth factors."""
+        if ctx.data.factors is None:
+            return f"dataset '{ctx.dataset_name}' has no ground-truth factors"
+        return None
 
 
 class InformationBound(Metric):
@@ -60,15 +64,11 @@ class Accuracy(Metric):
         return categorical_accuracy(ctx.model, ctx.data, ctx.sizes.accuracy_samples, ctx.seed, ctx.sizes.batch)
 
 
-class MIG(Metric):
+class MIG(_FactorMetric):
     """Mutual information gap (Chen et al. 2018)."""
 
     order = 20
     description = "mutual information gap on Q's estimates of real images"
-
-    def not_applicable(self, ctx: EvalContext) -> str | None:
-        """Needs ground-truth factors."""
-        return _no_factors(ctx)
 
     def run(self, ctx: EvalContext) -> dict:
         """``mig_bins`` bins over the shared representation's training rows."""
@@ -78,15 +78,11 @@ class MIG(Metric):
         return {**mig(rep[train], factors[train], num_bins=bins), "num_bins": bins, "rows": ctx.sizes.factor_samples}
 
 
-class SAP(Metric):
+class SAP(_FactorMetric):
     """Separated attribute predictability (Kumar et al. 2018)."""
 
     order = 30
     description = "separated attribute predictability, one linear SVM per code column and factor"
-
-    def not_applicable(self, ctx: EvalContext) -> str | None:
-        """Needs ground-truth factors."""
-        return _no_factors(ctx)
 
     def run(self, ctx: EvalContext) -> dict:
         """Trained on the shared representation's training rows, scored on its test rows."""
@@ -96,15 +92,11 @@ class SAP(Metric):
         return {**score, "train_rows": ctx.sizes.factor_samples, "test_rows": ctx.sizes.factor_test_samples, "seed": ctx.seed}
 
 
-class DCI(Metric):
+class DCI(_FactorMetric):
     """Disentanglement, completeness, informativeness (Eastwood and Williams 2018)."""
 
     order = 40
     description = "DCI from boosted trees per factor"
-
-    def not_applicable(self, ctx: EvalContext) -> str | None:
-        """Needs ground-truth factors."""
-        return _no_factors(ctx)
 
     def run(self, ctx: EvalContext) -> dict:
         """``dci_trees`` trees per factor on the shared representation."""
@@ -116,7 +108,7 @@ class DCI(Metric):
         return {**score, "test_rows": sizes.factor_test_samples, "seed": ctx.seed}
 
 
-class FactorVAE(Metric):
+class FactorVAE(_FactorMetric):
     """The FactorVAE score (Kim and Mnih 2018): majority-vote classifier of the fixed factor."""
 
     order = 50
@@ -124,7 +116,7 @@ class FactorVAE(Metric):
 
     def not_applicable(self, ctx: EvalContext) -> str | None:
         """Needs ground-truth factors on a complete grid."""
-        reason = _no_factors(ctx)
+        reason = super().not_applicable(ctx)
         if reason is None and not ctx.data.factor_grid:
             return f"dataset '{ctx.dataset_name}' has no complete factor grid (factor_grid is false)"
         return reason
