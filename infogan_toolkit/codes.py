@@ -43,7 +43,16 @@ class LatentCode(ABC):
     @property
     @abstractmethod
     def target_size(self) -> int:
-        """Size the head needs to know: the number of classes, or the number of real dimensions."""
+        """What the head sizes itself by (``QHead.param_width(target_size)``): for the built-in codes
+        the number of classes or of real dimensions; a head may read it otherwise (a one-logit
+        binary head is sized by 1 for 2 categories)."""
+
+    @property
+    def categories(self) -> int | None:
+        """A discrete code's number of categories: its traversal lists them and the head's point
+        estimate is a category index in ``range(categories)`` (what evaluation counts). None for a
+        continuous code. Defaults to ``target_size`` for discrete codes; override it when the two differ."""
+        return self.target_size if self.discrete else None
 
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:

@@ -112,6 +112,11 @@ def _check_code(code: LatentCode, where: str, heads: Any, n: int, device: torch.
             _fail(where, f"{attr} must be a non-empty str, got {value!r}")
     if not isinstance(code.discrete, bool):
         _fail(where, f"discrete must be a bool, got {code.discrete!r}")
+    categories = code.categories
+    if code.discrete and (not isinstance(categories, int) or isinstance(categories, bool) or categories < 2):
+        _fail(where, f"a discrete code's categories must be an int >= 2, got {categories!r}")
+    if not code.discrete and categories is not None:
+        _fail(where, f"a continuous code's categories must be None, got {categories!r}")
 
     text = code.describe()
     if not isinstance(text, str) or not text.strip() or "\n" in text:
@@ -230,8 +235,10 @@ def check_head(head: QHead, target_size: int, sample_target: Tensor) -> None:
 def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: torch.device | str = "cpu") -> None:
     """Check that ``head`` models ``code``: families match and prior samples get finite log-likelihoods.
 
-    For a discrete code the support is enumerated with ``traversal`` (every category), prior samples
-    must lie in it, log-likelihoods must be <= 0, and ``exp(log_prob)`` must sum to 1 over the support.
+    For a discrete code the support is enumerated with ``traversal`` (every category): it must hold
+    exactly ``categories`` distinct values, prior samples must lie in it, log-likelihoods must be
+    <= 0, ``exp(log_prob)`` must sum to 1 over it, and the head's point estimate must be a category
+    index in ``range(categories)`` (what evaluation counts).
     """
     where = f"code {code.describe()} with Q head {type(head).__name__}"
     if head.family != code.head_family:
@@ -251,9 +258,11 @@ def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: tor
     if not code.discrete:
         return
 
-    support = code.target(code.traversal(max(code.target_size, 2)).to(device))
+    support = code.target(code.traversal(code.categories).to(device))
     k = support.shape[0]
     flat_t, flat_s = target.reshape(n, -1), support.reshape(k, -1)
+    if k != code.categories or torch.unique(flat_s, dim=0).shape[0] != k:
+        _fail(where, f"the traversal lists {k} values ({torch.unique(flat_s, dim=0).shape[0]} distinct) but categories is {code.categories}; they must agree")
     inside = (flat_t[:, None, :] == flat_s[None, :, :]).all(dim=2).any(dim=1)
     if not bool(inside.all()):
         _fail(where, "a prior sample is not among the traversal values; a discrete code's traversal must list every category")
@@ -266,6 +275,14 @@ def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: tor
     total = torch.logsumexp(grid.reshape(m, k).double(), dim=1).exp()
     if not torch.allclose(total, torch.ones_like(total), atol=1e-3):
         _fail(where, f"exp(log_prob) summed over the {k} categories is {total.tolist()}, not 1; normalise the head")
+    with torch.no_grad():
+        estimate = head.point_estimate(params)
+    if estimate.dim() != 1 or estimate.shape[0] != n:
+        _fail(where, f"point_estimate has shape {tuple(estimate.shape)}; a discrete code's must be ({n},) category indices")
+    as_index = estimate.long()
+    if not torch.equal(as_index.to(estimate.dtype), estimate) or bool((as_index < 0).any()) or bool((as_index >= k).any()):
+        _fail(where, f"point_estimate gives values outside range({k}) (min {estimate.min().item():g}, max {estimate.max().item():g}); "
+                     "it must return a category index, which evaluation counts")
 
 
 # -- backbones ---------------------------------------------------------------------------------

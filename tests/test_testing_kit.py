@@ -113,7 +113,7 @@ class _WrongHead(_Code):
         (_WrongWidth(), r"encode gives shape \(16, 4\); expected \(n, width\) = \(16, 3\)"),
         (_Unseeded(), r"sample is not reproducible"),
         (_NanEntropy(), r"entropy\(\) must be a finite float"),
-        (_ShortTraversal(), r"not among the traversal values"),
+        (_ShortTraversal(), r"the traversal lists 2 values \(2 distinct\) but categories is 3; they must agree"),
         (_WrongHead(), r"default_head 'no-such-head' is not available; pass heads="),
     ],
     ids=["ok", "width", "seed", "entropy", "traversal", "head"],

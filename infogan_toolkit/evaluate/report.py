@@ -23,7 +23,7 @@ from torch import Tensor
 from ..assembly import Assembly, load_dataset
 from ..codes import CodeSet
 from ..datasets import ImageDataset
-from ..errors import ConfigError
+from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
 from ..suggest import did_you_mean
 from .accuracy import unsupervised_accuracy
@@ -250,10 +250,17 @@ def categorical_accuracy(model: "TrainedModel", dataset: ImageDataset, samples: 
         if not code.code.discrete:
             continue
         pred = code.head.point_estimate(q[:, code.param_slice]).cpu().numpy()
-        per_code[code.name] = {
-            "prior": code.code.describe(),
-            **unsupervised_accuracy(pred, chosen, code.code.target_size, num_labels=num_labels),
-        }
+        try:
+            scores = unsupervised_accuracy(pred, chosen, code.code.categories, num_labels=num_labels)
+        except ToolkitError as exc:
+            prov = getattr(model, "assembly", None) and model.assembly.provenance.get(f"code:{code.kind}", {}) or {}
+            source = f"plugin '{prov.get('plugin')}' ({prov.get('distribution')})" if prov else "its plugin"
+            raise ConfigError(
+                f"code {code.name} ({code.code.describe()}, kind '{code.kind}' from {source}, head '{code.head_name}'): "
+                f"{' '.join(str(exc).split())} The code kind must state its categories (LatentCode.categories) and its "
+                "head must return category indices below it; infogan_toolkit.testing.check_code_with_head checks both"
+            ) from None
+        per_code[code.name] = {"prior": code.code.describe(), **scores}
     return {"split": EVAL_SPLIT, "samples": int(index.size), "of": len(dataset), "seed": seed, "codes": per_code}
 
 
