@@ -202,8 +202,8 @@ _TYPE_CHECKS: dict[str, tuple[Any, str]] = {
 }
 
 
-def _coerce(section: str, key: str, value: Any, field: attrs.Attribute) -> Any:
-    """Check a value against the field's declared type; ints are accepted for floats."""
+def coerce_value(section: str, key: str, value: Any, field: attrs.Attribute) -> Any:
+    """Check a value against the field's declared type (``section.key`` names it in the error); ints are accepted for floats."""
     name = f"{section}.{key}"
     declared = str(field.type)
     if value is None:
@@ -245,7 +245,7 @@ def apply_dict(config: Config, data: dict[str, Any], source: str) -> Config:
                     f"unknown config key '{section}.{key}' in {source}.{did_you_mean(key, fields)} "
                     f"Known: {', '.join(section + '.' + k for k in fields if k != 'regularisers')}.{hint}"
                 )
-            value = _coerce(section, key, value, fields[key])
+            value = coerce_value(section, key, value, fields[key])
             if isinstance(value, dict):  # tables merge over lower layers, key by key
                 value = {**getattr(sections[section], key), **value}
             changes[key] = value

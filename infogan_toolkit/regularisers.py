@@ -29,6 +29,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+from .config import coerce_value
 from .errors import ConfigError
 from .suggest import did_you_mean
 
@@ -180,15 +181,8 @@ def parse_options(name: str, plugin: RegulariserPlugin, table: Mapping[str, Any]
                 f"unknown option 'loss.{name}.{key}'.{did_you_mean(key, fields)} "
                 f"Known: {', '.join(f'loss.{name}.{k}' for k in fields)}."
             )
-    values = {}
-    for key, value in table.items():
-        declared = str(fields[key].type)
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if declared.startswith("float") and not number or declared.startswith("int") and (not number or isinstance(value, float)):
-            raise ConfigError(f"loss.{name}.{key} must be {'a number' if declared.startswith('float') else 'a whole number'}, got {value!r}")
-        if declared.startswith("bool") and not isinstance(value, bool):
-            raise ConfigError(f"loss.{name}.{key} must be true or false, got {value!r}")
-        values[key] = float(value) if declared.startswith("float") else value
+    # The same type check as every other config key: ints accepted for floats, bools kept apart.
+    values = {key: coerce_value(f"loss.{name}", key, value, fields[key]) for key, value in table.items()}
     try:
         return plugin.options(**values)
     except ConfigError as exc:
