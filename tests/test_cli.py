@@ -112,6 +112,8 @@ def test_train_with_no_config_uses_glyphs_and_prints_json(default_run):
     assert summary["step"] == 4 and summary["checkpoint"].endswith("step-0000004.safetensors")
     assert "li_c1" in summary["metrics"]
     assert "training glyphs on glyphs" in result.stderr
+    numerics = next(line for line in result.stderr.splitlines() if line.startswith("numerics on cpu"))
+    assert "fp32" in numerics and "bf16 matmul" in numerics and "Adam foreach" in numerics
     assert (out / "config.toml").is_file() and (out / "metrics.jsonl").is_file()
 
 

@@ -14,6 +14,7 @@ from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
 from ..regularisers import upgrade_legacy
 from ..rundir import CONFIG_FILE, config_path, eval_path
+from ..engine.devices import bf16_slowdown, describe_numerics
 from .app import app, config_app
 from .common import build_config, err_console, one_line_errors, out_console, print_json
 
@@ -83,6 +84,10 @@ def train(
             f"training {c.model.backbone} on {c.data.dataset} with codes {c.model.codes} "
             f"(noise {c.model.noise_dim}) on {trainer.device}, {c.train.steps} steps x {c.train.batch_size} -> {run_dir}"
         )
+        numerics, warning = describe_numerics(c, trainer.device, bf16_slowdown(trainer.device))
+        console.print(numerics, markup=False, highlight=False)
+        if warning:
+            console.print(warning, style="yellow", markup=False, highlight=False)
     started = time.perf_counter()
     result = trainer.run()
     seconds = time.perf_counter() - started
