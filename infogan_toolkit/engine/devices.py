@@ -40,13 +40,11 @@ def apply_precision_switches(train) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> float:
-    """How many times longer a bf16 matmul takes than an fp32 one on ``device`` (median of
-    ``repeats``): about 0.5 where bf16 is native, 100 or more where a CPU emulates it."""
-    if device.type == "cuda":
-        return 0.5 if torch.cuda.is_bf16_supported() else float("inf")
+def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> float | None:
+    """How many times longer a bf16 matmul takes than an fp32 one on a CPU ``device`` (median of
+    ``repeats``): about 0.5 where bf16 is native, 100 or more where it is emulated; None elsewhere."""
     if device.type != "cpu":
-        return 1.0
+        return None
     times: dict[torch.dtype, float] = {}
     for dtype in (torch.float32, torch.bfloat16):
         a = torch.full((size, size), 0.5, dtype=dtype)
@@ -60,15 +58,19 @@ def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> fl
     return times[torch.bfloat16] / max(times[torch.float32], 1e-9)
 
 
-def describe_numerics(config, device: torch.device, slowdown: float) -> tuple[str, str | None]:
+def describe_numerics(config, device: torch.device, slowdown: float | None) -> tuple[str, str | None]:
     """One line saying which precision, layout and optimiser kernels a run of ``config`` uses on
     ``device`` and why, and a warning when ``train.bf16`` asks for bf16 where it is emulated (else None)."""
     train = config.train
     where = f"{device.type}"
     if device.type == "cpu":
         where += f" ({torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads)"
-    native = slowdown < 2.0
-    speed = f"bf16 matmul {slowdown:.1f}x the fp32 time here"
+    if slowdown is None:
+        native = device.type != "cuda" or torch.cuda.is_bf16_supported()
+        speed = f"bf16 {'supported' if native else 'not supported'} here"
+    else:
+        native = slowdown < 2.0
+        speed = f"bf16 matmul {slowdown:.1f}x the fp32 time here"
     if train.bf16:
         precision = f"bf16 autocast (train.bf16=true; {speed})"
     else:
