@@ -1,4 +1,4 @@
-"""Conformance checks a plugin author runs against their own code kind, head, backbone or dataset.
+"""Conformance checks a plugin author runs against their own plugin, one function per plugin kind.
 
 Each check is a plain function that raises :class:`AssertionError` with a message naming what is
 wrong, so it works from pytest or from a script::
@@ -8,25 +8,57 @@ wrong, so it works from pytest or from a script::
     def test_my_code_kind():
         check_code_kind(make_my_codes, "3", heads={"my-head": MyHead()})
 
-The checks only use the interfaces in :mod:`infogan_toolkit.codes`, :mod:`infogan_toolkit.backbones`
-and :mod:`infogan_toolkit.datasets`; they know nothing about any concrete plugin.
+The checks only use the interfaces (:mod:`infogan_toolkit.codes`, :mod:`infogan_toolkit.backbones`,
+:mod:`infogan_toolkit.datasets`, :mod:`infogan_toolkit.regularisers`, :mod:`infogan_toolkit.engine.events`,
+:mod:`infogan_toolkit.evaluate.report`); they know nothing about any concrete plugin. Regularisers,
+metrics and callbacks are checked in a small real run: the kit's own 1x8x8 backbone
+(:class:`KitBackbone`) trained for two steps on its own factor-grid data set (:class:`KitBars`),
+registered in a plugin host for the duration of the check only. A plugin that declines the
+kit's run (a term's ``check`` refuses it, a metric is not applicable, a factory returns None)
+raises :class:`NotApplicable` with its reason: not a pass, not a failure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import attrs
 import torch
 from torch import Tensor
 
 from .backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
 from .codes import LatentCode, QHead, parse_code_spec
 from .datasets import DatasetPlugin, DatasetRequest, ImageDataset
+from .engine.events import Callback, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
 from .errors import ToolkitError
+from .evaluate.report import Metric
+from .hookspecs import hookimpl
+from .regularisers import Regulariser, RegulariserPlugin, Terms
 
-__all__ = ["check_backbone", "check_code_kind", "check_code_with_head", "check_dataset", "check_gradients_reach", "check_head"]
+__all__ = [
+    "KIT_BACKBONE",
+    "KIT_DATASET",
+    "KitBackbone",
+    "KitBars",
+    "NotApplicable",
+    "check_backbone",
+    "check_callback",
+    "check_code_kind",
+    "check_code_with_head",
+    "check_dataset",
+    "check_gradients_reach",
+    "check_head",
+    "check_metric",
+    "check_metric_sink",
+    "check_regulariser",
+]
 
 #: Output ranges a backbone may declare, as (low, high).
 _RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
@@ -450,3 +482,421 @@ def check_dataset(
         if bool((factors < 0).any()) or bool((factors >= sizes).any()):
             _fail(where, "a factor value lies outside 0..factor_sizes-1")
     return ds
+
+
+# -- regularisers, metrics, callbacks and metric sinks, in a small real run ------------------------
+
+#: Registry names of the kit's backbone and data set, registered only while a check runs.
+KIT_BACKBONE = "testing-kit"
+KIT_DATASET = "testing-kit-bars"
+#: Evaluation sizes for checking a metric: every built-in metric runs on them in about a second.
+KIT_EVAL_SIZES = dict(
+    batch=64, accuracy_samples=64, factor_samples=64, factor_test_samples=32, mig_bins=5, dci_trees=2,
+    factorvae_batch=8, factorvae_train=32, factorvae_eval=16, factorvae_variance=64,
+)
+
+
+class NotApplicable(Exception):
+    """The plugin declines the kit's run (a regulariser's ``check`` refuses it, a metric is not
+    applicable, a factory returns None); the message is the plugin's reason. Neither pass nor fail."""
+
+
+class KitBackbone(Backbone):
+    """The kit's backbone: a 1x8x8 MLP InfoGAN with batch norm, trained in milliseconds."""
+
+    image_shape = (1, 8, 8)
+    output_range = "unit"
+    default_noise_dim = 4
+    default_codes = "cat4,unif2"
+    default_dataset = KIT_DATASET
+    default_options = {"hidden": 32}
+
+    def build(self, request: BuildRequest) -> Networks:
+        """G: two linear layers with batch norm, ending in a sigmoid; D/Q: a two-layer trunk."""
+        h = int(request.options.get("hidden", 32))
+        g = torch.nn.Sequential(
+            torch.nn.Linear(request.input_dim, h), torch.nn.BatchNorm1d(h), torch.nn.ReLU(),
+            torch.nn.Linear(h, 64), torch.nn.Sigmoid(), torch.nn.Unflatten(1, (1, 8, 8)),
+        )
+        trunk = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(64, h), torch.nn.LeakyReLU(0.1),
+            torch.nn.Linear(h, h), torch.nn.BatchNorm1d(h), torch.nn.LeakyReLU(0.1),
+        )
+        return Networks(g, InfoDiscriminator(trunk, torch.nn.Linear(h, 1), torch.nn.Linear(h, request.q_width)))
+
+
+def render_kit_bars(factors: Tensor, image_shape: tuple[int, int, int] = (1, 8, 8)) -> Tensor:
+    """Factor indices ``(n, 2)`` = (x of 6, width of 2) -> uint8 images of ``image_shape``: a bright
+    vertical bar whose left edge moves with x and whose width is 1 or 2 sixths of the image."""
+    c, h, w = image_shape
+    unit = max(1, w // 8)
+    left = (factors[:, :1] * (w - 2 * unit)) // 5
+    columns = torch.arange(w, device=factors.device)
+    on = (columns >= left) & (columns < left + unit * (1 + factors[:, 1:2]))
+    return (on[:, None, None, :].expand(-1, c, h, w).to(torch.uint8) * 255).contiguous()
+
+
+class KitBars(DatasetPlugin):
+    """The kit's data set: a full 6 x 2 factor grid of bars (labels: x), drawn in whatever image
+    shape the backbone asks for, so that any backbone can train on it."""
+
+    description = "bars at 6 positions and 2 widths in any image shape (the conformance kit's data)"
+    needs_root = False
+
+    def load(self, request: DatasetRequest) -> ImageDataset:
+        """The grid, rendered in memory in ``request.image_shape`` (1x8x8 when not given)."""
+        from .datasets import FactorGridDataset
+
+        shape = tuple(request.image_shape or KitBackbone.image_shape)
+        return FactorGridDataset(
+            ("x", "width"), (6, 2), lambda f: render_kit_bars(f, shape), label_factor="x", in_memory=True
+        )
+
+
+class _KitPlugin:
+    """Registers the kit's backbone and data set, and the plugin objects under test that the host lacks."""
+
+    def __init__(self, extra: dict[str, dict[str, Any]]) -> None:
+        self.extra = extra
+
+    def _register(self, attr: str, register: Callable[[str, Any], None]) -> None:
+        for name, obj in self.extra.get(attr, {}).items():
+            register(name, obj)
+
+    @hookimpl
+    def register_backbones(self, register):
+        register(KIT_BACKBONE, KitBackbone())
+
+    @hookimpl
+    def register_datasets(self, register):
+        register(KIT_DATASET, KitBars())
+
+    @hookimpl
+    def register_regularisers(self, register):
+        self._register("regularisers", register)
+
+    @hookimpl
+    def register_metrics(self, register):
+        self._register("metrics", register)
+
+
+@contextlib.contextmanager
+def _kit(host: Any, attr: str | None = None, name: str | None = None, obj: Any = None) -> Iterator[tuple[Any, Path]]:
+    """``host`` (the installed plugins when None) with the kit registered, and ``obj`` under
+    ``name`` in registry ``attr`` unless the host has it already; and a temporary folder."""
+    from .plugins import PluginHost
+
+    host = host if host is not None else PluginHost()
+    extra: dict[str, dict[str, Any]] = {}
+    if attr is not None:
+        registry = getattr(host.registries, attr)
+        if name not in registry:
+            extra[attr] = {name: obj}
+        elif type(registry.get(name)) is not type(obj):  # hooks may make a new instance per registry build
+            _fail(f"{attr[:-1]} '{name}'", "another plugin registered this name; pass name= a free one")
+    plugin_name = "infogan-tk-testing-kit"
+    host.register(_KitPlugin(extra), plugin_name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="infogan-tk-kit-") as tmp:
+            yield host, Path(tmp)
+    finally:
+        host.unregister(plugin_name)
+
+
+def _kit_config(
+    backbone: str | None, steps: int, device: torch.device | str, loss: Mapping[str, Any] | None = None, figures: bool = False
+) -> Any:
+    from .config import Config, apply_dict
+
+    model = {"backbone": backbone or KIT_BACKBONE}
+    if backbone in (None, KIT_BACKBONE):
+        model["codes"] = KitBackbone.default_codes
+    train = {"steps": steps, "batch_size": 8, "log_every": 1, "checkpoint_every": 1000, "device": str(device),
+             "figures": figures, "sinks": [], "callbacks": []}
+    return apply_dict(Config(), {"model": model, "data": {"dataset": KIT_DATASET}, "loss": dict(loss or {}), "train": train},
+                      "the conformance kit")
+
+
+def _kit_trainer(config: Any, run_dir: Path, host: Any, resume: bool = False) -> Any:
+    from rich.console import Console
+
+    from .engine.trainer import Trainer
+
+    return Trainer(config, run_dir, host=host, resume=resume, console=Console(file=io.StringIO()), progress=False)
+
+
+def _scalar(where: str, what: str, value: Any) -> Tensor:
+    t = _is_tensor(where, what, value)
+    if t.dim() != 0 or not t.is_floating_point():
+        _fail(where, f"{what} must be a floating-point scalar tensor, got {t.dtype} of shape {tuple(t.shape)}")
+    _finite(where, what, t)
+    return t
+
+
+def _reaches(where: str, what: str, loss: Tensor, params: Sequence[torch.nn.Parameter], part: str, every: bool = False) -> None:
+    """Fail unless a gradient of ``loss`` reaches ``params`` (some of them, or ``every`` one), finite."""
+    if not loss.requires_grad:
+        _fail(where, f"{what} does not depend on any trained parameter (detached?); it would train nothing")
+    grads = torch.autograd.grad(loss, list(params), allow_unused=True, retain_graph=True) if params else []
+    for p, grad in zip(params, grads):
+        if grad is not None:
+            _finite(where, f"the gradient of {what} on {part}", grad)
+    if every and any(g is None for g in grads):
+        _fail(where, f"{what} leaves some of {part} without a gradient; every own parameter must be trained by it")
+    if not any(g is not None and bool(g.abs().sum() > 0) for g in grads):
+        _fail(where, f"no gradient from {what} reaches {part}")
+
+
+def check_regulariser(
+    plugin: RegulariserPlugin,
+    name: str = "under_test",
+    options: Mapping[str, Any] | None = None,
+    backbone: str | None = None,
+    host: Any = None,
+    device: torch.device | str = "cpu",
+) -> Terms:
+    """Check a regulariser plugin in a small real run; return the :class:`Terms` of its first step.
+
+    The term is turned on with ``options`` (its defaults, weight 1, when None) in a run of the kit's
+    backbone (or the registered ``backbone``) on the kit's data. Checks: ``options`` is an attrs class
+    with a ``weight`` field that validates the table; the run resolves (a ConfigError from the
+    plugin's ``check`` is :class:`NotApplicable`); ``build`` returns a :class:`Regulariser`; its
+    ``networks``, ``optimizers`` (over its ``own_parameters`` only) and ``stat_names`` are well formed;
+    the first step's ``terms`` are finite scalar losses whose gradients reach what each trains
+    (``generator``: G; ``discriminator``: D and Q; ``information``: the parts the information term
+    trains; ``own``: every own parameter) and one finite scalar per stat name; two training steps
+    checkpoint the term's networks; and one step, a resume, and a second step give bit for bit the
+    weights of two straight steps (the term draws from ``view.rng`` and keeps its state in its
+    networks and optimisers).
+    """
+    from .assembly import resolve
+    from .checkpoint import load_tensors, model_path
+    from .errors import ConfigError
+    from .regularisers import parse_options
+
+    name = name.lower()
+    where = f"regulariser {type(plugin).__name__}"
+    if not isinstance(plugin, RegulariserPlugin):
+        _fail(where, "must be a RegulariserPlugin instance (an object, not the class)")
+    option_class = getattr(plugin, "options", None)
+    if not (isinstance(option_class, type) and attrs.has(option_class)):
+        _fail(where, f"options must be an attrs class of the [loss.{name}] keys, got {option_class!r}")
+    if "weight" not in attrs.fields_dict(option_class):
+        _fail(where, "options must have a float field 'weight' (0 turns the term off)")
+    table = {"weight": 1.0, **dict(options or {})}
+    try:
+        parse_options(name, plugin, table)
+    except ConfigError as exc:
+        _fail(where, f"its options class refuses {table}: {exc}")
+
+    with _kit(host, "regularisers", name, plugin) as (host, tmp):
+        config = _kit_config(backbone, 2, device, {name: table})
+        try:
+            resolve(config, host)
+        except ConfigError as exc:
+            raise NotApplicable(f"refuses a run of backbone '{backbone or KIT_BACKBONE}': {' '.join(str(exc).split())}") from None
+        # A probe run for the first step's terms: its extra forward pass must not touch the runs compared below.
+        trainer = _kit_trainer(config, tmp / "probe", host)
+        objective = trainer.objective
+        term = objective.regularisers.get(name)
+        if not isinstance(term, Regulariser):
+            _fail(where, f"build() must return a Regulariser, got {type(term).__name__}")
+        where = f"{where} (term {type(term).__name__})"
+        stat_names = term.stat_names
+        if not isinstance(stat_names, tuple) or not all(isinstance(s, str) and s for s in stat_names):
+            _fail(where, f"stat_names must be a tuple of non-empty str, got {stat_names!r}")
+        nets = term.networks()
+        if not isinstance(nets, dict) or not all(isinstance(k, str) and isinstance(m, torch.nn.Module) for k, m in nets.items()):
+            _fail(where, "networks() must return a dict of str -> torch.nn.Module")
+        own = list(term.own_parameters())
+        own_ids = {id(p) for p in own}
+        optimizers = term.optimizers()
+        if not isinstance(optimizers, dict) or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers.values()):
+            _fail(where, "optimizers() must return a dict of str -> torch.optim.Optimizer")
+        for key, opt in optimizers.items():
+            if any(id(p) not in own_ids for group in opt.param_groups for p in group["params"]):
+                _fail(where, f"optimizer '{key}' steps parameters that own_parameters() does not list")
+        for key, module in nets.items():
+            for pname, p in module.named_parameters():
+                if not _same_device(p, trainer.device):
+                    _fail(where, f"network '{key}' parameter '{pname}' is on {p.device}, not the run's device; pass the network through setup.prepare_module")
+
+        captured: list[Any] = []
+        original = term.terms
+        term.terms = lambda view: captured.append(original(view)) or captured[-1]  # type: ignore[method-assign]
+        engine_error: Exception | None = None
+        try:
+            index = torch.arange(8, device=trainer.device) % len(trainer.dataset)
+            objective.losses(trainer.dataset.images(index), torch.Generator(trainer.device).manual_seed(0))
+        except Exception as exc:  # checked below: the terms' own problem is the clearer message
+            engine_error = exc
+        finally:
+            del term.terms
+        if not captured:
+            raise engine_error  # type: ignore[misc]
+        terms = captured[0]
+        if not isinstance(terms, Terms):
+            _fail(where, f"terms() must return a Terms, got {type(terms).__name__}")
+        g_params, d_params = objective.g_params, objective.d_params
+        for field, params, part in (
+            ("generator", g_params, "G"),
+            ("discriminator", d_params, "D and Q"),
+            ("information", objective.info_inputs, "the parts the information term trains"),
+        ):
+            loss = getattr(terms, field)
+            if loss is not None:
+                _reaches(where, f"Terms.{field}", _scalar(where, f"Terms.{field}", loss), params, part)
+        if terms.own is not None:
+            if not own:
+                _fail(where, "Terms.own is set but own_parameters() is empty; it would train nothing")
+            _reaches(where, "Terms.own", _scalar(where, "Terms.own", terms.own), own, "the term's own parameters", every=True)
+        if set(terms.stats) != set(stat_names):
+            _fail(where, f"Terms.stats has keys {sorted(terms.stats)} but stat_names is {list(stat_names)}")
+        for stat in stat_names:
+            _scalar(where, f"Terms.stats['{stat}']", terms.stats[stat])
+        if all(getattr(terms, f) is None for f in ("generator", "discriminator", "information", "own")):
+            _fail(where, "terms() adds no loss at all (every field of Terms is None)")
+        if engine_error is not None:
+            raise engine_error
+
+        trainer.release()
+        _kit_trainer(config, tmp / "straight", host).run()
+        straight = load_tensors(model_path(tmp / "straight", 2))
+        for key in nets:
+            prefix = f"{name}.{key}." if key else f"{name}."
+            if not any(k.startswith(prefix) for k in straight):
+                _fail(where, f"network '{key}' is missing from the checkpoint (no '{prefix}*' tensors)")
+        _kit_trainer(_kit_config(backbone, 1, device, {name: table}), tmp / "resumed", host).run()
+        _kit_trainer(config, tmp / "resumed", host, resume=True).run()
+        resumed = load_tensors(model_path(tmp / "resumed", 2))
+        differ = sorted(k for k in straight if k not in resumed or not torch.equal(straight[k], resumed[k]))
+        if differ:
+            _fail(where, f"1 step, resume, 1 step differs from 2 straight steps in {differ[:3]}; initialise networks from "
+                         "setup.seed (inside torch.random.fork_rng), draw random numbers from view.rng only, and keep "
+                         "state in networks() and optimizers()")
+    return terms
+
+
+def check_metric(
+    metric: Metric,
+    name: str = "under_test",
+    host: Any = None,
+    device: torch.device | str = "cpu",
+) -> Any:
+    """Check a metric on a model of the kit's backbone, trained two steps, and the kit's data; return its result.
+
+    Checks: ``order`` is an int, ``needs_dataset`` a bool, ``description`` one line; ``infogan-tk
+    eval``'s own code runs it (a reason from ``not_applicable`` is :class:`NotApplicable`, and must
+    be a one-line str); the result is JSON-ready, the same when run again with the same seed, and
+    the same when every other installed metric runs beside it (draw from a generator seeded by
+    ``ctx.seed``, never from a global stream).
+    """
+    from .evaluate.report import EvalSizes, evaluate
+    from .model import TrainedModel
+
+    where = f"metric {type(metric).__name__}"
+    if not isinstance(metric, Metric):
+        _fail(where, "must be a Metric instance (an object, not the class)")
+    if not isinstance(metric.order, int) or isinstance(metric.order, bool):
+        _fail(where, f"order must be an int, got {metric.order!r}")
+    if not isinstance(metric.needs_dataset, bool):
+        _fail(where, f"needs_dataset must be a bool, got {metric.needs_dataset!r}")
+    if not isinstance(metric.description, str) or not metric.description.strip() or "\n" in metric.description:
+        _fail(where, f"description must be one non-empty line (infogan-tk list metrics shows it), got {metric.description!r}")
+    name = name.lower()
+    with _kit(host, "metrics", name, metric) as (host, tmp):
+        _kit_trainer(_kit_config(None, 2, device), tmp / "run", host).run()
+        model = TrainedModel.load(tmp / "run", device=device, host=host)
+        sizes = EvalSizes(**KIT_EVAL_SIZES)
+
+        def run(metrics: list[str] | None) -> dict:
+            return evaluate(model, host, dataset=KIT_DATASET, samples=64, seed=0, metrics=metrics, sizes=sizes, skip_inapplicable=True)
+
+        alone = run([name])
+        if name in alone["skipped"]:
+            reason = alone["skipped"][name]
+            if not isinstance(reason, str) or not reason.strip() or "\n" in reason:
+                _fail(where, f"not_applicable(ctx) must return None or a one-line reason, got {reason!r}")
+            raise NotApplicable(f"not applicable to the kit's model and data: {reason}")
+        value = alone[name]
+        try:
+            text = json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            _fail(where, f"run(ctx) must return JSON-ready values (dict, list, str, int, float, bool, None): {exc}")
+        if json.dumps(run([name])[name], sort_keys=True) != text:
+            _fail(where, "two evaluations with the same seed differ; draw random numbers from a generator seeded by ctx.seed")
+        try:
+            together = run(None)
+        except Exception as exc:
+            _fail(where, f"evaluating it with every installed metric failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        if json.dumps(together.get(name), sort_keys=True) != text:
+            _fail(where, "its result changes when other metrics run beside it; seed a generator of your own from ctx.seed "
+                         "and a constant instead of using a global random stream")
+    return value
+
+
+def check_callback(
+    factory: Callable[[RunInfo], Any],
+    host: Any = None,
+    regularisers: Mapping[str, Mapping[str, Any]] | None = None,
+    device: torch.device | str = "cpu",
+) -> Callback:
+    """Check a callback factory against the events of a real two-step run; return the callback.
+
+    The run is the kit's backbone on the kit's data with the default ``train`` settings, and with
+    ``regularisers`` (``{NAME: options}``) turned on, e.g. the terms the callback reports on. ``factory(RunInfo)`` returning None is
+    :class:`NotApplicable`; otherwise the callback must have ``on_log``, ``on_checkpoint`` and
+    ``on_run_end``, and each must accept the run's real :class:`LogEvent` (its last log interval),
+    :class:`CheckpointEvent` (its checkpoint and generator) and :class:`RunEndEvent`.
+    """
+    where = f"callback factory {getattr(factory, '__name__', type(factory).__name__)!r}"
+    if not callable(factory):
+        _fail(where, "must be a function of RunInfo returning a Callback or None")
+    loss = {n: {"weight": 1.0, **dict(o)} for n, o in (regularisers or {}).items()}
+    with _kit(host) as (host, tmp):
+        # Figures on, as by default: a callback may stay out of runs without them.
+        trainer = _kit_trainer(_kit_config(None, 2, device, loss, figures=True), tmp / "run", host)
+        result = trainer.run()
+        info = RunInfo(trainer.run_dir, trainer.assembly, trainer.device, resumed=False)
+        callback = factory(info)
+        if callback is None:
+            raise NotApplicable("its factory returns None for the kit's run (it stays out of runs like it)")
+        where = f"{where} (callback {type(callback).__name__})"
+        events = (
+            ("on_log", LogEvent(result.step, dict(result.metrics))),
+            ("on_checkpoint", CheckpointEvent(result.step, result.checkpoint, trainer.G)),
+            ("on_run_end", RunEndEvent(result.step, result.checkpoint, False)),
+        )
+        for method, event in events:
+            handler = getattr(callback, method, None)
+            if not callable(handler):
+                _fail(where, f"has no {method}(event) method; subclass infogan_toolkit.engine.events.Callback")
+            try:
+                handler(event)
+            except Exception as exc:
+                _fail(where, f"{method}({type(event).__name__}) raised {type(exc).__name__}: {' '.join(str(exc).split())}")
+    return callback
+
+
+def check_metric_sink(factory: Callable[[Path], Any]) -> Any:
+    """Check a metric sink factory in a temporary run directory; return the sink (closed).
+
+    ``factory(run_dir)`` returning None is :class:`NotApplicable` (an inactive sink, e.g. its package
+    is missing); otherwise ``write(step, metrics)`` must accept two log intervals and ``close()`` end it.
+    """
+    where = f"metric sink factory {getattr(factory, '__name__', type(factory).__name__)!r}"
+    with tempfile.TemporaryDirectory(prefix="infogan-tk-kit-") as tmp:
+        sink = factory(Path(tmp))
+        if sink is None:
+            raise NotApplicable("its factory returns None (inactive here, e.g. an optional package is missing)")
+        where = f"{where} (sink {type(sink).__name__})"
+        for method in ("write", "close"):
+            if not callable(getattr(sink, method, None)):
+                _fail(where, f"has no {method}() method")
+        try:
+            sink.write(1, {"loss_d": 1.25, "li_c1": 0.5})
+            sink.write(2, {"loss_d": 1.0, "li_c1": float("nan")})
+            sink.close()
+        except Exception as exc:
+            _fail(where, f"raised {type(exc).__name__}: {' '.join(str(exc).split())}")
+    return sink

@@ -114,6 +114,18 @@ def test_check_an_installed_example_distribution(runner):
         assert word in table.stdout
 
 
+def test_check_runs_the_kit_on_a_regulariser_a_callback_and_a_metric(runner):
+    """plugins/example-meanink registers one of each; each is checked in a small real run."""
+    result = runner.invoke(app, ["check", "infogan-tk-meanink", "--json"])
+    assert result.exit_code == 0, result.stderr
+    rows = [(r["name"], r["kind"], r["result"], r["detail"]) for r in json.loads(result.stdout)]
+    assert rows == [
+        ("mean_ink", "regulariser", "passed", "on backbone 'testing-kit': terms generator, own; resumes exactly"),
+        ("ink_log", "callback", "passed", "on_log, on_checkpoint, on_run_end of a 2-step run with loss.mean_ink on"),
+        ("mean_ink", "metric", "passed", "on a 2-step model and a factor grid: JSON, seeded, alone = with the others"),
+    ]
+
+
 def test_check_fails_with_exit_1_and_names_what_broke(runner, tmp_path, monkeypatch, forget_modules):
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     skeleton = Skeleton.from_name("gen-four")

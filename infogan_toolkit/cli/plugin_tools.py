@@ -59,6 +59,8 @@ class _Checker:
         self.code_args = {k.lower(): v for k, v in code_args.items()}
         self._made: dict[str, tuple[str, list] | None] = {}
         self._broke: dict[str, Exception] = {}
+        #: The distribution's regularisers that passed on the kit's backbone: on in its callbacks' check.
+        self._kit_terms: list[str] = []
 
     # -- code kinds and heads ---------------------------------------------------------------------
     def _candidates(self, kind: str) -> list[str]:
@@ -146,13 +148,60 @@ class _Checker:
         resolve(build_config(self.host, config=name), self.host)
         return CheckResult(name, "config", "passed", "resolves against the installed plugins")
 
+    # -- kinds checked in a small real run (the kit's backbone and data) ----------------------------
+    def regulariser(self, name: str, plugin: Any) -> CheckResult:
+        from ..testing import KIT_BACKBONE, NotApplicable, check_regulariser
+
+        # The kit's backbone first; a term that needs more of a backbone gets the first registered one it accepts.
+        backbones = [KIT_BACKBONE] + [b for b in self.regs.backbones.names() if b != KIT_BACKBONE]
+        refusals = []
+        for backbone in backbones:
+            try:
+                terms = check_regulariser(plugin, name, backbone=backbone, host=self.host)
+            except NotApplicable as exc:
+                refusals.append(str(exc))
+                continue
+            if backbone == KIT_BACKBONE:
+                self._kit_terms.append(name)
+            losses = [f for f in ("generator", "discriminator", "information", "own") if getattr(terms, f) is not None]
+            return CheckResult(name, "regulariser", "passed", f"on backbone '{backbone}': terms {', '.join(losses)}; resumes exactly")
+        return CheckResult(name, "regulariser", "skipped", f"refuses every installed backbone; the kit's: {refusals[0]}")
+
+    def callback(self, name: str, factory: Any) -> CheckResult:
+        from ..testing import check_callback
+
+        check_callback(factory, host=self.host, regularisers={term: {} for term in self._kit_terms})
+        with_terms = f" with loss.{', loss.'.join(self._kit_terms)} on" if self._kit_terms else ""
+        return CheckResult(name, "callback", "passed", f"on_log, on_checkpoint, on_run_end of a 2-step run{with_terms}")
+
+    def metric(self, name: str, metric: Any) -> CheckResult:
+        from ..testing import check_metric
+
+        check_metric(metric, name, host=self.host)
+        return CheckResult(name, "metric", "passed", "on a 2-step model and a factor grid: JSON, seeded, alone = with the others")
+
+    def sink(self, name: str, factory: Any) -> CheckResult:
+        from ..testing import check_metric_sink
+
+        sink = check_metric_sink(factory)
+        return CheckResult(name, "metric sink", "passed", f"{type(sink).__name__}: write twice, close")
+
     def run(self, attr: str, name: str, obj: Any, what: str) -> CheckResult:
-        """Check one entry; the kit's AssertionError, or anything the plugin raises, is a failed row."""
-        method = {"codes": self.code_kind, "heads": self.head, "backbones": self.backbone, "datasets": self.dataset, "configs": self.config}.get(attr)
+        """Check one entry; the kit's AssertionError, or anything the plugin raises, is a failed row;
+        a plugin that declines the kit's run (:class:`~infogan_toolkit.testing.NotApplicable`) is skipped."""
+        from ..testing import NotApplicable
+
+        method = {
+            "codes": self.code_kind, "heads": self.head, "backbones": self.backbone, "datasets": self.dataset,
+            "configs": self.config, "regularisers": self.regulariser, "callbacks": self.callback,
+            "metrics": self.metric, "sinks": self.sink,
+        }.get(attr)
         if method is None:
             return CheckResult(name, what, "no check", f"the conformance kit has no check for a {what}")
         try:
             return method(name, obj)
+        except NotApplicable as exc:
+            return CheckResult(name, what, "skipped", " ".join(str(exc).split()))
         except Exception as exc:
             return CheckResult(name, what, "failed", _one_line(exc))
 
@@ -172,8 +221,11 @@ def check_distribution(
 
     Code kinds are made with the first argument string the factory accepts (``code_args`` maps a
     kind to its own); heads are checked with a registered code of their family; datasets that read
-    files only with ``data_root``; configs must resolve. A plugin of the distribution that failed
-    to load is a failed row. Raises :class:`PluginError` (one line) when nothing comes from it.
+    files only with ``data_root``; configs must resolve; regularisers, metrics and callbacks in a
+    small real run of the kit's backbone and data (a term that refuses that backbone on the first
+    registered backbone it accepts; callbacks with the distribution's terms on); metric sinks in a
+    temporary run directory. A plugin that declines the kit's run is a skipped row, one of the
+    distribution that failed to load a failed row. Raises :class:`PluginError` (one line) when nothing comes from it.
     """
     want = normalise_distribution(distribution)
     infos = [p for p in host.plugins() if p.distribution and normalise_distribution(p.distribution) == want]

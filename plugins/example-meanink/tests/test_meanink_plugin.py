@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.plugins import PluginHost
+from infogan_toolkit.testing import check_callback, check_metric, check_regulariser
 
 DIST = "infogan-tk-meanink"
 try:
@@ -23,6 +24,15 @@ def test_the_entry_point_registers_a_regulariser_a_metric_and_a_callback():
     for registry, name in ((regs.regularisers, "mean_ink"), (regs.metrics, "mean_ink"), (regs.callbacks, "ink_log")):
         entry = registry.entry(name)
         assert (entry.plugin, entry.distribution) == ("meanink", DIST)
+
+
+def test_each_plugin_passes_the_conformance_kit():
+    from infogan_tk_meanink import MeanInk, MeanInkMetric, make_ink_log
+
+    terms = check_regulariser(MeanInk(), "mean_ink")  # a small real run of the kit's backbone
+    assert set(terms.stats) == {"mean_ink", "ink_tracker"}
+    assert check_metric(MeanInkMetric(), "mean_ink")["samples"] == 64
+    assert check_callback(make_ink_log, regularisers={"mean_ink": {}}).path.name == "mean-ink.txt"
 
 
 def test_a_cli_run_trains_with_the_term_and_logs_its_stats(tmp_path):
