@@ -17,10 +17,14 @@ from torch import Tensor, nn
 class BuildRequest:
     """Everything a backbone needs to size its networks for a run."""
 
+    #: Width of the incompressible noise z.
     noise_dim: int
-    code_width: int  # generator-input units taken by the latent codes
-    q_width: int  # Q output units the code heads need
-    options: dict[str, Any] = attrs.field(factory=dict)  # backbone-specific, e.g. {"leak": 0.1}
+    #: Generator-input units the latent codes take (the sum of their widths).
+    code_width: int
+    #: Q outputs the code heads need (the sum of their param widths): the Q head's output width.
+    q_width: int
+    #: The backbone's ``default_options`` updated with the run's ``model.options``, e.g. ``{"leak": 0.1}``.
+    options: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def input_dim(self) -> int:
@@ -35,7 +39,15 @@ class InfoDiscriminator(nn.Module):
     information term trains (``trunk``, ``d_head``, ``q_head``).
     """
 
+    #: Shared features of an image batch, read by both heads.
+    trunk: nn.Module
+    #: Features -> D's logit, ``(n, 1)`` or ``(n,)``.
+    d_head: nn.Module
+    #: Features -> Q's raw outputs ``(n, q_width)``, which the code heads read.
+    q_head: nn.Module
+
     def __init__(self, trunk: nn.Module, d_head: nn.Module, q_head: nn.Module) -> None:
+        """Join the three parts; the trunk's output is what both heads read."""
         super().__init__()
         self.trunk = trunk
         self.d_head = d_head
@@ -53,7 +65,9 @@ class InfoDiscriminator(nn.Module):
 class Networks:
     """The modules a backbone builds."""
 
-    generator: nn.Module  # (n, input_dim) -> (n, C, H, W) in the backbone's output range
+    #: ``(n, input_dim)`` -> ``(n, C, H, W)`` images in the backbone's output range.
+    generator: nn.Module
+    #: D and Q on a shared trunk.
     discriminator: InfoDiscriminator
 
 
@@ -64,9 +78,11 @@ class Backbone(ABC):
     image_shape: tuple[int, int, int]
     #: "unit" for outputs in [0, 1] (sigmoid), "symmetric" for [-1, 1] (tanh).
     output_range: str = "symmetric"
-    #: Defaults a user may leave out.
+    #: Noise width when the configuration gives none (``model.noise_dim``).
     default_noise_dim: int = 62
+    #: Code spec when the configuration gives none (``model.codes``).
     default_codes: str = "cat10,unif2"
+    #: Dataset name when the configuration gives none (``data.dataset``).
     default_dataset: str | None = None
     #: Backbone options and their defaults; the config's ``model.options`` may set these keys only.
     default_options: dict[str, Any] = {}

@@ -23,10 +23,15 @@ from .errors import PluginError
 class DatasetRequest:
     """What the engine or evaluator asks a dataset plugin for."""
 
+    #: The folder of the dataset's files (``data.root``, ``--data-root``), or None.
     root: Path | None
-    split: str = "train"  # "train" or "test"
+    #: ``"train"`` (training) or ``"test"`` (evaluation; a dataset without one may return its training images).
+    split: str = "train"
+    #: Whether the plugin may fetch missing files (``--download``).
     download: bool = False
-    image_shape: tuple[int, int, int] | None = None  # what the backbone wants, for datasets that resize
+    #: The backbone's ``(C, H, W)``, for datasets that resize or render to fit.
+    image_shape: tuple[int, int, int] | None = None
+    #: The configuration's ``data.options``; refuse keys you do not know.
     options: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -37,9 +42,11 @@ class ImageDataset(ABC):
     image_shape: tuple[int, int, int]
     #: Ground-truth class per image, or None.
     labels: Tensor | None = None
-    #: Ground-truth factor indices per image ``(N, F)``, or None; with names and number of values.
+    #: Ground-truth factor indices per image ``(N, F)`` int64 (0 .. size - 1), or None.
     factors: Tensor | None = None
+    #: One name per factor column (the report's column names).
     factor_names: tuple[str, ...] = ()
+    #: One number of values per factor column.
     factor_sizes: tuple[int, ...] = ()
 
     @abstractmethod
@@ -66,6 +73,9 @@ class ImageDataset(ABC):
 class TensorImageDataset(ImageDataset):
     """A dataset held in memory as one uint8 tensor (the fast path: batches are drawn by index)."""
 
+    #: Every image, uint8 ``(N, C, H, W)``, on the device the engine moved it to.
+    data: Tensor
+
     def __init__(
         self,
         data: Tensor,
@@ -74,6 +84,7 @@ class TensorImageDataset(ImageDataset):
         factor_names: tuple[str, ...] = (),
         factor_sizes: tuple[int, ...] = (),
     ) -> None:
+        """Hold ``data``, uint8 ``(N, C, H, W)``, with optional labels and factors (see :class:`ImageDataset`)."""
         if data.dtype != torch.uint8 or data.dim() != 4:
             raise ValueError(f"TensorImageDataset needs uint8 (N, C, H, W); got {data.dtype} {tuple(data.shape)}")
         self.data = data
@@ -169,6 +180,10 @@ class FactorGridDataset(ImageDataset):
     """
 
     factor_grid = True
+    #: The factor whose index is each image's label, or None.
+    label_factor: str | None
+    #: The whole grid rendered once (``in_memory=True``), uint8 ``(N, C, H, W)``; None when rendered on demand.
+    data: Tensor | None
 
     def __init__(
         self,
@@ -179,6 +194,8 @@ class FactorGridDataset(ImageDataset):
         label_factor: str | None = None,
         in_memory: bool = False,
     ) -> None:
+        """Check the arguments (one-line ``PluginError``), render one image to learn ``image_shape``
+        when not given, and with ``in_memory`` render the whole grid."""
         names, sizes = tuple(factor_names), tuple(factor_sizes)
         where = f"factor grid {dict(zip(names, sizes))}"
         if not names or len(names) != len(sizes):

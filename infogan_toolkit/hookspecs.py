@@ -51,7 +51,9 @@ def register_datasets(register):
 
     Call ``register(name, plugin)`` with a :class:`infogan_toolkit.datasets.DatasetPlugin` whose
     ``load(request)`` returns an :class:`infogan_toolkit.datasets.ImageDataset` (uint8 images by
-    index, plus labels or ground-truth factors where known).
+    index, plus labels or ground-truth factors where known): a
+    :class:`infogan_toolkit.datasets.TensorImageDataset` for images held in memory, a
+    :class:`infogan_toolkit.datasets.FactorGridDataset` for a complete grid of factors.
     """
 
 
@@ -60,9 +62,9 @@ def register_metric_sinks(register):
     """Register metric sinks.
 
     Call ``register(name, factory)``; ``factory(run_dir: Path) -> sink | None`` is called once per
-    run (return None to stay inactive, e.g. when an optional package is missing). The sink's
-    ``write(step: int, metrics: dict[str, float])`` is called at log intervals only, never per
-    step, and its ``close()`` at the end of the run.
+    run (return None to stay inactive, e.g. when an optional package is missing). The sink, a
+    :class:`infogan_toolkit.engine.metrics.MetricSink`, gets ``write(step: int, metrics: dict[str,
+    float])`` at log intervals only, never per step, and ``close()`` at the end of the run.
     """
 
 
@@ -70,7 +72,7 @@ def register_metric_sinks(register):
 def register_configs(register):
     """Register named experiment configurations.
 
-    Call ``register(name, path)`` with the path of a TOML file, so that
+    Call ``register(name, path)`` with the :class:`pathlib.Path` of a TOML file, so that
     ``infogan-tk train --config NAME`` finds it in an installed package. The name ``default`` is
     what ``infogan-tk train`` uses when neither a config nor a backbone is given.
     """
@@ -92,8 +94,9 @@ def register_regularisers(register):
 def register_callbacks(register):
     """Register training callbacks: code that runs on training events.
 
-    Call ``register(name, factory)``; ``factory(info: RunInfo) -> Callback | None`` is called once
-    per run on the main process (return None to stay out of this run). The
+    Call ``register(name, factory)``; ``factory(info: RunInfo) -> Callback | None``, given the
+    run's :class:`infogan_toolkit.engine.events.RunInfo`, is called once per run on the main process
+    (return None to stay out of this run). The
     :class:`infogan_toolkit.engine.events.Callback` gets ``on_log(LogEvent)`` at every log interval,
     ``on_checkpoint(CheckpointEvent)`` after each checkpoint is written and ``on_run_end(RunEndEvent)``
     when the run ends. ``train.callbacks`` chooses which run (``"*"``, the default: all).

@@ -22,6 +22,7 @@ classifier, all in the built-in ``infogan_tk_regularisers`` package.
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -44,10 +45,15 @@ class Terms:
     optimisers. ``stats`` holds one value per name of ``Regulariser.stat_names``, in that order.
     """
 
+    #: Joins the information term and trains what it trains (``loss.info_updates``).
     information: Tensor | None = None
+    #: Joins D's loss (trunk, D head and Q head).
     discriminator: Tensor | None = None
+    #: Joins G's loss.
     generator: Tensor | None = None
+    #: Trains only ``Regulariser.own_parameters``, with the term's own optimisers.
     own: Tensor | None = None
+    #: One scalar per name of ``Regulariser.stat_names``, logged at log intervals.
     stats: Mapping[str, Tensor] = attrs.field(factory=dict)
 
 
@@ -64,19 +70,33 @@ class StepView:
     conversion as the step does; ``autocast`` is the step's precision context.
     """
 
+    #: The real batch in the network's input format (scaled to the backbone's output range).
     real: Tensor
+    #: The fake batch G made this step (not detached: a loss on it trains G).
     fake: Tensor
+    #: G's input for ``fake``: z, then the encoded codes, one row per fake.
     generator_input: Tensor
+    #: Each code's sampled values, in code order.
     values: list[Tensor]
+    #: D's logits for ``real``, float32 ``(n,)``.
     logit_real: Tensor
+    #: D's logits for ``fake``, float32 ``(n,)``.
     logit_fake: Tensor
+    #: Q's raw outputs for ``real`` ``(n, q_width)``.
     q_real: Tensor
+    #: Q's raw outputs for ``fake`` ``(n, q_width)``.
     q_fake: Tensor
+    #: The step's random generator: draw from it, never from torch's global stream, so resume stays exact.
     rng: torch.Generator
+    #: Width of z at the start of ``generator_input``.
     noise_dim: int
+    #: Runs G on a generator input as the step does.
     generate: Callable[[Tensor], Tensor]
+    #: ``discriminate(x, update_running_stats=True) -> (logits, q)``: runs D as the step does; False keeps its batch norm statistics.
     discriminate: Callable[..., tuple[Tensor, Tensor]]
+    #: Converts an image batch to the step's memory format (channels_last or not).
     prepare: Callable[[Tensor], Tensor]
+    #: The step's precision context (bf16 autocast or none): ``with view.autocast(): ...``.
     autocast: Callable[[], contextlib.AbstractContextManager]
 
 
@@ -93,16 +113,23 @@ class RegulariserSetup:
     will be captured, in which case it must do the same work every step.
     """
 
+    #: The resolved run (``infogan_toolkit.assembly.Assembly``): ``config``, ``backbone``, ``codes``.
     assembly: Any
+    #: The :class:`~infogan_toolkit.backbones.BuildRequest` the backbone sized its networks for.
     build_request: Any
+    #: The run's device.
     device: torch.device
+    #: ``train.seed``: derive a stream of your own from it for any initialisation, inside ``torch.random.fork_rng``.
     seed: int
+    #: Whether the step is captured in a CUDA graph (then it must do the same work every step).
     cuda_graph: bool
+    #: ``make_optimizer(params, lr)``: an Adam configured as the run's others (betas, kernel, capture).
     make_optimizer: Callable[[list[nn.Parameter], float], torch.optim.Optimizer]
+    #: ``prepare_module(module)``: to the run's device and memory format, rank 0's weights under torchrun; call it before making the optimiser.
     prepare_module: Callable[[nn.Module], nn.Module]
 
 
-class Regulariser:
+class Regulariser(ABC):
     """One run's term. Subclasses implement :meth:`terms` and override what else they need."""
 
     #: Names of the statistics :meth:`terms` reports, in order (keys of the metrics log).
@@ -132,12 +159,12 @@ class Regulariser:
     def compile(self, mode: str) -> None:
         """Compile the term's networks with ``torch.compile(mode=mode)`` (``train.compile``)."""
 
+    @abstractmethod
     def terms(self, view: StepView) -> Terms:
         """The step's losses and statistics."""
-        raise NotImplementedError
 
 
-class RegulariserPlugin:
+class RegulariserPlugin(ABC):
     """What ``register_regularisers`` registers: an options class and a builder.
 
     ``options`` is an attrs class whose fields are the ``[loss.NAME]`` table's keys, with defaults
@@ -146,7 +173,9 @@ class RegulariserPlugin:
     term became a plugin still load.
     """
 
+    #: The attrs class of the ``[loss.NAME]`` keys, with defaults and validators; it must have a float ``weight``.
     options: ClassVar[type]
+    #: Old flat config keys (``"loss.some_key"``) -> option names, so configs from before the term was a plugin load.
     legacy_keys: ClassVar[dict[str, str]] = {}
 
     def check(self, options: Any, assembly: Any) -> None:
@@ -156,9 +185,9 @@ class RegulariserPlugin:
         """Conformance check of what the term needs from ``backbone`` (``infogan_toolkit.testing.check_backbone``
         calls it with the request and the networks it built); raise AssertionError naming the problem."""
 
+    @abstractmethod
     def build(self, options: Any, setup: RegulariserSetup) -> Regulariser:
         """The term for one run."""
-        raise NotImplementedError
 
 
 @attrs.frozen

@@ -23,9 +23,13 @@ from torch import nn
 class RunInfo:
     """What a callback factory gets: the run it will follow."""
 
+    #: The run directory (``infogan_toolkit.rundir`` knows its layout).
     run_dir: Path
-    assembly: Any  # the resolved run: config, backbone, codes
+    #: The resolved run (``infogan_toolkit.assembly.Assembly``): ``config``, ``backbone``, ``codes``.
+    assembly: Any
+    #: The run's device.
     device: torch.device
+    #: Whether the run continues from a checkpoint (``--resume``).
     resumed: bool
 
 
@@ -33,7 +37,9 @@ class RunInfo:
 class LogEvent:
     """A log interval ended: ``metrics`` are its means (the metrics log's record)."""
 
+    #: The last step of the interval.
     step: int
+    #: Metric name -> the interval's mean (what the metrics log records).
     metrics: dict[str, float]
 
 
@@ -41,8 +47,11 @@ class LogEvent:
 class CheckpointEvent:
     """A checkpoint was written for ``step`` at ``path``; ``generator`` holds its weights."""
 
+    #: The step the checkpoint holds.
     step: int
+    #: The model checkpoint file.
     path: Path
+    #: The generator with the checkpoint's weights (in training mode; switch a copy to eval to sample).
     generator: nn.Module
 
 
@@ -50,8 +59,11 @@ class CheckpointEvent:
 class RunEndEvent:
     """The run ended at ``step``: finished, or stopped early when ``interrupted``."""
 
+    #: The last step trained.
     step: int
+    #: The last checkpoint written, or None.
     checkpoint: Path | None
+    #: True when the run stopped early (Ctrl-C, SIGTERM, an error).
     interrupted: bool
 
 

@@ -5,12 +5,26 @@ from __future__ import annotations
 import json
 import math
 import sys
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..plugins import PluginHost
 from ..rundir import metrics_path
 from .events import Callback, LogEvent, RunEndEvent
+
+
+class MetricSink(ABC):
+    """What a ``register_metric_sinks`` factory returns: it receives the metrics log. Subclassing is
+    optional; any object with these two methods works."""
+
+    @abstractmethod
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        """One log interval's metrics (means; a value may be nan or inf), at log intervals only, never per step."""
+
+    def close(self) -> None:
+        """The run ended: flush and release what the sink holds."""
 
 
 class MetricLog(Callback):

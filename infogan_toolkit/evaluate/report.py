@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -60,13 +61,19 @@ class EvalSizes:
     factor_samples: int = attrs.field(default=10000, validator=_at_least(2))
     #: Further real images, the held-out part of SAP and DCI.
     factor_test_samples: int = attrs.field(default=5000, validator=_at_least(1))
+    #: Histogram bins per code column for MIG's mutual information estimate.
     mig_bins: int = attrs.field(default=20, validator=_at_least(1))
+    #: Boosted trees per factor in DCI.
     dci_trees: int = attrs.field(default=100, validator=_at_least(1))
     #: Training rows for DCI's boosted trees, a seeded subset; 0 means all ``factor_samples``.
     dci_train: int = attrs.field(default=0, validator=_at_least(0))
+    #: Images per FactorVAE vote (one factor held fixed across them).
     factorvae_batch: int = attrs.field(default=64, validator=_at_least(2))
+    #: FactorVAE votes that train its majority-vote classifier.
     factorvae_train: int = attrs.field(default=10000, validator=_at_least(1))
+    #: FactorVAE votes that score it.
     factorvae_eval: int = attrs.field(default=5000, validator=_at_least(1))
+    #: Random grid images for the per-column variances FactorVAE normalises by.
     factorvae_variance: int = attrs.field(default=10000, validator=_at_least(2))
 
     @classmethod
@@ -89,15 +96,23 @@ class EvalContext:
     """What a metric gets: the model, the dataset (None for metrics that need none), the sizes and
     seed of this evaluation, a progress callback, and a cache for work several metrics share."""
 
+    #: The model (``infogan_toolkit.model.TrainedModel``): ``generator``, ``discriminator``, ``codes``, ``sample``, ``infer``, ``device``.
     model: Any
+    #: The dataset's test split, or None before it is loaded and for metrics that need none.
     data: ImageDataset | None
+    #: The dataset's registered name, or None.
     dataset_name: str | None
+    #: How much data each metric uses (``--size KEY=VALUE``).
     sizes: "EvalSizes"
+    #: The evaluation's seed (``--seed``): seed a generator of your own from it and a constant.
     seed: int
-    samples: int  # generated samples for metrics on the generator (``--samples``)
+    #: Generated samples for metrics on the generator (``--samples``).
+    samples: int
+    #: ``say(line)``: one progress line for the user.
     say: Callable[[str], None]
     #: Top-level sections of the result besides the metrics' own (e.g. the shared representation).
     sections: dict[str, Any] = attrs.field(factory=dict)
+    #: Seconds taken, by metric and by shared computation (filled by the evaluation).
     seconds: dict[str, float] = attrs.field(factory=dict)
     _shared: dict[str, Any] = attrs.field(factory=dict)
 
@@ -110,21 +125,24 @@ class EvalContext:
         return self._shared[key]
 
 
-class Metric:
+class Metric(ABC):
     """A registered metric (``register_metrics``). Subclasses set ``order`` (run and report order;
     the built-ins use 0-50), ``needs_dataset`` and ``description``, and implement :meth:`run`."""
 
+    #: Run and report order (the built-ins use 0-50).
     order: int = 100
+    #: False for a metric that reads only the generator and Q (then ``ctx.data`` is None).
     needs_dataset: bool = True
+    #: One line for ``infogan-tk list metrics``.
     description: str = ""
 
     def not_applicable(self, ctx: EvalContext) -> str | None:
         """Why the metric cannot run on this model and dataset (e.g. "dataset 'x' has no labels"), or None."""
         return None
 
+    @abstractmethod
     def run(self, ctx: EvalContext) -> dict:
         """The metric's JSON-ready result, recording the sizes and seeds it used."""
-        raise NotImplementedError
 
 
 def metric_names(registry: Any) -> list[str]:

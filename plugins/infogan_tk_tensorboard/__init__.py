@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from infogan_toolkit import hookimpl
+from infogan_toolkit.engine.metrics import MetricSink
 
 SUBDIR = "tensorboard"
 
 
-class TensorBoardSink:
+class TensorBoardSink(MetricSink):
     """Writes each metric as a scalar series under ``run_dir/tensorboard``."""
 
     def __init__(self, writer: Any) -> None:  # a SummaryWriter; imported lazily
