@@ -114,3 +114,13 @@ def register_metrics(register):
     ``EvalContext`` (model, dataset, sizes, seed, a shared cache).
     """
 
+
+@hookspec
+def register_feature_extractors(register):
+    """Register feature extractors for image-quality metrics (FID, KID).
+
+    Call ``register(name, extractor)`` with a :class:`infogan_toolkit.extractors.FeatureExtractor`
+    instance. Its ``build(request)`` returns a module mapping [0, 1] float images to features; an
+    extractor that lists a dataset in ``datasets`` is the default for evaluations on that dataset,
+    and the ``extractor`` option of the ``fid`` and ``kid`` metrics chooses one by name.
+    """

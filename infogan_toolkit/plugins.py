@@ -38,6 +38,7 @@ HOOK_REGISTRIES = {
     "register_regularisers": ("regularisers", "regulariser"),
     "register_callbacks": ("callbacks", "callback"),
     "register_metrics": ("metrics", "metric"),
+    "register_feature_extractors": ("extractors", "feature extractor"),
 }
 
 
@@ -54,6 +55,7 @@ class Registries:
     regularisers: Registry
     callbacks: Registry
     metrics: Registry
+    extractors: Registry
 
 
 @attrs.frozen

@@ -791,7 +791,7 @@ def check_metric(
     the same when every other installed metric runs beside it (draw from a generator seeded by
     ``ctx.seed``, never from a global stream).
     """
-    from .evaluate.report import EvalSizes, evaluate
+    from .evaluate.report import EvalSizes, evaluate, metric_names
     from .model import TrainedModel
 
     where = f"metric {type(metric).__name__}"
@@ -803,6 +803,10 @@ def check_metric(
         _fail(where, f"needs_dataset must be a bool, got {metric.needs_dataset!r}")
     if not isinstance(metric.description, str) or not metric.description.strip() or "\n" in metric.description:
         _fail(where, f"description must be one non-empty line (infogan-tk list metrics shows it), got {metric.description!r}")
+    if not isinstance(metric.default, bool):
+        _fail(where, f"default must be a bool, got {metric.default!r}")
+    if not isinstance(metric.options, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metric.options.items()):
+        _fail(where, f"options must map each --option key to a one-line meaning (str to str), got {metric.options!r}")
     name = name.lower()
     with _kit(host, "metrics", name, metric) as (host, tmp):
         _kit_trainer(_kit_config(None, 2, device), tmp / "run", host).run()
@@ -825,8 +829,10 @@ def check_metric(
             _fail(where, f"run(ctx) must return JSON-ready values (dict, list, str, int, float, bool, None): {exc}")
         if json.dumps(run([name])[name], sort_keys=True) != text:
             _fail(where, "two evaluations with the same seed differ; draw random numbers from a generator seeded by ctx.seed")
+        registry = host.registries.metrics
+        beside = [m for m in metric_names(registry) if registry.get(m).default or m == name]  # on-request ones stay off
         try:
-            together = run(None)
+            together = run(beside)
         except Exception as exc:
             _fail(where, f"evaluating it with every installed metric failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
         if json.dumps(together.get(name), sort_keys=True) != text:
@@ -900,3 +906,51 @@ def check_metric_sink(factory: Callable[[Path], Any]) -> Any:
         except Exception as exc:
             _fail(where, f"raised {type(exc).__name__}: {' '.join(str(exc).split())}")
     return sink
+
+
+def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = (1, 8, 8), n: int = 8) -> Any:
+    """Check a feature extractor on ``n`` of the kit's labelled images of ``image_shape``; return its module.
+
+    Checks: ``description`` is one line and ``datasets`` a tuple of names; a reason from
+    ``not_applicable`` is :class:`NotApplicable`; ``build`` returns a module with an int
+    ``num_features`` mapping [0, 1] images to finite float features ``(n, num_features)`` on the
+    device, the same for the same images, and for an image whether it comes in a small batch or a larger one
+    (eval mode: no batch statistics; two images alone against the same two in the batch); ``identity`` is JSON-ready.
+    """
+    from .extractors import ExtractorRequest, FeatureExtractor
+
+    where = f"feature extractor {type(extractor).__name__}"
+    if not isinstance(extractor, FeatureExtractor):
+        _fail(where, "must be a FeatureExtractor instance (an object, not the class)")
+    if not isinstance(extractor.description, str) or not extractor.description.strip() or "\n" in extractor.description:
+        _fail(where, f"description must be one non-empty line, got {extractor.description!r}")
+    if not isinstance(extractor.datasets, tuple) or not all(isinstance(d, str) for d in extractor.datasets):
+        _fail(where, f"datasets must be a tuple of dataset names, got {extractor.datasets!r}")
+    data = KitBars().load(DatasetRequest(root=None, split="train", download=False, image_shape=image_shape, options={}))
+    with tempfile.TemporaryDirectory(prefix="infogan-tk-kit-") as tmp:
+        request = ExtractorRequest(tuple(image_shape), torch.device("cpu"), Path(tmp), KIT_DATASET, lambda: data, lambda _line: None)
+        reason = extractor.not_applicable(request)
+        if reason is not None:
+            if not isinstance(reason, str) or not reason.strip() or "\n" in reason:
+                _fail(where, f"not_applicable(request) must return None or a one-line reason, got {reason!r}")
+            raise NotApplicable(f"not applicable to the kit's {'x'.join(map(str, image_shape))} images: {reason}")
+        module = extractor.build(request)
+        size = getattr(module, "num_features", None)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            _fail(where, f"build(request) must return a module with an int num_features >= 1, got {size!r}")
+        x = data.images(torch.arange(min(n, len(data)))).float() / 255
+        with torch.no_grad():
+            feats = _is_tensor(where, "build(request)(images)", module(x))
+            if tuple(feats.shape) != (x.shape[0], size) or not feats.is_floating_point():
+                _fail(where, f"features must be float ({x.shape[0]}, {size}), got {feats.dtype} {tuple(feats.shape)}")
+            _finite(where, "features", feats)
+            if not torch.equal(module(x), feats):
+                _fail(where, "the same images give different features; build the module in eval mode, without randomness")
+            if not torch.allclose(module(x[:2]), feats[:2], rtol=1e-4, atol=1e-5):
+                _fail(where, "an image's features depend on the rest of its batch; use eval mode (no batch statistics)")
+        try:
+            json.dumps(extractor.identity(request))
+        except (TypeError, ValueError) as exc:
+            _fail(where, f"identity(request) must be JSON-ready: {exc}")
+    return module
+

@@ -156,7 +156,7 @@ def test_mnist_skips_factor_metrics_with_a_note_and_records_sizes(mnist_eval):
         assert key not in report
     assert report["sizes"]["accuracy_samples"] == 500 and report["sizes"]["batch"] == 128
     assert report["sizes"]["mi_samples"] == 400
-    assert report["metrics_requested"] == "all that apply"
+    assert report["metrics_requested"] == "the defaults that apply"
     assert set(report["seconds"]) >= {"mi", "accuracy"} and all(v >= 0 for v in report["seconds"].values())
 
 

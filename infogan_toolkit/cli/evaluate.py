@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 import attrs
@@ -37,6 +38,20 @@ def parse_sizes(pairs: list[str] | None) -> EvalSizes:
     return EvalSizes().replace(overrides)
 
 
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """``["extractor=inception", ...]`` -> ``{"extractor": "inception"}``; a malformed or repeated key is one line."""
+    options: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key or not value.strip():
+            raise ConfigError(f"--option '{pair}' is not KEY=VALUE; e.g. --option extractor=mnist-classifier")
+        if key in options:
+            raise ConfigError(f"--option {key} is given twice ({options[key]!r} and {value.strip()!r}); keep one")
+        options[key] = value.strip()
+    return options
+
+
 def default_out(checkpoint: Path, resolved: Path) -> Path:
     """``RUN/eval.json`` for a run directory; ``<stem>.eval.json`` beside a checkpoint file.
 
@@ -51,8 +66,13 @@ def _f(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def result_table(result: dict) -> Table:
-    """One row per number worth reading; the JSON holds the matrices and per-factor details."""
+_BUILT_IN_ROWS = ("mi", "accuracy", "mig", "sap", "dci", "factorvae")
+
+
+def result_table(result: dict, metrics: Any = None) -> Table:
+    """One row per number worth reading; the JSON holds the matrices and per-factor details.
+    Metrics other than the built-in six give their rows through ``Metric.summary`` (``metrics``:
+    the metrics registry)."""
     dataset = (result.get("dataset") or {}).get("name")
     table = Table(title=f"step {result['step']}, codes {result['codes']}, dataset {dataset or '-'}")
     for column, justify in (("metric", "left"), ("of", "left"), ("value", "right"), ("detail", "left"), ("seconds", "right")):
@@ -94,6 +114,9 @@ def result_table(result: dict) -> Table:
     if "factorvae" in result:
         v = result["factorvae"]
         table.add_row("FactorVAE", "", _f(v["factor_vae"]), f"{v['num_active_dims']} active code columns", _f(secs.get("factorvae"), 1))
+    for name in [k for k in (metric_names(metrics) if metrics is not None else []) if k in result and k not in _BUILT_IN_ROWS]:
+        for i, (of, value, detail) in enumerate(metrics.get(name).summary(result[name])):
+            table.add_row(name if i == 0 else "", of, _f(value), detail, _f(secs.get(name), 1) if i == 0 else "")
     for name, reason in result.get("skipped", {}).items():
         table.add_row(name, "skipped", "-", reason, "")
     return table
@@ -107,7 +130,10 @@ def eval_command(
     data_root: str = typer.Option(None, "--data-root", help="Folder holding the dataset's files (default: the checkpoint's data.root)."),
     samples: int = typer.Option(10000, "--samples", help="Generated samples for the L_I estimate."),
     seed: int = typer.Option(0, "--seed", help="Seed for every random draw (samples, image subsets, classifiers)."),
-    metrics: str = typer.Option(None, "--metrics", help="Comma-separated metric names (`infogan-tk list metrics`; built in: mi,accuracy,mig,sap,dci,factorvae); default: all that apply."),
+    metrics: str = typer.Option(None, "--metrics", help="Comma-separated metric names (`infogan-tk list metrics`; built in: mi,accuracy,mig,sap,dci,factorvae); default: those that apply, apart from on-request ones such as fid and kid; `all`: every one that applies."),
+    options: list[str] = typer.Option(
+        None, "--option", help="A metric's setting, KEY=VALUE (repeatable; `infogan-tk list metrics` names each metric's keys), e.g. extractor=mnist-classifier."
+    ),
     sizes: list[str] = typer.Option(
         None,
         "--size",
@@ -124,6 +150,7 @@ def eval_command(
     host = PluginHost()
     chosen = parse_metrics(metrics, metric_names(host.registries.metrics))
     size_set = parse_sizes(sizes)
+    option_set = parse_options(options)
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     resolved = resolve_checkpoint(checkpoint)
@@ -139,14 +166,15 @@ def eval_command(
         seed=seed,
         metrics=chosen,
         sizes=size_set,
+        options=option_set,
         log=lambda line: errors.print(f"[dim]{line}[/dim]"),
     )
     result = {"checkpoint": str(resolved), **result}
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n")
     if json_out:
-        errors.print(result_table(result))
+        errors.print(result_table(result, host.registries.metrics))
         print_json(result)
     else:
-        out_console().print(result_table(result))
+        out_console().print(result_table(result, host.registries.metrics))
     errors.print(f"wrote {target}")

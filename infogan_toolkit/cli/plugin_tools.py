@@ -186,6 +186,12 @@ class _Checker:
         sink = check_metric_sink(factory)
         return CheckResult(name, "metric sink", "passed", f"{type(sink).__name__}: write twice, close")
 
+    def extractor(self, name: str, extractor: Any) -> CheckResult:
+        from ..testing import check_feature_extractor
+
+        module = check_feature_extractor(extractor)
+        return CheckResult(name, "feature extractor", "passed", f"{module.num_features} features of the kit's 1x8x8 images: finite, repeatable, batch-independent")
+
     def run(self, attr: str, name: str, obj: Any, what: str) -> CheckResult:
         """Check one entry; the kit's AssertionError, or anything the plugin raises, is a failed row;
         a plugin that declines the kit's run (:class:`~infogan_toolkit.testing.NotApplicable`) is skipped."""
@@ -194,7 +200,7 @@ class _Checker:
         method = {
             "codes": self.code_kind, "heads": self.head, "backbones": self.backbone, "datasets": self.dataset,
             "configs": self.config, "regularisers": self.regulariser, "callbacks": self.callback,
-            "metrics": self.metric, "sinks": self.sink,
+            "metrics": self.metric, "sinks": self.sink, "extractors": self.extractor,
         }.get(attr)
         if method is None:
             return CheckResult(name, what, "no check", f"the conformance kit has no check for a {what}")

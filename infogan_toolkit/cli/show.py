@@ -29,6 +29,7 @@ class Kind(str, Enum):
     regularisers = "regularisers"
     callbacks = "callbacks"
     metrics = "metrics"
+    extractors = "extractors"
 
 
 def _describe(kind: str, obj) -> str:
@@ -43,7 +44,10 @@ def _describe(kind: str, obj) -> str:
     if kind == "configs":
         return str(obj)
     if kind == "metrics":
-        return obj.description
+        options = f"; --option keys: {', '.join(obj.options)}" if obj.options else ""
+        return obj.description + ("" if obj.default else "; on request only (--metrics)") + options
+    if kind == "extractors":
+        return obj.description + (f"; default for {', '.join(obj.datasets)}" if obj.datasets else "")
     if kind == "callbacks":
         return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
     if kind == "regularisers":
@@ -57,7 +61,7 @@ def list_(
     kind: Kind = typer.Argument(None, help="What to list; all kinds when left out."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers, callbacks and metrics, with their plugins."""
+    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers, callbacks, metrics and feature extractors, with their plugins."""
     regs = PluginHost().registries
     kinds = [kind.value] if kind else [k.value for k in Kind]
     rows = {

@@ -110,6 +110,12 @@ class EvalContext:
     samples: int
     #: ``say(line)``: one progress line for the user.
     say: Callable[[str], None]
+    #: The plugin host (its registries, e.g. ``extractors``), or None for a stand-in.
+    host: Any = None
+    #: The model's assembly with the evaluation's dataset and data root, for loading another split; or None.
+    assembly: Any = None
+    #: ``--option KEY=VALUE`` settings, each key declared by a chosen metric's ``options``.
+    options: dict[str, str] = attrs.field(factory=dict)
     #: Top-level sections of the result besides the metrics' own (e.g. the shared representation).
     sections: dict[str, Any] = attrs.field(factory=dict)
     #: Seconds taken, by metric and by shared computation (filled by the evaluation).
@@ -135,6 +141,10 @@ class Metric(ABC):
     needs_dataset: bool = True
     #: One line for ``infogan-tk list metrics``.
     description: str = ""
+    #: False for a metric that runs only when named (``--metrics``, or ``all``), e.g. a costly one.
+    default: bool = True
+    #: The ``--option KEY=VALUE`` keys it reads from ``ctx.options``, each with one line saying what it does.
+    options: dict[str, str] = {}
 
     def not_applicable(self, ctx: EvalContext) -> str | None:
         """Why the metric cannot run on this model and dataset (e.g. "dataset 'x' has no labels"), or None."""
@@ -144,6 +154,12 @@ class Metric(ABC):
     def run(self, ctx: EvalContext) -> dict:
         """The metric's JSON-ready result, recording the sizes and seeds it used."""
 
+    def summary(self, result: dict) -> list[tuple[str, float, str]]:
+        """Rows ``(of, value, detail)`` for ``eval``'s table from :meth:`run`'s result; by default
+        one row for a numeric ``value`` key, none without one."""
+        value = result.get("value")
+        return [("", float(value), "")] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
 
 def metric_names(registry: Any) -> list[str]:
     """Registered metric names in their run order."""
@@ -151,8 +167,8 @@ def metric_names(registry: Any) -> list[str]:
 
 
 def parse_metrics(text: str | Iterable[str] | None, known: list[str]) -> list[str] | None:
-    """``"mi,accuracy"`` (or a list of names) -> metric names in ``known``'s order; ``None`` or
-    ``"all"`` -> ``None`` (all that apply)."""
+    """``"mi,accuracy"`` (or a list of names) -> metric names in ``known``'s order; ``None`` ->
+    ``None`` (the default metrics that apply); ``"all"`` -> ``["all"]`` (every metric that applies)."""
     if text is None:
         return None
     parts = text.split(",") if isinstance(text, str) else list(text)
@@ -160,7 +176,7 @@ def parse_metrics(text: str | Iterable[str] | None, known: list[str]) -> list[st
     if not names:
         raise ConfigError(f"no metric named; pass --metrics with some of: {', '.join(known)}")
     if names == ["all"]:
-        return None
+        return ["all"]
     for name in names:
         if name not in known:
             raise ConfigError(f"unknown metric '{name}'.{did_you_mean(name, known)} Known: {', '.join(known)}.")
@@ -305,6 +321,7 @@ def evaluate(
     sizes: EvalSizes | None = None,
     log: Callable[[str], None] | None = None,
     skip_inapplicable: bool = False,
+    options: dict[str, str] | None = None,
 ) -> dict:
     """Run the chosen registered metrics on ``model`` (a TrainedModel) and return one JSON-ready dict.
 
@@ -313,14 +330,26 @@ def evaluate(
     ``dataset``/``data_root`` override the checkpoint's ``data.dataset``/``data.root``.
     ``log`` receives a line before each metric starts (progress for the CLI).
     ``skip_inapplicable`` skips a named metric that cannot run, with its note, instead of raising.
+    ``metrics`` ``["all"]`` runs every metric that applies, those off by default (``Metric.default``) too.
+    ``options`` are ``--option`` settings; a key no chosen metric declares is a one-line error.
     """
     sizes = sizes or EvalSizes()
     registry = host.registries.metrics
     known = metric_names(registry)
     parsed = None if metrics is None else parse_metrics(list(metrics), known)
-    explicit = parsed is not None
+    everything = parsed == ["all"]
+    explicit = parsed is not None and not everything
     strict = explicit and not skip_inapplicable
-    chosen = parsed or known
+    chosen = parsed if explicit else [m for m in known if everything or registry.get(m).default]
+    options = dict(options or {})
+    declared = {key: name for name in chosen for key in registry.get(name).options}
+    for key in options:
+        if key not in declared:
+            takers = sorted({f"{k} ({n})" for n in known for k in registry.get(n).options})
+            raise ConfigError(
+                f"no chosen metric takes --option {key}.{did_you_mean(key, [t.split()[0] for t in takers])} "
+                f"Options by metric: {', '.join(takers) or 'none'}; name the metric in --metrics"
+            )
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"--samples must be a whole number >= 1, got {samples!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -333,11 +362,12 @@ def evaluate(
         "codes": model.codes.spec,
         "device": str(model.device),
         "seed": seed,
-        "metrics_requested": list(chosen) if explicit else "all that apply",
+        "metrics_requested": list(chosen) if explicit else ("all that apply" if everything else "the defaults that apply"),
+        "options": options,
         "sizes": {"mi_samples": samples, **attrs.asdict(sizes)},
         "dataset": None,
     }
-    ctx = EvalContext(model, None, None, sizes, seed, samples, say)
+    ctx = EvalContext(model, None, None, sizes, seed, samples, say, host=host, options=options)
     plugins = {name: registry.get(name) for name in chosen}
 
     def run(name: str) -> None:
@@ -371,7 +401,7 @@ def evaluate(
             t = time.perf_counter()
             data = load_dataset(assembly, host, split=EVAL_SPLIT, name=name)
             ctx.seconds["load_dataset"] = time.perf_counter() - t
-            ctx.data, ctx.dataset_name = data, name
+            ctx.data, ctx.dataset_name, ctx.assembly = data, name, assembly
             result["dataset"] = {
                 "name": name,
                 "root": assembly.config.data.root,
