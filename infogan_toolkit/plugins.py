@@ -21,7 +21,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
-from .registry import NameClashError, Registry
+from .registry import NameClashError, Registry, install_advice, is_distribution_name
 
 ENTRY_POINT_GROUP = "infogan_toolkit"
 DISABLE_ENV = "INFOGAN_TK_DISABLE_PLUGINS"
@@ -243,8 +243,10 @@ class PluginHost:
             note = reg.disabled_note(name)
             if note:
                 raise PluginError(f"{reg.what} '{name}' (from distribution '{plugin_hint}'): {note}")
+            if not is_distribution_name(plugin_hint):
+                raise PluginError(f"{reg.what} '{name}' from distribution {plugin_hint!r}, which is not installed: {install_advice(plugin_hint)}")
             raise PluginError(
                 f"{reg.what} '{name}' which comes from plugin distribution '{plugin_hint}', not installed or "
-                f"disabled; install it (pip install {plugin_hint}) or check {DISABLE_ENV}"
+                f"disabled; install it ({install_advice(plugin_hint)}) or check {DISABLE_ENV}"
             )
         return reg.get(name)

@@ -29,6 +29,24 @@ def normalise_distribution(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+#: A distribution name as PEP 508 allows it: letters, digits and ``._-``, starting and ending alphanumeric.
+_DISTRIBUTION_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE | re.ASCII)
+
+
+def is_distribution_name(name: object) -> bool:
+    """True when ``name`` is a valid distribution name (PEP 508), at most 100 characters."""
+    return isinstance(name, str) and len(name) <= 100 and _DISTRIBUTION_NAME.match(name) is not None
+
+
+def install_advice(distribution: str) -> str:
+    """``pip install NAME`` from a fixed template, for a valid distribution name only; for any other
+    text (spaces, options, a URL: what a hostile file could put there) a sentence that says the name
+    is not valid, so that no command is ever built from it."""
+    if is_distribution_name(distribution):
+        return f"pip install {distribution}"
+    return "the name it gives is not a valid distribution name, so there is nothing safe to install; get the checkpoint from a trusted source"
+
+
 def is_builtin(distribution: str | None) -> bool:
     """True when ``distribution`` is the toolkit's own (the built-in plugins)."""
     return distribution is not None and normalise_distribution(distribution) == BUILTIN_DISTRIBUTION

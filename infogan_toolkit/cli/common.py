@@ -16,6 +16,8 @@ from ..config import Config, apply_dict, load_toml, parse_override
 from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
 from ..suggest import did_you_mean
+from ..text import PlainConsole, one_line
+from .entry import INTERRUPTED, INTERRUPTED_MESSAGE
 
 DEBUG_ENV = "INFOGAN_TK_DEBUG"
 
@@ -24,13 +26,14 @@ def err_console() -> Console:
     """Messages and progress go to stderr, so stdout stays clean for --json.
 
     soft_wrap: a message is one line however narrow the terminal, and a log file gets it whole.
+    Plain: text from checkpoints, configs and paths is never read as markup (``infogan_toolkit.text``).
     """
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return PlainConsole(stderr=True, soft_wrap=True)
 
 
 def out_console() -> Console:
-    """Human output on stdout."""
-    return Console(highlight=False)
+    """Human output on stdout, plain as :func:`err_console`."""
+    return PlainConsole()
 
 
 def print_json(data: Any) -> None:
@@ -49,9 +52,13 @@ def one_line_errors(fn):
         except ToolkitError as exc:
             if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
                 raise
-            message = " ".join(str(exc).split())
-            sys.stderr.write(f"error: {message}\n")
+            sys.stderr.write(f"error: {one_line(exc)}\n")
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:  # Ctrl-C before a command handles it itself (training, once it runs, does)
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                raise
+            sys.stderr.write(INTERRUPTED_MESSAGE)
+            raise typer.Exit(INTERRUPTED) from None
 
     return wrapper
 

@@ -167,7 +167,7 @@ def eval_command(
         metrics=chosen,
         sizes=size_set,
         options=option_set,
-        log=lambda line: errors.print(f"[dim]{line}[/dim]"),
+        log=lambda line: errors.print(line, style="dim"),
     )
     result = {"checkpoint": str(resolved), **result}
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..codes import parse_code_spec
 from ..errors import ConfigError, PluginError, ToolkitError
@@ -293,7 +294,7 @@ def check(
             table.add_column(col)
         colour = {"passed": "green", "failed": "red"}
         for r in rows:
-            table.add_row(r.name, r.kind, f"[{colour.get(r.result, 'yellow')}]{r.result}[/]", r.detail)
+            table.add_row(r.name, r.kind, Text(r.result, style=colour.get(r.result, "yellow")), r.detail)
         out_console().print(table)
     if any(r.failed for r in rows):
         raise typer.Exit(1)

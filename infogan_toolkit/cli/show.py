@@ -200,7 +200,7 @@ def inspect(
         print_json({"path": str(path), "metadata": decoded, "warnings": warnings})
         return
     console = out_console()
-    console.print(f"[bold]{path}[/]")
+    console.print(str(path), style="bold")
     table = Table(show_header=False)
     for key, value in decoded.items():
         if key == "config":

@@ -106,7 +106,7 @@ def train(
     evaluation, evaluation_error, eval_file = None, None, None
     if not no_eval and result.checkpoint is not None and not result.interrupted:
         try:
-            evaluation = evaluate_run(result.checkpoint, trainer.device, host, log=None if quiet else lambda line: console.print(f"[dim]{line}[/dim]"))
+            evaluation = evaluate_run(result.checkpoint, trainer.device, host, log=None if quiet else lambda line: console.print(line, style="dim"))
         except ToolkitError as exc:
             evaluation_error = " ".join(str(exc).split())
         else:
