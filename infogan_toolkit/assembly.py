@@ -15,7 +15,7 @@ from .backbones import Backbone, BuildRequest, Networks
 from .codes import CodeSet, resolve_codes
 from .config import Config
 from .datasets import DatasetRequest, ImageDataset
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, DataError, PluginError
 from .images import RANGES
 from .plugins import PluginHost
 from .regularisers import ResolvedRegulariser, options_dict, parse_options
@@ -142,6 +142,8 @@ def load_dataset(assembly: Assembly, host: PluginHost, split: str = "train", nam
         options=dict(cfg.options),
     )
     dataset = plugin.load(request)
+    if len(dataset) < 1:  # every batch is drawn by index from it
+        raise DataError(f"dataset '{name}' ({split} split) holds no images; check --data-root and the dataset's files")
     if tuple(dataset.image_shape) != tuple(assembly.backbone.image_shape):
         raise ConfigError(
             f"dataset '{name}' has images of shape {tuple(dataset.image_shape)} but backbone "

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from .errors import ConfigError
+from .files import read_bytes
 from .noise import NOISE_KINDS
 from .suggest import did_you_mean
 
@@ -198,6 +199,7 @@ _TYPE_CHECKS: dict[str, tuple[Any, str]] = {
     "float": (_is_number, "a number"),
     "str": (lambda v: isinstance(v, str), "a string"),
     "list": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
+    "dict[str, str]": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "a table of strings"),
     "dict": (lambda v: isinstance(v, dict), "a table"),
 }
 
@@ -259,15 +261,26 @@ def apply_dict(config: Config, data: dict[str, Any], source: str) -> Config:
     return Config(**sections)
 
 
+#: The largest config file read (bytes); a config is a few kilobytes.
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file with a one-line error for a missing or malformed file."""
+    """Read a TOML file with a one-line error for a missing, malformed or unreadable file: it must be
+    a regular file (a FIFO or a directory is refused without blocking) of at most
+    :data:`MAX_CONFIG_BYTES`, in UTF-8, nested no deeper than the parser can follow."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"config file '{path}' does not exist; give a path or a registered config name")
+    data = read_bytes(path, "config file", ConfigError, MAX_CONFIG_BYTES)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file '{path}' does not exist; give a path or a registered config name") from None
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file '{path}' nests tables or arrays too deeply to read; a config needs two levels") from None
 
 
 def parse_override(text: str) -> dict[str, Any]:
@@ -283,6 +296,8 @@ def parse_override(text: str) -> dict[str, Any]:
         value = tomllib.loads(f"v = {rhs.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = rhs.strip()
+    except RecursionError:
+        raise ConfigError(f"--set '{lhs.strip()}=...' nests arrays or tables too deeply; give a plain value") from None
     if len(parts) == 3:
         value = {parts[2]: value}
     return {parts[0]: {parts[1]: value}}

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from ..checkpoint import resolve_checkpoint
+from ..files import write_file
 from ..rundir import EVAL_FILE, eval_path
 from ..errors import ConfigError
 from ..evaluate.report import EvalSizes, evaluate, metric_names, parse_metrics
@@ -171,7 +172,7 @@ def eval_command(
     )
     result = {"checkpoint": str(resolved), **result}
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result, indent=2) + "\n")
+    write_file(target, json.dumps(result, indent=2) + "\n")  # never through a link planted at RUN/eval.json
     if json_out:
         errors.print(result_table(result, host.registries.metrics))
         print_json(result)

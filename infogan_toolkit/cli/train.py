@@ -11,6 +11,7 @@ import typer
 
 from ..config import Config, apply_dict, load_toml
 from ..errors import ConfigError, ToolkitError
+from ..files import write_file
 from ..plugins import PluginHost
 from ..regularisers import upgrade_legacy
 from ..rundir import CONFIG_FILE, config_path, eval_path
@@ -111,7 +112,7 @@ def train(
             evaluation_error = " ".join(str(exc).split())
         else:
             eval_file = eval_path(Path(result.run_dir))
-            eval_file.write_text(json.dumps(evaluation, indent=2) + "\n")
+            write_file(eval_file, json.dumps(evaluation, indent=2) + "\n")  # never through a planted link
     summary["evaluation"] = evaluation
     if json_out:
         print_json(summary)

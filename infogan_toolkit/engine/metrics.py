@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..files import open_for_write
 from ..plugins import PluginHost
 from ..rundir import metrics_path
 from .events import Callback, LogEvent, RunEndEvent
@@ -55,7 +56,7 @@ class MetricLog(Callback):
         if not self.active:
             return
         record = {"step": step, **{k: (v if math.isfinite(v) else str(v)) for k, v in metrics.items()}}
-        with open(self.path, "a") as fh:
+        with open_for_write(self.path, append=True) as fh:  # never through a planted link
             fh.write(json.dumps(record) + "\n")
         for name, sink in list(self.sinks):
             try:

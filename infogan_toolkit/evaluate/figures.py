@@ -9,8 +9,9 @@ import attrs
 import torch
 from torch import Tensor
 
+from ..files import open_for_write, real_directory
 from ..images import to_unit
-from ..rundir import information_figure, read_metrics, traversal_figure
+from ..rundir import figures_dir, information_figure, read_metrics, traversal_figure
 from .traverse import columns_for, traversal_grid, traversal_images
 
 
@@ -40,7 +41,8 @@ def plot_information_curve(run_dir: Path, out: Path | None = None) -> Path | Non
     fig.tight_layout()
     out = out or information_figure(run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    with open_for_write(out, binary=True) as fh:  # never through a link planted at the figure's name
+        fig.savefig(fh, format="png")
     plt.close(fig)
     return out
 
@@ -115,7 +117,8 @@ def draw_traversal_sheet(panels: list[TraversalPanel], title: str, out: Path) ->
             side.set_visible(False)
     out.parent.mkdir(parents=True, exist_ok=True)
     # The labels also go into the PNG's text chunks, for tools (and tests) that read them.
-    fig.savefig(out, metadata={"Title": title, "Description": "\n".join(captions)})
+    with open_for_write(out, binary=True) as fh:
+        fig.savefig(fh, format="png", metadata={"Title": title, "Description": "\n".join(captions)})
     plt.close(fig)
     return out
 
@@ -139,6 +142,7 @@ def write_traversal_sheet(generator, assembly, device, out: Path, title: str, ro
 
 def write_training_figures(run_dir: Path, step: int, generator, assembly, device) -> None:
     """Called at every checkpoint: update the L_I curve, write this step's traversal sheet."""
+    real_directory(figures_dir(run_dir))  # refuses a figures/ that is a symbolic link
     plot_information_curve(run_dir)
     out = traversal_figure(run_dir, step)
     write_traversal_sheet(generator, assembly, device, out, title=f"{Path(run_dir).name}, step {step}")

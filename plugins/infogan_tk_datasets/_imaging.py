@@ -18,9 +18,12 @@ import numpy as np
 from PIL import Image
 
 from infogan_toolkit.errors import DataError
+from infogan_toolkit.files import open_regular
 
 #: Suffixes treated as images (compared lower-case).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+#: The largest image file decoded (Pillow bounds the pixel count on its own).
+MAX_IMAGE_FILE_BYTES = 256 << 20
 
 _CHUNK = 256  # images per pool task: big enough to amortise scheduling, small enough to stop early on an error
 
@@ -46,7 +49,8 @@ def decode_image(path: Path, shape: tuple[int, int, int], crop: int | None = Non
     c, h, w = shape
     mode = "L" if c == 1 else "RGB"
     try:
-        with Image.open(path) as img:
+        # A regular file only: a FIFO named like an image would block the reader forever.
+        with open_regular(path, "image file", DataError, MAX_IMAGE_FILE_BYTES) as fh, Image.open(fh) as img:
             iw, ih = img.size
             box = crop_box((iw, ih), (h, w), crop)
             # JPEG only: decode at 1/2, 1/4 or 1/8 scale when the box still covers the target size.
@@ -78,7 +82,14 @@ def decode_images(
 
     The first unreadable file raises :class:`DataError` naming it; the remaining work is cancelled.
     """
-    out = np.empty((len(paths), *shape), dtype=np.uint8)
+    try:
+        out = np.empty((len(paths), *shape), dtype=np.uint8)
+    except MemoryError:
+        need = len(paths) * math.prod(shape)
+        raise DataError(
+            f"{len(paths):,} images of shape {'x'.join(map(str, shape))} need {need / 2**30:.1f} GiB of memory, more than "
+            "this machine can give; use fewer images or a smaller image shape"
+        ) from None
 
     def fill(start: int) -> None:
         for i in range(start, min(start + _CHUNK, len(paths))):

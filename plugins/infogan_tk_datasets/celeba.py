@@ -18,6 +18,7 @@ import torch
 
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
 from infogan_toolkit.errors import DataError
+from infogan_toolkit.files import read_bytes
 
 from ._common import check_options, check_split, first_dir_with, parse_shape, require_root
 from ._imaging import decode_images
@@ -78,9 +79,13 @@ def read_partition(path: Path) -> dict[str, int]:
     return partition
 
 
+#: The largest list file read: list_attr_celeba.txt is 26 MB.
+MAX_LIST_BYTES = 256 << 20
+
+
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="ascii").splitlines()
+        return read_bytes(path, "data file", DataError, MAX_LIST_BYTES).decode("ascii").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc}); download it again") from None
 

@@ -13,10 +13,13 @@ import torch
 
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
 from infogan_toolkit.errors import DataError
+from infogan_toolkit.files import open_regular
 
 from ._common import check_options, check_split, first_dir_with, require_root
 
 SPLIT_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
+#: The largest .mat file read: SVHN's train file is 182 MB (extra_32x32.mat 1.3 GB).
+MAX_MAT_BYTES = 4 << 30
 EXPECTED = "train_32x32.mat and test_32x32.mat (the cropped-digits format) in ROOT or ROOT/SVHN"
 
 
@@ -25,9 +28,14 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     import scipy.io  # imported here: scipy costs a noticeable share of CLI start-up
 
     try:
-        mat = scipy.io.loadmat(path, variable_names=("X", "y"))
+        with open_regular(path, "data file", DataError, MAX_MAT_BYTES) as fh:
+            mat = scipy.io.loadmat(fh, variable_names=("X", "y"))
     except NotImplementedError:  # scipy's answer to MATLAB v7.3 (HDF5) files
         raise DataError(f"{path} is a MATLAB v7.3 file; use the original SVHN cropped-digits file (MATLAB v5)") from None
+    except DataError:
+        raise
+    except MemoryError:
+        raise DataError(f"{path} claims arrays larger than this machine's memory; it is not an SVHN cropped-digits file") from None
     except Exception as exc:  # scipy raises ValueError, TypeError, OSError or MatReadError for damaged files
         raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc}); the file is damaged, download it again") from None
     x, y = mat.get("X"), mat.get("y")

@@ -12,6 +12,7 @@ from typing import Any
 
 from infogan_toolkit import hookimpl
 from infogan_toolkit.engine.metrics import MetricSink
+from infogan_toolkit.files import real_directory
 
 SUBDIR = "tensorboard"
 
@@ -39,7 +40,8 @@ def make_sink(run_dir: Path) -> TensorBoardSink | None:
         from torch.utils.tensorboard import SummaryWriter
     except Exception:  # ImportError, or a tensorboard/protobuf mismatch that fails at import
         return None
-    return TensorBoardSink(SummaryWriter(log_dir=str(Path(run_dir) / SUBDIR)))
+    # A real folder of the run, never a symbolic link planted at its name.
+    return TensorBoardSink(SummaryWriter(log_dir=str(real_directory(Path(run_dir) / SUBDIR))))
 
 
 @hookimpl
