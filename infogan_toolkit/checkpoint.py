@@ -8,6 +8,10 @@ A checkpoint is two files side by side:
   config as JSON, the code spec, the toolkit and plugin versions, and the step;
 * ``step-NNNNNNN.state.safetensors``: what exact resume needs: Adam moments and step counts,
   optimiser hyper-parameters (JSON in metadata) and the random-generator states.
+
+Reading goes through :mod:`infogan_toolkit.checkpoint_schema` first: metadata keys and types,
+every tensor's name, shape and dtype against the networks and optimisers that will receive it,
+finite values; only then is anything loaded.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +29,20 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from .checkpoint_schema import (
+    ModelMetadata,
+    check_finite,
+    check_model_metadata,
+    check_param_groups,
+    check_state_metadata,
+    check_state_tensors,
+    check_tensors,
+    file_specs,
+    layout_of,
+)
 from .errors import CheckpointError
-
 from .rundir import MODEL_FORMAT, STATE_FORMAT, checkpoint_dir, list_steps, model_path, state_path  # noqa: F401  (re-exported)
+
 PREFIXES = {
     "generator": "generator.",
     "trunk": "discriminator.trunk.",
@@ -66,10 +82,22 @@ def model_tensors(generator: nn.Module, discriminator: nn.Module, extra: dict[st
 
 
 def load_model_tensors(
-    tensors: dict[str, Tensor], generator: nn.Module, discriminator: nn.Module, path: Path, extra: dict[str, nn.Module] | None = None
+    path: Path,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    extra: dict[str, nn.Module] | None = None,
+    passthrough: tuple[str, ...] = (),
 ) -> None:
-    """Load prefixed tensors into G and D/Q (and ``extra``); a shape or key mismatch is a one-line error."""
+    """Load a weights file into G and D/Q (and ``extra``). Its tensors must be exactly those of
+    these networks by name, shape and dtype, apart from any under the ``passthrough`` prefixes
+    (networks the caller does not build, left unread), and finite; otherwise a one-line error and
+    nothing is loaded."""
+    path = Path(path)
     parts = _parts(generator, discriminator, extra)
+    layout = layout_of(parts, passthrough)
+    check_tensors(path, file_specs(path), layout, "the networks its config builds")
+    tensors = load_tensors(path, keys=layout.tensors)
+    check_finite(path, tensors)
     for prefix, module in parts.items():
         sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
@@ -83,6 +111,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """The checkpoint's metadata, without loading any tensor; one-line errors for bad files."""
     path = Path(path)
     if not path.is_file():
+        if path.exists():  # a FIFO or device is never opened: reading it could block
+            raise CheckpointError(f"checkpoint '{path}' is not a regular file; give a .safetensors file or a run directory")
         raise CheckpointError(f"checkpoint '{path}' does not exist; give a .safetensors file or a run directory")
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -96,12 +126,24 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return meta
 
 
-def load_tensors(path: Path) -> dict[str, Tensor]:
-    """All tensors of a checkpoint file, on the CPU."""
+def read_model_metadata(path: str | Path) -> ModelMetadata:
+    """A weights file's metadata, checked against the schema and decoded (no tensor is loaded)."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"'{path}' is a trainer-state file; give the model file next to it (without .state)")
+    return check_model_metadata(path, meta)
+
+
+def load_tensors(path: Path, keys: Iterable[str] | None = None) -> dict[str, Tensor]:
+    """The tensors of a checkpoint file (only ``keys`` when given), on the CPU."""
     try:
-        return load_file(str(path), device="cpu")
+        if keys is None:
+            return load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            return {key: fh.get_tensor(key) for key in keys}
     except Exception as exc:
-        raise CheckpointError(f"'{path}' could not be read ({str(exc).splitlines()[0]}); the file may be truncated") from None
+        raise CheckpointError(f"'{path}' could not be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); the file may be truncated") from None
 
 
 # -- optimiser and RNG state, without pickle ---------------------------------------------------------
@@ -116,15 +158,15 @@ def optimizer_to_tensors(name: str, optimizer: torch.optim.Optimizer) -> tuple[d
     return tensors, json.dumps(sd["param_groups"])
 
 
-def optimizer_from_tensors(name: str, optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], groups_json: str) -> None:
-    """Inverse of :func:`optimizer_to_tensors`."""
+def optimizer_from_tensors(name: str, optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], groups: str | list) -> None:
+    """Inverse of :func:`optimizer_to_tensors` (``groups`` as the JSON it wrote, or decoded)."""
     prefix = f"optim.{name}."
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith(prefix):
             idx, field = key[len(prefix):].split(".", 1)
             state.setdefault(int(idx), {})[field] = value
-    groups = json.loads(groups_json)
+    groups = json.loads(groups) if isinstance(groups, str) else [dict(g) for g in groups]
     for g in groups:
         if "betas" in g:
             g["betas"] = tuple(g["betas"])
@@ -159,26 +201,49 @@ def save_train_state(path: Path, state: TrainState) -> None:
     atomic_save(tensors, path, meta)
 
 
-def load_train_state(path: Path, state: TrainState, rank: int = 0, aliases: dict[str, str] | None = None) -> dict[str, str]:
+def load_train_state(
+    path: Path, state: TrainState, rank: int = 0, aliases: dict[str, str] | None = None, passthrough: tuple[str, ...] = ()
+) -> dict[str, str]:
     """Restore optimisers and generators in place (``rank``'s stream where saved); returns the metadata.
-    ``aliases`` maps an optimiser's name to the name an older state file saved it under."""
+    ``aliases`` maps an optimiser's name to the name an older state file saved it under; optimisers
+    whose names start with a ``passthrough`` prefix (``NAME.`` of a regulariser the run no longer
+    has) are left unread. The file is checked whole (:mod:`~infogan_toolkit.checkpoint_schema`)
+    before anything is restored."""
+    path = Path(path)
     meta = read_metadata(path)
-    tensors = load_tensors(path)
-    for name, opt in state.optimizers.items():
+    if meta.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"'{path}' is a weights file, not a trainer-state file (.state.safetensors)")
+    parsed = check_state_metadata(path, meta, state.extra)
+    saved_as: dict[str, str] = {}
+    for name in state.optimizers:
         old = (aliases or {}).get(name)
-        if f"optim.{name}.param_groups" not in meta and old and f"optim.{old}.param_groups" in meta:
-            name = old
-        groups = meta.get(f"optim.{name}.param_groups")
-        if groups is None:
-            saved = sorted(k[len("optim."):-len(".param_groups")] for k in meta if k.endswith(".param_groups"))
+        saved = old if name not in parsed.param_groups and old and old in parsed.param_groups else name
+        if saved not in parsed.param_groups:
             raise CheckpointError(
-                f"cannot resume from '{path}': it holds no state for optimiser '{name}' (it has {', '.join(saved) or 'none'}); "
+                f"cannot resume from '{path}': it holds no state for optimiser '{name}' (it has {', '.join(sorted(parsed.param_groups)) or 'none'}); "
                 "it was written by another version or config of the run; start a new run from its weights instead"
             )
-        optimizer_from_tensors(name, opt, tensors, groups)
+        saved_as[name] = saved
+    strays = sorted(n for n in parsed.param_groups if n not in saved_as.values() and not (passthrough and n.startswith(passthrough)))
+    if strays:
+        raise CheckpointError(
+            f"cannot resume from '{path}': it holds state for optimiser '{strays[0]}', which this run does not have "
+            f"(it has {', '.join(state.optimizers)}); the file was edited or made by another config"
+        )
+    for name, opt in state.optimizers.items():
+        check_param_groups(path, saved_as[name], parsed.param_groups[saved_as[name]], opt)
+    check_state_tensors(path, file_specs(path), {saved_as[n]: opt for n, opt in state.optimizers.items()}, state.generators,
+                        passthrough=tuple(f"optim.{p}" for p in passthrough))
+    tensors = load_tensors(path)
+    check_finite(path, tensors)
+    for name, opt in state.optimizers.items():
+        try:
+            optimizer_from_tensors(saved_as[name], opt, tensors, parsed.param_groups[saved_as[name]])
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"cannot resume from '{path}': the state of optimiser '{name}' does not restore ({str(exc).splitlines()[0][:120]})") from None
     for name, gen in state.generators.items():
         gen.set_state(tensors.get(f"rng.{name}.rank{rank}", tensors[f"rng.{name}"]))
-    state.step = int(meta["step"])
+    state.step = parsed.step
     return meta
 
 

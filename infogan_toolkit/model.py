@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,9 +11,10 @@ from torch import Tensor
 
 from .assembly import Assembly, build_networks, resolve
 from .backbones import InfoDiscriminator
-from .checkpoint import load_model_tensors, load_tensors, read_metadata, resolve_checkpoint, MODEL_FORMAT
+from .checkpoint import load_model_tensors, read_metadata, read_model_metadata, resolve_checkpoint
+from .checkpoint_schema import check_layout_detail
 from .config import Config, apply_dict
-from .errors import CheckpointError, PluginError
+from .errors import PluginError
 from .images import from_uint8, to_unit
 from .noise import sample_noise
 from .plugins import PluginHost
@@ -53,30 +53,34 @@ class TrainedModel:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None) -> "TrainedModel":
-        """Read a checkpoint file (or a run directory's latest) onto ``device``."""
+        """Read a checkpoint file (or a run directory's latest) onto ``device``.
+
+        The file passes :mod:`~infogan_toolkit.checkpoint_schema` first (metadata keys and types,
+        the codes in the recorded order, every tensor's name, shape and dtype, finite weights);
+        a file that does not is a one-line :class:`CheckpointError` and nothing is loaded.
+        """
         path = resolve_checkpoint(path)
-        meta = read_metadata(path)
-        if meta.get("format") != MODEL_FORMAT:
-            raise CheckpointError(f"'{path}' is a trainer-state file; give the model file next to it (without .state)")
+        saved = read_model_metadata(path)
         host = host or PluginHost()
-        saved = upgrade_legacy(json.loads(meta["config"]), host.registries.regularisers)
-        config = apply_dict(Config(), saved, f"the metadata of {path}")
         # Name the distribution to install for any piece whose plugin is missing, before resolving.
         registry_of = {"backbone": "backbones", "code": "codes", "head": "heads", "regulariser": "regularisers"}
-        for key, prov in json.loads(meta.get("plugins", "{}")).items():
+        for key, prov in saved.plugins.items():
             attr = registry_of.get(key.split(":")[0])
             if attr is not None:
                 try:
                     host.require_plugin_for(attr, prov["name"], prov["distribution"] or prov["plugin"])
                 except PluginError as exc:
                     raise PluginError(f"checkpoint '{path}' needs {exc}") from None
+        config = apply_dict(Config(), upgrade_legacy(saved.config, host.registries.regularisers), f"the metadata of {path}")
         assembly = resolve(config, host)
+        check_layout_detail(path, saved, assembly.codes, assembly.backbone)
         nets = build_networks(assembly)
-        load_model_tensors(load_tensors(path), nets.generator, nets.discriminator, path)
+        # The regularisers' networks are not built for sampling: their tensors may be present, unread.
+        load_model_tensors(path, nets.generator, nets.discriminator, passthrough=tuple(f"{t.name}." for t in assembly.regularisers))
         device = torch.device(device)
         gen = nets.generator.to(device).eval()
         disc = nets.discriminator.to(device).eval()
-        return cls(assembly, gen, disc, meta, device)
+        return cls(assembly, gen, disc, read_metadata(path), device)
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Draw incompressible noise z as the model was trained with (``model.noise``)."""

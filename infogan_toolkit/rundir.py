@@ -10,18 +10,24 @@ One place knows the layout, so the trainer, the CLI, the figures and the evaluat
     RUN/checkpoints/step-NNNNNNN.safetensors     weights and metadata (:func:`checkpoint_metadata`)
     RUN/checkpoints/step-NNNNNNN.state.safetensors   optimiser and random-generator state
     RUN/.lock                                    the process training in it (pid, host), while it runs
+
+Nothing is written through a symbolic link placed in a run directory: :func:`check_run_dir` refuses
+one at any of these names before a run starts, and every write opens its file with ``O_NOFOLLOW``
+(:mod:`infogan_toolkit.files`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ToolkitError
+from .errors import CheckpointError, ToolkitError
+from .files import read_bytes
 
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
@@ -78,16 +84,44 @@ def state_path(run_dir: Path, step: int) -> Path:
     return checkpoint_dir(run_dir) / f"step-{step:07d}.state.safetensors"
 
 
+_STEP_FILE = re.compile(r"^step-([0-9]{7,13})(\.state)?\.safetensors$", re.ASCII)
+
+
 def list_steps(run_dir: Path) -> list[int]:
-    """Steps with a complete checkpoint (both files), ascending."""
+    """Steps with a complete checkpoint (both files), ascending. A file named ``step-*.safetensors``
+    that is not a checkpoint name (``step-abc.safetensors``) is a one-line error, not skipped."""
     steps = []
     for p in checkpoint_dir(run_dir).glob("step-*.safetensors"):
-        if p.name.endswith(".state.safetensors"):
+        m = _STEP_FILE.match(p.name)
+        if m is None or (state_path if m[2] else model_path)(run_dir, int(m[1])).name != p.name:
+            raise CheckpointError(
+                f"'{p}' is not named as a checkpoint (step-NNNNNNN.safetensors with its .state.safetensors); "
+                f"move it out of {checkpoint_dir(run_dir)}"
+            )
+        if m[2]:
             continue
-        step = int(p.stem.split("-")[1])
+        step = int(m[1])
         if state_path(run_dir, step).is_file():
             steps.append(step)
     return sorted(steps)
+
+
+#: The names in a run directory that the toolkit writes (a symbolic link at any of them is refused).
+WRITTEN = (CONFIG_FILE, METRICS_FILE, EVAL_FILE, FIGURES_DIR, CHECKPOINTS_DIR, LOCK_FILE)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse a run directory with a symbolic link at a name the toolkit writes (or in checkpoints/),
+    before anything is written; a one-line error names it."""
+    run_dir = Path(run_dir)
+    links = [run_dir / name for name in WRITTEN if (run_dir / name).is_symlink()]
+    if (run_dir / CHECKPOINTS_DIR).is_dir() and not links:
+        links = [p for p in (run_dir / CHECKPOINTS_DIR).iterdir() if p.is_symlink()]
+    if links:
+        raise ToolkitError(
+            f"run directory '{run_dir}' has a symbolic link at {links[0]}, where the toolkit writes a file of its own; "
+            "remove the link (was it put there by someone else?) or train into another --out"
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -113,9 +147,13 @@ def acquire_lock(run_dir: Path) -> Path:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except FileExistsError:
             try:
-                owner = json.loads(path.read_text())
+                owner = json.loads(read_bytes(path, "lock file", limit=4096))
                 pid, host = int(owner["pid"]), str(owner["host"])
-            except (OSError, ValueError, KeyError, TypeError):
+                if not 0 < pid < 2**31:
+                    raise ValueError(pid)
+            except FileNotFoundError:  # released between the two calls: try again
+                continue
+            except (OSError, ToolkitError, ValueError, KeyError, TypeError):
                 raise ToolkitError(
                     f"run directory '{run_dir}' has an unreadable lock file {path}; if no run is using it, delete the file and retry"
                 ) from None
@@ -136,8 +174,10 @@ def release_lock(run_dir: Path) -> None:
     """Give up this process's claim on ``run_dir`` (a lock of another process is left alone)."""
     path = Path(run_dir) / LOCK_FILE
     try:
-        owner = json.loads(path.read_text())
-    except (OSError, ValueError):
+        owner = json.loads(read_bytes(path, "lock file", limit=4096))
+    except (OSError, ToolkitError, ValueError):
+        return
+    if not isinstance(owner, dict):
         return
     if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
         path.unlink(missing_ok=True)
@@ -155,11 +195,20 @@ def remove_partial_writes(run_dir: Path) -> list[Path]:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All records of a run's metrics log (none when it has none yet)."""
+    """All records of a run's metrics log (none when it has none yet). A line that is not a JSON
+    object (the cut-off last line of a process killed while writing it) is left out."""
     path = metrics_path(run_dir)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in read_bytes(path, "metrics log").decode("utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def checkpoint_metadata(assembly: Any, step: int, toolkit_version: str) -> dict[str, str]:

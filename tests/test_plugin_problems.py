@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from infogan_toolkit.checkpoint import MODEL_FORMAT
 from infogan_toolkit.cli.app import app
+from infogan_toolkit.config import Config
 
 CLASHER = '''
 from infogan_tk_codes import Categorical
@@ -77,7 +78,15 @@ def test_disabling_the_third_party_plugin_resolves_it_and_unknown_names_point_at
 
 
 def fake_checkpoint(path: Path, provenance: dict) -> Path:
-    save_file({"x": torch.zeros(1)}, str(path), metadata={"format": MODEL_FORMAT, "step": "3", "plugins": json.dumps(provenance)})
+    """A weights file whose metadata passes the schema (inspect reads no tensor), with ``provenance``."""
+    config = Config().to_dict()
+    config["model"].update(backbone="mnist", codes="cat10")
+    detail = [{"name": "c1", "kind": "cat", "token": "cat10", "prior": "Cat(10)", "head": "softmax"}]
+    save_file({"x": torch.zeros(1)}, str(path), metadata={
+        "format": MODEL_FORMAT, "config": json.dumps(config), "codes": "cat10", "codes_detail": json.dumps(detail),
+        "step": "3", "toolkit_version": "0.1.0", "plugins": json.dumps(provenance), "backbone": "mnist",
+        "image_shape": "[1, 28, 28]", "output_range": "unit",
+    })
     return path
 
 

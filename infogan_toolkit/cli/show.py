@@ -12,9 +12,12 @@ import attrs
 import typer
 from rich.table import Table
 
-from ..checkpoint import read_metadata, resolve_checkpoint
+from ..checkpoint import MODEL_FORMAT, read_metadata, resolve_checkpoint
+from ..checkpoint_schema import check_model_metadata, check_state_metadata
 from ..errors import PluginError
 from ..plugins import HOOK_REGISTRIES, PluginHost
+from ..registry import install_advice
+from ..text import one_line, printable
 from .app import app
 from .common import one_line_errors, out_console, print_json
 
@@ -118,7 +121,7 @@ def plugins(json_out: bool = typer.Option(False, "--json", help="JSON on stdout.
             table.add_row(p.name, status, f"{p.distribution} {p.version}", ", ".join(p.hooks))
         out_console().print(table)
     for problem in problems:
-        sys.stderr.write("error: " + " ".join(problem.split()) + "\n")
+        sys.stderr.write(f"error: {one_line(problem)}\n")
     if problems:
         raise typer.Exit(1)
 
@@ -167,7 +170,7 @@ def missing_plugins(provenance: dict[str, dict], host: PluginHost) -> list[str]:
             unregistered.append(f"the checkpoint's {what} is not registered here: {note}")
     warnings = [
         f"the checkpoint's {', '.join(pieces)} come{'s' if len(pieces) == 1 else ''} from distribution '{dist}', which is not "
-        f"installed; pip install {dist} to load, evaluate or sample it"
+        f"installed; {install_advice(dist)} to load, evaluate or sample it"  # the schema admits valid names only
         for dist, pieces in absent.items()
     ]
     return warnings + unregistered
@@ -181,33 +184,44 @@ def inspect(
 ) -> None:
     """Print a checkpoint's metadata without loading its tensors.
 
-    Warns on stderr (one line each, the exit status stays 0) when a plugin distribution the
+    The metadata is checked against the checkpoint schema first (a malformed file is a one-line
+    error) and printed as plain text: nothing in it is read as markup, control characters are
+    escaped. Warns on stderr (one line each, the exit status stays 0) when a plugin distribution the
     checkpoint was made with is not installed, or a name it uses is not registered.
     """
     path = resolve_checkpoint(checkpoint)
     meta = read_metadata(path)
+    if meta.get("format") == MODEL_FORMAT:
+        check_model_metadata(path, meta)
+    else:
+        check_state_metadata(path, meta)
     decoded = {}
     for key, value in meta.items():
-        try:
-            decoded[key] = json.loads(value) if value[:1] in "[{" else value
-        except json.JSONDecodeError:
-            decoded[key] = value
+        decoded[key] = json.loads(value) if key in _JSON_KEYS or key.endswith(".param_groups") else value
     provenance = decoded.get("plugins")
     warnings = missing_plugins(provenance, PluginHost()) if isinstance(provenance, dict) and provenance else []
     for warning in warnings:
-        sys.stderr.write(f"warning: {warning}\n")
+        sys.stderr.write(f"warning: {one_line(warning)}\n")
     if json_out:
         print_json({"path": str(path), "metadata": decoded, "warnings": warnings})
         return
-    console = out_console()
+    console = out_console()  # plain: metadata is never read as markup, controls are escaped
     console.print(str(path), style="bold")
     table = Table(show_header=False)
     for key, value in decoded.items():
         if key == "config":
             continue
-        table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+        table.add_row(printable(key), printable(json.dumps(value) if isinstance(value, (dict, list)) else value))
     console.print(table)
     if "config" in decoded:
         from ..config import dict_to_toml
 
-        console.print(dict_to_toml(decoded["config"]), markup=False)
+        try:
+            text = dict_to_toml(decoded["config"])
+        except (TypeError, ValueError, RecursionError):  # JSON that TOML cannot hold (a null in a table, deep nesting)
+            text = json.dumps(decoded["config"], indent=2)
+        console.print(text)
+
+
+#: Metadata keys of a weights file that hold JSON (checked by the schema before they are decoded).
+_JSON_KEYS = ("config", "codes_detail", "plugins", "image_shape")

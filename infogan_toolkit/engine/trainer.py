@@ -27,20 +27,23 @@ from ..checkpoint import (
     atomic_save,
     list_steps,
     load_model_tensors,
-    load_tensors,
     load_train_state,
     model_path,
     model_tensors,
     prune,
+    read_model_metadata,
     save_train_state,
     state_path,
 )
-from ..config import Config
+from ..checkpoint_schema import check_layout_detail
+from ..config import Config, apply_dict
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
-from ..regularisers import RegulariserSetup
-from ..rundir import acquire_lock, checkpoint_metadata, config_path, release_lock, remove_partial_writes
+from ..regularisers import RegulariserSetup, upgrade_legacy
+from ..files import real_directory, write_file
+from ..rundir import acquire_lock, check_run_dir, checkpoint_metadata, config_path, release_lock, remove_partial_writes
 from ..plugins import PluginHost
+from ..text import PlainConsole
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import apply_precision_switches, pick_device
@@ -142,7 +145,7 @@ class Trainer:
         distributed.init(self.dist, self.device)
         apply_precision_switches(config.train)
         self.run_dir = Path(run_dir)
-        self.console = console or Console(stderr=True)
+        self.console = console or PlainConsole(stderr=True, soft_wrap=True)
         self.show_progress = progress and self.dist.is_main
         self.assembly: Assembly = resolve(config, self.host)
         self.config = self.assembly.config
@@ -151,6 +154,9 @@ class Trainer:
             raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
         if resume and not list_steps(self.run_dir):
             raise ToolkitError(f"cannot resume: '{self.run_dir}' holds no complete checkpoint")
+        if self.dist.is_main:
+            check_run_dir(self.run_dir)
+        self._resume_point = self._check_resume() if resume else None
         self._locked = False
         created = not self.run_dir.exists()
         if self.dist.is_main:
@@ -183,7 +189,7 @@ class Trainer:
             self._restore()
         elif self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            config_path(self.run_dir).write_text(self.config.to_toml())
+            write_file(config_path(self.run_dir), self.config.to_toml())
         self.log = MetricLog(self.run_dir, self.host, tc.sinks, active=self.dist.is_main)
         info = RunInfo(self.run_dir, self.assembly, self.device, resumed=resume)
         self.callbacks = (
@@ -207,16 +213,41 @@ class Trainer:
     def _extra_networks(self) -> dict[str, torch.nn.Module]:
         return self.objective.networks()
 
-    def _restore(self) -> None:
-        steps = list_steps(self.run_dir)
-        if not steps:
-            raise ToolkitError(f"cannot resume: '{self.run_dir}' holds no complete checkpoint")
-        step = steps[-1]
+    def _check_resume(self) -> tuple[int, tuple[str, ...]]:
+        """The step to resume from, once its weights file's metadata has passed the schema and
+        agrees with this run's configuration (the model, codes and dataset cannot change, so an
+        edited config.toml cannot put weights into the wrong codes); and the key prefixes of the
+        regularisers that run had on and this one has off (their networks are not restored)."""
+        step = list_steps(self.run_dir)[-1]
         path = model_path(self.run_dir, step)
-        load_model_tensors(load_tensors(path), self.G, self.D, path, self._extra_networks())
+        saved = read_model_metadata(path)
+        then = apply_dict(Config(), upgrade_legacy(saved.config, self.host.registries.regularisers), f"the metadata of {path}")
+        now = self.config
+        differ = [(f"model.{k}", getattr(then.model, k), getattr(now.model, k)) for k in ("backbone", "codes", "noise_dim", "noise", "heads")]
+        differ += [(f"model.options.{k}", v, now.model.options.get(k)) for k, v in then.model.options.items()]
+        differ += [("data.dataset", then.data.dataset, now.data.dataset)]
+        for key, was, is_now in differ:
+            if was != is_now:
+                raise ConfigError(
+                    f"cannot resume: the configuration has {key} = {is_now!r} but checkpoint '{path}' was trained with {was!r}; "
+                    f"a resumed run keeps its model, codes and dataset (restore {config_path(self.run_dir)} as the run wrote it)"
+                )
+        check_layout_detail(path, saved, self.assembly.codes, self.assembly.backbone)
+        active = {term.name for term in self.assembly.regularisers}
+        dropped = tuple(sorted(f"{name}." for name, table in then.loss.regularisers.items() if table.get("weight") and name not in active))
+        return step, dropped
+
+    def _restore(self) -> None:
+        step, dropped = self._resume_point
+        path = model_path(self.run_dir, step)
+        load_model_tensors(path, self.G, self.D, self._extra_networks(), passthrough=dropped)
         state = self._train_state()
         configured = {name: [{k: g[k] for k in ("lr", "betas") if k in g} for g in opt.param_groups] for name, opt in state.optimizers.items()}
-        load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, aliases=self.objective.optimizer_aliases())
+        load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, aliases=self.objective.optimizer_aliases(),
+                         passthrough=dropped)
+        for prefix in dropped:
+            if self.dist.is_main:
+                self.console.print(f"resuming without regulariser '{prefix[:-1]}' (off in the configuration): its saved networks and optimiser state are not restored")
         self.step = state.step
         # The configured learning rates and betas take effect: a --resume --set optim.lr_g=... is
         # written into the restored optimiser, and the new checkpoints' metadata records it.
@@ -227,7 +258,7 @@ class Trainer:
                         self.console.print(f"resuming with optimiser '{name}' {key} {group[key]} -> {value} (from the configuration)")
                     group[key] = value
         if self.dist.is_main:
-            config_path(self.run_dir).write_text(self.config.to_toml())
+            write_file(config_path(self.run_dir), self.config.to_toml())
 
     def save_checkpoint(self) -> Path | None:
         """Write weights and trainer state for the current step (rank 0), then prune old ones."""
@@ -244,6 +275,7 @@ class Trainer:
             return None
         meta = checkpoint_metadata(self.assembly, self.step, __version__)
         path = model_path(self.run_dir, self.step)
+        real_directory(checkpoint_dir(self.run_dir))  # never a checkpoints/ link planted elsewhere
         try:
             atomic_save(model_tensors(self.G, self.D, self._extra_networks()), path, meta)
             save_train_state(state_path(self.run_dir, self.step), state)
