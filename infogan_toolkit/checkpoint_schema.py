@@ -227,6 +227,8 @@ def check_model_metadata(path: Path, meta: Mapping[str, str]) -> ModelMetadata:
         isinstance(d, dict) and all(isinstance(d.get(k), str) for k in ("name", "kind", "token", "head")) for d in detail
     ):
         raise _fail(path, "metadata 'codes_detail' is not a list of code descriptions (name, kind, token, head)")
+    if not detail:
+        raise _fail(path, "metadata 'codes_detail' describes no code, and a run has at least one")
     step = _step(path, "step", meta["step"])
     named = _file_step(path)
     if named is not None and named != step:
@@ -239,8 +241,10 @@ def check_model_metadata(path: Path, meta: Mapping[str, str]) -> ModelMetadata:
     for key in ("backbone", "output_range"):
         if not meta[key] or len(meta[key]) > 200:
             raise _fail(path, f"metadata '{key}' is empty or longer than 200 characters")
-    return ModelMetadata(config, codes, detail, step, meta["toolkit_version"], check_plugins(path, meta["plugins"]),
-                         meta["backbone"], tuple(shape), meta["output_range"])
+    plugins = check_plugins(path, meta["plugins"])
+    if plugins.get("backbone", {}).get("name") != meta["backbone"]:  # the writer records every piece, the backbone first
+        raise _fail(path, f"metadata 'plugins' does not record where backbone {_short(meta['backbone'])!r} comes from")
+    return ModelMetadata(config, codes, detail, step, meta["toolkit_version"], plugins, meta["backbone"], tuple(shape), meta["output_range"])
 
 
 def check_plugins(path: Path, text: str) -> dict[str, dict[str, str | None]]:

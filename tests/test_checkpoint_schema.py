@@ -79,6 +79,8 @@ def test_inspect_prints_markup_and_escapes_in_metadata_as_plain_text(run):
     ({"plugins": "[]"}, "metadata 'plugins' is not a JSON object"),
     ({"plugins": json.dumps({"backbone": {"name": "tiny", "plugin": "x", "distribution": "evil --index-url http://evil.example", "version": None}})},
      "names distribution 'evil --index-url http://evil.example', which is not a valid distribution name"),
+    ({"plugins": "{}"}, "metadata 'plugins' does not record where backbone 'tiny' comes from"),
+    ({"codes_detail": "[]"}, "metadata 'codes_detail' describes no code"),
     ({"step": "abc"}, "metadata 'step' is 'abc', not a step"),
     ({"step": "\u0663"}, "metadata 'step' is '\u0663', not a step"),  # an Arabic-Indic 3 is not read as a number
     ({"step": "4"}, "the file is named for step 3 but its metadata says step 4"),
