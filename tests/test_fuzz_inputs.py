@@ -202,7 +202,7 @@ def bad_tensors(rng: random.Random, tensors: dict[str, torch.Tensor]) -> tuple[s
 
 
 @pytest.mark.parametrize("case", range(24))
-def test_fuzzed_weights_files_are_refused_by_inspect_and_sample(run, tmp_path, case):
+def test_fuzzed_weights_files_are_refused_by_inspect_sample_traverse_and_eval(run, tmp_path, case):
     rng = random.Random(SEED * 4000 + case)
     path = model_path(run, 2)
     meta, tensors = read_metadata(path), load_file(str(path))
@@ -215,6 +215,11 @@ def test_fuzzed_weights_files_are_refused_by_inspect_and_sample(run, tmp_path, c
         invoke_refused(["inspect", str(path)], f"inspect case {case} ({what})", run)
     invoke_refused(["sample", str(path), "--n", "4", "--out", str(tmp_path / "s.png")], f"sample case {case} ({what})", run)
     assert not (tmp_path / "s.png").exists()
+    if case % 4 == 0:  # traverse and eval read the weights as sample does; a share of the cases checks them too
+        invoke_refused(["traverse", str(path), "--rows", "2", "--steps", "3", "--out", str(tmp_path / "t")], f"traverse case {case} ({what})", run)
+        assert not (tmp_path / "t").exists()
+    elif case % 4 == 1:
+        invoke_refused(["eval", str(path), "--device", "cpu", "--samples", "50"], f"eval case {case} ({what})", run)
 
 
 @pytest.mark.parametrize("case", range(12))
