@@ -12,7 +12,7 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "hookimpl", "load_checkpoint"]
+__all__ = ["__version__", "from_pretrained", "hookimpl", "load_checkpoint"]
 
 
 def __getattr__(name: str):
@@ -21,4 +21,8 @@ def __getattr__(name: str):
         from .model import load_checkpoint
 
         return load_checkpoint
+    if name == "from_pretrained":
+        from .pretrained import from_pretrained
+
+        return from_pretrained
     raise AttributeError(name)

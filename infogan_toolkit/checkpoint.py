@@ -41,7 +41,7 @@ from .checkpoint_schema import (
     layout_of,
 )
 from .errors import CheckpointError
-from .rundir import MODEL_FORMAT, STATE_FORMAT, checkpoint_dir, list_steps, model_path, state_path  # noqa: F401  (re-exported)
+from .rundir import MODEL_FORMAT, STATE_FORMAT, checkpoint_dir, exported_model, list_steps, model_path, state_path  # noqa: F401  (re-exported)
 
 PREFIXES = {
     "generator": "generator.",
@@ -249,8 +249,11 @@ def load_train_state(
 
 # -- locating checkpoints ------------------------------------------------------------------------
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A .safetensors file as given, or the latest checkpoint of a run directory."""
+    """A .safetensors file as given, the weights of an exported model's folder, or the latest
+    checkpoint of a run directory."""
     path = Path(path)
+    if path.is_dir() and exported_model(path).is_file():
+        return exported_model(path)
     if path.is_dir():
         steps = list_steps(path)
         if not steps:

@@ -112,6 +112,9 @@ class DatasetPlugin(ABC):
     description: str = ""
     #: True when ``load`` needs no files (generated data).
     needs_root: bool = True
+    #: The data's terms of use as its source states them, for the model card of an exported model
+    #: (``infogan-tk export``); None when the plugin states none.
+    license: str | None = None
 
     @abstractmethod
     def load(self, request: DatasetRequest) -> ImageDataset:

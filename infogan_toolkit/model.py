@@ -82,6 +82,35 @@ class TrainedModel:
         disc = nets.discriminator.to(device).eval()
         return cls(assembly, gen, disc, read_metadata(path), device)
 
+    def save_pretrained(
+        self,
+        folder: str | Path,
+        evaluation: dict | None = None,
+        force: bool = False,
+        samples: int = 64,
+        seed: int = 0,
+        source: str | None = None,
+        host: PluginHost | None = None,
+    ) -> dict:
+        """Write this model into ``folder`` to share it: ``model.safetensors`` (the checkpoint's
+        weights file, G and D/Q), ``metadata.json``, a sample grid, a traversal sheet per code and a
+        model card ``README.md``; :func:`~infogan_toolkit.from_pretrained` loads it back. ``evaluation``
+        (the run's ``eval.json`` of this step) adds its numbers to the card. A non-empty folder is
+        refused unless ``force``; ``source`` (the run, say) is named on the card. Returns what
+        ``metadata.json`` holds."""
+        from .pretrained import save_pretrained
+
+        return save_pretrained(self, folder, evaluation=evaluation, source=source, force=force, samples=samples, seed=seed,
+                               host=host)
+
+    def push_to_hub(self, repo_id: str, evaluation: dict | None = None, private: bool = False,
+                    token: str | None = None, host: PluginHost | None = None) -> str:
+        """Export this model and upload it to the Hugging Face Hub repository ``repo_id`` (needs
+        ``huggingface_hub``: ``pip install 'infogan-toolkit[hub]'``); returns the commit's address."""
+        from .pretrained import push_to_hub
+
+        return push_to_hub(self, repo_id, evaluation=evaluation, private=private, token=token, host=host)
+
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Draw incompressible noise z as the model was trained with (``model.noise``)."""
         return sample_noise(self.assembly.config.model.noise, n, self.noise_dim, generator, self.device)

@@ -11,6 +11,14 @@ One place knows the layout, so the trainer, the CLI, the figures and the evaluat
     RUN/checkpoints/step-NNNNNNN.state.safetensors   optimiser and random-generator state
     RUN/.lock                                    the process training in it (pid, host), while it runs
 
+and an exported model's folder (``infogan-tk export``, ``TrainedModel.save_pretrained``)::
+
+    DIR/model.safetensors                        the weights file of one checkpoint (G and D/Q only)
+    DIR/metadata.json                            its metadata as JSON, with what the export wrote
+    DIR/README.md                                the model card
+    DIR/samples.png                              a grid of samples
+    DIR/traversal-CODE.png                       one traversal sheet per code
+
 Nothing is written through a symbolic link placed in a run directory: :func:`check_run_dir` refuses
 one at any of these names before a run starts, and every write opens its file with ``O_NOFOLLOW``
 (:mod:`infogan_toolkit.files`).
@@ -35,6 +43,10 @@ EVAL_FILE = "eval.json"
 FIGURES_DIR = "figures"
 CHECKPOINTS_DIR = "checkpoints"
 LOCK_FILE = ".lock"
+EXPORT_MODEL_FILE = "model.safetensors"
+EXPORT_METADATA_FILE = "metadata.json"
+EXPORT_CARD_FILE = "README.md"
+EXPORT_SAMPLES_FILE = "samples.png"
 MODEL_FORMAT = "infogan-tk-model/1"
 STATE_FORMAT = "infogan-tk-state/1"
 
@@ -82,6 +94,16 @@ def model_path(run_dir: Path, step: int) -> Path:
 def state_path(run_dir: Path, step: int) -> Path:
     """Trainer-state file for a step."""
     return checkpoint_dir(run_dir) / f"step-{step:07d}.state.safetensors"
+
+
+def exported_model(folder: Path) -> Path:
+    """The weights file of an exported model's folder."""
+    return Path(folder) / EXPORT_MODEL_FILE
+
+
+def exported_traversal(folder: Path, code: str) -> Path:
+    """An exported model's traversal sheet of one code."""
+    return Path(folder) / f"traversal-{code}.png"
 
 
 _STEP_FILE = re.compile(r"^step-([0-9]{7,13})(\.state)?\.safetensors$", re.ASCII)

@@ -19,14 +19,15 @@ DEVICE_OPT = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto.")
 
 def _load(checkpoint: Path, device: str) -> TrainedModel:
     from ..engine.devices import pick_device
+    from ..pretrained import from_pretrained
 
-    return TrainedModel.load(checkpoint, device=pick_device(device))
+    return from_pretrained(checkpoint, device=pick_device(device))
 
 
 @app.command()
 @one_line_errors
 def sample(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory."),
+    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."),
     n: int = typer.Option(64, "--n", help="Number of images."),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write."),
@@ -49,7 +50,7 @@ def sample(
 @app.command()
 @one_line_errors
 def traverse(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory."),
+    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."),
     code: list[str] = typer.Option(None, "--code", help="Code(s) to vary, e.g. c1 (default: every code)."),
     value_range: tuple[float, float] = typer.Option((-1.0, 1.0), "--range", help="Range for continuous codes, e.g. --range -2 2."),
     rows: int = typer.Option(5, "--rows", help="Rows of fixed noise and other codes."),
