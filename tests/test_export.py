@@ -189,6 +189,25 @@ def test_a_hub_id_offline_is_a_one_line_error(tmp_path):
     assert "HF_HUB_OFFLINE=1" in lines[0]
 
 
+def test_a_hub_id_downloaded_before_loads_offline_from_the_cache(exported, run, tmp_path):
+    """The Hub client's own cache layout (models--OWNER--NAME, refs/main, snapshots/COMMIT), filled
+    with the export as a download leaves it: from_pretrained takes the folder the client returns."""
+    pytest.importorskip("huggingface_hub")
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "hub" / ("models--" + HUB_ID.replace("/", "--"))
+    shutil.copytree(exported, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    code = ("import infogan_toolkit, torch\n"
+            f"m = infogan_toolkit.from_pretrained({HUB_ID!r})\n"
+            f"want = infogan_toolkit.load_checkpoint({str(run)!r}).sample(16, seed=0)[0]\n"
+            "print(m.step, torch.equal(m.sample(16, seed=0)[0], want))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["2", "True"]
+
+
 def test_a_missing_path_that_is_no_hub_id_is_named(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         infogan_toolkit.from_pretrained(tmp_path / "nope" / "model.safetensors")
