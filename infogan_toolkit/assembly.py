@@ -70,14 +70,14 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
         lambda_continuous=config.loss.lambda_continuous,
     )
     regularisers, tables = resolve_regularisers(config, regs.regularisers)
-    provenance = {"backbone": _prov(entry)}
+    provenance = {"backbone": provenance_of(entry)}
     for code in codes:
-        provenance[f"code:{code.kind}"] = _prov(regs.codes.entry(code.kind))
-        provenance[f"head:{code.head_name}"] = _prov(regs.heads.entry(code.head_name))
+        provenance[f"code:{code.kind}"] = provenance_of(regs.codes.entry(code.kind))
+        provenance[f"head:{code.head_name}"] = provenance_of(regs.heads.entry(code.head_name))
     if data.dataset is not None and data.dataset in regs.datasets:
-        provenance["dataset"] = _prov(regs.datasets.entry(data.dataset))
+        provenance["dataset"] = provenance_of(regs.datasets.entry(data.dataset))
     for term in regularisers:
-        provenance[f"regulariser:{term.name}"] = _prov(regs.regularisers.entry(term.name))
+        provenance[f"regulariser:{term.name}"] = provenance_of(regs.regularisers.entry(term.name))
     loss = attrs.evolve(config.loss, regularisers=tables)
     assembly = Assembly(attrs.evolve(config, model=model, data=data, loss=loss), backbone, codes, provenance, regularisers)
     for term in regularisers:
@@ -101,7 +101,8 @@ def resolve_regularisers(config: Config, registry) -> tuple[list[ResolvedRegular
     return terms, tables
 
 
-def _prov(entry) -> dict[str, str | None]:
+def provenance_of(entry) -> dict[str, str | None]:
+    """Where a registry entry came from, as a checkpoint's ``plugins`` table records it."""
     return {"name": entry.name, "plugin": entry.plugin, "distribution": entry.distribution, "version": entry.version}
 
 

@@ -42,6 +42,7 @@ from .checkpoint_schema import (
 )
 from .errors import CheckpointError
 from .rundir import MODEL_FORMAT, STATE_FORMAT, checkpoint_dir, exported_model, list_steps, model_path, state_path  # noqa: F401  (re-exported)
+from .extensions import RAW_GENERATOR
 
 PREFIXES = {
     "generator": "generator.",
@@ -105,6 +106,35 @@ def load_model_tensors(
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
             raise CheckpointError(f"checkpoint '{path}' does not fit the networks its config builds ({prefix.rstrip('.')}: {first})") from None
+
+
+def load_module_tensors(path: Path, module: nn.Module, prefix: str) -> None:
+    """Load the file's tensors under ``prefix`` (e.g. ``"ema.module."``) into ``module``: exactly its
+    names, shapes and dtypes, finite, or a one-line error and nothing loaded."""
+    path = Path(path)
+    layout = layout_of({prefix: module})
+    found = {k: v for k, v in file_specs(path).items() if k.startswith(prefix)}
+    check_tensors(path, found, layout, f"the networks under '{prefix}'")
+    tensors = load_tensors(path, keys=layout.tensors)
+    check_finite(path, tensors)
+    sub = {k[len(prefix):]: v for k, v in tensors.items()}
+    try:
+        module.load_state_dict(sub, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"checkpoint '{path}' does not fit the networks its config builds ({prefix.rstrip('.')}: {first})") from None
+
+
+def offered_generators(meta: dict[str, str], path: Path) -> dict[str, str]:
+    """The generators a weights file offers, name -> key prefix, the default first: those in its
+    ``generators`` metadata (written by the run's extensions, e.g. ``ema``), then ``raw``."""
+    try:
+        declared = json.loads(meta.get("generators") or "{}")
+    except json.JSONDecodeError:
+        declared = None
+    if not isinstance(declared, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.endswith(".") for k, v in declared.items()):
+        raise CheckpointError(f"checkpoint '{path}' has a malformed 'generators' entry in its metadata (not a JSON table of key prefixes)")
+    return {**{k: v for k, v in declared.items() if k != RAW_GENERATOR}, RAW_GENERATOR: PREFIXES["generator"]}
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

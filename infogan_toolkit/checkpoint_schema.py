@@ -58,11 +58,15 @@ MODEL_METADATA = {
     "image_shape": "a JSON list [channels, height, width]",
     "output_range": "the generator's output range",
 }
+#: Keys a weights file may have besides :data:`MODEL_METADATA`.
+MODEL_METADATA_OPTIONAL = {
+    "generators": "a JSON object: generator name -> key prefix, those the run's extensions kept besides the raw one",
+}
 
 _STEP_TEXT = re.compile(r"^[0-9]{1,13}$", re.ASCII)
 _FILE_STEP = re.compile(r"^step-([0-9]+)\.(?:state\.)?safetensors$", re.ASCII)
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}$", re.ASCII)
-_PROVENANCE_KEY = re.compile(r"^(backbone|dataset|(code|head|regulariser):.+)$", re.DOTALL)
+_PROVENANCE_KEY = re.compile(r"^(backbone|dataset|(code|head|regulariser|extension):.+)$", re.DOTALL)
 _PROVENANCE_FIELDS = ("name", "plugin", "distribution", "version")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", re.ASCII)
 
@@ -209,7 +213,7 @@ class ModelMetadata:
 def check_model_metadata(path: Path, meta: Mapping[str, str]) -> ModelMetadata:
     """Check a weights file's metadata against :data:`MODEL_METADATA` and decode it; one-line errors."""
     path = Path(path)
-    _check_keys(path, meta, MODEL_METADATA)
+    _check_keys(path, meta, MODEL_METADATA, MODEL_METADATA_OPTIONAL)
     if meta["format"] != MODEL_FORMAT:
         raise _fail(path, f"format is {_short(meta['format'])!r}, not {MODEL_FORMAT!r}", "give the weights file of a checkpoint")
     config = _json(path, "config", meta["config"])
@@ -257,7 +261,7 @@ def check_plugins(path: Path, text: str) -> dict[str, dict[str, str | None]]:
     for key, prov in table.items():
         where = f"metadata 'plugins' entry '{_short(key)}'"
         if not _PROVENANCE_KEY.match(key) or len(key) > 200:
-            raise _fail(path, f"{where} is not a known piece (backbone, dataset, code:KIND, head:NAME, regulariser:NAME)")
+            raise _fail(path, f"{where} is not a known piece (backbone, dataset, code:KIND, head:NAME, regulariser:NAME, extension:NAME)")
         if not isinstance(prov, dict) or sorted(prov) != sorted(_PROVENANCE_FIELDS):
             raise _fail(path, f"{where} is not a table of exactly {', '.join(_PROVENANCE_FIELDS)}")
         for field in ("name", "plugin"):

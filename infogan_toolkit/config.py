@@ -154,9 +154,13 @@ class TrainConfig:
     # mode uses) as the plain average over this many training-mode batches with the final weights;
     # 0 keeps the moving averages of training. Training itself is unchanged.
     batch_norm_refresh: int = attrs.field(default=0, validator=_non_negative)
+    # Keep an exponential moving average of G's weights with this decay (the built-in `ema`
+    # extension); 0 keeps none. Training itself is unchanged.
+    ema: float = attrs.field(default=0.0, validator=_between(0.0, 1.0, high_open=True))
     figures: bool = True  # L_I curve and traversal sheet at every checkpoint (the built-in `figures` callback)
     sinks: list[str] = attrs.field(factory=lambda: ["*"])  # metric sinks to enable; "*" = every available one
     callbacks: list[str] = attrs.field(factory=lambda: ["*"])  # training callbacks to enable; "*" = every registered one
+    extensions: list[str] = attrs.field(factory=lambda: ["*"])  # training extensions to enable; "*" = every registered one
 
 
 @attrs.define

@@ -104,6 +104,22 @@ def register_callbacks(register):
 
 
 @hookspec
+def register_extensions(register):
+    """Register training extensions: state of their own that follows every optimiser step.
+
+    Call ``register(name, factory)``; ``factory(setup)``, given an
+    :class:`infogan_toolkit.extensions.ExtensionSetup`, returns an ``Extension`` or None; it is
+    called once per run on every process (return None to stay out of this run, e.g. when the
+    option that turns it on is unset). The :class:`infogan_toolkit.extensions.Extension` gets
+    ``start()`` before training and ``after_step()`` after every optimiser step (inside a captured
+    CUDA graph, if any); its ``networks()`` are checkpointed under ``NAME.`` and restored on
+    ``--resume``; its ``generators()`` are offered by the checkpoint besides the raw generator (the
+    first is the default of ``load_checkpoint``, ``sample``, ``traverse`` and ``eval``).
+    ``train.extensions`` chooses which run (``"*"``, the default: all).
+    """
+
+
+@hookspec
 def register_metrics(register):
     """Register evaluation metrics for ``infogan-tk eval``.
 

@@ -11,14 +11,16 @@ from torch import Tensor
 
 from .assembly import Assembly, build_networks, resolve
 from .backbones import InfoDiscriminator
-from .checkpoint import load_model_tensors, read_metadata, read_model_metadata, resolve_checkpoint
+from .checkpoint import load_model_tensors, load_module_tensors, offered_generators, read_metadata, read_model_metadata, resolve_checkpoint
 from .checkpoint_schema import check_layout_detail
 from .config import Config, apply_dict
-from .errors import PluginError
+from .errors import ConfigError, PluginError
+from .extensions import RAW_GENERATOR
 from .images import from_uint8, to_unit
 from .noise import sample_noise
 from .plugins import PluginHost
 from .regularisers import upgrade_legacy
+from .suggest import did_you_mean
 
 
 @attrs.define
@@ -30,6 +32,10 @@ class TrainedModel:
     discriminator: InfoDiscriminator
     metadata: dict[str, str]
     device: torch.device
+    #: Which of the checkpoint's generators ``generator`` holds (``raw``: the trained weights; e.g. ``ema``).
+    generator_name: str = RAW_GENERATOR
+    #: Every generator the checkpoint offers, the default first.
+    generator_names: tuple[str, ...] = (RAW_GENERATOR,)
 
     @property
     def codes(self):
@@ -52,8 +58,12 @@ class TrainedModel:
         return int(self.metadata.get("step", 0))
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None) -> "TrainedModel":
-        """Read a checkpoint file (or a run directory's latest) onto ``device``.
+    def load(
+        cls, path: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None, generator: str | None = None
+    ) -> "TrainedModel":
+        """Read a checkpoint file (or a run directory's latest) onto ``device``, with ``generator``
+        the one of its generators to use (``raw``, or one an extension kept, e.g. ``ema``); None
+        takes the checkpoint's default: an averaged one where it has it, else ``raw``.
 
         The file passes :mod:`~infogan_toolkit.checkpoint_schema` first (metadata keys and types,
         the codes in the recorded order, every tensor's name, shape and dtype, finite weights);
@@ -61,6 +71,14 @@ class TrainedModel:
         """
         path = resolve_checkpoint(path)
         saved = read_model_metadata(path)
+        meta = read_metadata(path)
+        offered = offered_generators(meta, path)
+        chosen = generator or next(iter(offered))
+        if chosen not in offered:
+            raise ConfigError(
+                f"checkpoint '{path}' holds no generator '{chosen}'.{did_you_mean(chosen, offered)} "
+                f"It holds: {', '.join(offered)}; pass --generator with one of them"
+            )
         host = host or PluginHost()
         # Name the distribution to install for any piece whose plugin is missing, before resolving.
         registry_of = {"backbone": "backbones", "code": "codes", "head": "heads", "regulariser": "regularisers"}
@@ -75,12 +93,16 @@ class TrainedModel:
         assembly = resolve(config, host)
         check_layout_detail(path, saved, assembly.codes, assembly.backbone)
         nets = build_networks(assembly)
-        # The regularisers' networks are not built for sampling: their tensors may be present, unread.
-        load_model_tensors(path, nets.generator, nets.discriminator, passthrough=tuple(f"{t.name}." for t in assembly.regularisers))
+        # The regularisers' and extensions' networks are not built for sampling: their tensors may be present, unread.
+        extensions = tuple(f"{key.split(':', 1)[1]}." for key in saved.plugins if key.startswith("extension:"))
+        load_model_tensors(path, nets.generator, nets.discriminator,
+                           passthrough=(*(f"{t.name}." for t in assembly.regularisers), *extensions))
+        if chosen != RAW_GENERATOR:
+            load_module_tensors(path, nets.generator, offered[chosen])
         device = torch.device(device)
         gen = nets.generator.to(device).eval()
         disc = nets.discriminator.to(device).eval()
-        return cls(assembly, gen, disc, read_metadata(path), device)
+        return cls(assembly, gen, disc, meta, device, chosen, tuple(offered))
 
     def save_pretrained(
         self,
@@ -140,10 +162,14 @@ class TrainedModel:
         return torch.cat(out)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None) -> TrainedModel:
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None, generator: str | None = None
+) -> TrainedModel:
     """Load a checkpoint (file or run directory) into a :class:`TrainedModel`.
 
     The networks are rebuilt from the config in the metadata through the installed plugins; a
-    missing plugin is named, with the distribution to install.
+    missing plugin is named, with the distribution to install. ``generator`` picks which of the
+    checkpoint's generators to use: ``"raw"`` (the trained weights) or one an extension kept
+    (``"ema"`` with ``train.ema``); None, the default, takes the averaged one where it exists.
     """
-    return TrainedModel.load(path, device=device, host=host)
+    return TrainedModel.load(path, device=device, host=host, generator=generator)

@@ -37,6 +37,7 @@ HOOK_REGISTRIES = {
     "register_configs": ("configs", "config"),
     "register_regularisers": ("regularisers", "regulariser"),
     "register_callbacks": ("callbacks", "callback"),
+    "register_extensions": ("extensions", "extension"),
     "register_metrics": ("metrics", "metric"),
     "register_feature_extractors": ("extractors", "feature extractor"),
 }
@@ -54,6 +55,7 @@ class Registries:
     configs: Registry
     regularisers: Registry
     callbacks: Registry
+    extensions: Registry
     metrics: Registry
     extractors: Registry
 

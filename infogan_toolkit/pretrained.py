@@ -118,7 +118,8 @@ def save_pretrained(
 
     weights = exported_model(folder)
     try:
-        atomic_save(model_tensors(model.generator, model.discriminator), weights, dict(model.metadata))
+        # The export's G is the generator the model was loaded with; it offers no other.
+        atomic_save(model_tensors(model.generator, model.discriminator), weights, {**model.metadata, "generators": "{}"})
     except OSError as exc:
         raise ToolkitError(f"could not write {weights} ({exc.strerror or exc}); free or fix that path and export again") from None
 
@@ -138,6 +139,7 @@ def save_pretrained(
     record = {
         "format": EXPORT_FORMAT,
         "model_file": EXPORT_MODEL_FILE,
+        "generator": model.generator_name,
         "card": EXPORT_CARD_FILE,
         "samples": {"file": EXPORT_SAMPLES_FILE, "n": samples, "seed": seed},
         "traversals": traversals,
@@ -336,10 +338,15 @@ def download(ref: str, revision: str | None = None) -> Path:
 
 
 def from_pretrained(
-    ref: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None, revision: str | None = None
+    ref: str | Path,
+    device: str | torch.device = "cpu",
+    host: PluginHost | None = None,
+    revision: str | None = None,
+    generator: str | None = None,
 ) -> "TrainedModel":
     """Load an exported folder (``infogan-tk export``), a run directory, a checkpoint file, or a
-    Hub id ``owner/name`` (through ``huggingface_hub``; ``revision`` a branch, tag or commit).
+    Hub id ``owner/name`` (through ``huggingface_hub``; ``revision`` a branch, tag or commit);
+    ``generator`` as for :meth:`TrainedModel.load` (an export holds the one it was made from).
 
     Whatever the source, the weights load as :func:`~infogan_toolkit.load_checkpoint` loads them:
     pickle-free, with the networks rebuilt through the installed plugins and a missing one named.
@@ -352,7 +359,7 @@ def from_pretrained(
         path = download(text, revision)
     elif revision is not None:
         raise ToolkitError(f"revision applies to a Hub id; '{text}' is a local path")
-    return TrainedModel.load(path, device=device, host=host)
+    return TrainedModel.load(path, device=device, host=host, generator=generator)
 
 
 # ------------------------------------------------------------------------------------ pushing

@@ -233,11 +233,19 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
-def checkpoint_metadata(assembly: Any, step: int, toolkit_version: str) -> dict[str, str]:
+def checkpoint_metadata(
+    assembly: Any,
+    step: int,
+    toolkit_version: str,
+    generators: dict[str, str] | None = None,
+    provenance: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, str]:
     """The metadata of a weights file (safetensors metadata is str -> str; structured values are JSON):
     ``format``, the resolved ``config``, the code spec and each code's description, the ``step``, the
-    toolkit version, every registered piece's plugin and distribution (``plugins``), and what a
-    reader needs without building networks (backbone, image shape, output range)."""
+    toolkit version, every registered piece's plugin and distribution (``plugins``: the assembly's
+    and ``provenance``, e.g. the run's extensions), what a reader needs without building networks
+    (backbone, image shape, output range), and ``generators``: the generators besides the raw one
+    that the file holds, name -> key prefix, the default first."""
     backbone = assembly.backbone
     return {
         "format": MODEL_FORMAT,
@@ -246,8 +254,9 @@ def checkpoint_metadata(assembly: Any, step: int, toolkit_version: str) -> dict[
         "codes_detail": json.dumps(assembly.codes.describe()),
         "step": str(step),
         "toolkit_version": toolkit_version,
-        "plugins": json.dumps(assembly.provenance),
+        "plugins": json.dumps({**assembly.provenance, **(provenance or {})}),
         "backbone": assembly.config.model.backbone,
         "image_shape": json.dumps(list(backbone.image_shape)),
         "output_range": backbone.output_range,
+        "generators": json.dumps(generators or {}),
     }

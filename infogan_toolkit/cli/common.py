@@ -21,6 +21,12 @@ from .entry import INTERRUPTED, INTERRUPTED_MESSAGE
 
 DEBUG_ENV = "INFOGAN_TK_DEBUG"
 
+GENERATOR_OPT = typer.Option(
+    None, "--generator",
+    help="Which of the checkpoint's generators: raw (the trained weights) or one the run kept beside it, "
+         "such as ema (train.ema's moving average); default: the averaged one where it exists, else raw.",
+)
+
 
 def err_console() -> Console:
     """Messages and progress go to stderr, so stdout stays clean for --json.
@@ -103,4 +109,4 @@ def build_config(
     return cfg
 
 
-__all__ = ["build_config", "err_console", "one_line_errors", "out_console", "print_json"]
+__all__ = ["GENERATOR_OPT", "build_config", "err_console", "one_line_errors", "out_console", "print_json"]

@@ -18,7 +18,7 @@ from ..evaluate.report import EvalSizes, evaluate, metric_names, parse_metrics
 from ..model import TrainedModel
 from ..plugins import PluginHost
 from .app import app
-from .common import err_console, one_line_errors, out_console, print_json
+from .common import GENERATOR_OPT, err_console, one_line_errors, out_console, print_json
 
 _SIZE_DEFAULTS = ", ".join(f"{k}={v}" for k, v in attrs.asdict(EvalSizes()).items())
 
@@ -75,7 +75,8 @@ def result_table(result: dict, metrics: Any = None) -> Table:
     Metrics other than the built-in six give their rows through ``Metric.summary`` (``metrics``:
     the metrics registry)."""
     dataset = (result.get("dataset") or {}).get("name")
-    table = Table(title=f"step {result['step']}, codes {result['codes']}, dataset {dataset or '-'}")
+    which = f", {result['generator']} generator" if result.get("generator") else ""
+    table = Table(title=f"step {result['step']}{which}, codes {result['codes']}, dataset {dataset or '-'}")
     for column, justify in (("metric", "left"), ("of", "left"), ("value", "right"), ("detail", "left"), ("seconds", "right")):
         table.add_column(column, justify=justify)
     secs = result.get("seconds", {})
@@ -141,6 +142,7 @@ def eval_command(
         help=f"Change a size: KEY=N (repeatable). Keys and defaults: {_SIZE_DEFAULTS}.",
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
+    generator: str = GENERATOR_OPT,
     out: Path = typer.Option(None, "--out", "-o", help="JSON file to write (default: RUN/eval.json, or <checkpoint>.eval.json)."),
     json_out: bool = typer.Option(False, "--json", help="Only JSON on stdout; the table and messages go to stderr."),
 ) -> None:
@@ -157,7 +159,7 @@ def eval_command(
     resolved = resolve_checkpoint(checkpoint)
     target = out or default_out(checkpoint, resolved)
     errors = err_console()
-    model = TrainedModel.load(resolved, device=pick_device(device), host=host)
+    model = TrainedModel.load(resolved, device=pick_device(device), host=host, generator=generator)
     result = evaluate(
         model,
         host,

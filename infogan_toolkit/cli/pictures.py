@@ -8,20 +8,28 @@ import typer
 from torchvision.utils import save_image
 
 from ..errors import ConfigError
+from ..evaluate.animation import traversal_animation, write_gif
 from ..evaluate.figures import draw_traversal_sheet, traversal_panels
 from ..model import TrainedModel
 from ..suggest import did_you_mean
 from .app import app
-from .common import err_console, one_line_errors, print_json
+from .common import GENERATOR_OPT, err_console, one_line_errors, print_json
 
 DEVICE_OPT = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto.")
 
 
-def _load(checkpoint: Path, device: str) -> TrainedModel:
+def _load(checkpoint: Path, device: str, generator: str | None) -> TrainedModel:
     from ..engine.devices import pick_device
     from ..pretrained import from_pretrained
 
-    return from_pretrained(checkpoint, device=pick_device(device))
+    return from_pretrained(checkpoint, device=pick_device(device), generator=generator)
+
+
+def describe_source(checkpoint: Path, model: TrainedModel) -> str:
+    """``RUN, step N`` for a figure's title, naming the generator where the checkpoint has several."""
+    source = checkpoint.name if checkpoint.is_dir() else f"{checkpoint.parent.parent.name}/{checkpoint.name}"
+    which = f", {model.generator_name} generator" if len(model.generator_names) > 1 else ""
+    return f"{source}, step {model.step}{which}"
 
 
 @app.command()
@@ -32,19 +40,20 @@ def sample(
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write."),
     device: str = DEVICE_OPT,
+    generator: str = GENERATOR_OPT,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Write random samples from the prior as one PNG grid."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
-    model = _load(checkpoint, device)
+    model = _load(checkpoint, device, generator)
     images, _values = model.sample(n, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_image(images.cpu(), out, nrow=max(1, int(n**0.5)), padding=2, pad_value=1.0)
     if json_out:
-        print_json({"out": str(out), "n": n, "seed": seed, "step": model.step})
+        print_json({"out": str(out), "n": n, "seed": seed, "step": model.step, "generator": model.generator_name})
     else:
-        err_console().print(f"wrote {n} samples to {out}")
+        err_console().print(f"wrote {n} samples from the {model.generator_name} generator to {out}")
 
 
 @app.command()
@@ -57,13 +66,18 @@ def traverse(
     steps: int = typer.Option(10, "--steps", help="Columns for a continuous code."),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(Path("traversals"), "--out", "-o", help="Folder for one PNG per code."),
+    gif: bool = typer.Option(False, "--gif", help="Also one animated GIF per code: the --rows images in a grid, the code swept across its values and back."),
+    frame_ms: int = typer.Option(150, "--frame-ms", help="Milliseconds per GIF frame."),
     device: str = DEVICE_OPT,
+    generator: str = GENERATOR_OPT,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """One grid per code in the layout of the paper's Fig. 2: the code varies along the columns."""
     if rows < 1 or steps < 2:
         raise ConfigError("--rows must be >= 1 and --steps >= 2")
-    model = _load(checkpoint, device)
+    if frame_ms < 10:
+        raise ConfigError(f"--frame-ms must be at least 10 (GIF viewers play shorter frames slower), got {frame_ms}")
+    model = _load(checkpoint, device, generator)
     names = [c.name for c in model.codes]
     chosen = code or names
     for name in chosen:
@@ -71,15 +85,22 @@ def traverse(
             raise ConfigError(f"unknown code '{name}'.{did_you_mean(name, names)} This model has: {', '.join(names)}.")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    source = checkpoint.name if checkpoint.is_dir() else f"{checkpoint.parent.parent.name}/{checkpoint.name}"
+    title = describe_source(checkpoint, model)
+    noise_kind = model.assembly.config.model.noise
     for name in chosen:
         i = names.index(name)
         panel, = traversal_panels(model.generate, model.codes, model.noise_dim, [i], rows, steps, value_range, seed,
-                                  model.device, model.assembly.config.model.noise)
-        path = draw_traversal_sheet([panel], f"{source}, step {model.step}", out / f"traverse-{name}.png")
-        written.append({"code": name, "prior": panel.prior, "file": str(path)})
+                                  model.device, noise_kind)
+        path = draw_traversal_sheet([panel], title, out / f"traverse-{name}.png")
+        entry = {"code": name, "prior": panel.prior, "file": str(path)}
+        if gif:
+            animation = traversal_animation(model.generate, model.codes, model.noise_dim, i, rows, steps, value_range, seed,
+                                            model.device, noise_kind)
+            entry["gif"] = str(write_gif(animation, out / f"traverse-{name}.gif", frame_ms))
+            entry["frames"] = len(animation.frames)
+        written.append(entry)
     if json_out:
-        print_json({"step": model.step, "range": list(value_range), "traversals": written})
+        print_json({"step": model.step, "generator": model.generator_name, "range": list(value_range), "traversals": written})
     else:
         for w in written:
-            err_console().print(f"{w['code']} ({w['prior']}): {w['file']}")
+            err_console().print(f"{w['code']} ({w['prior']}): {w['file']}" + (f", {w['gif']}" if "gif" in w else ""))

@@ -31,6 +31,7 @@ class Kind(str, Enum):
     configs = "configs"
     regularisers = "regularisers"
     callbacks = "callbacks"
+    extensions = "extensions"
     metrics = "metrics"
     extractors = "extractors"
 
@@ -51,7 +52,7 @@ def _describe(kind: str, obj) -> str:
         return obj.description + ("" if obj.default else "; on request only (--metrics)") + options
     if kind == "extractors":
         return obj.description + (f"; default for {', '.join(obj.datasets)}" if obj.datasets else "")
-    if kind == "callbacks":
+    if kind in ("callbacks", "extensions"):
         return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
     if kind == "regularisers":
         return ((type(obj).__doc__ or "").strip().splitlines() or [""])[0] + f"; options: {', '.join(f.name for f in attrs.fields(obj.options))}"
@@ -64,7 +65,7 @@ def list_(
     kind: Kind = typer.Argument(None, help="What to list; all kinds when left out."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers, callbacks, metrics and feature extractors, with their plugins."""
+    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers, callbacks, extensions, metrics and feature extractors, with their plugins."""
     regs = PluginHost().registries
     kinds = [kind.value] if kind else [k.value for k in Kind]
     rows = {
@@ -133,6 +134,7 @@ _PROVENANCE_KEYS = {
     "head": "heads",
     "dataset": "datasets",
     "regulariser": "regularisers",
+    "extension": "extensions",
 }
 
 

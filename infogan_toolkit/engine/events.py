@@ -2,15 +2,16 @@
 
 The trainer announces three events to every active callback, on the main process only: a log
 interval (:class:`LogEvent`, the interval's metrics), a checkpoint written (:class:`CheckpointEvent`,
-with the generator and the run's assembly, e.g. for figures) and the end of the run
-(:class:`RunEndEvent`, finished or stopped). Callbacks come from plugins (``register_callbacks``)
-and are chosen by ``train.callbacks``; the metrics log and its sinks are one such callback. A
-callback that raises is turned off with a one-line message; training goes on.
+with the checkpoint's generators, e.g. for figures) and the end of the run (:class:`RunEndEvent`,
+finished or stopped). Callbacks come from plugins (``register_callbacks``) and are chosen by
+``train.callbacks``; the metrics log and its sinks are one such callback. A callback that raises is
+turned off with a one-line message; training goes on.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +46,23 @@ class LogEvent:
 
 @attrs.frozen
 class CheckpointEvent:
-    """A checkpoint was written for ``step`` at ``path``; ``generator`` holds its weights."""
+    """A checkpoint was written for ``step`` at ``path``; ``generator`` holds its raw (trained)
+    generator; ``generators`` every generator it offers by name, the default one first (what
+    ``sample``, ``traverse`` and ``eval`` load unless told otherwise: e.g. ``ema``, then ``raw``)."""
 
     #: The step the checkpoint holds.
     step: int
     #: The model checkpoint file.
     path: Path
-    #: The generator with the checkpoint's weights (in training mode; switch a copy to eval to sample).
+    #: The raw (trained) generator with the checkpoint's weights (in training mode; switch a copy to eval to sample).
     generator: nn.Module
+    #: Every generator the checkpoint offers by name, the default first (e.g. ``ema``, then ``raw``);
+    #: empty means only ``generator``, as ``raw``.
+    generators: Mapping[str, nn.Module] = attrs.field(factory=dict)
+
+    def default_generator(self) -> tuple[str, nn.Module]:
+        """The name and module of the checkpoint's default generator."""
+        return next(iter(self.generators.items()), ("raw", self.generator))
 
 
 @attrs.frozen

@@ -11,7 +11,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
@@ -20,8 +20,9 @@ from torch import Tensor
 from rich.console import Console
 
 from .. import __version__
-from ..assembly import Assembly, build_networks, build_request, load_dataset, resolve
+from ..assembly import Assembly, build_networks, build_request, load_dataset, provenance_of, resolve
 from ..checkpoint import (
+    PREFIXES,
     TrainState,
     checkpoint_dir,
     atomic_save,
@@ -35,10 +36,12 @@ from ..checkpoint import (
     save_train_state,
     state_path,
 )
-from ..checkpoint_schema import check_layout_detail
+from ..checkpoint_schema import check_layout_detail, file_specs
 from ..config import Config, apply_dict
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
+from ..extensions import RAW_GENERATOR, Extension, ExtensionSetup, build_extensions, extension_networks, generator_prefixes
+from ..extensions import check_names as check_extension_names
 from ..regularisers import RegulariserSetup, upgrade_legacy
 from ..files import real_directory, write_file
 from ..rundir import acquire_lock, check_run_dir, checkpoint_metadata, config_path, release_lock, remove_partial_writes
@@ -113,14 +116,23 @@ def _place(module: torch.nn.Module, device: torch.device, memory_format: torch.m
 
 
 def make_train_step(
-    objective: InfoGANObjective, dataset: ImageDataset, rng: torch.Generator, batch_size: int, cuda_graph: bool = False
+    objective: InfoGANObjective,
+    dataset: ImageDataset,
+    rng: torch.Generator,
+    batch_size: int,
+    cuda_graph: bool = False,
+    after_step: Sequence[Callable[[], None]] = (),
 ) -> Callable[[], Tensor]:
     """One training step as a closure: draw a batch by index from the on-device images, update,
-    return the step's statistics. With ``cuda_graph`` the step is captured once and replayed."""
+    call each of ``after_step`` (the extensions), return the step's statistics. With
+    ``cuda_graph`` the step is captured once and replayed."""
 
     def step() -> Tensor:
         index = torch.randint(len(dataset), (batch_size,), generator=rng, device=objective.device)
-        return objective.step(dataset.images(index), rng)
+        stats = objective.step(dataset.images(index), rng)
+        for update in after_step:
+            update()
+        return stats
 
     return CudaGraphStep(step, objective.device, generators=[rng]) if cuda_graph else step
 
@@ -150,6 +162,7 @@ class Trainer:
         self.assembly: Assembly = resolve(config, self.host)
         self.config = self.assembly.config
         Callbacks.check_names(self.host.registries.callbacks, self.config.train.callbacks)
+        check_extension_names(self.host.registries.extensions, self.config.train.extensions)
         if not resume and self.dist.is_main and list_steps(self.run_dir):
             raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
         if resume and not list_steps(self.run_dir):
@@ -180,16 +193,28 @@ class Trainer:
         self.G, self.D = self.objective.G, self.objective.D
         if tc.compile:
             self.objective.compile()
+        registry = self.host.registries.extensions
+        self.extensions: dict[str, Extension] = build_extensions(
+            registry, tc.extensions, ExtensionSetup(self.assembly, self.G, self.D, self.device, tc.cuda_graph)
+        )
+        self.extension_provenance = {f"extension:{name}": provenance_of(registry.entry(name)) for name in self.extensions}
+        self.generator_prefixes = generator_prefixes(self.extensions)  # checked here, so a plugin's mistake costs no training
         self.rng = torch.Generator(device=self.device)
         # Per-rank streams: rank r draws its own batches and noise.
         self.rng.manual_seed(tc.seed * 1_000_003 + self.dist.rank)
-        self.train_step = make_train_step(self.objective, self.dataset, self.rng, tc.batch_size, tc.cuda_graph)
+        self.train_step = make_train_step(
+            self.objective, self.dataset, self.rng, tc.batch_size, tc.cuda_graph,
+            after_step=[extension.after_step for extension in self.extensions.values()],
+        )
         self.step = 0
         if resume:
             self._restore()
-        elif self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_file(config_path(self.run_dir), self.config.to_toml())
+        else:
+            for extension in self.extensions.values():
+                extension.start()
+            if self.dist.is_main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                write_file(config_path(self.run_dir), self.config.to_toml())
         self.log = MetricLog(self.run_dir, self.host, tc.sinks, active=self.dist.is_main)
         info = RunInfo(self.run_dir, self.assembly, self.device, resumed=resume)
         self.callbacks = (
@@ -211,7 +236,13 @@ class Trainer:
         return TrainState(self.step, self.objective.optimizers(), {"data": self.rng})
 
     def _extra_networks(self) -> dict[str, torch.nn.Module]:
-        return self.objective.networks()
+        return {**self.objective.networks(), **extension_networks(self.extensions)}
+
+    def generators(self) -> dict[str, torch.nn.Module]:
+        """Every generator a checkpoint of this run offers, the default first: the extensions' (such
+        as ``ema``), then the raw G."""
+        offered = {name: module for extension in self.extensions.values() for name, module in extension.generators().items()}
+        return {**offered, RAW_GENERATOR: self.G}
 
     def _check_resume(self) -> tuple[int, tuple[str, ...]]:
         """The step to resume from, once its weights file's metadata has passed the schema and
@@ -240,7 +271,25 @@ class Trainer:
     def _restore(self) -> None:
         step, dropped = self._resume_point
         path = model_path(self.run_dir, step)
-        load_model_tensors(path, self.G, self.D, self._extra_networks(), passthrough=dropped)
+        found = file_specs(path)
+        networks = self.objective.networks()
+        fresh = []  # extensions the checkpoint has no state of (off when it was written): they start here
+        for name, extension in self.extensions.items():
+            owned = extension_networks({name: extension})
+            if any(key.startswith(prefix + ".") for key in found for prefix in owned):
+                networks.update(owned)
+            elif owned:
+                fresh.append(name)
+        # State of a registered extension that this run has off is left unread; any other tensor
+        # the run cannot place is the schema's to refuse.
+        claimed = (*PREFIXES.values(), *(prefix + "." for prefix in networks), *dropped)
+        unclaimed = sorted({key.split(".")[0] for key in found if not key.startswith(claimed)} & set(self.host.registries.extensions.names()))
+        load_model_tensors(path, self.G, self.D, networks, passthrough=(*dropped, *(p + "." for p in unclaimed)))
+        if unclaimed and self.dist.is_main:
+            self.console.print(
+                f"resuming without the checkpoint's {', '.join(p + '.*' for p in unclaimed)} tensors: nothing in this run's "
+                "configuration continues them, and its checkpoints will not hold them"
+            )
         state = self._train_state()
         configured = {name: [{k: g[k] for k in ("lr", "betas") if k in g} for g in opt.param_groups] for name, opt in state.optimizers.items()}
         load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, aliases=self.objective.optimizer_aliases(),
@@ -257,6 +306,10 @@ class Trainer:
                     if group[key] != value and self.dist.is_main:
                         self.console.print(f"resuming with optimiser '{name}' {key} {group[key]} -> {value} (from the configuration)")
                     group[key] = value
+        for name in fresh:
+            self.extensions[name].start()
+            if self.dist.is_main:
+                self.console.print(f"resuming with extension '{name}', which the checkpoint of step {step} has no state of: it starts from that step's weights")
         if self.dist.is_main:
             write_file(config_path(self.run_dir), self.config.to_toml())
 
@@ -273,7 +326,9 @@ class Trainer:
             state.rank_states["data"] = distributed.gather_states(self.rng.get_state(), self.dist, self.device)
         if not self.dist.is_main:
             return None
-        meta = checkpoint_metadata(self.assembly, self.step, __version__)
+        meta = checkpoint_metadata(
+            self.assembly, self.step, __version__, generators=self.generator_prefixes, provenance=self.extension_provenance
+        )
         path = model_path(self.run_dir, self.step)
         real_directory(checkpoint_dir(self.run_dir))  # never a checkpoints/ link planted elsewhere
         try:
@@ -290,7 +345,7 @@ class Trainer:
                 f"{exc.strerror or exc}; {kept}; free space (or fix the folder) and continue with --resume {self.run_dir}"
             ) from None
         prune(self.run_dir, self.config.train.keep_checkpoints)
-        self.callbacks.checkpoint(CheckpointEvent(self.step, path, self.G))
+        self.callbacks.checkpoint(CheckpointEvent(self.step, path, self.G, self.generators()))
         return path
 
     def _refresh_batch_norm(self) -> None:

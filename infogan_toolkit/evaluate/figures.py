@@ -123,26 +123,33 @@ def draw_traversal_sheet(panels: list[TraversalPanel], title: str, out: Path) ->
     return out
 
 
-def write_traversal_sheet(generator, assembly, device, out: Path, title: str, rows: int = 5, steps: int = 10,
-                          seed: int = 0) -> Path:
-    """One labelled sheet with a traversal panel per code."""
-    was_training = generator.training
-    generator.eval()
+def _generate_with(generator, assembly):
+    """``generate(z, values)`` -> [0, 1] images from ``generator`` in evaluation mode."""
     codes = assembly.codes
     out_range = assembly.backbone.output_range
 
     def generate(z, values):
         return to_unit(generator(torch.cat([z, codes.encode(values)], dim=1)).float(), out_range)
 
-    panels = traversal_panels(generate, codes, assembly.config.model.noise_dim, list(range(len(codes))), rows, steps,
-                              seed=seed, device=device, noise_kind=assembly.config.model.noise)
+    return generate
+
+
+def write_traversal_sheet(generator, assembly, device, out: Path, title: str, rows: int = 5, steps: int = 10,
+                          seed: int = 0) -> Path:
+    """One labelled sheet with a traversal panel per code."""
+    was_training = generator.training
+    generator.eval()
+    codes = assembly.codes
+    panels = traversal_panels(_generate_with(generator, assembly), codes, assembly.config.model.noise_dim, list(range(len(codes))),
+                              rows, steps, seed=seed, device=device, noise_kind=assembly.config.model.noise)
     generator.train(was_training)
     return draw_traversal_sheet(panels, title, out)
 
 
-def write_training_figures(run_dir: Path, step: int, generator, assembly, device) -> None:
-    """Called at every checkpoint: update the L_I curve, write this step's traversal sheet."""
+def write_training_figures(run_dir: Path, step: int, generator, assembly, device, generator_name: str | None = None) -> None:
+    """Called at every checkpoint: update the L_I curve, write this step's traversal sheet (drawn by
+    ``generator``, named in the sheet's title when ``generator_name`` is given)."""
     real_directory(figures_dir(run_dir))  # refuses a figures/ that is a symbolic link
     plot_information_curve(run_dir)
-    out = traversal_figure(run_dir, step)
-    write_traversal_sheet(generator, assembly, device, out, title=f"{Path(run_dir).name}, step {step}")
+    which = f", {generator_name} generator" if generator_name else ""
+    write_traversal_sheet(generator, assembly, device, traversal_figure(run_dir, step), title=f"{Path(run_dir).name}, step {step}{which}")

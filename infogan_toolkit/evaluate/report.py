@@ -358,6 +358,7 @@ def evaluate(
     skipped: dict[str, str] = {}
     result: dict[str, Any] = {
         "step": model.step,
+        "generator": model.generator_name,  # which of the checkpoint's generators: raw, or one an extension kept (ema)
         "backbone": model.config.model.backbone,
         "codes": model.codes.spec,
         "device": str(model.device),

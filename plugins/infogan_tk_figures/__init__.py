@@ -1,4 +1,6 @@
-"""Built-in callback ``figures``: at every checkpoint, the L_I curve and the step's traversal sheet.
+"""Built-in callback ``figures``: at every checkpoint, the L_I curve and the step's traversal
+sheet, drawn by the checkpoint's default generator (the moving average where the run keeps one,
+``train.ema``).
 
 It hangs on the trainer's checkpoint event, so the engine draws nothing itself; ``train.figures =
 false`` (or leaving ``figures`` out of ``train.callbacks``) turns it off.
@@ -19,7 +21,9 @@ class TrainingFigures(Callback):
 
     def on_checkpoint(self, event: CheckpointEvent) -> None:
         """Draw the figures of the checkpoint just written."""
-        write_training_figures(self.info.run_dir, event.step, event.generator, self.info.assembly, self.info.device)
+        name, generator = event.default_generator()
+        named = name if len(event.generators) > 1 else None
+        write_training_figures(self.info.run_dir, event.step, generator, self.info.assembly, self.info.device, named)
 
 
 def make_figures(info: RunInfo) -> TrainingFigures | None:
