@@ -7,6 +7,7 @@ One place knows the layout, so the trainer, the CLI, the figures and the evaluat
     RUN/eval.json                                the end-of-run or `infogan-tk eval` evaluation
     RUN/figures/information.png                  L_I per code against H(c), over the steps
     RUN/figures/traversal-NNNNNNN.png            the traversal sheet of each checkpoint
+    RUN/figures/samples-NNNNNNN.png              a grid of samples of each checkpoint (the same noise every time)
     RUN/checkpoints/step-NNNNNNN.safetensors     weights and metadata (:func:`checkpoint_metadata`)
     RUN/checkpoints/step-NNNNNNN.state.safetensors   optimiser and random-generator state
     RUN/.lock                                    the process training in it (pid, host), while it runs
@@ -79,6 +80,11 @@ def information_figure(run_dir: Path) -> Path:
 def traversal_figure(run_dir: Path, step: int) -> Path:
     """The traversal sheet of one checkpoint."""
     return figures_dir(run_dir) / f"traversal-{step:07d}.png"
+
+
+def samples_figure(run_dir: Path, step: int) -> Path:
+    """The sample grid of one checkpoint."""
+    return figures_dir(run_dir) / f"samples-{step:07d}.png"
 
 
 def checkpoint_dir(run_dir: Path) -> Path:

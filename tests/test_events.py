@@ -84,7 +84,7 @@ def test_train_callbacks_chooses_and_an_unknown_name_is_refused(events, tmp_path
 
 def test_the_figures_callback_draws_at_checkpoints_unless_turned_off(host, tmp_path):
     Trainer(tiny(figures=True), tmp_path / "on", host=host, progress=False).run()
-    assert sorted(p.name for p in (tmp_path / "on" / "figures").iterdir()) == ["information.png", "traversal-0000004.png"]
+    assert sorted(p.name for p in (tmp_path / "on" / "figures").iterdir()) == ["information.png", "samples-0000004.png", "traversal-0000004.png"]
     Trainer(tiny(figures=False), tmp_path / "off", host=host, progress=False).run()
     assert not (tmp_path / "off" / "figures").exists()
 

@@ -28,7 +28,7 @@ def test_the_default_run_ends_with_a_summary_and_labelled_figures(tmp_path):
     out = done.stderr
     assert "done: step 40 of 40" in out
     assert f"run directory  {run}" in out and "step-0000040.safetensors" in out
-    assert "traversal-0000040.png" in out and "information.png" in out
+    assert "traversal-0000040.png" in out and "samples-0000040.png" in out and "information.png" in out
     # L_I against H(c) for every code of the default config, then the evaluation against the factors.
     for line in ("c1 Cat(3)", "c2 Unif(-1,1)", "c3 Unif(-1,1)", "c4 Unif(-1,1)"):
         assert line in out, out

@@ -43,8 +43,8 @@ def print_summary(
     say(f"  checkpoint     {run['checkpoint']}")
     figures = figures_dir(run_dir)
     if figures.is_dir():
-        sheets = sorted(figures.glob("traversal-*.png"))
-        shown = [p.name for p in sheets[-1:]] + [p.name for p in figures.glob("information.png")]
+        latest = [sorted(figures.glob(f"{kind}-*.png"))[-1:] for kind in ("traversal", "samples")]
+        shown = [p.name for found in latest for p in found] + [p.name for p in figures.glob("information.png")]
         say(f"  figures        {figures}/ ({', '.join(shown)})")
 
     information = (evaluation or {}).get("mi")

@@ -3,26 +3,45 @@
 The trainer announces three events to every active callback, on the main process only: a log
 interval (:class:`LogEvent`, the interval's metrics), a checkpoint written (:class:`CheckpointEvent`,
 with the checkpoint's generators, e.g. for figures) and the end of the run (:class:`RunEndEvent`,
-finished or stopped). Callbacks come from plugins (``register_callbacks``) and are chosen by
-``train.callbacks``; the metrics log and its sinks are one such callback. A callback that raises is
-turned off with a one-line message; training goes on.
+finished or stopped). A callback may publish images (:class:`ImageEvent`, through
+``RunInfo.publish_images``), which every other callback receives in ``on_images``: the figures
+callback publishes its pictures so, and the metrics log hands them to the sinks that take images
+(TensorBoard), without either knowing the other. Callbacks come from plugins
+(``register_callbacks``) and are chosen by ``train.callbacks``; the metrics log and its sinks are
+one such callback. A callback that raises is turned off with a one-line message; training goes on.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+
+@attrs.frozen
+class ImageEvent:
+    """Pictures of the run at ``step``: tag -> a ``(C, H, W)`` float image in [0, 1] on the CPU
+    (C is 1 or 3), e.g. ``traversal`` and ``samples`` from the figures callback."""
+
+    #: The step the pictures show (a checkpoint's, for the figures callback).
+    step: int
+    #: Tag -> a ``(C, H, W)`` float image in [0, 1] on the CPU, C being 1 or 3.
+    images: Mapping[str, Tensor]
+
+
+def _nowhere(event: ImageEvent) -> None:
+    """Where a RunInfo made outside a trainer publishes: nobody listens."""
 
 
 @attrs.frozen
 class RunInfo:
-    """What a callback factory gets: the run it will follow."""
+    """What a callback factory gets: the run it will follow, and ``publish_images(ImageEvent)``,
+    which hands pictures to every active callback's ``on_images``."""
 
     #: The run directory (``infogan_toolkit.rundir`` knows its layout).
     run_dir: Path
@@ -32,6 +51,9 @@ class RunInfo:
     device: torch.device
     #: Whether the run continues from a checkpoint (``--resume``).
     resumed: bool
+    #: Call with an ``ImageEvent`` to hand pictures to every active callback's ``on_images`` (the
+    #: metrics log passes them on to the sinks that take images, such as TensorBoard's).
+    publish_images: Callable[[ImageEvent], None] = _nowhere
 
 
 @attrs.frozen
@@ -86,6 +108,9 @@ class Callback:
     def on_checkpoint(self, event: CheckpointEvent) -> None:
         """A checkpoint was written."""
 
+    def on_images(self, event: ImageEvent) -> None:
+        """Another callback published pictures (``RunInfo.publish_images``)."""
+
     def on_run_end(self, event: RunEndEvent) -> None:
         """The run ended (also after Ctrl-C or an error that stops it)."""
 
@@ -122,6 +147,8 @@ class Callbacks:
 
     def _emit(self, method: str, event: Any) -> None:
         for name, callback in list(self.active):
+            if (name, callback) not in self.active:  # turned off meanwhile, by an event it received from inside this one
+                continue
             try:
                 getattr(callback, method)(event)
             except Exception as exc:
@@ -135,6 +162,10 @@ class Callbacks:
     def checkpoint(self, event: CheckpointEvent) -> None:
         """Announce a written checkpoint."""
         self._emit("on_checkpoint", event)
+
+    def images(self, event: ImageEvent) -> None:
+        """Hand published pictures to every active callback."""
+        self._emit("on_images", event)
 
     def run_end(self, event: RunEndEvent) -> None:
         """Announce the end of the run."""

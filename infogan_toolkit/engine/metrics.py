@@ -1,4 +1,7 @@
-"""Metrics at log intervals: a JSONL file in the run directory plus the registered sinks (a callback)."""
+"""Metrics at log intervals: a JSONL file in the run directory plus the registered sinks (a callback).
+
+Pictures other callbacks publish (:class:`~infogan_toolkit.engine.events.ImageEvent`) go to the
+sinks that take them: those with a ``write_images(step, images)`` method."""
 
 from __future__ import annotations
 
@@ -10,15 +13,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
+
 from ..files import open_for_write
 from ..plugins import PluginHost
 from ..rundir import metrics_path
-from .events import Callback, LogEvent, RunEndEvent
+from .events import Callback, ImageEvent, LogEvent, RunEndEvent
 
 
 class MetricSink(ABC):
     """What a ``register_metric_sinks`` factory returns: it receives the metrics log. Subclassing is
-    optional; any object with these two methods works."""
+    optional; any object with ``write`` and ``close`` works (``write_images`` where it takes pictures)."""
 
     @abstractmethod
     def write(self, step: int, metrics: Mapping[str, float]) -> None:
@@ -26,6 +31,11 @@ class MetricSink(ABC):
 
     def close(self) -> None:
         """The run ended: flush and release what the sink holds."""
+
+    def write_images(self, step: int, images: Mapping[str, Tensor]) -> None:
+        """Pictures a callback published at ``step`` (an ``ImageEvent``, such as the figures
+        callback's ``traversal`` and ``samples`` at each checkpoint): tag -> a ``(C, H, W)`` float
+        image in [0, 1] on the CPU, C being 1 or 3. Optional; the default ignores them."""
 
 
 class MetricLog(Callback):
@@ -68,6 +78,18 @@ class MetricLog(Callback):
     def on_log(self, event: LogEvent) -> None:
         """Record the interval's metrics."""
         self.write(event.step, event.metrics)
+
+    def on_images(self, event: ImageEvent) -> None:
+        """Hand published pictures to every sink that takes images."""
+        for name, sink in list(self.sinks):
+            write_images = getattr(sink, "write_images", None)
+            if write_images is None:
+                continue
+            try:
+                write_images(event.step, event.images)
+            except Exception as exc:
+                sys.stderr.write(f"infogan-tk: metric sink '{name}' failed writing images and is turned off: {exc}\n")
+                self.sinks.remove((name, sink))
 
     def on_run_end(self, event: RunEndEvent) -> None:
         """Close the sinks."""

@@ -216,7 +216,7 @@ class Trainer:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 write_file(config_path(self.run_dir), self.config.to_toml())
         self.log = MetricLog(self.run_dir, self.host, tc.sinks, active=self.dist.is_main)
-        info = RunInfo(self.run_dir, self.assembly, self.device, resumed=resume)
+        info = RunInfo(self.run_dir, self.assembly, self.device, resumed=resume, publish_images=lambda event: self.callbacks.images(event))
         self.callbacks = (
             Callbacks.from_registry(self.host.registries.callbacks, tc.callbacks, info, first=[("metrics", self.log)])
             if self.dist.is_main

@@ -1,18 +1,26 @@
-"""Figures written during training: the L_I curve per code with H(c) marked (the paper's Fig. 1)
-and a traversal sheet per checkpoint."""
+"""Figures written during training: the L_I curve per code with H(c) marked (the paper's Fig. 1),
+and per checkpoint a traversal sheet and a grid of samples."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import attrs
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
+from torchvision.utils import save_image
 
 from ..files import open_for_write, real_directory
 from ..images import to_unit
-from ..rundir import figures_dir, information_figure, read_metrics, traversal_figure
+from ..noise import sample_noise
+from ..rundir import figures_dir, information_figure, read_metrics, samples_figure, traversal_figure
 from .traverse import columns_for, traversal_grid, traversal_images
+
+#: Samples in each checkpoint's grid (8 x 8), from this seed, so the grids of a run compare.
+SAMPLE_GRID = 64
+SAMPLE_SEED = 0
 
 
 def plot_information_curve(run_dir: Path, out: Path | None = None) -> Path | None:
@@ -146,10 +154,40 @@ def write_traversal_sheet(generator, assembly, device, out: Path, title: str, ro
     return draw_traversal_sheet(panels, title, out)
 
 
-def write_training_figures(run_dir: Path, step: int, generator, assembly, device, generator_name: str | None = None) -> None:
-    """Called at every checkpoint: update the L_I curve, write this step's traversal sheet (drawn by
-    ``generator``, named in the sheet's title when ``generator_name`` is given)."""
+@torch.no_grad()
+def write_sample_grid(generator, assembly, device, out: Path, n: int = SAMPLE_GRID, seed: int = SAMPLE_SEED) -> Tensor:
+    """``n`` samples from the prior (noise and codes drawn from ``seed``) as one PNG grid; returns
+    the grid ``(C, H, W)`` in [0, 1] as written."""
+    was_training = generator.training
+    generator.eval()
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    config = assembly.config.model
+    z = sample_noise(config.noise, n, config.noise_dim, gen, device)
+    values = assembly.codes.sample(n, gen, device)
+    images = _generate_with(generator, assembly)(z, values).cpu()
+    generator.train(was_training)
+    grid = traversal_grid(images, max(1, int(n**0.5)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open_for_write(out, binary=True) as fh:  # never through a link planted at the figure's name
+        save_image(grid, fh, format="png")
+    return grid
+
+
+def read_picture(path: Path) -> Tensor:
+    """A PNG as a ``(3, H, W)`` float image in [0, 1] (transparency dropped)."""
+    with Image.open(path) as picture:
+        array = np.asarray(picture.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def write_training_figures(run_dir: Path, step: int, generator, assembly, device, generator_name: str | None = None) -> dict[str, Tensor]:
+    """Called at every checkpoint: update the L_I curve, write this step's traversal sheet and
+    sample grid (drawn by ``generator``, named in the sheet's title when ``generator_name`` is
+    given). Returns the two pictures, ``traversal`` and ``samples``, as written."""
     real_directory(figures_dir(run_dir))  # refuses a figures/ that is a symbolic link
     plot_information_curve(run_dir)
     which = f", {generator_name} generator" if generator_name else ""
-    write_traversal_sheet(generator, assembly, device, traversal_figure(run_dir, step), title=f"{Path(run_dir).name}, step {step}{which}")
+    sheet = write_traversal_sheet(generator, assembly, device, traversal_figure(run_dir, step), title=f"{Path(run_dir).name}, step {step}{which}")
+    samples = write_sample_grid(generator, assembly, device, samples_figure(run_dir, step))
+    return {"traversal": read_picture(sheet), "samples": samples}

@@ -1,29 +1,32 @@
-"""Built-in callback ``figures``: at every checkpoint, the L_I curve and the step's traversal
-sheet, drawn by the checkpoint's default generator (the moving average where the run keeps one,
-``train.ema``).
+"""Built-in callback ``figures``: at every checkpoint, the L_I curve, the step's traversal sheet
+and a grid of samples, drawn by the checkpoint's default generator (the moving average where the
+run keeps one, ``train.ema``).
 
-It hangs on the trainer's checkpoint event, so the engine draws nothing itself; ``train.figures =
-false`` (or leaving ``figures`` out of ``train.callbacks``) turns it off.
+It hangs on the trainer's checkpoint event, so the engine draws nothing itself, and publishes the
+sheet and the grid as an image event (tags ``traversal`` and ``samples``), which the metrics log
+hands to the sinks that take images, such as TensorBoard's; ``train.figures = false`` (or leaving
+``figures`` out of ``train.callbacks``) turns it off.
 """
 
 from __future__ import annotations
 
 from infogan_toolkit import hookimpl
-from infogan_toolkit.engine.events import Callback, CheckpointEvent, RunInfo
+from infogan_toolkit.engine.events import Callback, CheckpointEvent, ImageEvent, RunInfo
 from infogan_toolkit.evaluate.figures import write_training_figures
 
 
 class TrainingFigures(Callback):
-    """Writes ``figures/information.png`` and ``figures/traversal-STEP.png`` of a run."""
+    """Writes ``figures/information.png``, ``figures/traversal-STEP.png`` and ``figures/samples-STEP.png`` of a run."""
 
     def __init__(self, info: RunInfo) -> None:
         self.info = info
 
     def on_checkpoint(self, event: CheckpointEvent) -> None:
-        """Draw the figures of the checkpoint just written."""
+        """Draw the figures of the checkpoint just written and publish them."""
         name, generator = event.default_generator()
         named = name if len(event.generators) > 1 else None
-        write_training_figures(self.info.run_dir, event.step, generator, self.info.assembly, self.info.device, named)
+        pictures = write_training_figures(self.info.run_dir, event.step, generator, self.info.assembly, self.info.device, named)
+        self.info.publish_images(ImageEvent(event.step, pictures))
 
 
 def make_figures(info: RunInfo) -> TrainingFigures | None:

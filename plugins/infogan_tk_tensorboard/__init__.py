@@ -1,4 +1,5 @@
-"""Built-in plugin ``tensorboard``: a metric sink writing scalars for TensorBoard.
+"""Built-in plugin ``tensorboard``: a metric sink writing scalars, and the pictures callbacks
+publish (the figures callback's traversal sheet and sample grid at each checkpoint), for TensorBoard.
 
 Active only when ``torch.utils.tensorboard`` imports (``pip install infogan-toolkit[tensorboard]``);
 otherwise its factory returns None and the run goes on without it.
@@ -18,7 +19,7 @@ SUBDIR = "tensorboard"
 
 
 class TensorBoardSink(MetricSink):
-    """Writes each metric as a scalar series under ``run_dir/tensorboard``."""
+    """Writes each metric as a scalar series, and each published picture as an image, under ``run_dir/tensorboard``."""
 
     def __init__(self, writer: Any) -> None:  # a SummaryWriter; imported lazily
         self.writer = writer
@@ -27,6 +28,12 @@ class TensorBoardSink(MetricSink):
         """Add one point per metric at ``step``; flushed at once, as this runs at log intervals only."""
         for name, value in metrics.items():
             self.writer.add_scalar(name, float(value), int(step))
+        self.writer.flush()
+
+    def write_images(self, step: int, images: Mapping[str, Any]) -> None:
+        """Add each ``(C, H, W)`` picture in [0, 1] under its tag at ``step``; flushed at once (checkpoints only)."""
+        for tag, image in images.items():
+            self.writer.add_image(tag, image, int(step), dataformats="CHW")
         self.writer.flush()
 
     def close(self) -> None:
