@@ -226,4 +226,4 @@ def inspect(
 
 
 #: Metadata keys of a weights file that hold JSON (checked by the schema before they are decoded).
-_JSON_KEYS = ("config", "codes_detail", "plugins", "image_shape")
+_JSON_KEYS = ("config", "codes_detail", "plugins", "image_shape", "generators")
