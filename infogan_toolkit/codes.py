@@ -97,6 +97,12 @@ class QHead(ABC):
     def point_estimate(self, params: Tensor) -> Tensor:
         """A representation for evaluation: the class index, or the mean; shape ``(n,)`` or ``(n, d)``."""
 
+    def describe(self, params: Tensor) -> dict[str, Tensor]:
+        """Named per-image outputs for ``infogan-tk encode``, each ``(n,)`` or ``(n, d)``: what Q says
+        about each image (a class and its probabilities, a mean and a std). Optional: by default the
+        point estimate alone, as ``estimate``."""
+        return {"estimate": self.point_estimate(params)}
+
     #: True when :meth:`batch_information` is defined (heads over a finite support can define it).
     has_batch_information: bool = False
 

@@ -48,6 +48,8 @@ class ImageDataset(ABC):
     factor_names: tuple[str, ...] = ()
     #: One number of values per factor column.
     factor_sizes: tuple[int, ...] = ()
+    #: Where each image came from (a file path relative to the data root), or None.
+    sources: tuple[str, ...] | None = None
 
     @abstractmethod
     def __len__(self) -> int:

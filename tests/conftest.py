@@ -119,3 +119,28 @@ def tiny_mnist(tmp_path: Path) -> Path:
         write_idx_images(root / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
         write_idx_labels(root / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
     return root
+
+
+@pytest.fixture(scope="session")
+def bars_mnist_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A 2-step `mnist` config run on a small MNIST in the real IDX files (200 train, 64 test
+    images of a bar whose position is the label), trained through the CLI; (run dir, data root)."""
+    from typer.testing import CliRunner
+
+    from infogan_toolkit.cli.app import app
+
+    root = tmp_path_factory.mktemp("bars-mnist")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 200), ("t10k", 64)):
+        labels = rng.integers(0, 10, n)
+        images = np.zeros((n, 28, 28), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 4 + 2 * label:6 + 2 * label, 4:24] = 255
+        write_idx_images(root / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx_labels(root / f"{split}-labels-idx1-ubyte.gz", labels)
+    out = tmp_path_factory.mktemp("bars-mnist-run") / "run"
+    result = CliRunner().invoke(app, ["train", "--config", "mnist", "--data-root", str(root), "--steps", "2",
+                                      "--batch-size", "8", "--no-eval", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    return out, root
+

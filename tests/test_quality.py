@@ -128,34 +128,11 @@ def test_inception_weights_that_are_not_plain_tensors_are_refused(tmp_path, monk
     assert "unpickled" not in capsys.readouterr().out
 
 
-@pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory) -> tuple[Path, Path]:
-    """A 2-step mnist run on a small MNIST in the real IDX files (200 train, 64 test images)."""
-    import numpy as np
-
-    from conftest import write_idx_images, write_idx_labels
-
-    root = tmp_path_factory.mktemp("mnist")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 200), ("t10k", 64)):
-        labels = rng.integers(0, 10, n)
-        images = np.zeros((n, 28, 28), dtype=np.uint8)
-        for i, label in enumerate(labels):  # a bar whose position is the label: something to learn
-            images[i, 4 + 2 * label:6 + 2 * label, 4:24] = 255
-        write_idx_images(root / f"{split}-images-idx3-ubyte.gz", images)
-        write_idx_labels(root / f"{split}-labels-idx1-ubyte.gz", labels)
-    out = tmp_path_factory.mktemp("run") / "run"
-    result = runner.invoke(app, ["train", "--config", "mnist", "--data-root", str(root), "--steps", "2",
-                                 "--batch-size", "8", "--no-eval", "--quiet", "--out", str(out)])
-    assert result.exit_code == 0, result.stderr
-    return out, root
-
-
 SMALL = ["--option", "images=48", "--option", "kid_subsets=5", "--option", "kid_subset_size=16", "--samples", "32"]
 
 
-def test_eval_gives_fid_and_kid_with_the_mnist_extractor_and_records_how(mnist_run, tmp_path):
-    run, _root = mnist_run
+def test_eval_gives_fid_and_kid_with_the_mnist_extractor_and_records_how(bars_mnist_run, tmp_path):
+    run, _root = bars_mnist_run
     out = tmp_path / "eval.json"
     result = runner.invoke(app, ["eval", str(run), "--metrics", "fid,kid", *SMALL, "--out", str(out)])
     assert result.exit_code == 0, result.stderr
@@ -174,8 +151,8 @@ def test_eval_gives_fid_and_kid_with_the_mnist_extractor_and_records_how(mnist_r
     assert json.loads((tmp_path / "again.json").read_text())["fid"]["value"] == fid["value"]  # seeded, same file
 
 
-def test_fid_runs_only_on_request(mnist_run, tmp_path):
-    run, _root = mnist_run
+def test_fid_runs_only_on_request(bars_mnist_run, tmp_path):
+    run, _root = bars_mnist_run
     out = tmp_path / "eval.json"
     result = runner.invoke(app, ["eval", str(run), "--metrics", "mi", "--samples", "32", "--out", str(out)])
     assert result.exit_code == 0, result.stderr
@@ -195,9 +172,9 @@ def test_fid_runs_only_on_request(mnist_run, tmp_path):
         (["--metrics", "fid", "--option", "images"], "--option 'images' is not KEY=VALUE"),
     ],
 )
-def test_bad_options_are_one_line_errors(mnist_run, tmp_path, monkeypatch, args, message):
+def test_bad_options_are_one_line_errors(bars_mnist_run, tmp_path, monkeypatch, args, message):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    run, _root = mnist_run
+    run, _root = bars_mnist_run
     result = runner.invoke(app, ["eval", str(run), *args, "--out", str(tmp_path / "e.json")])
     assert result.exit_code == 2, result.stdout
     lines = result.stderr.strip().splitlines()  # progress lines may come first

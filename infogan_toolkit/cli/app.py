@@ -36,4 +36,5 @@ from . import show as _show  # noqa: E402,F401
 from . import pictures as _pictures  # noqa: E402,F401
 from . import evaluate as _evaluate  # noqa: E402,F401
 from . import export as _export  # noqa: E402,F401
+from . import encode as _encode  # noqa: E402,F401
 from . import plugin_tools as _plugin_tools  # noqa: E402,F401

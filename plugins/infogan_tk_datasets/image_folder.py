@@ -62,6 +62,7 @@ class ImageFolderDataset(DatasetPlugin):
         dataset = TensorImageDataset(torch.from_numpy(decode_images(paths, shape, crop=crop, workers=workers)), labels=labels)
         # Not part of the ImageDataset interface: lets reports name class k.
         dataset.class_names = classes  # type: ignore[attr-defined]
+        dataset.sources = tuple(p.relative_to(base).as_posix() for p in paths)
         return dataset
 
     @staticmethod

@@ -33,6 +33,10 @@ class SoftmaxHead(QHead):
     def point_estimate(self, params: Tensor) -> Tensor:
         return params.argmax(dim=1)
 
+    def describe(self, params: Tensor) -> dict[str, Tensor]:
+        """The most probable category and every category's probability."""
+        return {"class": params.argmax(dim=1), "probabilities": torch.softmax(params.float(), dim=1)}
+
     has_batch_information = True
 
     def batch_information(self, params: Tensor) -> Tensor:
@@ -74,6 +78,11 @@ class GaussianHead(QHead):
 
     def point_estimate(self, params: Tensor) -> Tensor:
         return self.split(params)[0]
+
+    def describe(self, params: Tensor) -> dict[str, Tensor]:
+        """The mean, and the std where Q learns one (a fixed std says nothing about the image)."""
+        mean, log_std = self.split(params)
+        return {"mean": mean, "std": log_std.exp()} if self.learned_std else {"mean": mean}
 
 
 @hookimpl
