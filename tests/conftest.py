@@ -88,11 +88,10 @@ def mnist_root() -> Path:
 
 @pytest.fixture(autouse=True)
 def _quiet_env(monkeypatch, tmp_path_factory):
-    """Tests never inherit a developer's plugin switches or extractor cache, and never fetch weights."""
+    """Tests never inherit a developer's plugin switches or extractor cache."""
     for var in ("INFOGAN_TK_DISABLE_PLUGINS", "INFOGAN_TK_TRACE_HOOKS", "INFOGAN_TK_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("INFOGAN_TK_CACHE", str(tmp_path_factory.getbasetemp() / "extractor-cache"))
-    monkeypatch.setenv("INFOGAN_TK_OFFLINE", "1")
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

@@ -4,12 +4,12 @@ offline Inception path, and `infogan-tk eval --metrics fid,kid` through the real
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
@@ -103,29 +103,26 @@ def test_the_classifier_refuses_other_datasets_and_unlabelled_data(tmp_path):
         extractor.build(_request(data, tmp_path))
 
 
-def test_inception_offline_names_the_file_and_where_to_place_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+def test_inception_without_its_weights_names_the_file_and_where_it_comes_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFOGAN_TK_CACHE", str(tmp_path / "cache"))
     data = TensorImageDataset(torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
     reason = InceptionExtractor().not_applicable(_request(data, tmp_path))
-    assert str(tmp_path / "torch" / "hub" / "checkpoints" / WEIGHTS_FILE) in reason and WEIGHTS_URL in reason
-    with pytest.raises(Exception, match="not at .* and were not fetched .*INFOGAN_TK_OFFLINE is set.*place it there"):
+    assert str(tmp_path / "cache" / "extractors" / WEIGHTS_FILE) in reason and WEIGHTS_URL in reason
+    with pytest.raises(Exception, match="cannot run: its weights are not at .*convert .* to safetensors once"):
         InceptionExtractor().build(_request(data, tmp_path))
 
 
-class _Payload:
-    def __reduce__(self):
-        return (print, ("unpickled",))
-
-
-def test_inception_weights_that_are_not_plain_tensors_are_refused(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    path = tmp_path / "torch" / "hub" / "checkpoints" / WEIGHTS_FILE
+def test_inception_weights_of_another_network_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFOGAN_TK_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "cache" / "extractors" / WEIGHTS_FILE
     path.parent.mkdir(parents=True)
-    path.write_bytes(pickle.dumps({"w": _Payload()}))
+    save_file({"conv.weight": torch.zeros(2, 2)}, str(path))
     data = TensorImageDataset(torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
-    with pytest.raises(Exception, match="is not a plain tensor file"):
+    with pytest.raises(Exception, match="does not hold the Inception weights"):
         InceptionExtractor().build(_request(data, tmp_path))
-    assert "unpickled" not in capsys.readouterr().out
+    path.write_bytes(b"not a safetensors file")
+    with pytest.raises(Exception, match="does not hold the Inception weights"):
+        InceptionExtractor().build(_request(data, tmp_path))
 
 
 SMALL = ["--option", "images=48", "--option", "kid_subsets=5", "--option", "kid_subset_size=16", "--samples", "32"]
@@ -173,7 +170,6 @@ def test_fid_runs_only_on_request(bars_mnist_run, tmp_path):
     ],
 )
 def test_bad_options_are_one_line_errors(bars_mnist_run, tmp_path, monkeypatch, args, message):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     run, _root = bars_mnist_run
     result = runner.invoke(app, ["eval", str(run), *args, "--out", str(tmp_path / "e.json")])
     assert result.exit_code == 2, result.stdout
@@ -219,5 +215,5 @@ def test_check_lists_the_built_in_extractors(monkeypatch):
     result = runner.invoke(app, ["check", "infogan-toolkit", "--json"])
     rows = {(r["name"], r["kind"]): r for r in json.loads(result.stdout)}
     assert rows[("mnist-classifier", "feature extractor")]["result"] == "skipped"
-    assert rows[("inception", "feature extractor")]["result"] == "skipped"  # offline, no weights file
+    assert rows[("inception", "feature extractor")]["result"] == "skipped"  # no weights file in the test cache
     assert rows[("fid", "metric")]["result"] in ("passed", "skipped")

@@ -46,7 +46,7 @@ def parse_options(pairs: list[str] | None) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key or not value.strip():
-            raise ConfigError(f"--option '{pair}' is not KEY=VALUE; e.g. --option extractor=mnist-classifier")
+            raise ConfigError(f"--option '{pair}' is not KEY=VALUE; e.g. --option images=5000")
         if key in options:
             raise ConfigError(f"--option {key} is given twice ({options[key]!r} and {value.strip()!r}); keep one")
         options[key] = value.strip()
@@ -134,7 +134,7 @@ def eval_command(
     seed: int = typer.Option(0, "--seed", help="Seed for every random draw (samples, image subsets, classifiers)."),
     metrics: str = typer.Option(None, "--metrics", help="Comma-separated metric names (`infogan-tk list metrics`; built in: mi,accuracy,mig,sap,dci,factorvae); default: those that apply, apart from on-request ones such as fid and kid; `all`: every one that applies."),
     options: list[str] = typer.Option(
-        None, "--option", help="A metric's setting, KEY=VALUE (repeatable; `infogan-tk list metrics` names each metric's keys), e.g. extractor=mnist-classifier."
+        None, "--option", help="A metric's setting, KEY=VALUE (repeatable; `infogan-tk list metrics` names each metric's keys), e.g. images=5000."
     ),
     sizes: list[str] = typer.Option(
         None,

@@ -1,8 +1,8 @@
 """Built-in image-quality metrics (FID, KID) and the feature extractors they compare images in.
 
 ``fid`` and ``kid`` run on request (``infogan-tk eval --metrics fid,kid``). The extractor is a
-choice (``--option extractor=NAME``): ``inception``, the literature's network, whose weights file
-is fetched once when online; ``mnist-classifier``, a small classifier trained once on MNIST's
+choice (``--option extractor=NAME``): ``inception``, the literature's network, whose weights, published as a
+pickle, it reads only as a safetensors file converted once; ``mnist-classifier``, a small classifier trained once on MNIST's
 training split, which works offline and is the default on MNIST.
 """
 
