@@ -67,58 +67,19 @@ def _f(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-_BUILT_IN_ROWS = ("mi", "accuracy", "mig", "sap", "dci", "factorvae")
-
-
-def result_table(result: dict, metrics: Any = None) -> Table:
-    """One row per number worth reading; the JSON holds the matrices and per-factor details.
-    Metrics other than the built-in six give their rows through ``Metric.summary`` (``metrics``:
-    the metrics registry)."""
+def result_table(result: dict, metrics: Any) -> Table:
+    """One row per number worth reading, from each metric's ``summary`` (``metrics``: the metrics
+    registry); the JSON holds the matrices and per-factor details."""
     dataset = (result.get("dataset") or {}).get("name")
     which = f", {result['generator']} generator" if result.get("generator") else ""
     table = Table(title=f"step {result['step']}{which}, codes {result['codes']}, dataset {dataset or '-'}")
     for column, justify in (("metric", "left"), ("of", "left"), ("value", "right"), ("detail", "left"), ("seconds", "right")):
         table.add_column(column, justify=justify)
     secs = result.get("seconds", {})
-    if "mi" in result:
-        mi = result["mi"]
-        for i, (name, c) in enumerate(mi["codes"].items()):
-            table.add_row(
-                "L_I" if i == 0 else "",
-                f"{name} {c['prior']}",
-                _f(c["L_I"]),
-                f"H(c) {_f(c['entropy'])}, s.e. {_f(c['stderr'], 4)}" + (f"; {mi['samples']} samples" if i == 0 else ""),
-                _f(secs.get("mi"), 1) if i == 0 else "",
-            )
-    if "accuracy" in result:
-        acc = result["accuracy"]
-        for i, (name, c) in enumerate(acc["codes"].items()):
-            table.add_row(
-                "accuracy" if i == 0 else "",
-                f"{name} {c['prior']}",
-                _f(c["accuracy"]),
-                f"Hungarian matching, {acc['samples']} of {acc['of']} {acc['split']} images",
-                _f(secs.get("accuracy"), 1) if i == 0 else "",
-            )
-    if "mig" in result:
-        m = result["mig"]
-        table.add_row("MIG", "", _f(m["mig"]), f"{m['num_bins']} bins, {m['rows']} images", _f(secs.get("mig"), 2))
-    if "sap" in result:
-        s = result["sap"]
-        table.add_row("SAP", "", _f(s["sap"]), f"{s['train_rows']} + {s['test_rows']} images", _f(secs.get("sap"), 1))
-    if "dci" in result:
-        d = result["dci"]
-        detail = (
-            f"completeness {_f(d['completeness'])}, informativeness {_f(d['informativeness_test'])} (test); "
-            f"{d['n_estimators']} trees, {d['num_train']} rows"
-        )
-        table.add_row("DCI", "disentanglement", _f(d["disentanglement"]), detail, _f(secs.get("dci"), 1))
-    if "factorvae" in result:
-        v = result["factorvae"]
-        table.add_row("FactorVAE", "", _f(v["factor_vae"]), f"{v['num_active_dims']} active code columns", _f(secs.get("factorvae"), 1))
-    for name in [k for k in (metric_names(metrics) if metrics is not None else []) if k in result and k not in _BUILT_IN_ROWS]:
-        for i, (of, value, detail) in enumerate(metrics.get(name).summary(result[name])):
-            table.add_row(name if i == 0 else "", of, _f(value), detail, _f(secs.get(name), 1) if i == 0 else "")
+    for name in [k for k in metric_names(metrics) if k in result]:
+        metric = metrics.get(name)
+        for i, (of, value, detail) in enumerate(metric.summary(result[name])):
+            table.add_row((metric.label or name) if i == 0 else "", of, _f(value), detail, _f(secs.get(name), 1) if i == 0 else "")
     for name, reason in result.get("skipped", {}).items():
         table.add_row(name, "skipped", "-", reason, "")
     return table

@@ -143,6 +143,8 @@ class Metric(ABC):
     description: str = ""
     #: False for a metric that runs only when named (``--metrics``, or ``all``), e.g. a costly one.
     default: bool = True
+    #: The name ``eval``'s table shows for it; empty: its registered name.
+    label: str = ""
     #: The ``--option KEY=VALUE`` keys it reads from ``ctx.options``, each with one line saying what it does.
     options: dict[str, str] = {}
 

@@ -43,6 +43,13 @@ class InformationBound(Metric):
         ctx.say(f"L_I: {ctx.samples} generated samples")
         return information_bounds(ctx.model, ctx.samples, ctx.seed, ctx.sizes.batch)
 
+    label = "L_I"
+
+    def summary(self, result: dict) -> list[tuple[str, float, str]]:
+        """L_I per code, next to H(c) and its standard error."""
+        return [(f"{name} {c['prior']}", c["L_I"], f"H(c) {c['entropy']:.3f}, s.e. {c['stderr']:.4f}" + (f"; {result['samples']} samples" if i == 0 else ""))
+                for i, (name, c) in enumerate(result["codes"].items())]
+
 
 class Accuracy(Metric):
     """Hungarian-matched accuracy of every discrete code against the labels."""
@@ -63,6 +70,11 @@ class Accuracy(Metric):
         ctx.say(f"accuracy: up to {ctx.sizes.accuracy_samples} {EVAL_SPLIT} images")
         return categorical_accuracy(ctx.model, ctx.data, ctx.sizes.accuracy_samples, ctx.seed, ctx.sizes.batch)
 
+    def summary(self, result: dict) -> list[tuple[str, float, str]]:
+        """Accuracy per discrete code."""
+        detail = f"Hungarian matching, {result['samples']} of {result['of']} {result['split']} images"
+        return [(f"{name} {c['prior']}", c["accuracy"], detail) for name, c in result["codes"].items()]
+
 
 class MIG(_FactorMetric):
     """Mutual information gap (Chen et al. 2018)."""
@@ -77,6 +89,12 @@ class MIG(_FactorMetric):
         ctx.say(f"MIG: {bins} bins")
         return {**mig(rep[train], factors[train], num_bins=bins), "num_bins": bins, "rows": ctx.sizes.factor_samples}
 
+    label = "MIG"
+
+    def summary(self, result: dict) -> list[tuple[str, float, str]]:
+        """The gap, with its bins and images."""
+        return [("", result["mig"], f"{result['num_bins']} bins, {result['rows']} images")]
+
 
 class SAP(_FactorMetric):
     """Separated attribute predictability (Kumar et al. 2018)."""
@@ -90,6 +108,12 @@ class SAP(_FactorMetric):
         ctx.say("SAP: one linear SVM per code column and factor")
         score = sap(rep[train], factors[train], codes_test=rep[test], factors_test=factors[test], seed=ctx.seed)
         return {**score, "train_rows": ctx.sizes.factor_samples, "test_rows": ctx.sizes.factor_test_samples, "seed": ctx.seed}
+
+    label = "SAP"
+
+    def summary(self, result: dict) -> list[tuple[str, float, str]]:
+        """The score, with its images."""
+        return [("", result["sap"], f"{result['train_rows']} + {result['test_rows']} images")]
 
 
 class DCI(_FactorMetric):
@@ -106,6 +130,14 @@ class DCI(_FactorMetric):
         score = dci(rep[train], factors[train], rep[test], factors[test], n_estimators=sizes.dci_trees,
                     max_train=sizes.dci_train or None, seed=ctx.seed)
         return {**score, "test_rows": sizes.factor_test_samples, "seed": ctx.seed}
+
+    label = "DCI"
+
+    def summary(self, result: dict) -> list[tuple[str, float, str]]:
+        """Disentanglement, with completeness and test informativeness."""
+        detail = (f"completeness {result['completeness']:.3f}, informativeness {result['informativeness_test']:.3f} (test); "
+                  f"{result['n_estimators']} trees, {result['num_train']} rows")
+        return [("disentanglement", result["disentanglement"], detail)]
 
 
 class FactorVAE(_FactorMetric):
@@ -136,6 +168,12 @@ class FactorVAE(_FactorMetric):
             seed=ctx.seed,
         )
         return {**score, "seed": ctx.seed}
+
+    label = "FactorVAE"
+
+    def summary(self, result: dict) -> list[tuple[str, float, str]]:
+        """The score, with the active code columns."""
+        return [("", result["factor_vae"], f"{result['num_active_dims']} active code columns")]
 
 
 @hookimpl
