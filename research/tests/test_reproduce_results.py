@@ -105,3 +105,21 @@ def test_continue_from_a_folder_that_is_no_run_is_one_line(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         f"error: --continue-from: '{tmp_path / 'missing-seed0'}' is not a run directory (no config.toml)"]
+
+
+@pytest.mark.slow
+def test_each_asked_for_generator_is_a_record_of_the_same_run(tiny_mnist, tmp_path):
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    result = reproduce("mnist", "--seeds", "3", "--steps", "2", "--data-root", str(tiny_mnist), "--runs", str(runs),
+                       "--results-dir", str(results), "--device", "cpu", "--no-figures", "--label", "avg",
+                       "--set", "train.batch_size=8", "--set", "train.ema=0.9", "--metrics", "mi",
+                       "--generators", "raw", "ema")
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in (results / "mnist.jsonl").read_text().splitlines()]
+    assert [(r["label"], r["generator"], r["eval"]["generator"]) for r in records] == [("avg[raw]", "raw", "raw"), ("avg[ema]", "ema", "ema")]
+    assert records[0]["train_command"] == records[1]["train_command"]
+    assert records[0]["eval_command"].endswith("--generator raw") and records[1]["eval_command"].endswith("--generator ema")
+    # Two generators of one checkpoint: the averaged one after two steps at decay 0.9 differs from G.
+    assert records[0]["eval"]["mi"] != records[1]["eval"]["mi"]
+    table = (results / "mnist.md").read_text()
+    assert "| avg[raw] | 3 | 2 |" in table and "| avg[ema] | 3 | 2 |" in table
