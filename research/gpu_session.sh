@@ -196,7 +196,7 @@ run_phase() {
         tar czf "$OUTDIR/shapes-cr-logs.tgz" -C /tmp sweep-logs ;;
     unittests)
         python3 -c "import pytest" 2>/dev/null || { echo "no pytest here"; return 0; }
-        timeout 90 python3 -m pytest -p no:cacheprovider -q tests/test_engine_options.py -k cuda 2>&1 | tail -20 | tee "$OUTDIR/unittests.log" ;;
+        timeout 90 python3 -m pytest -p no:cacheprovider -q tests/test_engine_options.py tests/test_ema.py -k cuda 2>&1 | tail -20 | tee "$OUTDIR/unittests.log" ;;
     pack)
         # One archive: a lent machine may return only a few files.
         tar czf /tmp/gpu-results.tgz -C "$OUTDIR" . && find "$OUTDIR" -mindepth 1 -delete && mv /tmp/gpu-results.tgz "$OUTDIR/" ;;
