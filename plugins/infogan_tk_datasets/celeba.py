@@ -118,7 +118,8 @@ class CelebADataset(DatasetPlugin):
     """CelebA aligned faces, resized to 3x32x32 (or the backbone's shape), 40 binary attributes as factors."""
 
     description = "CelebA aligned faces, 3x32x32 by default, 40 binary attributes as factors; img_align_celeba/ + list files in ROOT"
-    license = "non-commercial research purposes only, as the CelebA agreement states"
+    license = ("non-commercial research purposes only, under the CelebA Dataset Release Agreement "
+               "(mmlab.ie.cuhk.edu.hk/projects/CelebA.html)")
 
     def load(self, request: DatasetRequest) -> TensorImageDataset:
         """Decode the split's images (about a minute per 200k on 8 cores; see docs/datasets.md)."""

@@ -68,7 +68,7 @@ class SvhnDataset(DatasetPlugin):
     """SVHN cropped digits, 3x32x32, labels 0-9 (73,257 train / 26,032 test)."""
 
     description = "SVHN cropped digits, 3x32x32, labels 0-9; train_32x32.mat / test_32x32.mat in ROOT"
-    license = "non-commercial use only, as the SVHN site states"
+    license = "non-commercial use only, as the SVHN site notes beside its downloads (ufldl.stanford.edu/housenumbers)"
 
     def load(self, request: DatasetRequest) -> TensorImageDataset:
         """Read the split's .mat file (downloading first when asked and missing)."""
