@@ -159,6 +159,9 @@ class TrainConfig:
     ema: float = attrs.field(default=0.0, validator=_between(0.0, 1.0, high_open=True))
     figures: bool = True  # L_I curve and traversal sheet at every checkpoint (the built-in `figures` callback)
     sinks: list[str] = attrs.field(factory=lambda: ["*"])  # metric sinks to enable; "*" = every available one
+    # Per-sink option tables, sink name -> table ([train.sink_options.NAME]); each sink's plugin
+    # declares and validates its own keys.
+    sink_options: dict[str, dict] = attrs.field(factory=dict)
     callbacks: list[str] = attrs.field(factory=lambda: ["*"])  # training callbacks to enable; "*" = every registered one
     extensions: list[str] = attrs.field(factory=lambda: ["*"])  # training extensions to enable; "*" = every registered one
 

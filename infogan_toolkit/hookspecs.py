@@ -62,9 +62,15 @@ def register_metric_sinks(register):
     """Register metric sinks.
 
     Call ``register(name, factory)``; ``factory(run_dir: Path) -> sink | None`` is called once per
-    run (return None to stay inactive, e.g. when an optional package is missing). The sink, a
-    :class:`infogan_toolkit.engine.metrics.MetricSink`, gets ``write(step: int, metrics: dict[str,
-    float])`` at log intervals only, never per step, and ``close()`` at the end of the run.
+    run (return None to stay inactive, e.g. when an optional package is missing). A factory that
+    takes a second argument is called ``factory(run_dir, setup)`` with a
+    :class:`infogan_toolkit.engine.metrics.SinkSetup`: the resolved config, whether ``train.sinks``
+    named it and its ``[train.sink_options.NAME]`` table, validated against the factory's
+    ``options`` attrs class when it has one (an unknown key is a one-line error before training).
+    The sink, a :class:`infogan_toolkit.engine.metrics.MetricSink`, gets ``write(step: int,
+    metrics: dict[str, float])`` at log intervals only, never per step, ``write_images(step,
+    images)`` (where it has it) at checkpoints, ``finish(step, checkpoint, interrupted)`` (where
+    it has it) and ``close()`` at the end of the run.
     """
 
 

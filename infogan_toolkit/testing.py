@@ -884,17 +884,28 @@ def check_callback(
     return callback
 
 
-def check_metric_sink(factory: Callable[[Path], Any]) -> Any:
+def check_metric_sink(factory: Callable[..., Any]) -> Any:
     """Check a metric sink factory in a temporary run directory; return the sink (closed).
 
-    ``factory(run_dir)`` returning None is :class:`NotApplicable` (an inactive sink, e.g. its package
-    is missing); otherwise ``write(step, metrics)`` must accept two log intervals and ``close()`` end it.
+    The factory is called as a run calls it: ``factory(run_dir)``, or ``factory(run_dir, setup)``
+    with a :class:`~infogan_toolkit.engine.metrics.SinkSetup` (its ``options`` defaults, not
+    configured, not named: as under ``train.sinks = ["*"]``) when it takes two arguments. None is
+    :class:`NotApplicable` (an inactive sink, e.g. its package is missing or it is opt-in and not
+    configured here); otherwise ``write(step, metrics)`` must accept two log intervals (one value
+    nan), ``write_images`` (where it has one) an RGB and a grey picture, ``finish`` (where it has
+    one) the run's end, and ``close()`` end it.
     """
+    from .engine.metrics import SinkSetup, parse_sink_table, start_sink
+
     where = f"metric sink factory {getattr(factory, '__name__', type(factory).__name__)!r}"
     with tempfile.TemporaryDirectory(prefix="infogan-tk-kit-") as tmp:
-        sink = factory(Path(tmp))
+        try:
+            options = parse_sink_table("kit", factory, {})
+        except Exception as exc:
+            _fail(where, f"its options class must build with no keys given: {' '.join(str(exc).split())}")
+        sink = start_sink(factory, SinkSetup(Path(tmp), options, configured=False, requested=False, config=_KIT_SINK_CONFIG))
         if sink is None:
-            raise NotApplicable("its factory returns None (inactive here, e.g. an optional package is missing)")
+            raise NotApplicable("its factory returns None (inactive here, e.g. an optional package is missing or it is not configured)")
         where = f"{where} (sink {type(sink).__name__})"
         for method in ("write", "close"):
             if not callable(getattr(sink, method, None)):
@@ -902,10 +913,18 @@ def check_metric_sink(factory: Callable[[Path], Any]) -> Any:
         try:
             sink.write(1, {"loss_d": 1.25, "li_c1": 0.5})
             sink.write(2, {"loss_d": 1.0, "li_c1": float("nan")})
+            if callable(getattr(sink, "write_images", None)):
+                sink.write_images(2, {"samples": torch.rand(3, 8, 8), "traversal": torch.rand(1, 8, 8)})
+            if callable(getattr(sink, "finish", None)):
+                sink.finish(2, None, False)
             sink.close()
         except Exception as exc:
             _fail(where, f"raised {type(exc).__name__}: {' '.join(str(exc).split())}")
     return sink
+
+
+#: The resolved configuration a checked sink sees (a small nested table, as a run's config.toml).
+_KIT_SINK_CONFIG = {"model": {"backbone": KIT_BACKBONE, "codes": "cat3"}, "train": {"steps": 2, "sinks": ["*"], "sink_options": {}}}
 
 
 def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = (1, 8, 8), n: int = 8) -> Any:

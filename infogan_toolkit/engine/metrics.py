@@ -1,22 +1,35 @@
 """Metrics at log intervals: a JSONL file in the run directory plus the registered sinks (a callback).
 
 Pictures other callbacks publish (:class:`~infogan_toolkit.engine.events.ImageEvent`) go to the
-sinks that take them: those with a ``write_images(step, images)`` method."""
+sinks that take them: those with a ``write_images(step, images)`` method. At the end of the run a
+sink with a ``finish(step, checkpoint, interrupted)`` method hears of the last checkpoint before
+``close()``.
+
+A factory is called ``factory(run_dir)``, or ``factory(run_dir, setup)`` with a :class:`SinkSetup`
+when it takes a second argument: the run's resolved configuration, the sink's validated
+``[train.sink_options.NAME]`` table (checked against the factory's ``options`` attrs class, when
+it declares one) and whether ``train.sinks`` named it."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 from torch import Tensor
 
+from ..config import coerce_value
+from ..errors import ConfigError
 from ..files import open_for_write
 from ..plugins import PluginHost
+from ..registry import Registry
+from ..suggest import did_you_mean
 from ..rundir import metrics_path
 from .events import Callback, ImageEvent, LogEvent, RunEndEvent
 
@@ -37,11 +50,88 @@ class MetricSink(ABC):
         callback's ``traversal`` and ``samples`` at each checkpoint): tag -> a ``(C, H, W)`` float
         image in [0, 1] on the CPU, C being 1 or 3. Optional; the default ignores them."""
 
+    def finish(self, step: int, checkpoint: Path | None, interrupted: bool) -> None:
+        """The run ended at ``step`` (stopped early when ``interrupted``); ``checkpoint`` is the
+        last model file written (weights), or None. Called once, before ``close()``; optional,
+        the default does nothing."""
+
+
+@attrs.frozen
+class SinkSetup:
+    """What a two-argument sink factory gets besides the run directory."""
+
+    #: The run directory (``infogan_toolkit.rundir`` knows its layout).
+    run_dir: Path
+    #: The sink's ``[train.sink_options.NAME]`` table: an instance of the factory's ``options``
+    #: class (defaults filled in) when it declares one, else the table as given (empty when none).
+    options: Any
+    #: Whether the run gave a ``[train.sink_options.NAME]`` table for this sink.
+    configured: bool
+    #: Whether ``train.sinks`` names this sink (not only ``"*"``): the user asked for it.
+    requested: bool
+    #: The run's resolved configuration as a nested dict (what ``config.toml`` holds).
+    config: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def parse_sink_options(registry: Registry, tables: Mapping[str, Any]) -> dict[str, Any]:
+    """``train.sink_options`` checked: every key a registered sink, every table valid against its
+    factory's ``options`` attrs class (when it has one); sink name -> options. A one-line ConfigError."""
+    parsed: dict[str, Any] = {}
+    for name, table in tables.items():
+        factory = registry.get(name)  # an unknown sink name is an error with a suggestion
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"train.sink_options.{name} must be a table of options, e.g. train.sink_options.{name}={{key = \"value\"}}")
+        parsed[name] = parse_sink_table(name, factory, table)
+    return parsed
+
+
+def parse_sink_table(name: str, factory: Any, table: Mapping[str, Any]) -> Any:
+    """One sink's table checked against its factory's ``options`` attrs class (an instance, defaults
+    filled in), or the table as a dict when the factory declares none; a one-line ConfigError."""
+    cls = getattr(factory, "options", None)
+    if cls is None or not attrs.has(cls):
+        return dict(table)
+    fields = {f.name: f for f in attrs.fields(cls)}
+    where = f"train.sink_options.{name}"
+    for key in table:
+        if key not in fields:
+            raise ConfigError(f"unknown option '{where}.{key}'.{did_you_mean(key, fields)} Known: {', '.join(fields) or 'none'}.")
+    values = {key: coerce_value(where, key, value, fields[key]) for key, value in table.items()}
+    try:
+        return cls(**values)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def takes_setup(factory: Callable[..., Any]) -> bool:
+    """Whether a sink factory takes ``(run_dir, setup)`` rather than ``(run_dir)`` alone."""
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: the one-argument form
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def start_sink(factory: Callable[..., Any], setup: SinkSetup) -> Any:
+    """Call a sink factory in whichever form it takes; its sink or None."""
+    if takes_setup(factory):
+        return factory(Path(setup.run_dir), setup)
+    return factory(Path(setup.run_dir))
+
 
 class MetricLog(Callback):
     """Appends one JSON object per log interval and forwards it to every active sink."""
 
-    def __init__(self, run_dir: Path, host: PluginHost, enabled_sinks: list[str], active: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        host: PluginHost,
+        enabled_sinks: list[str],
+        active: bool = True,
+        sink_options: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
         self.path = metrics_path(run_dir)
         self.active = active
         self.sinks: list[tuple[str, Any]] = []
@@ -51,10 +141,14 @@ class MetricLog(Callback):
         known = host.registries.sinks
         for name in wanted - {"*"}:
             known.get(name)  # an unknown sink name is an error with a suggestion
+        options = parse_sink_options(known, {}) if sink_options is None else dict(sink_options)
         for entry in known:
             if "*" in wanted or entry.name in wanted:
+                configured = entry.name in options
                 try:
-                    sink = entry.obj(Path(run_dir))
+                    table = options[entry.name] if configured else parse_sink_table(entry.name, entry.obj, {})
+                    setup = SinkSetup(Path(run_dir), table, configured, entry.name in wanted, dict(config or {}))
+                    sink = start_sink(entry.obj, setup)
                 except Exception as exc:  # a sink must never stop training
                     sys.stderr.write(f"infogan-tk: metric sink '{entry.name}' failed to start and is off: {exc}\n")
                     continue
@@ -92,7 +186,15 @@ class MetricLog(Callback):
                 self.sinks.remove((name, sink))
 
     def on_run_end(self, event: RunEndEvent) -> None:
-        """Close the sinks."""
+        """Tell the sinks that take it how the run ended, then close them."""
+        for name, sink in list(self.sinks):
+            finish = getattr(sink, "finish", None)
+            if finish is None:
+                continue
+            try:
+                finish(event.step, event.checkpoint, event.interrupted)
+            except Exception as exc:
+                sys.stderr.write(f"infogan-tk: metric sink '{name}' failed at the end of the run: {exc}\n")
         self.close()
 
     def close(self) -> None:

@@ -51,7 +51,7 @@ from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import apply_precision_switches, pick_device
 from .events import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
-from .metrics import MetricLog
+from .metrics import MetricLog, parse_sink_options
 from .progress import make_progress
 from .objective import InfoGANObjective, ObjectiveSettings
 
@@ -163,6 +163,8 @@ class Trainer:
         self.config = self.assembly.config
         Callbacks.check_names(self.host.registries.callbacks, self.config.train.callbacks)
         check_extension_names(self.host.registries.extensions, self.config.train.extensions)
+        # Checked before anything is built, so a mistyped sink option costs no data loading.
+        self.sink_options = parse_sink_options(self.host.registries.sinks, self.config.train.sink_options)
         if not resume and self.dist.is_main and list_steps(self.run_dir):
             raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
         if resume and not list_steps(self.run_dir):
@@ -215,7 +217,10 @@ class Trainer:
             if self.dist.is_main:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 write_file(config_path(self.run_dir), self.config.to_toml())
-        self.log = MetricLog(self.run_dir, self.host, tc.sinks, active=self.dist.is_main)
+        self.log = MetricLog(
+            self.run_dir, self.host, tc.sinks, active=self.dist.is_main,
+            sink_options=self.sink_options, config=self.config.to_dict(),
+        )
         info = RunInfo(self.run_dir, self.assembly, self.device, resumed=resume, publish_images=lambda event: self.callbacks.images(event))
         self.callbacks = (
             Callbacks.from_registry(self.host.registries.callbacks, tc.callbacks, info, first=[("metrics", self.log)])

@@ -1,0 +1,172 @@
+"""The ``mlflow`` metric sink: a run in an MLflow tracking store.
+
+Logged: the resolved config as parameters (flat ``section.key`` names, values as text), each log
+interval's metrics at their step, and at the run's end the ``figures/`` folder, ``config.toml`` and
+the last checkpoint's weights file (``checkpoints/step-*.safetensors``) as artifacts. MLflow stores
+no nan or inf faithfully (some stores refuse them, others turn inf into the largest float), so a
+non-finite value is left out of that step and counted in the run's tag ``infogan-tk.nonfinite``
+(``name: count``); the run's ``metrics.jsonl`` keeps every value. A run that stopped early ends
+``KILLED``, else ``FINISHED``.
+
+Where: the option ``tracking_uri``, else MLflow's own choice: ``MLFLOW_TRACKING_URI``, else its
+default, ``sqlite:///mlflow.db`` in the working directory (new experiments keep their artifacts in
+``./mlruns``, as MLflow does). The experiment: the option ``experiment``, else
+``MLFLOW_EXPERIMENT_NAME``, else ``MLFLOW_EXPERIMENT_ID``, else MLflow's ``Default``. The client is
+MLflow's own ``MlflowClient``. The extra installs ``mlflow-skinny`` (the client, without MLflow's
+server and UI) with SQLAlchemy and Alembic, which its SQLite store needs: the lightest set that
+keeps a local store, since MLflow 3's file store (``./mlruns`` as the tracking URI) refuses to
+start unless ``MLFLOW_ALLOW_FILE_STORE=true``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from infogan_toolkit.engine.metrics import MetricSink, SinkSetup
+from infogan_toolkit.rundir import config_path, figures_dir
+
+from .common import flatten, say_missing, wanted
+
+ENV_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
+#: MLflow's limits: 100 params or tags and 1000 metrics per batch, 6000 characters a param value.
+_PARAMS_PER_BATCH = 100
+_METRICS_PER_BATCH = 1000
+_PARAM_CHARS = 6000
+_KEY_UNSAFE = re.compile(r"[^\w\-. /]")
+
+
+@attrs.frozen
+class MlflowOptions:
+    """``[train.sink_options.mlflow]``: every key optional."""
+
+    #: Tracking URI (``sqlite:///PATH``, ``http(s)://...``); else ``MLFLOW_TRACKING_URI``, else MLflow's default.
+    tracking_uri: str = ""
+    #: Experiment name (created when missing); else ``MLFLOW_EXPERIMENT_NAME`` / ``_ID``, else ``Default``.
+    experiment: str = ""
+    #: The MLflow run's name; else the run directory's name.
+    run_name: str = ""
+    #: Extra tags on the MLflow run.
+    tags: dict[str, str] = attrs.field(factory=dict)
+    #: Upload figures, config.toml and the last checkpoint's weights at the end of the run.
+    artifacts: bool = True
+
+
+def _param_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= _PARAM_CHARS else text[: _PARAM_CHARS - 3] + "..."
+
+
+class MlflowSink(MetricSink):
+    """One MLflow run, fed through ``MlflowClient`` (no global active run, so nothing of MLflow's
+    process-wide state is touched)."""
+
+    def __init__(self, client: Any, run_id: str, run_dir: Path, artifacts: bool) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.run_dir = Path(run_dir)
+        self.artifacts = artifacts
+        self.nonfinite: Counter[str] = Counter()
+        self.ended = False
+
+    @classmethod
+    def start(cls, client: Any, options: MlflowOptions, setup: SinkSetup) -> MlflowSink:
+        """Find or create the experiment, create the run and log the config as its parameters."""
+        from mlflow.entities import Param
+
+        experiment_id = _experiment_id(client, options.experiment)
+        run_dir = Path(setup.run_dir)
+        tags = {"infogan-tk.run_dir": str(run_dir.resolve()), **options.tags}
+        run = client.create_run(experiment_id, run_name=options.run_name or run_dir.name, tags=tags)
+        sink = cls(client, run.info.run_id, run_dir, options.artifacts)
+        params = [Param(key, _param_value(value)) for key, value in sorted(flatten(setup.config).items())]
+        for i in range(0, len(params), _PARAMS_PER_BATCH):
+            client.log_batch(sink.run_id, params=params[i : i + _PARAMS_PER_BATCH])
+        return sink
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        """One point per finite metric at ``step``; non-finite ones are counted, not sent."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        points = []
+        for name, value in metrics.items():
+            value = float(value)
+            if math.isfinite(value):
+                points.append(Metric(_KEY_UNSAFE.sub("_", name), value, now, int(step)))
+            else:
+                self.nonfinite[name] += 1
+        for i in range(0, len(points), _METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=points[i : i + _METRICS_PER_BATCH])
+
+    def finish(self, step: int, checkpoint: Path | None, interrupted: bool) -> None:
+        """Upload the figures, the config and the last checkpoint's weights; end the run."""
+        try:
+            if self.artifacts:
+                figures = figures_dir(self.run_dir)
+                if figures.is_dir() and any(figures.iterdir()):
+                    self.client.log_artifacts(self.run_id, str(figures), "figures")
+                if config_path(self.run_dir).is_file():
+                    self.client.log_artifact(self.run_id, str(config_path(self.run_dir)))
+                if checkpoint is not None and Path(checkpoint).is_file():
+                    self.client.log_artifact(self.run_id, str(checkpoint), "checkpoints")
+        finally:
+            self._end("KILLED" if interrupted else "FINISHED")
+
+    def close(self) -> None:
+        """End the run if :meth:`finish` did not."""
+        self._end("FINISHED")
+
+    def _end(self, status: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.nonfinite:
+            counts = ", ".join(f"{name}: {n}" for name, n in sorted(self.nonfinite.items()))
+            self.client.set_tag(self.run_id, "infogan-tk.nonfinite", counts)
+        self.client.set_terminated(self.run_id, status)
+
+
+def _experiment_id(client: Any, name: str) -> str:
+    """The id of the experiment named by the option or MLflow's variables, created when missing."""
+    name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME", "")
+    if not name and os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    name = name or "Default"
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:  # another run created it meanwhile
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+class MlflowSinkFactory:
+    """``factory(run_dir, setup)`` for the ``mlflow`` sink; ``options`` is its options table's class."""
+
+    options = MlflowOptions
+
+    def __call__(self, run_dir: Path, setup: SinkSetup | None = None) -> MlflowSink | None:
+        """The sink, or None when the run did not ask for MLflow or its package is missing."""
+        setup = setup or SinkSetup(Path(run_dir), MlflowOptions(), configured=False, requested=False)
+        if not wanted(setup, ENV_VARS):
+            return None
+        try:
+            from mlflow.tracking import MlflowClient
+        except Exception as exc:  # ImportError, or a broken install that fails at import
+            say_missing("mlflow", "mlflow", exc)
+            return None
+        options = setup.options if isinstance(setup.options, MlflowOptions) else MlflowOptions(**setup.options)
+        return MlflowSink.start(MlflowClient(tracking_uri=options.tracking_uri or None), options, setup)

@@ -1,0 +1,129 @@
+"""The ``wandb`` metric sink: a Weights & Biases run, online or offline.
+
+Logged: the resolved config as the run's config (nested as in ``config.toml``), each log
+interval's metrics at their step (nan and inf as they are: W&B records them), and the pictures
+callbacks publish at checkpoints (the figures callback's ``traversal`` and ``samples``) as images
+at their step. ``WANDB_MODE=offline`` (or the option ``mode = "offline"``) writes the run only to
+disk, ``DIR/wandb/offline-run-*``, for ``wandb sync`` later; nothing goes over the network.
+
+Where: the option ``project``, else ``WANDB_PROJECT``, else ``infogan-tk``; the files under the
+option ``dir``, else ``WANDB_DIR``, else the run directory. W&B's other variables (``WANDB_ENTITY``,
+``WANDB_API_KEY``, ``WANDB_SILENT``...) apply as usual.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from infogan_toolkit.engine.metrics import MetricSink, SinkSetup
+from infogan_toolkit.errors import ConfigError
+
+from .common import say_missing, wanted
+
+ENV_VARS = ("WANDB_PROJECT",)
+MODES = ("", "online", "offline", "disabled")
+
+
+def _mode(instance: Any, attribute: Any, value: str) -> None:
+    if value not in MODES:
+        raise ConfigError(f"mode must be one of online, offline, disabled, got {value!r}")
+
+
+@attrs.frozen
+class WandbOptions:
+    """``[train.sink_options.wandb]``: every key optional."""
+
+    #: Project; else ``WANDB_PROJECT``, else ``infogan-tk``.
+    project: str = ""
+    #: Entity (user or team); else ``WANDB_ENTITY``, else the account's default.
+    entity: str = ""
+    #: ``online``, ``offline`` or ``disabled``; else ``WANDB_MODE``, else W&B's default (online).
+    mode: str = attrs.field(default="", validator=_mode)
+    #: The W&B run's name; else the run directory's name.
+    run_name: str = ""
+    #: Tags on the W&B run.
+    tags: list[str] = attrs.field(factory=list)
+    #: Where W&B writes its files; else ``WANDB_DIR``, else the run directory.
+    dir: str = ""
+    #: Log the pictures published at checkpoints (traversal sheet, sample grid).
+    images: bool = True
+
+
+def _picture(image: torch.Tensor) -> Any:
+    """A ``(C, H, W)`` float image in [0, 1] as the ``(H, W[, C])`` uint8 array W&B takes."""
+    pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+
+
+class WandbSink(MetricSink):
+    """One W&B run (a ``wandb.Run``), fed with ``run.log`` at log intervals and checkpoints."""
+
+    def __init__(self, run: Any, images: bool) -> None:
+        self.run = run
+        self.images = images
+        self.ended = False
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        """One history row at ``step``."""
+        self.run.log({name: float(value) for name, value in metrics.items()}, step=int(step))
+
+    def write_images(self, step: int, images: Mapping[str, torch.Tensor]) -> None:
+        """Each picture as a ``wandb.Image`` under its tag at ``step``."""
+        if not self.images:
+            return
+        import wandb
+
+        self.run.log({tag: wandb.Image(_picture(image)) for tag, image in images.items()}, step=int(step))
+
+    def finish(self, step: int, checkpoint: Path | None, interrupted: bool) -> None:
+        """End the run (exit code 1 when it stopped early)."""
+        self._end(1 if interrupted else 0)
+
+    def close(self) -> None:
+        """End the run if :meth:`finish` did not."""
+        self._end(0)
+
+    def _end(self, exit_code: int) -> None:
+        if not self.ended:
+            self.ended = True
+            self.run.finish(exit_code=exit_code)
+
+
+class WandbSinkFactory:
+    """``factory(run_dir, setup)`` for the ``wandb`` sink; ``options`` is its options table's class."""
+
+    options = WandbOptions
+
+    def __call__(self, run_dir: Path, setup: SinkSetup | None = None) -> WandbSink | None:
+        """The sink, or None when the run did not ask for W&B or its package is missing."""
+        setup = setup or SinkSetup(Path(run_dir), WandbOptions(), configured=False, requested=False)
+        if not wanted(setup, ENV_VARS):
+            return None
+        try:
+            import wandb
+        except Exception as exc:  # ImportError, or a broken install that fails at import
+            say_missing("wandb", "wandb", exc)
+            return None
+        options = setup.options if isinstance(setup.options, WandbOptions) else WandbOptions(**setup.options)
+        run_dir = Path(setup.run_dir)
+        # Resolved here, not left to W&B: it reads its settings once per process.
+        where = options.dir or os.environ.get("WANDB_DIR") or str(run_dir)
+        run = wandb.init(
+            project=options.project or os.environ.get("WANDB_PROJECT") or "infogan-tk",
+            entity=options.entity or None,
+            name=options.run_name or run_dir.name,
+            mode=options.mode or os.environ.get("WANDB_MODE") or None,
+            dir=where,
+            tags=list(options.tags) or None,
+            config=dict(setup.config),
+            reinit="create_new",
+            # The toolkit's own output stays the terminal's: W&B does not wrap stdout and stderr.
+            settings=wandb.Settings(console="off"),
+        )
+        return WandbSink(run, options.images)

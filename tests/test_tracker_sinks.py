@@ -1,0 +1,223 @@
+"""The experiment-tracker sinks of the built-in `trackers` plugin: real tiny runs through the CLI
+into a real local MLflow file store (read back with MlflowClient) and an offline W&B run (read back
+from the run files W&B writes), their opt-in rule, a missing package, and the option check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from infogan_toolkit.cli.app import app
+from infogan_toolkit.plugins import PluginHost
+from infogan_toolkit.rundir import list_steps
+from infogan_toolkit.testing import check_metric_sink
+
+CLI = Path(sys.executable).with_name("infogan-tk")  # the installed entry point, as a user runs it
+TRACKER_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "WANDB_PROJECT", "WANDB_MODE", "WANDB_DIR")
+
+
+@pytest.fixture(autouse=True)
+def _no_tracker_env(monkeypatch, tmp_path):
+    """No developer's tracker settings leak in; W&B never reaches the network nor the home folder."""
+    for var in TRACKER_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
+
+
+def train(out: Path, *sets: str) -> object:
+    """A 3-step default (glyphs) run logging every step; its CLI result."""
+    args = ["train", "--steps", "3", "--batch-size", "8", "--out", str(out), "--quiet", "--no-eval",
+            "--set", "train.log_every=1"]
+    for item in sets:
+        args += ["--set", item]
+    return CliRunner().invoke(app, args)
+
+
+def sqlite_store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def test_mlflow_run_lands_in_a_local_store(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # a new experiment's artifacts go to ./mlruns
+    store = sqlite_store(tmp_path)
+    out = tmp_path / "run"
+    result = train(out, 'train.sinks=["mlflow"]', f'train.sink_options.mlflow={{tracking_uri="{store}", experiment="tiny"}}')
+    assert result.exit_code == 0, result.stderr
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("tiny")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED" and run.info.run_name == "run"
+    params = run.data.params
+    assert params["train.steps"] == "3" and params["train.batch_size"] == "8" and params["model.backbone"] == "glyphs"
+    assert params["train.sinks"] == "['mlflow']"
+    logged = [line for line in (out / "metrics.jsonl").read_text().splitlines()]
+    name = next(k for k in json.loads(logged[0]) if k != "step")
+    history = client.get_metric_history(run.info.run_id, name)
+    assert [m.step for m in history] == [1, 2, 3]
+    assert history[-1].value == pytest.approx(json.loads(logged[-1])[name])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"figures", "checkpoints", "config.toml"} <= artifacts
+    figures = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert figures == {p.name for p in (out / "figures").iterdir()} and figures
+    (weights,) = client.list_artifacts(run.info.run_id, "checkpoints")
+    step = list_steps(out)[-1]
+    assert Path(weights.path).name == f"step-{step:07d}.safetensors"
+    local = client.download_artifacts(run.info.run_id, weights.path, str(tmp_path / "down"))
+    assert Path(local).read_bytes() == (out / "checkpoints" / Path(weights.path).name).read_bytes()
+
+
+def test_mlflow_env_var_turns_it_on_under_star(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    store = sqlite_store(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    result = train(tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    experiment = MlflowClient(tracking_uri=store).get_experiment_by_name("from-env")
+    assert experiment is not None and len(MlflowClient(tracking_uri=store).search_runs([experiment.experiment_id])) == 1
+
+
+def test_trackers_stay_off_under_star_unless_configured(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = train(tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+    assert not (tmp_path / "run" / "wandb").exists()
+    assert "mlflow" not in result.stderr and "wandb" not in result.stderr
+
+
+def wandb_records(path: Path) -> list[bytes]:
+    """The records of a ``.wandb`` file: a 7-byte header (``:W&B``, magic, version), then the
+    LevelDB log format W&B writes (32 KiB blocks; each chunk crc32, little-endian length, type
+    1 full / 2 first / 3 middle / 4 last). W&B's Python package no longer ships a reader."""
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", data[:7]
+    records, pending, pos, block = [], b"", 7, 32768
+    while pos + 7 <= len(data):
+        room = block - pos % block
+        if room < 7:  # the block's tail is padding
+            pos += room
+            continue
+        length = int.from_bytes(data[pos + 4 : pos + 6], "little")
+        kind = data[pos + 6]
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind == 0 and length == 0:
+            continue
+        if kind in (1, 2):
+            pending = chunk
+        else:
+            pending += chunk
+        if kind in (1, 4):
+            records.append(pending)
+    return records
+
+
+def read_offline_run(folder: Path) -> tuple[dict, list[dict]]:
+    """An offline W&B run's config and history rows, decoded with W&B's own protobuf classes."""
+    from wandb.proto import wandb_internal_pb2
+
+    (path,) = folder.glob("*.wandb")
+    config: dict = {}
+    rows: list[dict] = []
+    for data in wandb_records(path):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(data)
+        kind = record.WhichOneof("record_type")
+        if kind == "run" and record.run.HasField("config"):
+            config.update({item.key: json.loads(item.value_json) for item in record.run.config.update})
+        elif kind == "config":
+            config.update({item.key: json.loads(item.value_json) for item in record.config.update})
+        elif kind == "history":
+            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
+    return config, rows
+
+
+def test_wandb_offline_run_holds_config_metrics_and_images(tmp_path):
+    out = tmp_path / "run"
+    result = train(out, 'train.sinks=["wandb"]', 'train.sink_options.wandb={mode="offline", project="tiny"}')
+    assert result.exit_code == 0, result.stderr
+    (folder,) = (out / "wandb").glob("offline-run-*")
+    config, rows = read_offline_run(folder)
+    assert config["train"]["steps"] == 3 and config["model"]["backbone"] == "glyphs"
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    name = next(k for k in logged[0] if k != "step")
+    by_step = {row["_step"]: row for row in rows}
+    assert [s for s in sorted(by_step) if name in by_step[s]] == [1, 2, 3]
+    assert by_step[3][name] == pytest.approx(logged[-1][name])
+    # An image is a nested history item (samples/_type, samples/path...); its PNG sits in the run's files.
+    (pictures,) = [row for row in rows if row.get("samples/_type") == "image-file"]
+    assert pictures["_step"] == 3 and pictures["traversal/_type"] == "image-file"
+    assert (folder / "files" / pictures["samples/path"]).is_file()
+
+
+MISSING_SHIM = 'raise ImportError("No module named {name!r}")\n'
+
+
+@pytest.mark.parametrize("name", ["mlflow", "wandb"])
+def test_missing_package_says_one_line_and_the_run_goes_on(tmp_path, name):
+    shim = tmp_path / "shim" / name
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text(MISSING_SHIM.format(name=name))
+    env = {k: v for k, v in os.environ.items() if k not in TRACKER_VARS}
+    env["PYTHONPATH"] = str(tmp_path / "shim")
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [str(CLI), "train", "--steps", "2", "--batch-size", "8", "--out", str(out),
+         "--quiet", "--no-eval", "--set", f'train.sinks=["{name}"]'],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if name in line]
+    assert lines == [f"infogan-tk: metric sink '{name}' is off: the {name} package is not installed (pip install 'infogan-toolkit[{name}]')"]
+    assert list_steps(out) == [2]
+
+
+def test_unknown_option_is_one_line_exit_2(tmp_path):
+    result = train(tmp_path / "run", 'train.sink_options.mlflow={tracking_url="file:/x"}')
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert "unknown option 'train.sink_options.mlflow.tracking_url'. Did you mean 'tracking_uri'?" in message
+    assert "Known: tracking_uri, experiment, run_name, tags, artifacts." in message
+    assert not (tmp_path / "run").exists()
+
+
+def test_options_for_an_unknown_sink_are_refused(tmp_path):
+    result = train(tmp_path / "run", 'train.sink_options.mlfow={experiment="x"}')
+    assert result.exit_code == 2 and "unknown metric sink 'mlfow'. Did you mean 'mlflow'" in result.stderr
+
+
+def test_conformance_kit_on_both_factories(tmp_path, monkeypatch):
+    sinks = PluginHost().registries.sinks
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_store(tmp_path))
+    monkeypatch.setenv("WANDB_PROJECT", "kit")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    for name in ("mlflow", "wandb"):
+        check_metric_sink(sinks.get(name))
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=sqlite_store(tmp_path))
+    (run,) = client.search_runs([client.get_experiment_by_name("Default").experiment_id])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss_d")] == [1, 2]
+    # The kit's second interval has a nan: left out of MLflow and counted.
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "li_c1")] == [1]
+    assert run.data.tags["infogan-tk.nonfinite"] == "li_c1: 1"
+    # W&B wrote where WANDB_DIR says, even after earlier runs in this process.
+    assert list((tmp_path / "wandb" / "wandb").glob("offline-run-*"))
