@@ -14,6 +14,7 @@ import functools
 import os
 import sys
 from importlib import metadata
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -90,7 +91,8 @@ class PluginHost:
         self._info: dict[str, PluginInfo] = {}
         self._registries: Registries | None = None
         # Disabled plugins, kept (an entry point or the object) only to say what they would provide.
-        self._disabled: dict[str, Any] = {}
+        # Disabled plugin name -> a zero-argument loader of its object, for the hint that names it.
+        self._disabled: dict[str, Callable[[], object]] = {}
         if os.environ.get(TRACE_ENV, "") not in ("", "0"):
             self.pm.trace.root.setwriter(lambda msg: sys.stderr.write(msg))
             self.pm.enable_tracing()
@@ -105,7 +107,7 @@ class PluginHost:
             version = ep.dist.version if ep.dist is not None else None
             if ep.name in blocked:
                 self._info[ep.name] = PluginInfo(ep.name, "disabled", dist, version)
-                self._disabled[ep.name] = ep
+                self._disabled[ep.name] = ep.load
                 continue
             if ep.name in self._info:
                 continue  # the same distribution seen twice on sys.path
@@ -125,7 +127,7 @@ class PluginHost:
         """Register a plugin object (module or instance) under ``name``; misspelled hooks are refused."""
         if name in disabled_names():
             self._info[name] = PluginInfo(name, "disabled", distribution, version)
-            self._disabled[name] = plugin
+            self._disabled[name] = lambda: plugin
             return
         if self.pm.has_plugin(name):
             raise PluginError(f"a plugin named '{name}' is already registered; pick another name")
@@ -217,12 +219,14 @@ class PluginHost:
         """
         hook_name = next(h for h, (attr, _) in HOOK_REGISTRIES.items() if attr == registry_attr)
         unreadable = []
-        for plugin_name, source in sorted(self._disabled.items()):
+        for plugin_name, load in sorted(self._disabled.items()):
             info = self._info.get(plugin_name)
             dist = info.distribution if info is not None and info.distribution else "registered in-process"
             names: list[str] = []
             try:
-                obj = source.load() if isinstance(source, metadata.EntryPoint) else source
+                # Loaded through the entry point's own load(): a package such as mlflow that imports
+                # importlib_metadata makes the entry points that library's class, not the stdlib's.
+                obj = load()
                 hook = getattr(obj, hook_name, None)
                 if hook is not None:
                     hook(register=lambda n, _obj, _names=names: _names.append(str(n).lower()))

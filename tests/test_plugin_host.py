@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
 import math
 import re
 import sys
@@ -415,3 +417,17 @@ def test_tensorboard_sink_is_inactive_without_tensorboard(regs, tmp_path, monkey
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
     assert regs.sinks.get("tensorboard")(tmp_path) is None
     assert not (tmp_path / "tensorboard").exists()
+
+
+def test_the_disabled_hint_survives_importlib_metadata_being_imported():
+    # importlib_metadata (which mlflow imports) makes the stdlib's entry points that library's
+    # class; the hint must still load a disabled plugin to see what it provides.
+    pytest.importorskip("importlib_metadata")
+    code = ("import importlib_metadata\n"
+            "from infogan_toolkit.plugins import PluginHost\n"
+            "print(PluginHost()._disabled_provider('heads', 'softmax'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, DISABLE_ENV: "heads"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == (f"plugin 'heads' (infogan-toolkit) provides it but is disabled by {DISABLE_ENV}; "
+                                  "remove 'heads' from that list")
