@@ -141,7 +141,7 @@ class MetricLog(Callback):
         known = host.registries.sinks
         for name in wanted - {"*"}:
             known.get(name)  # an unknown sink name is an error with a suggestion
-        options = parse_sink_options(known, {}) if sink_options is None else dict(sink_options)
+        options = dict(sink_options or {})  # already checked by the trainer (parse_sink_options)
         for entry in known:
             if "*" in wanted or entry.name in wanted:
                 configured = entry.name in options
