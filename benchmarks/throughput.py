@@ -15,6 +15,7 @@ caveats: ``docs/performance.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -45,11 +46,14 @@ from infogan_toolkit.engine.trainer import build_objective, make_train_step
 from infogan_toolkit.errors import ConfigError, ToolkitError
 from infogan_toolkit.plugins import PluginHost
 
-#: Each variant is a set of configuration overrides on top of the defaults (fp32, foreach Adam).
+#: Each variant is a set of configuration overrides on top of the defaults (fp32; layout and Adam kernel "auto").
+#: `contiguous+foreach` is the step as it ran before those were chosen per device.
 #: Variants combine with "+", e.g. ``channels_last+bf16``.
 VARIANTS: dict[str, tuple[str, ...]] = {
     "default": (),
     "channels_last": ("train.channels_last=true",),
+    "contiguous": ("train.channels_last=false",),
+    "foreach": ("optim.implementation=foreach",),
     "bf16": ("train.bf16=true",),
     "tf32": ("train.tf32=true",),
     "compile": ("train.compile=true",),
@@ -159,6 +163,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "platform": platform.platform(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
     }
@@ -181,51 +186,73 @@ def free_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def matmul_rate(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> float:
-    """Median FLOP/s of ``size x size`` matmuls in ``dtype`` on the device."""
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(size, size, generator=gen).to(device, dtype)
-    b = torch.randn(size, size, generator=gen).to(device, dtype)
-    out = torch.empty(size, size, device=device, dtype=dtype)
-    torch.mm(a, b, out=out)  # warm-up: kernel selection, allocator
-    sync(device)
-    t0 = time.perf_counter()
-    torch.mm(a, b, out=out)
-    sync(device)
-    inner = max(1, min(1000, int(PEAK_REPEAT_SECONDS / max(time.perf_counter() - t0, 1e-9))))
-    rates = []
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            torch.mm(a, b, out=out)
-        sync(device)
-        rates.append(2.0 * size**3 * inner / (time.perf_counter() - t0))
-    return statistics.median(rates)
+class MatmulProbe:
+    """Times ``size x size`` matmuls in one precision on the device; its matrices are made once, so a
+    probe between timed regions allocates nothing (and so does not show in the memory figures)."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype, size: int, tf32: bool = False) -> None:
+        gen = torch.Generator().manual_seed(0)
+        self.device, self.size, self.tf32 = device, size, tf32
+        self.a = torch.randn(size, size, generator=gen).to(device, dtype)
+        self.b = torch.randn(size, size, generator=gen).to(device, dtype)
+        self.out = torch.empty(size, size, device=device, dtype=dtype)
+        with self._precision():
+            torch.mm(self.a, self.b, out=self.out)  # warm-up: kernel selection, allocator
+            sync(device)
+            t0 = time.perf_counter()
+            torch.mm(self.a, self.b, out=self.out)
+            sync(device)
+        self.inner = max(1, min(1000, int(PEAK_REPEAT_SECONDS / max(time.perf_counter() - t0, 1e-9))))
+
+    def _precision(self):
+        """TF32 on for a TF32 probe, for its matmuls only."""
+        if not self.tf32:
+            return contextlib.nullcontext()
+        return _tf32_matmuls()
+
+    def rate(self) -> float:
+        """FLOP/s of one timed burst of matmuls (about PEAK_REPEAT_SECONDS long)."""
+        with self._precision():
+            sync(self.device)
+            t0 = time.perf_counter()
+            for _ in range(self.inner):
+                torch.mm(self.a, self.b, out=self.out)
+            sync(self.device)
+        return 2.0 * self.size**3 * self.inner / (time.perf_counter() - t0)
+
+    def median_rate(self, repeats: int) -> float:
+        """The median FLOP/s of ``repeats`` bursts."""
+        return statistics.median(self.rate() for _ in range(repeats))
 
 
-def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool, want_tf32: bool = False) -> dict[str, Any]:
-    """The device's measured matmul peak in fp32 and, where asked and supported, bf16 and (CUDA) TF32."""
-    peak: dict[str, Any] = {"matmul_size": size, "fp32_flops_per_s": matmul_rate(device, torch.float32, size, repeats)}
-    peak["tf32_flops_per_s"] = None
+@contextlib.contextmanager
+def _tf32_matmuls():
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool, want_tf32: bool = False) -> tuple[dict[str, Any], dict[str, MatmulProbe]]:
+    """The device's measured matmul peak in fp32 and, where asked and supported, bf16 and (CUDA)
+    TF32; and the probes by precision name, kept to measure the peak again beside each timed region."""
+    probes = {"fp32": MatmulProbe(device, torch.float32, size)}
     if want_tf32 and device.type == "cuda":
-        before = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = True
-        try:
-            peak["tf32_flops_per_s"] = matmul_rate(device, torch.float32, size, repeats)
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = before
-    peak["bf16_flops_per_s"] = None
+        probes["tf32"] = MatmulProbe(device, torch.float32, size, tf32=True)
+    peak: dict[str, Any] = {"matmul_size": size, "tf32_flops_per_s": None, "bf16_flops_per_s": None}
     if want_bf16:
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
             peak["bf16_error"] = "this GPU does not support bf16"
         else:
             try:
-                peak["bf16_flops_per_s"] = matmul_rate(device, torch.bfloat16, size, repeats)
+                probes["bf16"] = MatmulProbe(device, torch.bfloat16, size)
             except Exception as exc:  # a device without bf16 matmul is a result, not a crash
                 peak["bf16_error"] = one_line(exc)
-    free_memory(device)
-    return peak
+    for name, probe in probes.items():
+        peak[f"{name}_flops_per_s"] = probe.median_rate(repeats)
+    return peak, probes
 
 
 class MemoryProbe:
@@ -246,6 +273,7 @@ class MemoryProbe:
         """Begin a measurement."""
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+            self.baseline = torch.cuda.memory_allocated(self.device) / MIB  # the peak probes' matrices
             return
         # The max RSS is a process-wide high-water mark; Linux lets a process lower it to the
         # current RSS, so each measurement sees its own peak. Where it cannot, growth is a lower bound.
@@ -258,7 +286,7 @@ class MemoryProbe:
     def peak_mib(self) -> float:
         """Peak MiB since :meth:`start`."""
         if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / MIB
+            return torch.cuda.max_memory_allocated(self.device) / MIB - self.baseline
         return max(0.0, self._max_rss_mib() - self.baseline)
 
 
@@ -276,6 +304,7 @@ class Timing:
 
     step_seconds: list[float]  # seconds per step, one value per timed repeat
     warmup_seconds: float
+    peak_flops_per_s: list[float] = attrs.field(factory=list)  # the matmul rate right after each repeat
 
     @property
     def median_step(self) -> float:
@@ -283,15 +312,19 @@ class Timing:
         return statistics.median(self.step_seconds)
 
 
-def time_steps(step: Callable[[], Any], device: torch.device, steps: int, warmup: int, repeats: int) -> Timing:
-    """Run ``warmup`` untimed steps, then ``repeats`` timed regions of ``steps`` steps each."""
+def time_steps(
+    step: Callable[[], Any], device: torch.device, steps: int, warmup: int, repeats: int, probe: MatmulProbe | None = None
+) -> Timing:
+    """Run ``warmup`` untimed steps, then ``repeats`` timed regions of ``steps`` steps each, each
+    followed by one burst of ``probe``'s matmuls: a shared machine's speed drifts between minutes,
+    and the peak measured beside each region drifts with it."""
     sync(device)
     t0 = time.perf_counter()
     for _ in range(warmup):
         step()
     sync(device)
     warmup_seconds = time.perf_counter() - t0
-    per_step = []
+    per_step, peaks = [], []
     for _ in range(repeats):
         sync(device)
         t0 = time.perf_counter()
@@ -299,7 +332,9 @@ def time_steps(step: Callable[[], Any], device: torch.device, steps: int, warmup
             step()
         sync(device)
         per_step.append((time.perf_counter() - t0) / steps)
-    return Timing(per_step, warmup_seconds)
+        if probe is not None:
+            peaks.append(probe.rate())
+    return Timing(per_step, warmup_seconds, peaks)
 
 
 def count_flops(step: Callable[[], Any]) -> int:
@@ -318,6 +353,7 @@ class Bench:
     device: torch.device
     args: argparse.Namespace
     peak: dict[str, Any]
+    probes: dict[str, MatmulProbe]
 
 
 def engine_config(host: PluginHost, backbone: str, batch: int, args: argparse.Namespace, sets: list[str]) -> Config:
@@ -359,7 +395,9 @@ def peak_for(variant: str, peak: dict[str, Any]) -> tuple[float | None, str]:
 
 
 def summarise(row: dict[str, Any], timing: Timing, flops: int, batch: int, peak: float | None) -> None:
-    """Fill a result row's throughput numbers from its timing."""
+    """Fill a result row's throughput numbers from its timing. ``peak_ratio`` is the median over the
+    timed regions of each region's FLOP rate over the matmul peak measured right after it (else
+    over ``peak``, the peak measured at the start)."""
     step_s = timing.median_step
     row["step_seconds_median"] = step_s
     row["step_seconds_repeats"] = timing.step_seconds
@@ -369,7 +407,15 @@ def summarise(row: dict[str, Any], timing: Timing, flops: int, batch: int, peak:
     row["flops_per_step"] = flops
     row["flops_per_image"] = flops / batch
     row["achieved_flops_per_s"] = flops / step_s
-    row["peak_ratio"] = flops / step_s / peak if peak else None
+    row["peak_flops_per_s_repeats"] = timing.peak_flops_per_s
+    if timing.peak_flops_per_s:
+        ratios = [flops / s / p for s, p in zip(timing.step_seconds, timing.peak_flops_per_s)]
+        row["peak_ratio_repeats"] = ratios
+        row["peak_ratio"] = statistics.median(ratios)
+    else:
+        row["peak_ratio"] = flops / step_s / peak if peak else None
+    # The speed the machine would allow: its matmul peak spent on this row's arithmetic.
+    row["peak_img_per_s"] = row["img_per_s"] / row["peak_ratio"] if row["peak_ratio"] else None
 
 
 def measure_engine(bench: Bench, backbone: str, batch: int, variant: str) -> dict[str, Any]:
@@ -389,8 +435,8 @@ def measure_engine(bench: Bench, backbone: str, batch: int, variant: str) -> dic
             objective.compile()
         # Compilation happens lazily in the first calls, so a compiled variant always gets a warm-up.
         warmup = max(args.warmup, 1) if compiled else args.warmup
-        timing = time_steps(step, bench.device, args.steps, warmup, args.repeats)
         peak, peak_dtype = peak_for(variant, bench.peak)
+        timing = time_steps(step, bench.device, args.steps, warmup, args.repeats, bench.probes.get(peak_dtype))
         summarise(row, timing, flops, batch, peak)
         row["peak_dtype"] = peak_dtype
         if compiled:
@@ -443,7 +489,7 @@ def measure_plain(bench: Bench, backbone: str, batch: int, workdir: Path) -> dic
         root = stage_mnist(mnist_source(args.mnist_root), workdir / "torchvision-root")
         loop = PlainInfoGAN(bench.host.registries.backbones.get(backbone), mnist_loader(root, batch), bench.device, args.seed)
         flops = count_flops(loop.step)
-        timing = time_steps(loop.step, bench.device, args.steps, args.warmup, args.repeats)
+        timing = time_steps(loop.step, bench.device, args.steps, args.warmup, args.repeats, bench.probes["fp32"])
         summarise(row, timing, flops, batch, bench.peak["fp32_flops_per_s"])
         row["peak_dtype"] = "fp32"
         row["peak_memory_mib"] = probe.peak_mib()
@@ -476,7 +522,7 @@ def results_table(report: dict[str, Any]) -> Table:
     m = report["machine"]
     table = Table(title=f"InfoGAN training throughput on {m['device_name']} ({m['device']}, torch {m['torch_version']}, {m['threads']} threads)")
     for name, justify in [
-        ("backbone", "left"), ("batch", "right"), ("variant", "left"), ("img/s", "right"), ("vs plain", "right"),
+        ("backbone", "left"), ("batch", "right"), ("variant", "left"), ("img/s", "right"), ("limit img/s", "right"), ("vs plain", "right"),
         ("GFLOP/step", "right"), ("TFLOP/s", "right"), ("% peak", "right"), ("peak MiB", "right"), ("compile s", "right"),
         ("status", "left"),
     ]:
@@ -488,6 +534,7 @@ def results_table(report: dict[str, Any]) -> Table:
         table.add_row(
             r["backbone"], str(r["batch_size"]), r["variant"],
             _fmt(r.get("img_per_s"), ",.0f"),
+            _fmt(r.get("peak_img_per_s"), ",.0f"),
             "-" if ratio is None else f"{ratio:.2f}x",
             _fmt(r.get("flops_per_step"), ".2f", 1e9),
             _fmt(r.get("achieved_flops_per_s"), ".3f", 1e12),
@@ -525,7 +572,7 @@ def run(args: argparse.Namespace, command: str, console: Console) -> dict[str, A
     console.log(f"measuring the matmul peak on {device} ...")
     want_bf16 = any("bf16" in v.split("+") for v in variants)
     want_tf32 = any("tf32" in v.split("+") for v in variants)
-    bench = Bench(host, device, args, measure_peak(device, args.peak_size, args.repeats, want_bf16, want_tf32))
+    bench = Bench(host, device, args, *measure_peak(device, args.peak_size, args.repeats, want_bf16, want_tf32))
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="infogan-tk-bench-") as tmp:
         for backbone in backbones:

@@ -16,8 +16,8 @@ def _f(value, spec: str) -> str:
 
 def render(paths: list[Path]) -> str:
     """One table with a row per measurement, then the machine, peak and command of each file."""
-    lines = ["| backbone | batch | variant | img/s (median) | vs plain loop | GFLOP/step | achieved GFLOP/s | of matmul peak | peak MiB | status |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| backbone | batch | variant | img/s (median) | limit img/s | vs plain loop | GFLOP/step | achieved GFLOP/s | of matmul peak | peak MiB | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
     for path in paths:
         report = json.loads(path.read_text())
@@ -26,7 +26,7 @@ def render(paths: list[Path]) -> str:
             achieved = r.get("achieved_flops_per_s")
             ratio = r.get("peak_ratio")
             lines.append(
-                f"| {r['backbone']} | {r['batch_size']} | {r['variant']} | {_f(r.get('img_per_s'), '.0f')} | "
+                f"| {r['backbone']} | {r['batch_size']} | {r['variant']} | {_f(r.get('img_per_s'), '.0f')} | {_f(r.get('peak_img_per_s'), '.0f')} | "
                 f"{_f(r.get('engine_over_plain'), '.2f')}{'x' if r.get('engine_over_plain') else ''} | "
                 f"{_f(flops / 1e9 if flops else None, '.2f')} | {_f(achieved / 1e9 if achieved else None, '.0f')} | "
                 f"{_f(ratio * 100 if ratio else None, '.0f')}{'%' if ratio else ''} | {_f(r.get('peak_memory_mib'), '.0f')} | {r['status']} |"

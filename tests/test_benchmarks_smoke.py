@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "throughput.py"
@@ -41,6 +42,7 @@ def test_tiny_run_writes_every_number(tmp_path: Path, tiny_mnist: Path) -> None:
     machine = report["machine"]
     assert machine["device"] == "cpu" and machine["device_name"] and machine["torch_version"]
     assert machine["threads"] == 1
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     positive(report["peak"], "fp32_flops_per_s", "matmul_size")
     assert report["settings"]["variants"] == ["default", "fused"]
 
@@ -55,6 +57,12 @@ def test_tiny_run_writes_every_number(tmp_path: Path, tiny_mnist: Path) -> None:
         assert row["img_per_s"] == pytest.approx(sorted(row["img_per_s_repeats"])[0] / 2 + sorted(row["img_per_s_repeats"])[1] / 2)
         # The reported FLOP rate is the counted FLOPs over the median step time.
         assert row["achieved_flops_per_s"] == pytest.approx(row["flops_per_step"] / row["step_seconds_median"])
+        # The peak is measured again after each timed region; the ratio is the median of the regions' own.
+        assert len(row["peak_flops_per_s_repeats"]) == 2 and all(v > 0 for v in row["peak_flops_per_s_repeats"])
+        own = [row["flops_per_step"] / s / p for s, p in zip(row["step_seconds_repeats"], row["peak_flops_per_s_repeats"])]
+        assert row["peak_ratio_repeats"] == pytest.approx(own)
+        assert row["peak_ratio"] == pytest.approx(sorted(own)[0] / 2 + sorted(own)[1] / 2)
+        assert row["peak_img_per_s"] == pytest.approx(row["img_per_s"] / row["peak_ratio"])
     plain = rows[("plain", "plain")]
     for variant in ("default", "fused"):
         engine = rows[("engine", variant)]
