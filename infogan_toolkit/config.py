@@ -120,8 +120,8 @@ class OptimConfig:
     lr_g: float = attrs.field(default=1e-3, validator=_positive)
     beta1: float = attrs.field(default=0.5, validator=_between(0.0, 1.0, high_open=True))
     beta2: float = attrs.field(default=0.999, validator=_between(0.0, 1.0, high_open=True))
-    # foreach/fused Adam kernels; "auto" lets torch pick.
-    implementation: str = attrs.field(default="foreach", validator=_one_of("auto", "foreach", "fused", "loop"))
+    # Adam's kernels: "auto" picks per device (engine/devices.py, docs/performance.md), or name one.
+    implementation: str = attrs.field(default="auto", validator=_one_of("auto", "foreach", "fused", "loop"))
 
 
 @attrs.define
@@ -142,7 +142,8 @@ class TrainConfig:
     bf16: bool = False
     # TF32 tensor cores for fp32 matmuls and convolutions on CUDA (changes numerics, like bf16).
     tf32: bool = False
-    channels_last: bool = False
+    # NHWC layout for networks and images; "auto" picks per device (engine/devices.py).
+    channels_last: bool | str = "auto"
     compile: bool = False
     # torch.compile's mode; "reduce-overhead" adds CUDA graphs to the compiled G and D.
     compile_mode: str = attrs.field(
@@ -201,6 +202,7 @@ def _is_number(v: Any) -> bool:
 
 #: Declared type prefix -> (accepts the value?, what the error says the value must be).
 _TYPE_CHECKS: dict[str, tuple[Any, str]] = {
+    "bool | str": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
     "float": (_is_number, "a number"),

@@ -402,11 +402,38 @@ def check_backbone(
     check_gradients_reach(where, "the Q output", (q * w_q).sum(), {"G": g, "trunk": d.trunk, "q_head": d.q_head}, (g, d))
     for m in (g, d):
         m.zero_grad(set_to_none=True)
+    check_channels_last(where, g, d, z)
     from .plugins import PluginHost  # late: building a host loads every installed plugin
 
     for entry in PluginHost().registries.regularisers:
         entry.obj.check_backbone(backbone, request, nets, device)
     return nets
+
+
+def check_channels_last(where: str, g: torch.nn.Module, d: torch.nn.Module, z: Tensor) -> None:
+    """Fail, naming ``where``, unless copies of ``g`` and ``d`` in the channels_last layout (the
+    default on a CPU, ``train.channels_last``) run and give the outputs of the contiguous ones."""
+    import copy
+
+    channels_last = torch.channels_last
+    g_cl = copy.deepcopy(g).to(memory_format=channels_last).eval()
+    d_cl = copy.deepcopy(d).to(memory_format=channels_last).eval()
+    g.eval(), d.eval()
+    try:
+        with torch.no_grad():
+            want = (g(z), *d(g(z)))
+            try:
+                x_cl = g_cl(z)
+                got = (x_cl, *d_cl(x_cl.contiguous(memory_format=channels_last) if x_cl.dim() == 4 else x_cl))
+            except RuntimeError as exc:
+                _fail(where, f"fails in the channels_last layout, the default on a CPU ({str(exc).splitlines()[0]}); "
+                             "use .reshape or .flatten where the networks use .view")
+    finally:
+        g.train(), d.train()
+    for what, a, b in zip(("generator output", "D logit", "Q output"), want, got):
+        if not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
+            _fail(where, f"{what} differs in the channels_last layout by up to {(a - b).abs().max().item():.3g}; "
+                         "the networks must compute the same thing in either memory format")
 
 
 def check_gradients_reach(where: str, source: str, loss: Tensor, parts: dict[str, torch.nn.Module], all_modules) -> None:

@@ -77,7 +77,9 @@ def layer(m: nn.Module) -> tuple:
         return ("lrelu", m.negative_slope)
     if isinstance(m, nn.Unflatten):
         return ("unflatten", tuple(m.unflattened_size))
-    simple = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Flatten: "flatten"}
+    from infogan_tk_paper.layers import Flatten  # nn.Flatten with a layout-keeping gradient
+
+    simple = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Flatten: "flatten", Flatten: "flatten"}
     for cls, tag in simple.items():
         if type(m) is cls:
             return (tag,)
@@ -500,3 +502,20 @@ def test_same_conv_and_its_transpose_keep_size_and_are_adjoint():
     # <conv(x), y> == <x, conv^T(y)>: the transposed layer pads exactly as the conv does (1 before, 2 after).
     lhs, rhs = (cx * y).sum().item(), (x * ty).sum().item()
     assert math.isclose(lhs, rhs, rel_tol=1e-4, abs_tol=1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_flatten_matches_torch_and_returns_its_gradient_in_the_input_layout(channels_last):
+    from infogan_tk_paper.layers import Flatten
+
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    out = Flatten()(x)
+    assert torch.equal(out, nn.Flatten()(x))  # features in C, H, W order whatever the layout
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    assert torch.equal(x.grad, weights.reshape(x.shape))
+    assert x.grad.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    assert torch.autograd.gradcheck(Flatten(), (x.detach().requires_grad_(True),))

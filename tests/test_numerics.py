@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 import torch
 
+from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
-from infogan_toolkit.engine.devices import bf16_slowdown, describe_numerics
+from infogan_toolkit.engine.devices import adam_kernel, bf16_slowdown, describe_numerics, uses_channels_last
+from infogan_toolkit.errors import ConfigError
 
 
 def _with_train(**changes) -> Config:
@@ -34,3 +37,29 @@ def test_bf16_where_it_is_emulated_warns_with_the_measured_ratio():
 def test_bf16_where_it_is_native_does_not_warn():
     _, warning = describe_numerics(_with_train(bf16=True, channels_last=True), torch.device("cpu"), slowdown=0.5)
     assert warning is None
+
+
+def test_layout_and_adam_are_chosen_per_device_and_said():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    config = Config()
+    assert uses_channels_last(config.train, cpu) and not uses_channels_last(config.train, cuda)
+    assert adam_kernel(config.optim, cpu) == "fused" and adam_kernel(config.optim, cuda) == "foreach"
+    line, _ = describe_numerics(config, cpu, slowdown=0.5)
+    assert "channels_last layout; Adam fused (train.channels_last and optim.implementation chosen for cpu" in line
+
+
+def test_a_set_layout_or_kernel_overrides_the_choice():
+    config = _with_train(channels_last=False)
+    config = attrs.evolve(config, optim=attrs.evolve(config.optim, implementation="foreach"))
+    assert not uses_channels_last(config.train, torch.device("cpu"))
+    assert adam_kernel(config.optim, torch.device("cpu")) == "foreach"
+    line, _ = describe_numerics(config, torch.device("cpu"), slowdown=0.5)
+    assert line.endswith("contiguous layout; Adam foreach")  # nothing was chosen, so no reason is given
+    assert uses_channels_last(_with_train(channels_last=True).train, torch.device("cuda"))
+
+
+def test_channels_last_takes_true_false_or_auto_only(host):
+    for good in ("true", "false", '"auto"', "auto"):
+        build_config(host, "mnist", sets=[f"train.channels_last={good}"])
+    with pytest.raises(ConfigError, match=r"train.channels_last must be true, false or \"auto\", got 'yes'"):
+        build_config(host, "mnist", sets=["train.channels_last=yes"])

@@ -267,6 +267,18 @@ class _PairsWrongWidth(_TinyBackbone):
         return nn.Sequential(nn.Flatten(), nn.Linear(128, classes + 1))
 
 
+class _ViewFlatten(nn.Module):
+    def forward(self, x):
+        return x.view(x.shape[0], -1)  # fails on a channels_last tensor with more than one channel
+
+
+class _ViewsFeatures(_TinyBackbone):
+    def build(self, request):
+        nets = super().build(request)
+        trunk = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), _ViewFlatten(), nn.Linear(256, 16), nn.LeakyReLU(0.1))
+        return Networks(nets.generator, InfoDiscriminator(trunk, nets.discriminator.d_head, nets.discriminator.q_head))
+
+
 class _PairsDetached(_TinyBackbone):
     def build_pair_classifier(self, request, classes):  # G could not learn from the regulariser
         return _DetachInput(nn.Sequential(nn.Flatten(), nn.Linear(128, classes)))
@@ -284,8 +296,10 @@ class _PairsDetached(_TinyBackbone):
         (_DetachedTrunk(), r"no gradient from the D logit reaches G parameter"),
         (_UnusedParam(), r"no gradient from the Q output reaches q_head parameter 'spare.weight'"),
         (_ShortQ(), r"Q output has shape \(4, 11\); expected \(4, 12\)"),
+        (_ViewsFeatures(), r"fails in the channels_last layout, the default on a CPU .*use .reshape or .flatten"),
     ],
-    ids=["ok", "ok-with-pairs", "pairs-width", "pairs-detached", "unbounded", "range", "detached", "unused", "q-width"],
+    ids=["ok", "ok-with-pairs", "pairs-width", "pairs-detached", "unbounded", "range", "detached", "unused", "q-width",
+         "view"],
 )
 def test_backbone_faults_are_named(backbone, message):
     if message is None:

@@ -40,6 +40,26 @@ def apply_precision_switches(train) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+#: Devices where the NHWC layout and the fused Adam kernel trained every paper network faster
+#: (benchmarks/throughput.py, docs/performance.md); elsewhere the defaults stay contiguous and foreach.
+CHANNELS_LAST_DEVICES = ("cpu",)
+FUSED_ADAM_DEVICES = ("cpu",)
+
+
+def uses_channels_last(train, device: torch.device) -> bool:
+    """Whether a run with ``train`` settings on ``device`` uses the channels_last layout."""
+    if train.channels_last == "auto":
+        return device.type in CHANNELS_LAST_DEVICES
+    return bool(train.channels_last)
+
+
+def adam_kernel(optim, device: torch.device) -> str:
+    """The Adam implementation a run with ``optim`` settings uses on ``device``."""
+    if optim.implementation == "auto":
+        return "fused" if device.type in FUSED_ADAM_DEVICES else "foreach"
+    return optim.implementation
+
+
 def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> float | None:
     """How many times longer a bf16 matmul takes than an fp32 one on a CPU ``device`` (median of
     ``repeats``): about 0.5 where bf16 is native, 100 or more where it is emulated; None elsewhere."""
@@ -77,10 +97,11 @@ def describe_numerics(config, device: torch.device, slowdown: float | None) -> t
         precision = f"fp32 (bf16 is opt-in, train.bf16=true, as it changes numerics; {speed})"
     if device.type == "cuda":
         precision += f", TF32 {'on' if train.tf32 else 'off'}"
-    line = (
-        f"numerics on {where}: {precision}; "
-        f"{'channels_last' if train.channels_last else 'contiguous'} layout; Adam {config.optim.implementation}"
-    )
+    layout = "channels_last" if uses_channels_last(train, device) else "contiguous"
+    chosen = [key for key, value in (("train.channels_last", train.channels_last), ("optim.implementation", config.optim.implementation)) if value == "auto"]
+    line = f"numerics on {where}: {precision}; {layout} layout; Adam {adam_kernel(config.optim, device)}"
+    if chosen:
+        line += f" ({' and '.join(chosen)} chosen for {device.type}, measured fastest there)"
     warning = None
     if train.bf16 and not native:
         warning = (

@@ -32,6 +32,7 @@ from ..images import from_uint8
 from ..noise import sample_noise
 from ..regularisers import Regulariser, StepView
 from . import distributed
+from .devices import adam_kernel, uses_channels_last
 from .running_stats import batch_norm_layers, running_stats_frozen
 
 
@@ -74,22 +75,22 @@ class ObjectiveSettings:
     adam: str
 
     @classmethod
-    def from_config(cls, config: Config) -> "ObjectiveSettings":
-        """The settings of a resolved configuration."""
+    def from_config(cls, config: Config, device: torch.device) -> "ObjectiveSettings":
+        """The settings of a resolved configuration on ``device`` (where "auto" choices depend on it)."""
         o, t = config.optim, config.train
         return cls(
             noise_dim=config.model.noise_dim,
             noise_kind=config.model.noise,
             info_targets=config.loss.info_targets(),
             separate_d_batches=t.d_batch == "separate",
-            channels_last=t.channels_last,
+            channels_last=uses_channels_last(t, device),
             bf16=t.bf16,
             cuda_graph=t.cuda_graph,
             compile_mode=t.compile_mode,
             lr_d=o.lr_d,
             lr_g=o.lr_g,
             betas=(o.beta1, o.beta2),
-            adam=o.implementation,
+            adam=adam_kernel(o, device),
         )
 
     def make_adam(self, params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Adam:

@@ -86,8 +86,8 @@ def build_objective(
     config = assembly.config
     tc = config.train
     ctx = dist or distributed.DistContext()
-    settings = ObjectiveSettings.from_config(config)
-    memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
+    settings = ObjectiveSettings.from_config(config, device)
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     nets = build_networks(assembly, seed=tc.seed)
     terms = {}
     for resolved in assembly.regularisers:

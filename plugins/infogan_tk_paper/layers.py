@@ -13,6 +13,7 @@ Conventions (PAPER.md, "Experiments, code layouts and networks"):
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -49,6 +50,32 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
         """Transposed convolution, cropped back to the input's spatial size."""
         return super().forward(x, output_size)[..., :-1, :-1]
+
+
+class _FlattenKeepingLayout(torch.autograd.Function):
+    """``x.flatten(1)`` whose gradient comes back in ``x``'s memory format."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: D102 - see the class
+        ctx.shape = x.shape
+        ctx.channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        return x.flatten(1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: D102 - see the class
+        grad = grad.reshape(ctx.shape)
+        return grad.contiguous(memory_format=torch.channels_last) if ctx.channels_last else grad
+
+
+class Flatten(nn.Module):
+    """``nn.Flatten()`` (features in C, H, W order whatever the layout) whose gradient keeps the
+    input's memory format. A channels_last feature map flattens through a copy, and that copy's
+    gradient arrives contiguous; the activation before it would then take its backward pass on
+    mismatched layouts, several times slower on a CPU than on matching ones."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Flatten all but the batch dimension."""
+        return _FlattenKeepingLayout.apply(x)
 
 
 def init_weights(module: nn.Module) -> None:

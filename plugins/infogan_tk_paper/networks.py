@@ -15,7 +15,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from infogan_toolkit.errors import ConfigError
 
 from .base import PaperBackbone
-from .layers import conv, fc, upconv
+from .layers import Flatten, conv, fc, upconv
 
 
 def _lrelu(opts: dict[str, Any]) -> nn.LeakyReLU:
@@ -57,7 +57,7 @@ class MnistBackbone(PaperBackbone):
         trunk = nn.Sequential(
             *conv(in_channels, 64, _lrelu(opts), bn=False),  # 14x14
             *conv(64, 128, _lrelu(opts), bn=True),  # 7x7
-            nn.Flatten(),
+            Flatten(),
             *fc(7 * 7 * 128, 1024, _lrelu(opts), bn=True),
         )
         return trunk, 1024
@@ -91,7 +91,7 @@ class SvhnBackbone(PaperBackbone):
             *conv(in_channels, 64, _lrelu(opts), bn=False),  # 16x16
             *conv(64, 128, _lrelu(opts), bn=True),  # 8x8
             *conv(128, 256, _lrelu(opts), bn=True),  # 4x4
-            nn.Flatten(),
+            Flatten(),
         )
         return trunk, 4 * 4 * 256
 
@@ -133,7 +133,7 @@ class FacesBackbone(PaperBackbone):
         trunk = nn.Sequential(
             *conv(in_channels, 64, _lrelu(opts), bn=False),  # 16x16
             *conv(64, 128, _lrelu(opts), bn=True),  # 8x8
-            nn.Flatten(),
+            Flatten(),
             *fc(8 * 8 * 128, 1024, _lrelu(opts), bn=True),
         )
         return trunk, 1024
@@ -172,7 +172,7 @@ class ChairsBackbone(PaperBackbone):
             *conv(128, 256, _lrelu(opts), bn=True),  # 8x8
             *conv(256, 256, _lrelu(opts), bn=True, stride=1),  # 8x8
             *conv(256, 256, _lrelu(opts), bn=True, stride=1),  # 8x8
-            nn.Flatten(),
+            Flatten(),
             *fc(8 * 8 * 256, 1024, _lrelu(opts), bn=True),
         )
         return trunk, 1024
@@ -238,7 +238,7 @@ class ShapesBackbone(PaperBackbone):
             *conv(c0, c1, _lrelu(opts), bn=bn),  # 16x16
             *conv(c1, c2, _lrelu(opts), bn=bn),  # 8x8
             *conv(c2, c3, _lrelu(opts), bn=bn),  # 4x4
-            nn.Flatten(),
+            Flatten(),
             *fc(4 * 4 * c3, c4, _lrelu(opts), bn=bn),
         )
         return trunk, c4
@@ -294,7 +294,7 @@ class GlyphsBackbone(PaperBackbone):
             *conv(in_channels, w, _lrelu(opts), bn=False),  # 16x16
             *conv(w, 2 * w, _lrelu(opts), bn=True),  # 8x8
             *conv(2 * w, 4 * w, _lrelu(opts), bn=True),  # 4x4
-            nn.Flatten(),
+            Flatten(),
             *fc(4 * 4 * 4 * w, 8 * w, _lrelu(opts), bn=True),
         )
         return trunk, 8 * w
