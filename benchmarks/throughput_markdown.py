@@ -33,7 +33,8 @@ def render(paths: list[Path]) -> str:
             )
         m, p = report["machine"], report["peak"]
         peaks = ", ".join(f"{k.split('_')[0]} {v / 1e9:.0f} GFLOP/s" for k, v in p.items() if k.endswith("flops_per_s") and v)
-        notes.append(f"- `{path.name}`: {m['device_name']}, {m['threads']} threads, torch {m['torch_version']}; "
+        capability = f" ({m['cpu_capability']})" if m.get("cpu_capability") and m.get("device_type") == "cpu" else ""
+        notes.append(f"- `{path.name}`: {m['device_name']}{capability}, {m['threads']} threads, torch {m['torch_version']}; "
                      f"matmul peak {peaks}; command: `{report['command']}`")
     return "\n".join(lines + [""] + notes) + "\n"
 
