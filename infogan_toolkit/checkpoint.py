@@ -201,6 +201,21 @@ def optimizer_from_tensors(name: str, optimizer: torch.optim.Optimizer, tensors:
         if "betas" in g:
             g["betas"] = tuple(g["betas"])
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    match_parameter_layouts(optimizer)
+
+
+def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter state tensor (Adam's moments) its parameter's memory layout.
+
+    A file stores tensors contiguous, while a channels_last run's conv weights are not; the fused
+    Adam kernel pairs a parameter with its state element by element in memory, so mismatched
+    layouts would update each weight with another weight's moments."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 @attrs.define

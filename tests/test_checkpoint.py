@@ -107,3 +107,35 @@ def test_nothing_unpickles():
         if pattern.search(p.read_text())
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("implementation", ["fused", "foreach"])
+def test_restored_adam_state_takes_its_parameters_layout(tmp_path, implementation):
+    # A channels_last conv weight, its Adam state through a real file (stored contiguous) and back:
+    # the restored optimiser's next step must equal the original's, fused kernel included.
+    from safetensors.torch import load_file
+
+    from infogan_toolkit.checkpoint import optimizer_from_tensors, optimizer_to_tensors
+
+    gen = torch.Generator().manual_seed(0)
+    weight, grads = torch.randn(8, 4, 3, 3, generator=gen), [torch.randn(8, 4, 3, 3, generator=gen) for _ in range(2)]
+
+    def make():
+        param = torch.nn.Parameter(weight.clone().contiguous(memory_format=torch.channels_last))
+        return param, torch.optim.Adam([param], lr=0.1, **{implementation: True})
+
+    def step(param, optimizer, grad):
+        param.grad = grad.contiguous(memory_format=torch.channels_last)
+        optimizer.step()
+
+    param, optimizer = make()
+    step(param, optimizer, grads[0])
+    tensors, groups = optimizer_to_tensors("d", optimizer)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp_path / "state.safetensors"))
+    restored_param, restored = make()
+    restored_param.data.copy_(param.data)
+    optimizer_from_tensors("d", restored, load_file(str(tmp_path / "state.safetensors")), groups)
+    assert all(v.stride() == restored_param.stride() for v in restored.state[restored_param].values() if v.dim() == 4)
+    step(param, optimizer, grads[1])
+    step(restored_param, restored, grads[1])
+    assert torch.equal(param, restored_param)
