@@ -2,6 +2,7 @@
 timed as a whole process, and whether each run meets the bar of what a newcomer should see.
 
     python research/first_run.py --seeds 0 1 2
+    python research/first_run.py --seeds 0 1 2 --variant "two codes" -- --codes cat3,unif2
 
 For each seed it runs ``/usr/bin/time -v infogan-tk train --seed S --out RUNS/seedS`` (seed 0 is the
 default, so that run is the README's command itself), reads the evaluation the command writes at
@@ -76,11 +77,11 @@ def judge(evaluation: dict) -> dict:
     }
 
 
-def run_seed(seed: int, runs: Path) -> dict:
+def run_seed(seed: int, runs: Path, train_args: list[str]) -> dict:
     run_dir = runs / f"seed{seed}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    command = ["/usr/bin/time", "-v", "infogan-tk", "train", "--seed", str(seed), "--out", str(run_dir)]
+    command = ["/usr/bin/time", "-v", "infogan-tk", "train", "--seed", str(seed), "--out", str(run_dir), *train_args]
     log = runs / f"seed{seed}.log"
     runs.mkdir(parents=True, exist_ok=True)
     with log.open("w") as stderr:
@@ -130,13 +131,15 @@ def main() -> None:
                         help="Label of a trial run on a changed checkout (recorded with each seed; left out: the shipped config).")
     parser.add_argument("--results", type=Path, default=Path("docs/results/first-run"),
                         help="Writes RESULTS.jsonl (appended) and RESULTS.md.")
+    parser.add_argument("train_args", nargs="*", metavar="-- TRAIN_ARGS",
+                        help="Passed on to `infogan-tk train` after `--` (a trial: e.g. -- --codes cat3,unif2).")
     args = parser.parse_args()
     jsonl, markdown = args.results.with_suffix(".jsonl"), args.results.with_suffix(".md")
     if args.seeds:
         peak = matmul_peak_gflops()
         machine = f"{torch.backends.cpu.get_cpu_capability()}, fp32 matmul {peak:.0f} GFLOP/s, torch {torch.__version__}"
     for seed in args.seeds:
-        record = {**run_seed(seed, args.runs), "machine": machine, "python": platform.python_version(),
+        record = {**run_seed(seed, args.runs, args.train_args), "machine": machine, "python": platform.python_version(),
                   "date": time.strftime("%Y-%m-%d")}
         if args.variant:
             record["variant"] = args.variant
