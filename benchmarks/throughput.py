@@ -40,7 +40,7 @@ from infogan_toolkit.assembly import Assembly, resolve
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
-from infogan_toolkit.engine.devices import pick_device
+from infogan_toolkit.engine.devices import cpu_model, pick_device
 from infogan_toolkit.engine.objective import InfoGANObjective
 from infogan_toolkit.engine.trainer import build_objective, make_train_step
 from infogan_toolkit.errors import ConfigError, ToolkitError
@@ -130,17 +130,6 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what the platform module knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def device_name(device: torch.device) -> str:

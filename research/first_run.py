@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from infogan_toolkit.engine.devices import cpu_model
 from infogan_toolkit.evaluate.factor_map import DOMINANCE, factor_map
 
 MIN_ACCURACY = 0.90
@@ -137,7 +138,7 @@ def main() -> None:
     jsonl, markdown = args.results.with_suffix(".jsonl"), args.results.with_suffix(".md")
     if args.seeds:
         peak = matmul_peak_gflops()
-        machine = f"{torch.backends.cpu.get_cpu_capability()}, fp32 matmul {peak:.0f} GFLOP/s, torch {torch.__version__}"
+        machine = f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}, fp32 matmul {peak:.0f} GFLOP/s, torch {torch.__version__}"
     for seed in args.seeds:
         record = {**run_seed(seed, args.runs, args.train_args), "machine": machine, "python": platform.python_version(),
                   "date": time.strftime("%Y-%m-%d")}

@@ -15,6 +15,7 @@ from infogan_toolkit.assembly import resolve
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path, read_metadata
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config, apply_dict, parse_override
+from infogan_toolkit.engine.devices import cpu_model
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.model import TrainedModel
@@ -106,15 +107,6 @@ SETTINGS = {
     "contrastive": ["loss.invariance.weight=0", "loss.contrastive.weight=1.0", "loss.contrastive.start=1",
                     "loss.real_information.weight=0.5", "loss.contrastive.lr=1e-3"],
 }
-
-
-def cpu_model() -> str:
-    """The model name line of /proc/cpuinfo ("" where there is none)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return ""
-    return next((line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("model name")), "")
 
 
 def weights_digest(run: Path) -> str:

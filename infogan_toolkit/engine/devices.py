@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -76,6 +78,18 @@ def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> fl
             samples.append(time.perf_counter() - start)
         times[dtype] = statistics.median(samples)
     return times[torch.bfloat16] / max(times[torch.float32], 1e-9)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what the platform module knows. Two CPUs of
+    one capability (AVX512, say) may still differ in kernels, speed and float results."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def describe_numerics(config, device: torch.device, slowdown: float | None) -> tuple[str, str | None]:
