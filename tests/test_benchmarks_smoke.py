@@ -115,3 +115,21 @@ def test_user_mistakes_are_one_line(tmp_path: Path, flags: list[str], message: s
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert not out.exists()
+
+
+def test_op_times_lists_the_step_ops_and_refuses_a_bad_override() -> None:
+    script = REPO / "benchmarks" / "op_times.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, str(script), "--backbone", "mnist", "--batch-size", "4", "--steps", "1", "--warmup", "1", "--pool", "16", "--top", "200"]
+    proc = subprocess.run(base, capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    header, _, *rows = proc.stdout.strip().splitlines()
+    assert header.startswith("mnist, batch 4, ") and "img/s" in header
+    ops = [row.split()[-1] for row in rows]
+    assert "convolution_backward" in ops
+    # Matmuls are keyed by shape and carry their FLOP rate: G's first layer takes the 74 inputs.
+    matmul = next(row for row in rows if "mm 4x74 @ 74x1024" in row)
+    assert float(matmul.split()[3]) > 0
+    bad = subprocess.run([*base, "--set", "train.batch_sise=8"], capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().startswith("error:") and "batch_sise" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
