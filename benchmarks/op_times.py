@@ -63,19 +63,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="configuration override (repeatable)")
+    p.set_defaults(device="cpu")  # what the shared engine_config reads; this script times the CPU only
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Time one configuration's step op by op and print the table."""
     args = parse_args(argv)
-    args.device = "cpu"
     host = PluginHost()
     try:
         assembly = resolve(engine_config(host, args.backbone, args.batch_size, args, args.sets), host)
     except (ConfigError, ToolkitError) as err:
         raise SystemExit(f"error: {err}") from None
-    step, _ = engine_step(assembly, Bench(host, torch.device("cpu"), args, {}, {}))
+    step, _ = engine_step(assembly, Bench(host, torch.device(args.device), args, {}, {}))
     for _ in range(args.warmup):
         step()
     start = time.perf_counter()
