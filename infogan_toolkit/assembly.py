@@ -57,7 +57,7 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
         config.model,
         backbone=entry.name,
         codes=config.model.codes if config.model.codes is not None else backbone.default_codes,
-        noise_dim=config.model.noise_dim or backbone.default_noise_dim,
+        noise_dim=backbone.default_noise_dim if config.model.noise_dim is None else config.model.noise_dim,
         options=options,
     )
     data = attrs.evolve(config.data, dataset=config.data.dataset or backbone.default_dataset)

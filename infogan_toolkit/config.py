@@ -64,7 +64,7 @@ class ModelConfig:
 
     backbone: str | None = None
     codes: str | None = None  # code spec; None -> the backbone's default
-    noise_dim: int | None = attrs.field(default=None, validator=_positive)
+    noise_dim: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))  # 0: G sees the codes alone
     # How z is drawn: "normal" N(0, I), or "uniform" U(-1, 1) as in the authors' code.
     noise: str = attrs.field(default="normal", validator=_one_of(*NOISE_KINDS))
     heads: dict[str, str] = attrs.field(factory=dict)  # code kind -> Q head name

@@ -41,6 +41,12 @@ def test_no_config_and_no_backbone_uses_registered_default(host):
     assert cfg.data.dataset == "glyphs"
 
 
+def test_noise_dim_zero_is_kept_not_replaced_by_the_backbone_default(host):
+    cfg = build_config(host, None, {"model": {"backbone": "tiny", "noise_dim": 0}})
+    assert resolve(cfg, host).config.model.noise_dim == 0
+    assert resolve(build_config(host, None, {"model": {"backbone": "tiny"}}), host).config.model.noise_dim == 4
+
+
 def test_backbone_flag_skips_default_config(host):
     cfg = build_config(host, None, {"model": {"backbone": "tiny"}})
     resolved = resolve(cfg, host).config
@@ -55,6 +61,7 @@ def test_backbone_flag_skips_default_config(host):
         ({"train": {"steps": "ten"}}, "train.steps must be a whole number"),
         ({"train": {"steps": 0}}, "train.steps must be in [1, 1,000,000,000,000], got 0"),
         ({"optim": {"lr_d": -1.0}}, "optim.lr_d must be > 0"),
+        ({"model": {"noise_dim": -1}}, "model.noise_dim must be >= 0"),
         ({"train": {"d_batch": "both"}}, "d_batch"),
         ({"loss": {"info_updates": ["generator", "trnk"]}}, "unknown part 'trnk'. Did you mean 'trunk'?"),
         ({"train": 3}, "must be a table"),

@@ -88,6 +88,16 @@ def test_training_writes_metrics_checkpoints_and_config(host, tmp_path):
     assert (tmp_path / "run" / "config.toml").is_file()
 
 
+def test_a_run_without_noise_trains_and_its_generator_reads_the_codes_alone(host, tmp_path):
+    cfg = apply_dict(tiny_config(), {"model": {"noise_dim": 0}}, "test")
+    result = Trainer(cfg, tmp_path / "run", host=host, progress=False).run()
+    assert result.step == 6
+    assert json.loads(read_metadata(model_path(tmp_path / "run", 6))["config"])["model"]["noise_dim"] == 0
+    obj = build_objective(resolve(cfg, host), torch.device("cpu"))
+    gin, values = obj.generator_input(8, torch.Generator().manual_seed(0))
+    assert gin.shape == (8, obj.codes.width)  # no noise columns: G's input is the codes
+
+
 def test_keep_last_k_checkpoints(host, tmp_path):
     Trainer(tiny_config(steps=8, checkpoint_every=2, keep_checkpoints=2), tmp_path / "r", host=host, progress=False).run()
     assert list_steps(tmp_path / "r") == [6, 8]
