@@ -143,3 +143,11 @@ def bars_mnist_run(tmp_path_factory) -> tuple[Path, Path]:
     assert result.exit_code == 0, result.stderr
     return out, root
 
+
+def centre_of_mass(x: torch.Tensor) -> torch.Tensor:
+    """Per image (row, column) centre of mass of an ``(n, c, h, w)`` batch, in pixels."""
+    h, w = x.shape[-2:]
+    mass = x.sum(dim=(1, 2, 3))
+    rows = (x.sum(dim=(1, 3)) * torch.arange(h)).sum(1) / mass
+    cols = (x.sum(dim=(1, 2)) * torch.arange(w)).sum(1) / mass
+    return torch.stack([rows, cols], dim=1)

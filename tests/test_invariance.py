@@ -18,21 +18,14 @@ from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_tk_regularisers.jitter import random_affine
 
+from conftest import centre_of_mass
+
 
 def dot_images(n: int = 64, size: int = 28) -> torch.Tensor:
     """A bright 4x4 square in the middle of a dark image."""
     x = torch.zeros(n, 1, size, size)
     x[:, :, size // 2 - 2 : size // 2 + 2, size // 2 - 2 : size // 2 + 2] = 1.0
     return x
-
-
-def centre_of_mass(x: torch.Tensor) -> torch.Tensor:
-    """Per image (row, column) centre of mass, in pixels."""
-    h, w = x.shape[-2:]
-    mass = x.sum(dim=(1, 2, 3))
-    rows = (x.sum(dim=(1, 3)) * torch.arange(h)).sum(1) / mass
-    cols = (x.sum(dim=(1, 2)) * torch.arange(w)).sum(1) / mass
-    return torch.stack([rows, cols], dim=1)
 
 
 # -- the jitter -------------------------------------------------------------------------------------

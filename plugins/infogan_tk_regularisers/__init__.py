@@ -4,6 +4,8 @@ None is in the paper; each is turned on by its ``[loss.NAME]`` table (docs/user-
 
 * ``invariance``: Q must read the discrete codes from a randomly rotated, rescaled and shifted copy
   of each fake, so a category cannot hang on style alone;
+* ``equivariance``: moving a fake moves Q's continuous readings by one affine map of the shift for
+  the whole batch, so a code cannot mean one thing for one image and another for the next;
 * ``real_information``: Q must sort real images into confident, equally used categories, as it
   sorts the fakes;
 * ``contrastive``: InfoGAN-CR's pair classifier (Lin et al. 2020), which learns which latent code
@@ -15,6 +17,7 @@ from __future__ import annotations
 from infogan_toolkit import hookimpl
 
 from .contrastive import Contrastive
+from .equivariance import Equivariance
 from .invariance import Invariance
 from .real_information import RealInformation
 
@@ -23,5 +26,6 @@ from .real_information import RealInformation
 def register_regularisers(register):
     """The built-in terms."""
     register("contrastive", Contrastive())
+    register("equivariance", Equivariance())
     register("invariance", Invariance())
     register("real_information", RealInformation())

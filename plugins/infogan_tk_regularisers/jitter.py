@@ -1,8 +1,10 @@
-"""Random affine jitter of an image batch: small rotations, scalings, shifts and shears, differentiable.
+"""Random affine jitter of an image batch (small rotations, scalings, shifts and shears) and plain
+translation by given shifts, both differentiable.
 
 Used by the invariance term (``[loss.invariance]``): Q must still read each discrete code from a
 jittered copy of the generated image, so a category cannot be carried by slant, width or position
-alone (those are what split one digit over two categories). Nothing here knows a dataset: it works
+alone (those are what split one digit over two categories); the equivariance term
+(``[loss.equivariance]``) moves each fake by a shift it draws. Nothing here knows a dataset: it works
 on any ``(n, channels, height, width)`` batch, and the border pixels fill what moves into view.
 """
 
@@ -49,5 +51,18 @@ def random_affine(
     theta = torch.stack(
         [torch.stack([cos, col_x, shift[:, 0]], dim=1), torch.stack([sin, col_y, shift[:, 1]], dim=1)], dim=1
     )
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def translate(images: Tensor, shift: Tensor) -> Tensor:
+    """Each image moved by ``shift[i] = (dx, dy)`` of its side (positive: right and down),
+    bilinearly, the border pixels filling what moves into view; gradients flow back to ``images``."""
+    n = images.shape[0]
+    theta = torch.zeros(n, 2, 3, device=images.device, dtype=torch.float32)
+    theta[:, 0, 0] = 1.0
+    theta[:, 1, 1] = 1.0
+    # affine_grid maps output to input coordinates in [-1, 1]: moving the content by +t reads from -t.
+    theta[:, :, 2] = -2.0 * shift.float()
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -1,0 +1,76 @@
+"""The shift-equivariance term: moving a fake moves Q's continuous readings the same way for every image.
+
+Each fake is moved by a random shift ``s_i`` (up to ``shift`` of its side along each axis) and Q
+reads its continuous codes from both copies. The change ``d_i`` of the readings is fitted by one
+affine map of the shift shared by the whole batch, ``d_i ~ A s_i + b``; ``weight`` times the mean
+squared residual joins the information term. A code that means position for one glyph and size for
+another, or for one noise vector and not the next, leaves a residual; which code carries which
+direction of movement is left to training, so no factor is named to the network.
+"""
+
+from __future__ import annotations
+
+import attrs
+import torch
+
+from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+
+from ._options import non_negative
+from .jitter import translate
+
+
+@attrs.define
+class EquivarianceOptions:
+    """``[loss.equivariance]``."""
+
+    weight: float = attrs.field(default=1.0, validator=non_negative)
+    shift: float = attrs.field(default=0.05, validator=non_negative)  # fraction of the side, +-
+
+
+class EquivarianceTerm(Regulariser):
+    """One run's shift-equivariance term."""
+
+    stat_names = ("loss_equivariance",)
+
+    def __init__(self, options: EquivarianceOptions, setup: RegulariserSetup) -> None:
+        self.continuous = [c for c in setup.assembly.codes if not c.code.discrete]
+        self.weight = options.weight
+        self.shift = options.shift
+
+    def readings(self, q: torch.Tensor) -> torch.Tensor:
+        """Q's point estimates of the continuous codes, ``(n, k)``."""
+        return torch.cat([c.head.point_estimate(q[:, c.param_slice].float()).reshape(q.shape[0], -1) for c in self.continuous], dim=1)
+
+    def terms(self, view: StepView) -> Terms:
+        """The residual of the shared affine fit, as an addition to the information term."""
+        fake = view.fake.float()
+        n = fake.shape[0]
+        shift = torch.rand(n, 2, generator=view.rng, device=fake.device).mul_(2.0).sub_(1.0).mul_(self.shift)
+        # Both copies in one pass, so batch norm treats them alike and the change is the shift's alone.
+        _, q = view.discriminate(view.prepare(torch.cat([fake, translate(fake, shift)])), update_running_stats=False)
+        readings = self.readings(q)
+        change = readings[n:] - readings[:n]
+        design = torch.cat([shift, torch.ones(n, 1, device=fake.device)], dim=1)
+        fit = torch.linalg.lstsq(design, change).solution
+        residual = (change - design @ fit).pow(2).sum(dim=1).mean()
+        loss = self.weight * residual
+        return Terms(information=loss, stats={"loss_equivariance": residual})
+
+
+class Equivariance(RegulariserPlugin):
+    """Moving a fake moves Q's continuous readings by one affine map of the shift for the whole batch."""
+
+    options = EquivarianceOptions
+
+    def check(self, options: EquivarianceOptions, assembly) -> None:
+        """The term scores continuous codes only: a run without one is refused."""
+        if not any(not c.code.discrete for c in assembly.codes):
+            raise ConfigError(
+                f"loss.equivariance.weight is {options.weight} but the codes '{assembly.config.model.codes}' have no "
+                "continuous code, and the equivariance term scores only continuous codes; set loss.equivariance.weight=0 or add one (e.g. unif2)"
+            )
+
+    def build(self, options: EquivarianceOptions, setup: RegulariserSetup) -> EquivarianceTerm:
+        """The term for one run."""
+        return EquivarianceTerm(options, setup)

@@ -1,0 +1,141 @@
+"""The shift-equivariance term ([loss.equivariance], a built-in regulariser plugin): the translation,
+what the residual measures, the config keys, and a real training run that logs it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from infogan_toolkit.assembly import resolve
+from infogan_toolkit.cli.app import app
+from infogan_toolkit.config import Config, apply_dict
+from infogan_toolkit.engine.trainer import Trainer, build_objective
+from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.regularisers import StepView
+from infogan_tk_regularisers.jitter import translate
+
+from conftest import centre_of_mass
+
+
+def square_images(n: int, size: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A bright 4x4 square at a random place in each dark image."""
+    x = torch.zeros(n, 1, size, size)
+    corners = torch.randint(2, size - 6, (n, 2), generator=generator)
+    for i, (r, c) in enumerate(corners.tolist()):
+        x[i, :, r : r + 4, c : c + 4] = 1.0
+    return x
+
+
+def position(x: torch.Tensor) -> torch.Tensor:
+    """Per image (column, row) centre of mass, in pixels: the order of a shift's (dx, dy)."""
+    return centre_of_mass(x).flip(1)
+
+
+# -- the translation --------------------------------------------------------------------------------
+def test_translate_moves_the_content_by_the_asked_fraction_of_the_side():
+    x = square_images(6, generator=torch.Generator().manual_seed(0))
+    shift = torch.tensor([[0.125, 0.0], [-0.125, 0.0], [0.0, 0.125], [0.0, -0.0625], [0.0, 0.0], [0.0625, 0.0625]])
+    moved = position(translate(x, shift)) - position(x)
+    assert torch.allclose(moved, shift * 16, atol=0.05)  # right and down are positive
+    assert torch.allclose(translate(x, torch.zeros(6, 2)), x, atol=1e-6)
+
+
+def test_gradients_flow_back_through_the_translation():
+    x = square_images(2).requires_grad_()
+    translate(x, torch.full((2, 2), 0.1)).pow(2).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+# -- what the residual measures ---------------------------------------------------------------------
+def equivariance_term(host, weight: float = 1.0, shift: float = 0.1):
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "cat2,unif1"},
+                                "loss": {"equivariance": {"weight": weight, "shift": shift}}}, "t")
+    return build_objective(resolve(cfg, host), torch.device("cpu")).regularisers["equivariance"]
+
+
+def view_with_q(term, images: torch.Tensor, read) -> StepView:
+    """A step view whose Q head reads the continuous code's mean as ``read(images)``."""
+    (code,) = term.continuous
+
+    def q_of(x: torch.Tensor) -> torch.Tensor:
+        q = torch.zeros(x.shape[0], code.param_slice.stop)
+        q[:, code.param_slice.start] = read(x)
+        return q
+
+    def discriminate(x, update_running_stats=True):
+        return torch.zeros(x.shape[0]), q_of(x)
+
+    n = images.shape[0]
+    return StepView(real=images, fake=images, generator_input=torch.zeros(n, 1), values=[], logit_real=torch.zeros(n),
+                    logit_fake=torch.zeros(n), q_real=q_of(images), q_fake=q_of(images), rng=torch.Generator().manual_seed(0),
+                    noise_dim=1, generate=lambda g: g, discriminate=discriminate, prepare=lambda x: x,
+                    autocast=contextlib.nullcontext)
+
+
+def test_a_reading_that_moves_alike_for_every_image_leaves_no_residual_and_one_that_flips_does(host):
+    term = equivariance_term(host)
+    images = square_images(64, generator=torch.Generator().manual_seed(1))
+    bright = torch.arange(64) % 2 == 0
+    images[~bright] *= 0.5  # two kinds of glyph: bright and dim
+
+    def column(x):  # the column of the square, the same meaning for both kinds
+        return position(x)[:, 0] / 8 - 1
+
+    def flipped(x):  # the column for bright squares, the row for dim ones
+        com = position(x) / 8 - 1
+        is_bright = x.amax(dim=(1, 2, 3)) > 0.75
+        return torch.where(is_bright, com[:, 0], com[:, 1])
+
+    consistent = term.terms(view_with_q(term, images, column)).stats["loss_equivariance"].item()
+    mixed = term.terms(view_with_q(term, images, flipped)).stats["loss_equivariance"].item()
+    assert consistent < 1e-4
+    assert mixed > 100 * max(consistent, 1e-6)
+
+
+def test_the_loss_is_the_weighted_residual_and_joins_the_information_term(host):
+    images = square_images(32, generator=torch.Generator().manual_seed(2))
+    read = lambda x: (position(x)[:, 0] / 8 - 1) ** 2  # curved: some residual
+    one_term, three_term = equivariance_term(host, 1.0), equivariance_term(host, 3.0)
+    one, three = one_term.terms(view_with_q(one_term, images, read)), three_term.terms(view_with_q(three_term, images, read))
+    assert one.stats["loss_equivariance"].item() > 0
+    assert torch.allclose(three.information, 3 * one.information)
+    assert one.generator is None and one.discriminator is None
+
+
+# -- configuration ----------------------------------------------------------------------------------
+def test_equivariance_is_off_by_default_and_its_options_refuse_bad_values(host):
+    assert "equivariance" not in Config().loss.regularisers
+    base = {"model": {"backbone": "tiny"}}
+    on = resolve(apply_dict(Config(), {**base, "loss": {"equivariance": {"weight": 1.0}}}, "t"), host)
+    assert [t.name for t in on.regularisers] == ["equivariance"]
+    assert on.config.loss.regularisers["equivariance"] == {"weight": 1.0, "shift": 0.05}
+    for table, message in (({"weight": -1.0}, "loss.equivariance.weight must be >= 0"),
+                           ({"shift": -0.1}, "loss.equivariance.shift must be >= 0"),
+                           ({"shfit": 0.1}, "unknown option 'loss.equivariance.shfit'. Did you mean 'shift'")):
+        with pytest.raises(ConfigError, match=message):
+            resolve(apply_dict(Config(), {**base, "loss": {"equivariance": table}}, "t"), host)
+
+
+def test_equivariance_without_a_continuous_code_is_refused_in_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--codes", "cat3", "--steps", "1",
+                                      "--out", str(tmp_path / "r"), "--set", "loss.equivariance.weight=1"])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "the codes 'cat3' have no continuous code" in result.stderr and "set loss.equivariance.weight=0" in result.stderr
+
+
+def test_training_with_equivariance_logs_the_term_and_moves_the_generator(host, tmp_path):
+    def run(weight: float, out):
+        cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"equivariance": {"weight": weight}},
+                                    "train": {"batch_size": 16, "steps": 4, "log_every": 2, "checkpoint_every": 4,
+                                              "device": "cpu", "figures": False, "sinks": []}}, "t")
+        Trainer(cfg, out, host=host, progress=False).run()
+        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+    records = run(1.0, tmp_path / "on")
+    assert [r["step"] for r in records] == [2, 4] and all(r["loss_equivariance"] >= 0 for r in records)
+    off = run(0.0, tmp_path / "off")
+    assert "loss_equivariance" not in off[0] and off[-1]["loss_g"] != records[-1]["loss_g"]
