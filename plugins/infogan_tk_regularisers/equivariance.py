@@ -32,6 +32,8 @@ class EquivarianceTerm(Regulariser):
     """One run's shift-equivariance term."""
 
     stat_names = ("loss_equivariance",)
+    # The least-squares solve has not been run under CUDA graph capture; refused there until it is.
+    cuda_graph_capturable = False
 
     def __init__(self, options: EquivarianceOptions, setup: RegulariserSetup) -> None:
         self.continuous = [c for c in setup.assembly.codes if not c.code.discrete]
