@@ -94,7 +94,7 @@ def test_a_run_without_noise_trains_and_its_generator_reads_the_codes_alone(host
     assert result.step == 6
     assert json.loads(read_metadata(model_path(tmp_path / "run", 6))["config"])["model"]["noise_dim"] == 0
     obj = build_objective(resolve(cfg, host), torch.device("cpu"))
-    gin, values = obj.generator_input(8, torch.Generator().manual_seed(0))
+    gin, _values = obj.generator_input(8, torch.Generator().manual_seed(0))
     assert gin.shape == (8, obj.codes.width)  # no noise columns: G's input is the codes
 
 
