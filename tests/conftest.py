@@ -151,3 +151,11 @@ def centre_of_mass(x: torch.Tensor) -> torch.Tensor:
     rows = (x.sum(dim=(1, 3)) * torch.arange(h)).sum(1) / mass
     cols = (x.sum(dim=(1, 2)) * torch.arange(w)).sum(1) / mass
     return torch.stack([rows, cols], dim=1)
+
+
+def generator_grads(obj) -> list[torch.Tensor]:
+    """G's gradients after one step of an objective on the tiny backbone's 8x8 gray batch (fixed seeds)."""
+    real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    loss_d, loss_g, info, _stats, _ = obj.losses(real, torch.Generator().manual_seed(2))
+    obj.backward(loss_d, loss_g, info)
+    return [p.grad.clone() for p in obj.g_params]

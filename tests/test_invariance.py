@@ -18,7 +18,7 @@ from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_tk_regularisers.jitter import random_affine
 
-from conftest import centre_of_mass
+from conftest import centre_of_mass, generator_grads
 
 
 def dot_images(n: int = 64, size: int = 28) -> torch.Tensor:
@@ -149,13 +149,6 @@ def tiny_objective(host, invariance: float, regular_gan: bool = False, shear: fl
     cfg = apply_dict(Config(), {"model": {"backbone": "tiny"},
                                 "loss": {"invariance": {"weight": invariance, "shear": shear}, "regular_gan": regular_gan}}, "t")
     return build_objective(resolve(cfg, host), torch.device("cpu"))
-
-
-def generator_grads(obj: InfoGANObjective) -> list[torch.Tensor]:
-    real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
-    loss_d, loss_g, info, _stats, _ = obj.losses(real, torch.Generator().manual_seed(2))
-    obj.backward(loss_d, loss_g, info)
-    return [p.grad.clone() for p in obj.g_params]
 
 
 def test_invariance_scores_only_discrete_codes_and_is_logged(host):
