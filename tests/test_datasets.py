@@ -517,6 +517,35 @@ def test_glyphs_grid_labels_and_round_trip(datasets):
         load(datasets, "glyphs", None, options={"size": 1})
 
 
+def test_glyphs_size_axis_options(datasets):
+    wide = load(datasets, "glyphs", None, options={"sizes": 11, "min_radius": 5, "max_radius": 10.0})
+    assert len(wide) == 3 * 11 * 11 * 11 and wide.factor_sizes == (3, 11, 11, 11)
+    assert wide.radii[0] == 5.0 and wide.radii[-1] == 10.0 and wide.radii[1] == pytest.approx(5.5)
+    assert torch.equal(wide.factor_index(wide.factors), torch.arange(len(wide)))
+    ink = [wide.images(wide.factor_index(torch.tensor([[0, s, 5, 5]])))[0].float().sum().item() for s in range(11)]
+    assert ink == sorted(ink) and len(set(ink)) == 11  # every radius draws a larger square
+    largest = wide.images(wide.factor_index(torch.tensor([[1, 10, 0, 0], [1, 10, 10, 10]])))
+    assert largest[:, :, 0].sum() == 0 and largest[:, :, :, 0].sum() == 0  # inside the frame at the extremes
+    assert largest[:, :, -1].sum() == 0 and largest[:, :, :, -1].sum() == 0
+    same = load(datasets, "glyphs", None, options={"sizes": 4, "min_radius": 6, "max_radius": 9})
+    assert torch.equal(same.data, load(datasets, "glyphs", None).data)  # the options' defaults
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"sizes": 1}, "'sizes' must be at least 2"),
+    ({"sizes": 100}, "'sizes' must be at most 32"),
+    ({"sizes": "many"}, "'sizes' must be a whole number"),
+    ({"max_radius": 12}, "'max_radius' must be between 2 and 10"),
+    ({"min_radius": "big"}, "'min_radius' must be a number"),
+    ({"min_radius": 9, "max_radius": 6}, "min_radius \\(9\\) must be below max_radius \\(6\\)"),
+    ({"radius": 6}, "no option 'radius'"),
+])
+def test_glyphs_bad_options_are_refused_in_one_line(datasets, options, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(datasets, "glyphs", None, options=options)
+    assert "\n" not in str(caught.value)
+
+
 def test_glyphs_factors_change_what_they_name(datasets):
     glyphs = load(datasets, "glyphs", None)
 

@@ -17,3 +17,13 @@ def int_option(request: DatasetRequest, dataset: str, key: str, default: int | N
     if number < minimum:
         raise ConfigError(f"dataset '{dataset}' option '{key}' must be at least {minimum}, got {number}")
     return number
+
+
+def float_option(request: DatasetRequest, dataset: str, key: str, default: float, low: float, high: float) -> float:
+    """``request.options[key]`` as a number in ``[low, high]`` (``default`` when absent)."""
+    value = request.options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"dataset '{dataset}' option '{key}' must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"dataset '{dataset}' option '{key}' must be between {low:g} and {high:g}, got {value:g}")
+    return float(value)

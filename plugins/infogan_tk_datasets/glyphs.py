@@ -1,16 +1,17 @@
 """Procedural glyphs: three distinct outlines at every size and position of a grid, 1x32x32 gray.
 
 Built for the first run of ``infogan-tk train``: small enough to train in minutes on two CPU cores,
-with ground-truth factors for evaluation. Image ``i`` of the 1,452 is the mixed-radix number
-(glyph, size, pos_x, pos_y) with sizes (3, 4, 11, 11), pos_y varying fastest. The glyphs differ in
+with ground-truth factors for evaluation. Image ``i`` of the 1,452 (by default) is the mixed-radix
+number (glyph, size, pos_x, pos_y) with sizes (3, 4, 11, 11), pos_y varying fastest; the options
+``sizes``, ``min_radius`` and ``max_radius`` set the size axis. The glyphs differ in
 outline and area (a filled square, a ring and an upright triangle), so that which one is drawn is
 the most visible discrete choice in the data; size and the two position axes are continuous
 choices on a grid. Positions span 10 pixels, about a glyph's width, so that position does not
 outweigh the glyph as the largest difference between images.
 
 Each image is rendered at 4x the resolution and averaged down, so edges are anti-aliased and a
-shift of a fraction of a pixel changes the image. No randomness and no files: the same 1,452
-images on every machine, built in well under a second. Both splits are the same images.
+shift of a fraction of a pixel changes the image. No randomness and no files: the same images
+on every machine, built in well under a second. Both splits are the same images.
 """
 
 from __future__ import annotations
@@ -21,18 +22,24 @@ import torch
 from torch import Tensor
 
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
+from infogan_toolkit.errors import ConfigError
 
 from . import _grid
 from ._common import check_options, check_split
+from ._options import float_option, int_option
 
 FACTOR_NAMES = ("glyph", "size", "pos_x", "pos_y")
-FACTOR_SIZES = (3, 4, 11, 11)
 GLYPH_NAMES = ("square", "ring", "triangle")
 IMAGE_SHAPE = (1, 32, 32)
-#: Radius of each size's enclosing circle, in pixels.
-RADII = (6.0, 7.0, 8.0, 9.0)
+POSITIONS = 11
 #: Centres, in pixels, on both axes: far enough from the border for the largest glyph.
-CENTRES = tuple(11.0 + 10.0 * i / (FACTOR_SIZES[2] - 1) for i in range(FACTOR_SIZES[2]))
+CENTRES = tuple(11.0 + 10.0 * i / (POSITIONS - 1) for i in range(POSITIONS))
+#: Default radii of the enclosing circle, in pixels: 4 sizes from 6 to 9.
+SIZES, MIN_RADIUS, MAX_RADIUS = 4, 6.0, 9.0
+#: The largest radius that stays inside the frame at the outermost centres.
+RADIUS_LIMIT = 10.0
+#: More radii than this would be steps of well under a pixel on the 32-pixel frame.
+MAX_SIZES = 32
 _SUPERSAMPLE = 4
 
 
@@ -45,34 +52,46 @@ def _inside(glyph: Tensor, u: Tensor, v: Tensor) -> Tensor:
     return torch.where(glyph == 0, square, torch.where(glyph == 1, ring, triangle))
 
 
-def render(factors: Tensor) -> Tensor:
-    """uint8 ``(n, 1, 32, 32)`` images for factor indices ``(n, 4)`` (white glyph on black)."""
+def radii(sizes: int = SIZES, low: float = MIN_RADIUS, high: float = MAX_RADIUS) -> tuple[float, ...]:
+    """``sizes`` radii evenly spaced from ``low`` to ``high`` pixels."""
+    return tuple(low + (high - low) * i / (sizes - 1) for i in range(sizes))
+
+
+def render(factors: Tensor, radii: tuple[float, ...] = radii(), chunk: int = 512) -> Tensor:
+    """uint8 ``(n, 1, 32, 32)`` images for factor indices ``(n, 4)`` (white glyph on black).
+
+    Rendered ``chunk`` images at a time, so the 4x sub-pixel grid never holds more than that many.
+    """
     _, height, width = IMAGE_SHAPE
     fine = torch.arange(height * _SUPERSAMPLE, dtype=torch.float32)
     pixel = (fine + 0.5) / _SUPERSAMPLE  # sub-pixel centres, in pixels
-    radius = torch.tensor(RADII)[factors[:, 1]].view(-1, 1, 1)
-    cx = torch.tensor(CENTRES)[factors[:, 2]].view(-1, 1, 1)
-    cy = torch.tensor(CENTRES)[factors[:, 3]].view(-1, 1, 1)
-    u = (pixel.view(1, 1, -1) - cx) / radius
-    v = (cy - pixel.view(1, -1, 1)) / radius  # rows grow downwards; glyphs stand upright
-    ink = _inside(factors[:, 0].view(-1, 1, 1), u, v).float()
-    coarse = torch.nn.functional.avg_pool2d(ink.unsqueeze(1), _SUPERSAMPLE)
-    return (coarse * 255).round().to(torch.uint8)
+    out = []
+    for part in factors.split(chunk):
+        radius = torch.tensor(radii)[part[:, 1]].view(-1, 1, 1)
+        cx = torch.tensor(CENTRES)[part[:, 2]].view(-1, 1, 1)
+        cy = torch.tensor(CENTRES)[part[:, 3]].view(-1, 1, 1)
+        u = (pixel.view(1, 1, -1) - cx) / radius
+        v = (cy - pixel.view(1, -1, 1)) / radius  # rows grow downwards; glyphs stand upright
+        ink = _inside(part[:, 0].view(-1, 1, 1), u, v).float()
+        out.append(torch.nn.functional.avg_pool2d(ink.unsqueeze(1), _SUPERSAMPLE))
+    return (torch.cat(out) * 255).round().to(torch.uint8)
 
 
 class GlyphImages(TensorImageDataset):
-    """All 1,452 glyph images in memory, with their factors; a complete factor grid."""
+    """Every glyph image of the grid in memory, with its factors; a complete factor grid."""
 
     factor_grid = True
 
-    def __init__(self) -> None:
-        factors = _grid.decode(torch.arange(math.prod(FACTOR_SIZES)), FACTOR_SIZES)
-        super().__init__(render(factors), labels=factors[:, 0], factors=factors,
-                         factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES)
+    def __init__(self, radii: tuple[float, ...] = radii()) -> None:
+        self.radii = tuple(radii)
+        sizes = (len(GLYPH_NAMES), len(self.radii), POSITIONS, POSITIONS)
+        factors = _grid.decode(torch.arange(math.prod(sizes)), sizes)
+        super().__init__(render(factors, self.radii), labels=factors[:, 0], factors=factors,
+                         factor_names=FACTOR_NAMES, factor_sizes=sizes)
 
     def factor_index(self, factors: Tensor) -> Tensor:
         """Factor indices ``(n, 4)`` -> flat image indices; ``ValueError`` outside the grid."""
-        return _grid.encode(factors, FACTOR_SIZES, FACTOR_NAMES)
+        return _grid.encode(factors, self.factor_sizes, FACTOR_NAMES)
 
 
 class GlyphsDataset(DatasetPlugin):
@@ -83,7 +102,18 @@ class GlyphsDataset(DatasetPlugin):
     needs_root = False
 
     def load(self, request: DatasetRequest) -> GlyphImages:
-        """Return the 1,452 images; both splits are the same."""
+        """Return the grid's images (1,452 by default); both splits are the same.
+
+        Options: ``sizes`` (how many radii, default 4), ``min_radius`` and ``max_radius`` (pixels,
+        default 6 and 9); the radii are evenly spaced between the two.
+        """
         check_split(request, "glyphs")
-        check_options(request, "glyphs", ())
-        return GlyphImages()
+        check_options(request, "glyphs", ("sizes", "min_radius", "max_radius"))
+        sizes = int_option(request, "glyphs", "sizes", SIZES, minimum=2)
+        if sizes > MAX_SIZES:
+            raise ConfigError(f"dataset 'glyphs' option 'sizes' must be at most {MAX_SIZES}, got {sizes}")
+        low = float_option(request, "glyphs", "min_radius", MIN_RADIUS, 2.0, RADIUS_LIMIT)
+        high = float_option(request, "glyphs", "max_radius", MAX_RADIUS, 2.0, RADIUS_LIMIT)
+        if not low < high:
+            raise ConfigError(f"dataset 'glyphs' option min_radius ({low:g}) must be below max_radius ({high:g}); swap or change them")
+        return GlyphImages(radii(sizes, low, high))
