@@ -16,7 +16,7 @@ from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import StepView
-from infogan_tk_regularisers.jitter import translate
+from infogan_tk_regularisers.jitter import scale_and_translate, translate
 
 from conftest import centre_of_mass, generator_grads
 
@@ -44,6 +44,17 @@ def test_translate_moves_the_content_by_the_asked_fraction_of_the_side():
     assert torch.allclose(translate(x, torch.zeros(6, 2)), x, atol=1e-6)
 
 
+def test_scaling_keeps_the_centre_of_mass_and_scales_the_area():
+    x = square_images(4, size=32, generator=torch.Generator().manual_seed(3))
+    factor = torch.tensor([1.25, 0.8, 1.1, 1.0])
+    scaled = scale_and_translate(x, factor, torch.zeros(4, 2))
+    assert torch.allclose(position(scaled), position(x), atol=0.05)  # scaled about the glyph, not the frame
+    assert torch.allclose(scaled.sum(dim=(1, 2, 3)), factor**2 * x.sum(dim=(1, 2, 3)), rtol=0.06)
+    shift = torch.tensor([[0.1, 0.0], [0.0, -0.05], [0.05, 0.05], [0.0, 0.0]])
+    assert torch.allclose(position(scale_and_translate(x, factor, shift)) - position(x), shift * 32, atol=0.05)
+    assert torch.allclose(scale_and_translate(x, torch.ones(4), shift), translate(x, shift), atol=1e-5)
+
+
 def test_gradients_flow_back_through_the_translation():
     x = square_images(2).requires_grad_()
     translate(x, torch.full((2, 2), 0.1)).pow(2).sum().backward()
@@ -51,9 +62,9 @@ def test_gradients_flow_back_through_the_translation():
 
 
 # -- what the residual measures ---------------------------------------------------------------------
-def equivariance_term(host, weight: float = 1.0, shift: float = 0.1):
+def equivariance_term(host, weight: float = 1.0, shift: float = 0.1, scale: float = 0.0):
     cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "cat2,unif1"},
-                                "loss": {"equivariance": {"weight": weight, "shift": shift}}}, "t")
+                                "loss": {"equivariance": {"weight": weight, "shift": shift, "scale": scale}}}, "t")
     return build_objective(resolve(cfg, host), torch.device("cpu")).regularisers["equivariance"]
 
 
@@ -96,6 +107,27 @@ def test_a_reading_that_moves_alike_for_every_image_leaves_no_residual_and_one_t
     assert mixed > 100 * max(consistent, 1e-6)
 
 
+def test_with_scaling_a_size_reading_that_flips_meaning_leaves_a_residual(host):
+    term = equivariance_term(host, shift=0.05, scale=0.2)
+    images = square_images(64, size=32, generator=torch.Generator().manual_seed(4))
+    bright = torch.arange(64) % 2 == 0
+    images[~bright] *= 0.5
+
+    def size(x):  # log of the square's side, read the same way for both kinds
+        ink = x.sum(dim=(1, 2, 3)) / x.amax(dim=(1, 2, 3))
+        return 0.5 * ink.log()
+
+    def flipped(x):  # the size for bright squares, the column for dim ones
+        is_bright = x.amax(dim=(1, 2, 3)) > 0.75
+        return torch.where(is_bright, size(x), position(x)[:, 0] / 16 - 1)
+
+    consistent = term.terms(view_with_q(term, images, size)).stats["loss_equivariance"].item()
+    mixed = term.terms(view_with_q(term, images, flipped)).stats["loss_equivariance"].item()
+    assert mixed > 20 * consistent
+    shift_only = equivariance_term(host, shift=0.05)  # without scaling, a size reading that flips to position is caught less
+    assert mixed > 2 * shift_only.terms(view_with_q(shift_only, images, flipped)).stats["loss_equivariance"].item()
+
+
 def test_the_loss_is_the_weighted_residual_and_joins_the_information_term(host):
     images = square_images(32, generator=torch.Generator().manual_seed(2))
     read = lambda x: (position(x)[:, 0] / 8 - 1) ** 2  # curved: some residual
@@ -112,9 +144,10 @@ def test_equivariance_is_off_by_default_and_its_options_refuse_bad_values(host):
     base = {"model": {"backbone": "tiny"}}
     on = resolve(apply_dict(Config(), {**base, "loss": {"equivariance": {"weight": 1.0}}}, "t"), host)
     assert [t.name for t in on.regularisers] == ["equivariance"]
-    assert on.config.loss.regularisers["equivariance"] == {"weight": 1.0, "shift": 0.05}
+    assert on.config.loss.regularisers["equivariance"] == {"weight": 1.0, "shift": 0.05, "scale": 0.0}
     for table, message in (({"weight": -1.0}, "loss.equivariance.weight must be >= 0"),
                            ({"shift": -0.1}, "loss.equivariance.shift must be >= 0"),
+                           ({"scale": -0.1}, "loss.equivariance.scale must be >= 0"),
                            ({"shfit": 0.1}, "unknown option 'loss.equivariance.shfit'. Did you mean 'shift'")):
         with pytest.raises(ConfigError, match=message):
             resolve(apply_dict(Config(), {**base, "loss": {"equivariance": table}}, "t"), host)

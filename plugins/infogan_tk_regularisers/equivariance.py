@@ -1,8 +1,9 @@
 """The shift-equivariance term: moving a fake moves Q's continuous readings the same way for every image.
 
-Each fake is moved by a random shift ``s_i`` (up to ``shift`` of its side along each axis) and Q
-reads its continuous codes from both copies. The change ``d_i`` of the readings is fitted by one
-affine map of the shift shared by the whole batch, ``d_i ~ A s_i + b``; ``weight`` times the mean
+Each fake is moved by a random shift ``s_i`` (up to ``shift`` of its side along each axis) and,
+when ``scale`` is above 0, first scaled about its centre of mass by ``exp(l_i)``, ``l_i`` up to
+``scale``; Q reads its continuous codes from both copies. The change ``d_i`` of the readings is
+fitted by one affine map of the transform shared by the whole batch, ``d_i ~ A (s_i, l_i) + b``; ``weight`` times the mean
 squared residual joins the information term. A code that means position for one glyph and size for
 another, or for one noise vector and not the next, leaves a residual; which code carries which
 direction of movement is left to training, so no factor is named to the network.
@@ -17,7 +18,7 @@ from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
 from ._options import non_negative
-from .jitter import translate
+from .jitter import scale_and_translate, translate
 
 
 @attrs.define
@@ -26,6 +27,8 @@ class EquivarianceOptions:
 
     weight: float = attrs.field(default=1.0, validator=non_negative)
     shift: float = attrs.field(default=0.05, validator=non_negative)  # fraction of the side, +-
+    # Log of the largest scale factor, +-; 0 moves only. Scaled about each fake's centre of mass.
+    scale: float = attrs.field(default=0.0, validator=non_negative)
 
 
 class EquivarianceTerm(Regulariser):
@@ -39,6 +42,7 @@ class EquivarianceTerm(Regulariser):
         self.continuous = [c for c in setup.assembly.codes if not c.code.discrete]
         self.weight = options.weight
         self.shift = options.shift
+        self.scale = options.scale
 
     def readings(self, q: torch.Tensor) -> torch.Tensor:
         """Q's point estimates of the continuous codes, ``(n, k)``."""
@@ -49,11 +53,18 @@ class EquivarianceTerm(Regulariser):
         fake = view.fake.float()
         n = fake.shape[0]
         shift = torch.rand(n, 2, generator=view.rng, device=fake.device).mul_(2.0).sub_(1.0).mul_(self.shift)
-        # Both copies in one pass, so batch norm treats them alike and the change is the shift's alone.
-        _, q = view.discriminate(view.prepare(torch.cat([fake, translate(fake, shift)])), update_running_stats=False)
+        columns = [shift]
+        if self.scale > 0:  # drawn after the shift, so a run without scaling draws as before it existed
+            log_factor = torch.rand(n, 1, generator=view.rng, device=fake.device).mul_(2.0).sub_(1.0).mul_(self.scale)
+            moved = scale_and_translate(fake, log_factor.exp().squeeze(1), shift)
+            columns.append(log_factor)
+        else:
+            moved = translate(fake, shift)
+        # Both copies in one pass, so batch norm treats them alike and the change is the transform's alone.
+        _, q = view.discriminate(view.prepare(torch.cat([fake, moved])), update_running_stats=False)
         readings = self.readings(q)
         change = readings[n:] - readings[:n]
-        design = torch.cat([shift, torch.ones(n, 1, device=fake.device)], dim=1)
+        design = torch.cat([*columns, torch.ones(n, 1, device=fake.device)], dim=1)
         fit = torch.linalg.lstsq(design, change).solution
         residual = (change - design @ fit).pow(2).sum(dim=1).mean()
         loss = self.weight * residual

@@ -4,7 +4,8 @@ translation by given shifts, both differentiable.
 Used by the invariance term (``[loss.invariance]``): Q must still read each discrete code from a
 jittered copy of the generated image, so a category cannot be carried by slant, width or position
 alone (those are what split one digit over two categories); the equivariance term
-(``[loss.equivariance]``) moves each fake by a shift it draws. Nothing here knows a dataset: it works
+(``[loss.equivariance]``) moves each fake by a shift it draws, and optionally scales it about its
+centre of mass. Nothing here knows a dataset: it works
 on any ``(n, channels, height, width)`` batch, and the border pixels fill what moves into view.
 """
 
@@ -53,6 +54,41 @@ def random_affine(
     )
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def scale_and_translate(images: Tensor, factor: Tensor, shift: Tensor) -> Tensor:
+    """Each image's content scaled by ``factor[i]`` about its own centre of mass, then moved by
+    ``shift[i] = (dx, dy)`` of its side; bilinear, border-filled, differentiable in ``images``.
+
+    Scaling about the content rather than the frame's centre keeps a glyph where it was, so its
+    size changes and its position does not.
+    """
+    n = images.shape[0]
+    centre = centre_of_mass(images)
+    inverse = 1.0 / factor.float()
+    theta = torch.zeros(n, 2, 3, device=images.device, dtype=torch.float32)
+    theta[:, 0, 0] = inverse
+    theta[:, 1, 1] = inverse
+    # Output point p reads input c + (p - c - t) / k: the content scaled by k about c, then moved by t.
+    theta[:, :, 2] = centre - (centre + 2.0 * shift.float()) * inverse.unsqueeze(1)
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def centre_of_mass(images: Tensor) -> Tensor:
+    """Each image's centre of mass ``(x, y)`` in ``affine_grid`` coordinates ([-1, 1], x to the right,
+    y down), weighting pixels by how far they stand above the image's darkest value; the image
+    centre for a flat image. Not differentiated: it says where to scale about, not what to learn."""
+    with torch.no_grad():
+        n, _, height, width = images.shape
+        ink = images.float().sum(dim=1)
+        ink = ink - ink.flatten(1).amin(dim=1).view(n, 1, 1)
+        total = ink.sum(dim=(1, 2)).clamp_min(1e-12)
+        ys = (torch.arange(height, device=images.device, dtype=torch.float32) + 0.5) * (2.0 / height) - 1.0
+        xs = (torch.arange(width, device=images.device, dtype=torch.float32) + 0.5) * (2.0 / width) - 1.0
+        x = (ink.sum(dim=1) * xs).sum(dim=1) / total
+        y = (ink.sum(dim=2) * ys).sum(dim=1) / total
+        return torch.stack([x, y], dim=1)
 
 
 def translate(images: Tensor, shift: Tensor) -> Tensor:
