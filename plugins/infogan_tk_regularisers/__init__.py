@@ -6,6 +6,8 @@ None is in the paper; each is turned on by its ``[loss.NAME]`` table (docs/user-
   of each fake, so a category cannot hang on style alone;
 * ``equivariance``: moving a fake moves Q's continuous readings by one affine map of the shift for
   the whole batch, so a code cannot mean one thing for one image and another for the next;
+* ``orthogonal``: each continuous code changes a fake in a direction of its own (after OroJaR, Wei
+  et al. 2021), so two codes cannot share one change of the image;
 * ``real_information``: Q must sort real images into confident, equally used categories, as it
   sorts the fakes;
 * ``contrastive``: InfoGAN-CR's pair classifier (Lin et al. 2020), which learns which latent code
@@ -19,6 +21,7 @@ from infogan_toolkit import hookimpl
 from .contrastive import Contrastive
 from .equivariance import Equivariance
 from .invariance import Invariance
+from .orthogonal import Orthogonal
 from .real_information import RealInformation
 
 
@@ -28,4 +31,5 @@ def register_regularisers(register):
     register("contrastive", Contrastive())
     register("equivariance", Equivariance())
     register("invariance", Invariance())
+    register("orthogonal", Orthogonal())
     register("real_information", RealInformation())
