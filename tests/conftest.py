@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import struct
 from pathlib import Path
@@ -14,6 +15,8 @@ import torch
 from torch import nn
 
 from infogan_toolkit import hookimpl
+from infogan_toolkit.config import Config, apply_dict
+from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
 from infogan_toolkit.plugins import PluginHost
@@ -159,3 +162,14 @@ def generator_grads(obj) -> list[torch.Tensor]:
     loss_d, loss_g, info, _stats, _ = obj.losses(real, torch.Generator().manual_seed(2))
     obj.backward(loss_d, loss_g, info)
     return [p.grad.clone() for p in obj.g_params]
+
+
+def train_tiny(host, out: Path, loss: dict, steps: int, log_every: int, codes: str | None = None) -> list[dict]:
+    """A real CPU run of the tiny backbone with ``loss`` (e.g. one regulariser's table), batch 16,
+    one checkpoint at the end; returns the records of its ``metrics.jsonl``."""
+    model = {"backbone": "tiny", **({"codes": codes} if codes else {})}
+    cfg = apply_dict(Config(), {"model": model, "loss": loss,
+                                "train": {"batch_size": 16, "steps": steps, "log_every": log_every, "checkpoint_every": steps,
+                                          "device": "cpu", "figures": False, "sinks": []}}, "t")
+    Trainer(cfg, out, host=host, progress=False).run()
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -4,7 +4,6 @@ what the residual measures, the config keys, and a real training run that logs i
 from __future__ import annotations
 
 import contextlib
-import json
 
 import pytest
 import torch
@@ -13,12 +12,12 @@ from typer.testing import CliRunner
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
-from infogan_toolkit.engine.trainer import Trainer, build_objective
+from infogan_toolkit.engine.trainer import build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import StepView
 from infogan_tk_regularisers.jitter import scale_and_translate, translate
 
-from conftest import centre_of_mass, generator_grads
+from conftest import centre_of_mass, generator_grads, train_tiny
 
 
 def square_images(n: int, size: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -173,9 +172,5 @@ def test_the_term_reaches_the_generator(host):
 
 
 def test_training_with_equivariance_logs_the_term(host, tmp_path):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"equivariance": {"weight": 1.0}},
-                                "train": {"batch_size": 16, "steps": 4, "log_every": 2, "checkpoint_every": 4,
-                                          "device": "cpu", "figures": False, "sinks": []}}, "t")
-    Trainer(cfg, tmp_path / "run", host=host, progress=False).run()
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = train_tiny(host, tmp_path / "run", {"equivariance": {"weight": 1.0}}, steps=4, log_every=2)
     assert [r["step"] for r in records] == [2, 4] and all(r["loss_equivariance"] > 0 for r in records)

@@ -3,7 +3,6 @@ term trains, and a real training run that logs it."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -14,11 +13,11 @@ from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.objective import InfoGANObjective
-from infogan_toolkit.engine.trainer import Trainer, build_objective
+from infogan_toolkit.engine.trainer import build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_tk_regularisers.jitter import random_affine
 
-from conftest import centre_of_mass, generator_grads
+from conftest import centre_of_mass, generator_grads, train_tiny
 
 
 def dot_images(n: int = 64, size: int = 28) -> torch.Tensor:
@@ -184,11 +183,7 @@ def test_invariance_reaches_the_generator_in_infogan_but_not_in_the_regular_gan_
 
 
 def test_training_with_invariance_logs_the_term(host, tmp_path):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"invariance": {"weight": 1.0}},
-                                "train": {"batch_size": 16, "steps": 6, "log_every": 3, "checkpoint_every": 6,
-                                          "device": "cpu", "figures": False, "sinks": []}}, "t")
-    Trainer(cfg, tmp_path / "run", host=host, progress=False).run()
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = train_tiny(host, tmp_path / "run", {"invariance": {"weight": 1.0}}, steps=6, log_every=3)
     assert [r["step"] for r in records] == [3, 6]
     assert all(r["loss_invariance"] > 0 for r in records)
 

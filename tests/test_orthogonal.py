@@ -4,7 +4,6 @@ where the finite difference steps, the config keys, and a real training run that
 from __future__ import annotations
 
 import contextlib
-import json
 
 import pytest
 import torch
@@ -13,11 +12,11 @@ from typer.testing import CliRunner
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
-from infogan_toolkit.engine.trainer import Trainer, build_objective
+from infogan_toolkit.engine.trainer import build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import StepView
 
-from conftest import generator_grads
+from conftest import generator_grads, train_tiny
 
 
 def orthogonal_term(host, codes: str = "cat2,unif3", weight: float = 1.0, step: float = 0.1):
@@ -29,7 +28,7 @@ def orthogonal_term(host, codes: str = "cat2,unif3", weight: float = 1.0, step: 
 def linear_view(term, directions: torch.Tensor, n: int = 8, noise_dim: int = 2) -> StepView:
     """A step view whose G adds ``directions[k]`` (a 4x4 image) per unit of continuous code ``k``
     to a base image made from the rest of the input."""
-    codes = term.code_set
+    codes = term.codes
     values = [torch.randint(0, 2, (n,)) if c.code.discrete else torch.rand(n) * 2 - 1 for c in codes]
     gin = torch.cat([torch.randn(n, noise_dim), codes.encode(values)], dim=1)
     starts = [noise_dim + c.input_slice.start for c in codes if not c.code.discrete]
@@ -78,10 +77,10 @@ def test_the_loss_is_blind_to_how_much_a_code_changes_the_image_and_goes_to_g(ho
 def test_each_code_steps_towards_the_middle_of_its_range(host):
     term = orthogonal_term(host, step=0.25)
     values = [torch.zeros(3, dtype=torch.long), torch.tensor([0.9, -0.9, 0.0]), torch.zeros(3), torch.zeros(3)]
-    gin = torch.cat([torch.zeros(3, 2), term.code_set.encode(values)], dim=1)
+    gin = torch.cat([torch.zeros(3, 2), term.codes.encode(values)], dim=1)
     moved = term.moved_inputs(gin, values, noise_dim=2)
     assert moved.shape == (9, gin.shape[1])  # three continuous codes, each the whole batch
-    column = 2 + term.codes[1].input_slice.start
+    column = 2 + term.continuous[0][1].input_slice.start
     assert moved[:3, column].tolist() == pytest.approx([0.65, -0.65, 0.25])  # never past +-1
     assert torch.equal(moved[:3, :column], gin[:, :column]) and torch.equal(moved[:3, column + 1:], gin[:, column + 1:])
 
@@ -122,9 +121,5 @@ def test_the_term_reaches_the_generator(host):
 
 
 def test_training_with_orthogonal_logs_the_term(host, tmp_path):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "cat4,unif2"}, "loss": {"orthogonal": {"weight": 1.0}},
-                                "train": {"batch_size": 16, "steps": 4, "log_every": 2, "checkpoint_every": 4,
-                                          "device": "cpu", "figures": False, "sinks": []}}, "t")
-    Trainer(cfg, tmp_path / "run", host=host, progress=False).run()
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = train_tiny(host, tmp_path / "run", {"orthogonal": {"weight": 1.0}}, steps=4, log_every=2, codes="cat4,unif2")
     assert [r["step"] for r in records] == [2, 4] and all(0 < r["loss_orthogonal"] <= 1 for r in records)

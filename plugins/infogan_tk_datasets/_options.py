@@ -6,8 +6,9 @@ from infogan_toolkit.datasets import DatasetRequest
 from infogan_toolkit.errors import ConfigError
 
 
-def int_option(request: DatasetRequest, dataset: str, key: str, default: int | None, minimum: int = 0) -> int | None:
-    """``request.options[key]`` as an int >= ``minimum`` (``default`` when absent)."""
+def int_option(request: DatasetRequest, dataset: str, key: str, default: int | None, minimum: int = 0,
+               maximum: int | None = None) -> int | None:
+    """``request.options[key]`` as an int in ``[minimum, maximum]`` (``default`` when absent)."""
     value = request.options.get(key, default)
     if value is None:
         return None
@@ -16,6 +17,8 @@ def int_option(request: DatasetRequest, dataset: str, key: str, default: int | N
     number = int(value)
     if number < minimum:
         raise ConfigError(f"dataset '{dataset}' option '{key}' must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"dataset '{dataset}' option '{key}' must be at most {maximum}, got {number}")
     return number
 
 

@@ -52,12 +52,12 @@ def _inside(glyph: Tensor, u: Tensor, v: Tensor) -> Tensor:
     return torch.where(glyph == 0, square, torch.where(glyph == 1, ring, triangle))
 
 
-def radii(sizes: int = SIZES, low: float = MIN_RADIUS, high: float = MAX_RADIUS) -> tuple[float, ...]:
+def even_radii(sizes: int = SIZES, low: float = MIN_RADIUS, high: float = MAX_RADIUS) -> tuple[float, ...]:
     """``sizes`` radii evenly spaced from ``low`` to ``high`` pixels."""
     return tuple(low + (high - low) * i / (sizes - 1) for i in range(sizes))
 
 
-def render(factors: Tensor, radii: tuple[float, ...] = radii(), chunk: int = 512) -> Tensor:
+def render(factors: Tensor, radii: tuple[float, ...] = even_radii(), chunk: int = 512) -> Tensor:
     """uint8 ``(n, 1, 32, 32)`` images for factor indices ``(n, 4)`` (white glyph on black).
 
     Rendered ``chunk`` images at a time, so the 4x sub-pixel grid never holds more than that many.
@@ -82,7 +82,7 @@ class GlyphImages(TensorImageDataset):
 
     factor_grid = True
 
-    def __init__(self, radii: tuple[float, ...] = radii()) -> None:
+    def __init__(self, radii: tuple[float, ...] = even_radii()) -> None:
         self.radii = tuple(radii)
         sizes = (len(GLYPH_NAMES), len(self.radii), POSITIONS, POSITIONS)
         factors = _grid.decode(torch.arange(math.prod(sizes)), sizes)
@@ -109,11 +109,9 @@ class GlyphsDataset(DatasetPlugin):
         """
         check_split(request, "glyphs")
         check_options(request, "glyphs", ("sizes", "min_radius", "max_radius"))
-        sizes = int_option(request, "glyphs", "sizes", SIZES, minimum=2)
-        if sizes > MAX_SIZES:
-            raise ConfigError(f"dataset 'glyphs' option 'sizes' must be at most {MAX_SIZES}, got {sizes}")
+        sizes = int_option(request, "glyphs", "sizes", SIZES, minimum=2, maximum=MAX_SIZES)
         low = float_option(request, "glyphs", "min_radius", MIN_RADIUS, 2.0, RADIUS_LIMIT)
         high = float_option(request, "glyphs", "max_radius", MAX_RADIUS, 2.0, RADIUS_LIMIT)
         if not low < high:
             raise ConfigError(f"dataset 'glyphs' option min_radius ({low:g}) must be below max_radius ({high:g}); swap or change them")
-        return GlyphImages(radii(sizes, low, high))
+        return GlyphImages(even_radii(sizes, low, high))

@@ -18,6 +18,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _warp(images: Tensor, theta: Tensor) -> Tensor:
+    """``images`` resampled through the output-to-input affine maps ``theta`` ``(n, 2, 3)``:
+    bilinear, the border pixels filling what moves into view, differentiable in ``images``."""
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _scale_shift_theta(inverse: Tensor | float, offset: Tensor) -> Tensor:
+    """Output-to-input maps ``p -> inverse * p + offset`` (no rotation), ``(n, 2, 3)`` float32."""
+    theta = torch.zeros(offset.shape[0], 2, 3, device=offset.device, dtype=torch.float32)
+    theta[:, 0, 0] = inverse
+    theta[:, 1, 1] = inverse
+    theta[:, :, 2] = offset
+    return theta
+
+
 def random_affine(
     images: Tensor,
     generator: torch.Generator | None,
@@ -52,8 +68,7 @@ def random_affine(
     theta = torch.stack(
         [torch.stack([cos, col_x, shift[:, 0]], dim=1), torch.stack([sin, col_y, shift[:, 1]], dim=1)], dim=1
     )
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return _warp(images, theta)
 
 
 def scale_and_translate(images: Tensor, factor: Tensor, shift: Tensor) -> Tensor:
@@ -63,16 +78,10 @@ def scale_and_translate(images: Tensor, factor: Tensor, shift: Tensor) -> Tensor
     Scaling about the content rather than the frame's centre keeps a glyph where it was, so its
     size changes and its position does not.
     """
-    n = images.shape[0]
     centre = centre_of_mass(images)
     inverse = 1.0 / factor.float()
-    theta = torch.zeros(n, 2, 3, device=images.device, dtype=torch.float32)
-    theta[:, 0, 0] = inverse
-    theta[:, 1, 1] = inverse
     # Output point p reads input c + (p - c - t) / k: the content scaled by k about c, then moved by t.
-    theta[:, :, 2] = centre - (centre + 2.0 * shift.float()) * inverse.unsqueeze(1)
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return _warp(images, _scale_shift_theta(inverse, centre - (centre + 2.0 * shift.float()) * inverse.unsqueeze(1)))
 
 
 def centre_of_mass(images: Tensor) -> Tensor:
@@ -94,11 +103,5 @@ def centre_of_mass(images: Tensor) -> Tensor:
 def translate(images: Tensor, shift: Tensor) -> Tensor:
     """Each image moved by ``shift[i] = (dx, dy)`` of its side (positive: right and down),
     bilinearly, the border pixels filling what moves into view; gradients flow back to ``images``."""
-    n = images.shape[0]
-    theta = torch.zeros(n, 2, 3, device=images.device, dtype=torch.float32)
-    theta[:, 0, 0] = 1.0
-    theta[:, 1, 1] = 1.0
     # affine_grid maps output to input coordinates in [-1, 1]: moving the content by +t reads from -t.
-    theta[:, :, 2] = -2.0 * shift.float()
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return _warp(images, _scale_shift_theta(1.0, -2.0 * shift.float()))

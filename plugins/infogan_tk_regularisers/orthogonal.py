@@ -40,9 +40,9 @@ class OrthogonalTerm(Regulariser):
     stat_names = ("loss_orthogonal",)
 
     def __init__(self, options: OrthogonalOptions, setup: RegulariserSetup) -> None:
-        self.code_set = setup.assembly.codes
-        self.codes = list(self.code_set)
-        self.continuous = [i for i, c in enumerate(self.codes) if not c.code.discrete]
+        self.codes = setup.assembly.codes
+        # (index into the step's values, the code) for each continuous code.
+        self.continuous = [(i, c) for i, c in enumerate(self.codes) if not c.code.discrete]
         self.weight = options.weight
         self.step = options.step
 
@@ -50,8 +50,7 @@ class OrthogonalTerm(Regulariser):
         """G's inputs with one continuous code dimension moved by ``step``, stacked ``(dims * n, width)``:
         every row of the batch for the first dimension, then for the next."""
         rows = []
-        for i in self.continuous:
-            code = self.codes[i]
+        for i, code in self.continuous:
             value = values[i].float()
             flat = value.reshape(value.shape[0], -1)
             for j in range(flat.shape[1]):
