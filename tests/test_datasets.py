@@ -531,8 +531,31 @@ def test_glyphs_size_axis_options(datasets):
     assert torch.equal(same.data, load(datasets, "glyphs", None).data)  # the options' defaults
 
 
+def test_glyphs_brightness_axis_replaces_a_one_value_size_axis(datasets):
+    bright = load(datasets, "glyphs", None, options={"sizes": 1, "intensities": 6})
+    assert len(bright) == 3 * 6 * 11 * 11
+    # An axis of one value is no factor; the brightness axis takes its place in the grid.
+    assert bright.factor_names == ("glyph", "intensity", "pos_x", "pos_y") and bright.factor_sizes == (3, 6, 11, 11)
+    assert bright.radii == (7.5,) and bright.intensities[0] == pytest.approx(0.35) and bright.intensities[-1] == 1.0
+    assert torch.equal(bright.factor_index(bright.factors), torch.arange(len(bright)))
+    peaks = [bright.images(bright.factor_index(torch.tensor([[0, level, 5, 5]])))[0].max().item() for level in range(6)]
+    assert peaks == [round(255 * v) for v in bright.intensities]  # the square's inside is the level itself
+    first, last = bright.images(bright.factor_index(torch.tensor([[2, 0, 3, 7], [2, 5, 3, 7]]))).float()
+    assert torch.equal(first > 0, last > 0)  # brightness changes no outline
+    assert torch.allclose(first, last * 0.35, atol=1.0)
+    both = load(datasets, "glyphs", None, options={"intensities": 2, "min_intensity": 0.5})
+    assert both.factor_names == ("glyph", "size", "intensity", "pos_x", "pos_y") and len(both) == 3 * 4 * 2 * 11 * 11
+    full = both.images(both.factor_index(torch.tensor([[1, 2, 1, 4, 6]])))
+    default = load(datasets, "glyphs", None)
+    assert torch.equal(full, default.images(default.factor_index(torch.tensor([[1, 2, 4, 6]]))))
+
+
 @pytest.mark.parametrize("options, message", [
-    ({"sizes": 1}, "'sizes' must be at least 2"),
+    ({"sizes": 0}, "'sizes' must be at least 1"),
+    ({"intensities": 0}, "'intensities' must be at least 1"),
+    ({"intensities": 40}, "'intensities' must be at most 32"),
+    ({"min_intensity": 0.0}, "'min_intensity' must be between 0.05 and 0.95"),
+    ({"min_intensity": "dim"}, "'min_intensity' must be a number"),
     ({"sizes": 100}, "'sizes' must be at most 32"),
     ({"sizes": "many"}, "'sizes' must be a whole number"),
     ({"max_radius": 12}, "'max_radius' must be between 2 and 10"),
