@@ -550,12 +550,25 @@ def test_glyphs_brightness_axis_replaces_a_one_value_size_axis(datasets):
     assert torch.equal(full, default.images(default.factor_index(torch.tensor([[1, 2, 4, 6]]))))
 
 
+def test_glyphs_positions_option_spreads_more_centres_over_the_same_span(datasets):
+    fine = load(datasets, "glyphs", None, options={"sizes": 1, "positions": 21})
+    assert fine.factor_names == ("glyph", "pos_x", "pos_y") and fine.factor_sizes == (3, 21, 21) and len(fine) == 1323
+    assert fine.centres[0] == 11.0 and fine.centres[-1] == 21.0 and fine.centres[1] == pytest.approx(11.5)
+    assert torch.equal(fine.factor_index(fine.factors), torch.arange(1323))
+    left, next_one, right = fine.images(fine.factor_index(torch.tensor([[0, 0, 10], [0, 1, 10], [0, 20, 10]]))).float()
+    columns = lambda img: (img[0].sum(0) * torch.arange(32)).sum().item() / img.sum().item()  # noqa: E731
+    assert columns(next_one) - columns(left) == pytest.approx(0.5, abs=0.1)  # half a pixel a step
+    assert columns(right) - columns(left) == pytest.approx(10.0, abs=0.2)
+
+
 @pytest.mark.parametrize("options, message", [
     ({"sizes": 0}, "'sizes' must be at least 1"),
     ({"intensities": 0}, "'intensities' must be at least 1"),
     ({"intensities": 40}, "'intensities' must be at most 32"),
     ({"min_intensity": 0.0}, "'min_intensity' must be between 0.05 and 0.95"),
     ({"min_intensity": "dim"}, "'min_intensity' must be a number"),
+    ({"positions": 1}, "'positions' must be at least 2"),
+    ({"positions": 42}, "'positions' must be at most 41"),
     ({"sizes": 100}, "'sizes' must be at most 32"),
     ({"sizes": "many"}, "'sizes' must be a whole number"),
     ({"max_radius": 12}, "'max_radius' must be between 2 and 10"),

@@ -34,9 +34,11 @@ from ._options import float_option, int_option
 AXES = ("glyph", "size", "intensity", "pos_x", "pos_y")
 GLYPH_NAMES = ("square", "ring", "triangle")
 IMAGE_SHAPE = (1, 32, 32)
-POSITIONS = 11
-#: Centres, in pixels, on both axes: far enough from the border for the largest glyph.
-CENTRES = tuple(11.0 + 10.0 * i / (POSITIONS - 1) for i in range(POSITIONS))
+#: Default positions per axis, and the span of the centres in pixels on both axes: far enough
+#: from the border for the largest glyph.
+POSITIONS, FIRST_CENTRE, LAST_CENTRE = 11, 11.0, 21.0
+#: More positions than this would be steps of well under a pixel.
+MAX_POSITIONS = 41
 #: Default radii of the enclosing circle, in pixels: 4 sizes from 6 to 9.
 SIZES, MIN_RADIUS, MAX_RADIUS = 4, 6.0, 9.0
 #: Default brightness: one level, full white (no intensity factor).
@@ -73,8 +75,13 @@ def even_intensities(levels: int = INTENSITIES, low: float = MIN_INTENSITY) -> t
     return tuple(low + (1.0 - low) * i / (levels - 1) for i in range(levels))
 
 
-def render(factors: Tensor, radii: tuple[float, ...] = even_radii(),
-           intensities: tuple[float, ...] = (1.0,), chunk: int = 512) -> Tensor:
+def even_centres(positions: int = POSITIONS) -> tuple[float, ...]:
+    """``positions`` centres, in pixels, evenly spaced over the span on each axis."""
+    return tuple(FIRST_CENTRE + (LAST_CENTRE - FIRST_CENTRE) * i / (positions - 1) for i in range(positions))
+
+
+def render(factors: Tensor, radii: tuple[float, ...] = even_radii(), intensities: tuple[float, ...] = (1.0,),
+           centres: tuple[float, ...] = even_centres(), chunk: int = 512) -> Tensor:
     """uint8 ``(n, 1, 32, 32)`` images for indices ``(n, 5)`` into every axis of :data:`AXES`
     (glyph, radius, intensity, pos_x, pos_y): a glyph of that brightness on black.
 
@@ -87,8 +94,8 @@ def render(factors: Tensor, radii: tuple[float, ...] = even_radii(),
     for part in factors.split(chunk):
         radius = torch.tensor(radii)[part[:, 1]].view(-1, 1, 1)
         brightness = torch.tensor(intensities)[part[:, 2]].view(-1, 1, 1, 1)
-        cx = torch.tensor(CENTRES)[part[:, 3]].view(-1, 1, 1)
-        cy = torch.tensor(CENTRES)[part[:, 4]].view(-1, 1, 1)
+        cx = torch.tensor(centres)[part[:, 3]].view(-1, 1, 1)
+        cy = torch.tensor(centres)[part[:, 4]].view(-1, 1, 1)
         u = (pixel.view(1, 1, -1) - cx) / radius
         v = (cy - pixel.view(1, -1, 1)) / radius  # rows grow downwards; glyphs stand upright
         ink = _inside(part[:, 0].view(-1, 1, 1), u, v).float()
@@ -101,15 +108,17 @@ class GlyphImages(TensorImageDataset):
 
     factor_grid = True
 
-    def __init__(self, radii: tuple[float, ...] = even_radii(), intensities: tuple[float, ...] = (1.0,)) -> None:
+    def __init__(self, radii: tuple[float, ...] = even_radii(), intensities: tuple[float, ...] = (1.0,),
+                 centres: tuple[float, ...] = even_centres()) -> None:
         self.radii = tuple(radii)
         self.intensities = tuple(intensities)
-        axes = (len(GLYPH_NAMES), len(self.radii), len(self.intensities), POSITIONS, POSITIONS)
+        self.centres = tuple(centres)
+        axes = (len(GLYPH_NAMES), len(self.radii), len(self.intensities), len(self.centres), len(self.centres))
         every_axis = _grid.decode(torch.arange(math.prod(axes)), axes)
         varying = [j for j, size in enumerate(axes) if size > 1]
         factors = every_axis[:, varying]
         names = tuple(AXES[j] for j in varying)
-        super().__init__(render(every_axis, self.radii, self.intensities), labels=factors[:, 0], factors=factors,
+        super().__init__(render(every_axis, self.radii, self.intensities, self.centres), labels=factors[:, 0], factors=factors,
                          factor_names=names, factor_sizes=tuple(axes[j] for j in varying))
 
     def factor_index(self, factors: Tensor) -> Tensor:
@@ -130,15 +139,17 @@ class GlyphsDataset(DatasetPlugin):
         Options: ``sizes`` (how many radii, default 4; 1 draws every glyph at the middle radius),
         ``min_radius`` and ``max_radius`` (pixels, default 6 and 9), the radii evenly spaced between
         the two; ``intensities`` (how many brightness levels, default 1: full white) evenly spaced
-        from ``min_intensity`` (default 0.35) to 1.
+        from ``min_intensity`` (default 0.35) to 1; ``positions`` (per axis, default 11) spread
+        over the same 10 pixels.
         """
         check_split(request, "glyphs")
-        check_options(request, "glyphs", ("sizes", "min_radius", "max_radius", "intensities", "min_intensity"))
+        check_options(request, "glyphs", ("sizes", "min_radius", "max_radius", "intensities", "min_intensity", "positions"))
         sizes = int_option(request, "glyphs", "sizes", SIZES, minimum=1, maximum=MAX_SIZES)
         levels = int_option(request, "glyphs", "intensities", INTENSITIES, minimum=1, maximum=MAX_INTENSITIES)
         darkest = float_option(request, "glyphs", "min_intensity", MIN_INTENSITY, 0.05, 0.95)
+        positions = int_option(request, "glyphs", "positions", POSITIONS, minimum=2, maximum=MAX_POSITIONS)
         low = float_option(request, "glyphs", "min_radius", MIN_RADIUS, 2.0, RADIUS_LIMIT)
         high = float_option(request, "glyphs", "max_radius", MAX_RADIUS, 2.0, RADIUS_LIMIT)
         if not low < high:
             raise ConfigError(f"dataset 'glyphs' option min_radius ({low:g}) must be below max_radius ({high:g}); swap or change them")
-        return GlyphImages(even_radii(sizes, low, high), even_intensities(levels, darkest))
+        return GlyphImages(even_radii(sizes, low, high), even_intensities(levels, darkest), even_centres(positions))
