@@ -1,0 +1,89 @@
+"""Where each continuous code moves the generator's ink, category by category.
+
+    python research/code_sweep.py RUN [--steps 9] [--samples 64] [--json]
+
+For each value of the categorical code (the first one, if there are several) and each continuous
+code, the code is swept over its traversal range (the code's own, as `infogan-tk traverse` draws it) while the other codes keep random values drawn once; the
+generated images' centre of mass (x right, y down, pixels) and ink (sum of pixel values in [0, 1])
+are averaged at each value. Printed: per category and code, the change of x, y and ink from the
+bottom to the top of the range. A code that means the same for every glyph moves the ink the same
+way in every category; one whose sign flips between categories, or whose sweep covers a small part
+of the data's range, shows here even when the evaluation's information numbers look fine
+(docs/results/README.md, glyphs, trial 58). For gray single-channel images; the run is only read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+from torch import Tensor
+
+from infogan_toolkit import load_checkpoint
+
+
+def ink_geometry(images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Centre of mass x, y (pixels) and ink of ``(n, 1, H, W)`` images in [0, 1]."""
+    ink = images[:, 0].clamp(min=0)
+    total = ink.sum(dim=(1, 2))
+    weight = total.clamp_min(1e-6)
+    columns = torch.arange(ink.shape[2], dtype=ink.dtype)
+    rows = torch.arange(ink.shape[1], dtype=ink.dtype)
+    return (ink.sum(1) * columns).sum(1) / weight, (ink.sum(2) * rows).sum(1) / weight, total
+
+
+def sweep(model, steps: int = 9, samples: int = 64, seed: int = 0) -> list[dict]:
+    """One row per (category, continuous code): its values, mean x, y and ink at each, and the changes."""
+    codes = list(model.codes)
+    discrete = [i for i, c in enumerate(codes) if c.code.discrete]
+    continuous = [i for i, c in enumerate(codes) if not c.code.discrete]
+    if not continuous:
+        raise SystemExit("error: the run has no continuous code to sweep; train with one (e.g. --codes cat3,unif2)")
+    gen = torch.Generator().manual_seed(seed)
+    z = model.noise(samples, gen)
+    base = model.codes.sample(samples, gen, model.device)
+    categories = range(codes[discrete[0]].code.categories) if discrete else [None]
+    rows = []
+    for category in categories:
+        for i in continuous:
+            values = codes[i].code.traversal(steps).float()
+            x_means, y_means, inks = [], [], []
+            for v in values:
+                current = [b.clone() for b in base]
+                if category is not None:
+                    current[discrete[0]] = torch.full_like(current[discrete[0]], category)
+                current[i] = torch.full_like(current[i], float(v))
+                with torch.no_grad():
+                    x, y, ink = ink_geometry(model.generate(z, current).float().cpu())
+                x_means.append(x.mean().item())
+                y_means.append(y.mean().item())
+                inks.append(ink.mean().item())
+            rows.append({"category": category, "code": codes[i].name, "values": values.tolist(), "x": x_means, "y": y_means,
+                         "ink": inks, "dx": x_means[-1] - x_means[0], "dy": y_means[-1] - y_means[0], "dink": inks[-1] - inks[0]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", help="run directory or checkpoint")
+    parser.add_argument("--steps", type=int, default=9, help="values along each code's range")
+    parser.add_argument("--samples", type=int, default=64, help="random settings of the other codes, averaged")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args()
+    if args.steps < 2 or args.samples < 1:
+        sys.exit("error: --steps must be at least 2 and --samples at least 1")
+    model = load_checkpoint(args.run, device="cpu")
+    rows = sweep(model, args.steps, args.samples, args.seed)
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print("category  code  x change (px)  y change (px)  ink change   (from the bottom of the code's range to the top)")
+    for r in rows:
+        print(f"{'-' if r['category'] is None else r['category']:>8}  {r['code']:>4}  {r['dx']:+13.1f}  {r['dy']:+13.1f}  {r['dink']:+10.1f}")
+
+
+if __name__ == "__main__":
+    main()
