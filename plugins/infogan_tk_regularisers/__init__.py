@@ -6,6 +6,9 @@ None is in the paper; each is turned on by its ``[loss.NAME]`` table (docs/user-
   of each fake, so a category cannot hang on style alone;
 * ``equivariance``: moving a fake moves Q's continuous readings by one affine map of the shift for
   the whole batch, so a code cannot mean one thing for one image and another for the next;
+* ``layout``: the continuous codes lay out every category's image in the same place (the blurred
+  images of two categories drawn from the same continuous codes must match), so a code cannot mean
+  x for one category and y for another;
 * ``orthogonal``: each continuous code changes a fake in a direction of its own (after OroJaR, Wei
   et al. 2021), so two codes cannot share one change of the image;
 * ``real_information``: Q must sort real images into confident, equally used categories, as it
@@ -21,6 +24,7 @@ from infogan_toolkit import hookimpl
 from .contrastive import Contrastive
 from .equivariance import Equivariance
 from .invariance import Invariance
+from .layout import Layout
 from .orthogonal import Orthogonal
 from .real_information import RealInformation
 
@@ -31,5 +35,6 @@ def register_regularisers(register):
     register("contrastive", Contrastive())
     register("equivariance", Equivariance())
     register("invariance", Invariance())
+    register("layout", Layout())
     register("orthogonal", Orthogonal())
     register("real_information", RealInformation())

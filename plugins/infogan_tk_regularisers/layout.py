@@ -1,0 +1,104 @@
+"""The shared-layout term: the continuous codes lay out every category's image in the same place.
+
+For each fake, G draws the image again with every discrete code drawn afresh and the continuous
+codes and noise kept. Both images are blurred by a Gaussian of ``blur`` pixels, so what is left is
+where the ink lies and how far it spreads, not the outline; ``weight`` times the mean of
+``1 - cos`` between the two blurred images joins G's loss.
+
+Why: InfoGAN's objective lets G give a continuous code one meaning for one category and another
+for the next (x for the square, y for the ring), since Q reads the codes knowing the category.
+This term says that the category sets the small-scale shape and the continuous codes (with the
+noise) the large-scale layout, the same way for every category. That is a prior about the data,
+true of glyphs drawn anywhere at any size, not of digits whose class changes their layout; which
+code takes which part of the layout is left to training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+from torch import Tensor
+
+from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.images import to_unit
+from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+
+from ._options import non_negative, positive
+
+
+@attrs.define
+class LayoutOptions:
+    """``[loss.layout]``."""
+
+    weight: float = attrs.field(default=1.0, validator=non_negative)
+    # The Gaussian's standard deviation, in pixels: wide enough to wash out the outline.
+    blur: float = attrs.field(default=6.0, validator=positive)
+
+
+def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """Each channel blurred by a separable Gaussian of ``sigma`` pixels (zero outside the frame)."""
+    radius = max(1, math.ceil(3 * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    rows = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    columns = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    out = torch.nn.functional.conv2d(images, rows, padding=(radius, 0), groups=channels)
+    return torch.nn.functional.conv2d(out, columns, padding=(0, radius), groups=channels)
+
+
+def layout_distance(a: Tensor, b: Tensor, sigma: float) -> Tensor:
+    """Per image, ``1 - cos`` between the blurred images ``a`` and ``b`` (``(n,)``, 0 when they lie alike)."""
+    blurred_a = gaussian_blur(a, sigma).flatten(1)
+    blurred_b = gaussian_blur(b, sigma).flatten(1)
+    return 1.0 - torch.nn.functional.cosine_similarity(blurred_a, blurred_b, dim=1, eps=1e-6)
+
+
+class LayoutTerm(Regulariser):
+    """One run's shared-layout term."""
+
+    stat_names = ("loss_layout",)
+
+    def __init__(self, options: LayoutOptions, setup: RegulariserSetup) -> None:
+        self.codes = setup.assembly.codes
+        self.weight = options.weight
+        self.blur = options.blur
+        self.output_range = setup.assembly.backbone.output_range
+
+    def swapped_input(self, gin: Tensor, values: list[Tensor], noise_dim: int, rng: torch.Generator) -> Tensor:
+        """G's input with every discrete code drawn afresh from ``rng``; noise and continuous codes kept."""
+        fresh = [c.code.sample(v.shape[0], rng, v.device) if c.code.discrete else v for c, v in zip(self.codes, values)]
+        return torch.cat([gin[:, :noise_dim], self.codes.encode(fresh).to(gin.dtype)], dim=1)
+
+    def terms(self, view: StepView) -> Terms:
+        """G's share: the weighted mean ``1 - cos`` between the blurred fakes of two categories."""
+        swapped = self.swapped_input(view.generator_input, view.values, view.noise_dim, view.rng)
+        with view.autocast():
+            other = view.generate(swapped)
+        # Ink measured from black ([0, 1]), so an empty frame counts as no ink.
+        fake, other = to_unit(view.fake.float(), self.output_range), to_unit(other.float(), self.output_range)
+        loss = layout_distance(fake, other, self.blur).mean()
+        return Terms(generator=self.weight * loss, stats={"loss_layout": loss})
+
+
+class Layout(RegulariserPlugin):
+    """The continuous codes lay out the image the same way for every category."""
+
+    options = LayoutOptions
+
+    def check(self, options: LayoutOptions, assembly) -> None:
+        """A discrete code to swap and a continuous code to keep; a run without both is refused."""
+        kinds = {c.code.discrete for c in assembly.codes}
+        if kinds != {True, False}:
+            raise ConfigError(
+                f"loss.layout.weight is {options.weight} but the codes '{assembly.config.model.codes}' lack "
+                f"{'a discrete' if True not in kinds else 'a continuous'} code, and the term swaps the discrete codes "
+                "under fixed continuous ones; set loss.layout.weight=0 or add one (e.g. cat3,unif2)"
+            )
+
+    def build(self, options: LayoutOptions, setup: RegulariserSetup) -> LayoutTerm:
+        """The term for one run."""
+        return LayoutTerm(options, setup)

@@ -1,0 +1,107 @@
+"""The shared-layout term ([loss.layout], a built-in regulariser plugin): what it measures on real
+glyph images, which codes it redraws, the config keys, and a real training run that logs it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from infogan_tk_datasets.glyphs import GlyphImages
+from infogan_tk_regularisers.layout import gaussian_blur, layout_distance
+from infogan_toolkit.assembly import resolve
+from infogan_toolkit.cli.app import app
+from infogan_toolkit.config import Config, apply_dict
+from infogan_toolkit.engine.trainer import build_objective
+from infogan_toolkit.errors import ConfigError
+
+from conftest import generator_grads, train_tiny
+
+
+@pytest.fixture(scope="module")
+def glyphs() -> GlyphImages:
+    return GlyphImages()
+
+
+def image(glyphs: GlyphImages, glyph: int, size: int, x: int, y: int) -> torch.Tensor:
+    return glyphs.images(glyphs.factor_index(torch.tensor([[glyph, size, x, y]]))).float() / 255
+
+
+# -- what the term measures -------------------------------------------------------------------------
+def test_the_blur_keeps_the_ink_and_spreads_it():
+    dot = torch.zeros(1, 1, 32, 32)
+    dot[0, 0, 16, 16] = 1.0
+    blurred = gaussian_blur(dot, 2.0)
+    assert blurred.sum().item() == pytest.approx(1.0, abs=1e-5) and blurred.max().item() < 0.05
+    assert blurred[0, 0, 16, 18].item() == pytest.approx(blurred[0, 0, 18, 16].item())  # round, not square
+
+
+@pytest.mark.parametrize("move", [(5, 0), (0, 5)])
+def test_two_glyphs_in_one_place_lie_alike_and_one_glyph_in_two_places_does_not(glyphs, move):
+    blur = 6.0  # the default, and configs/glyphs.toml's
+    same_place = [layout_distance(image(glyphs, a, 2, 5, 5), image(glyphs, b, 2, 5, 5), blur).item()
+                  for a, b in ((0, 1), (0, 2), (1, 2))]
+    moved = [layout_distance(image(glyphs, g, 2, 5, 5), image(glyphs, g, 2, 5 + move[0], 5 + move[1]), blur).item()
+             for g in range(3)]
+    # Another outline in the same place costs a fifth or less of the same outline 5 pixels away.
+    assert max(same_place) < 0.02 and min(moved) > 0.08 and min(moved) > 5 * max(same_place)
+    assert layout_distance(image(glyphs, 0, 2, 5, 5), image(glyphs, 0, 2, 5, 5), blur).item() == pytest.approx(0, abs=1e-6)
+    # Blind to the ink's total: a dimmer copy of the same image lies alike.
+    assert layout_distance(image(glyphs, 1, 2, 5, 5), 0.3 * image(glyphs, 1, 2, 5, 5), blur).item() == pytest.approx(0, abs=1e-6)
+
+
+# -- which codes it redraws -------------------------------------------------------------------------
+def layout_objective(host, codes: str = "cat4,unif2", weight: float = 1.0):
+    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": codes}, "loss": {"layout": {"weight": weight}}}, "t")
+    return build_objective(resolve(cfg, host), torch.device("cpu"))
+
+
+def test_the_swapped_input_redraws_the_discrete_codes_and_keeps_noise_and_continuous_codes(host):
+    term = layout_objective(host, codes="cat4,cat3,unif2").regularisers["layout"]
+    codes = term.codes
+    n, noise_dim = 256, 2
+    values = codes.sample(n, torch.Generator().manual_seed(0))
+    gin = torch.cat([torch.randn(n, noise_dim), codes.encode(values)], dim=1)
+    swapped = term.swapped_input(gin, values, noise_dim, torch.Generator().manual_seed(1))
+    assert swapped.shape == gin.shape and torch.equal(swapped[:, :noise_dim], gin[:, :noise_dim])
+    for c in codes:
+        columns = slice(noise_dim + c.input_slice.start, noise_dim + c.input_slice.stop)
+        if c.code.discrete:
+            assert not torch.equal(swapped[:, columns], gin[:, columns])  # redrawn
+            assert torch.equal(swapped[:, columns].sum(dim=1), torch.ones(n))  # still one category each
+        else:
+            assert torch.equal(swapped[:, columns], gin[:, columns])
+
+
+# -- configuration ----------------------------------------------------------------------------------
+def test_layout_is_off_by_default_and_refuses_bad_values(host):
+    assert "layout" not in Config().loss.regularisers
+    base = {"model": {"backbone": "tiny", "codes": "cat2,unif2"}}
+    on = resolve(apply_dict(Config(), {**base, "loss": {"layout": {"weight": 2.0}}}, "t"), host)
+    assert [t.name for t in on.regularisers] == ["layout"]
+    assert on.config.loss.regularisers["layout"] == {"weight": 2.0, "blur": 6.0}
+    for table, message in (({"weight": -1.0}, "loss.layout.weight must be >= 0"),
+                           ({"blur": 0.0}, "loss.layout.blur must be > 0"),
+                           ({"blurr": 2.0}, "unknown option 'loss.layout.blurr'. Did you mean 'blur'")):
+        with pytest.raises(ConfigError, match=message):
+            resolve(apply_dict(Config(), {**base, "loss": {"layout": table}}, "t"), host)
+
+
+@pytest.mark.parametrize("codes, lacking", [("cat3", "a continuous"), ("unif2", "a discrete")])
+def test_layout_without_both_kinds_of_code_is_refused_in_one_line(tmp_path, codes, lacking):
+    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--codes", codes, "--steps", "1",
+                                      "--out", str(tmp_path / "r"), "--set", "loss.layout.weight=1"])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert f"lack {lacking} code" in result.stderr and "set loss.layout.weight=0" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+# -- in training ------------------------------------------------------------------------------------
+def test_the_term_reaches_the_generator(host):
+    off, on = generator_grads(layout_objective(host, weight=0.0)), generator_grads(layout_objective(host, weight=5.0))
+    assert any(not torch.allclose(a, b) for a, b in zip(off, on))
+
+
+def test_training_with_layout_logs_the_term(host, tmp_path):
+    records = train_tiny(host, tmp_path / "run", {"layout": {"weight": 1.0}}, steps=4, log_every=2, codes="cat4,unif2")
+    assert [r["step"] for r in records] == [2, 4] and all(0 <= r["loss_layout"] <= 1 for r in records)
