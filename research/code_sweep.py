@@ -6,7 +6,9 @@ For each value of the categorical code (the first one, if there are several) and
 code, the code is swept over its traversal range (the code's own, as `infogan-tk traverse` draws it) while the other codes keep random values drawn once; the
 generated images' centre of mass (x right, y down, pixels) and ink (sum of pixel values in [0, 1])
 are averaged at each value. Printed: per category and code, the change of x, y and ink from the
-bottom to the top of the range. A code that means the same for every glyph moves the ink the same
+bottom to the top of the range; then per category, over ``--samples`` fakes from the prior, the
+median ink and the share of fakes with less ink than ``--blank-ink`` (pixel units; 30 is about half
+the smallest glyph of the glyphs data set), i.e. drawn (almost) empty. A code that means the same for every glyph moves the ink the same
 way in every category; one whose sign flips between categories, or whose sweep covers a small part
 of the data's range, shows here even when the evaluation's information numbers look fine
 (docs/results/README.md, glyphs, trial 58). For gray single-channel images; the run is only read.
@@ -65,24 +67,49 @@ def sweep(model, steps: int = 9, samples: int = 64, seed: int = 0) -> list[dict]
     return rows
 
 
+def blank_shares(model, samples: int = 1000, blank_ink: float = 30.0, seed: int = 0) -> list[dict]:
+    """Per value of the first categorical code (one row without one): the median ink of ``samples``
+    fakes from the prior and the share of them whose ink is below ``blank_ink``."""
+    codes = list(model.codes)
+    discrete = [i for i, c in enumerate(codes) if c.code.discrete]
+    gen = torch.Generator().manual_seed(seed)
+    values = model.codes.sample(samples, gen, model.device)
+    with torch.no_grad():
+        _, _, ink = ink_geometry(model.generate(model.noise(samples, gen), values).float().cpu())
+    if not discrete:
+        return [{"category": None, "median_ink": ink.median().item(), "blank_share": (ink < blank_ink).float().mean().item()}]
+    category = values[discrete[0]].cpu()
+    rows = []
+    for k in range(codes[discrete[0]].code.categories):
+        chosen = ink[category == k]
+        rows.append({"category": k, "median_ink": chosen.median().item() if len(chosen) else float("nan"),
+                     "blank_share": (chosen < blank_ink).float().mean().item() if len(chosen) else float("nan")})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="run directory or checkpoint")
     parser.add_argument("--steps", type=int, default=9, help="values along each code's range")
     parser.add_argument("--samples", type=int, default=64, help="random settings of the other codes, averaged")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blank-ink", type=float, default=30.0, help="less ink than this counts as an empty fake")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
     if args.steps < 2 or args.samples < 1:
         sys.exit("error: --steps must be at least 2 and --samples at least 1")
     model = load_checkpoint(args.run, device="cpu")
     rows = sweep(model, args.steps, args.samples, args.seed)
+    blanks = blank_shares(model, max(args.samples, 1000), args.blank_ink, args.seed)
     if args.json:
-        print(json.dumps(rows))
+        print(json.dumps({"sweep": rows, "blank": blanks}))
         return
     print("category  code  x change (px)  y change (px)  ink change   (from the bottom of the code's range to the top)")
     for r in rows:
         print(f"{'-' if r['category'] is None else r['category']:>8}  {r['code']:>4}  {r['dx']:+13.1f}  {r['dy']:+13.1f}  {r['dink']:+10.1f}")
+    print(f"category  median ink  share with under {args.blank_ink:g} of ink (empty), of fakes from the prior")
+    for b in blanks:
+        print(f"{'-' if b['category'] is None else b['category']:>8}  {b['median_ink']:10.0f}  {b['blank_share']:6.1%}")
 
 
 if __name__ == "__main__":

@@ -34,9 +34,17 @@ def test_the_script_sweeps_every_continuous_code_in_every_category_of_a_trained_
     proc = subprocess.run([sys.executable, "research/code_sweep.py", str(run), "--steps", "3", "--samples", "4", "--json"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)
+    report = json.loads(proc.stdout)
+    rows, blanks = report["sweep"], report["blank"]
     # The default config: Cat(3) and three Unif(-1,1) codes.
     assert [(r["category"], r["code"]) for r in rows] == [(k, c) for k in range(3) for c in ("c2", "c3", "c4")]
     for r in rows:
         assert r["values"] == [-1.0, 0.0, 1.0] and all(math.isfinite(v) for v in r["x"] + r["y"] + r["ink"])
         assert r["dx"] == r["x"][-1] - r["x"][0] and r["dink"] == r["ink"][-1] - r["ink"][0]
+    assert [b["category"] for b in blanks] == [0, 1, 2] and all(0 <= b["blank_share"] <= 1 for b in blanks)
+    # Nothing drawn is empty under a threshold of 0; every fake is empty under one above the frame's area.
+    for threshold, share in (("0", 0.0), ("1025", 1.0)):
+        again = subprocess.run([sys.executable, "research/code_sweep.py", str(run), "--steps", "2", "--samples", "4",
+                                "--blank-ink", threshold, "--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert all(b["blank_share"] == share for b in json.loads(again.stdout)["blank"])
