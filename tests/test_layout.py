@@ -38,7 +38,7 @@ def test_the_blur_keeps_the_ink_and_spreads_it():
 
 @pytest.mark.parametrize("move", [(5, 0), (0, 5)])
 def test_two_glyphs_in_one_place_lie_alike_and_one_glyph_in_two_places_does_not(glyphs, move):
-    blur = 6.0  # the default, and configs/glyphs.toml's
+    blur = 6.0  # the term's default
     same_place = [layout_distance(image(glyphs, a, 2, 5, 5), image(glyphs, b, 2, 5, 5), blur).item()
                   for a, b in ((0, 1), (0, 2), (1, 2))]
     moved = [layout_distance(image(glyphs, g, 2, 5, 5), image(glyphs, g, 2, 5 + move[0], 5 + move[1]), blur).item()
