@@ -3,7 +3,8 @@
 Built for the first run of ``infogan-tk train``: small enough to train in minutes on two CPU cores,
 with ground-truth factors for evaluation. By default the factors are (glyph, size, pos_x, pos_y)
 with sizes (3, 4, 11, 11), 1,452 images; the options ``sizes``, ``min_radius`` and ``max_radius``
-set the size axis and ``intensities`` and ``min_intensity`` add a brightness axis. An axis of one
+set the size axis, ``intensities`` and ``min_intensity`` add a brightness axis, and ``positions``
+sets how many centres each position axis has. An axis of one
 value is no factor: it is left out of the factor list. Image ``i`` is the mixed-radix number of its
 factors, in the order glyph, size, intensity, pos_x, pos_y, pos_y varying fastest. The glyphs differ
 in outline and area (a filled square, a ring and an upright triangle), so that which one is drawn is
@@ -61,23 +62,26 @@ def _inside(glyph: Tensor, u: Tensor, v: Tensor) -> Tensor:
     return torch.where(glyph == 0, square, torch.where(glyph == 1, ring, triangle))
 
 
+def _spaced(count: int, low: float, high: float, single: float) -> tuple[float, ...]:
+    """``count`` values evenly spaced from ``low`` to ``high``; ``single`` when there is one."""
+    if count == 1:
+        return (single,)
+    return tuple(low + (high - low) * i / (count - 1) for i in range(count))
+
+
 def even_radii(sizes: int = SIZES, low: float = MIN_RADIUS, high: float = MAX_RADIUS) -> tuple[float, ...]:
     """``sizes`` radii evenly spaced from ``low`` to ``high`` pixels; one size is the middle of the two."""
-    if sizes == 1:
-        return ((low + high) / 2,)
-    return tuple(low + (high - low) * i / (sizes - 1) for i in range(sizes))
+    return _spaced(sizes, low, high, (low + high) / 2)
 
 
 def even_intensities(levels: int = INTENSITIES, low: float = MIN_INTENSITY) -> tuple[float, ...]:
     """``levels`` brightnesses of the ink evenly spaced from ``low`` to 1 (full white); one level is 1."""
-    if levels == 1:
-        return (1.0,)
-    return tuple(low + (1.0 - low) * i / (levels - 1) for i in range(levels))
+    return _spaced(levels, low, 1.0, 1.0)
 
 
 def even_centres(positions: int = POSITIONS) -> tuple[float, ...]:
-    """``positions`` centres, in pixels, evenly spaced over the span on each axis."""
-    return tuple(FIRST_CENTRE + (LAST_CENTRE - FIRST_CENTRE) * i / (positions - 1) for i in range(positions))
+    """``positions`` centres, in pixels, evenly spaced over the span on each axis (at least 2)."""
+    return _spaced(positions, FIRST_CENTRE, LAST_CENTRE, (FIRST_CENTRE + LAST_CENTRE) / 2)
 
 
 def render(factors: Tensor, radii: tuple[float, ...] = even_radii(), intensities: tuple[float, ...] = (1.0,),
