@@ -7,8 +7,9 @@ None is in the paper; each is turned on by its ``[loss.NAME]`` table (docs/user-
 * ``equivariance``: moving a fake moves Q's continuous readings by one affine map of the shift for
   the whole batch, so a code cannot mean one thing for one image and another for the next;
 * ``layout``: the continuous codes lay out every category's image in the same place (the blurred
-  images of two categories drawn from the same continuous codes must match), so a code cannot mean
-  x for one category and y for another;
+  images of two categories drawn from the same continuous codes must match, and optionally so must
+  how a small step of those codes moves and grows their ink), so a code cannot mean x for one
+  category and y for another, or grow one and shrink the other;
 * ``orthogonal``: each continuous code changes a fake in a direction of its own (after OroJaR, Wei
   et al. 2021), so two codes cannot share one change of the image;
 * ``real_information``: Q must sort real images into confident, equally used categories, as it
