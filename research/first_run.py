@@ -14,7 +14,11 @@ The bar, per run:
   * every categorical code reaches at least 90% unsupervised (Hungarian) accuracy on the labels;
   * every continuous code's top factor has at least twice the information of its second, and no
     two continuous codes share a top factor;
-  * the whole process takes at most 10 minutes of wall time.
+  * the whole process takes at most 10 minutes of wall time;
+  * the picture: each continuous code moves its top factor the same way in every category, visibly
+    in each (a position code along its own axis, the other moving under half as far), and no
+    category draws more than 5% of its fakes empty (``code_sweep.picture_check``
+    on the run's last checkpoint; this part of the bar is not timed).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from pathlib import Path
 
 import torch
 
+from code_sweep import MAX_BLANK_SHARE, blank_shares, picture_check, sweep
+from infogan_toolkit import load_checkpoint
 from infogan_toolkit.engine.devices import cpu_model
 from infogan_toolkit.evaluate.factor_map import DOMINANCE, factor_map
 
@@ -98,20 +104,56 @@ def run_seed(seed: int, runs: Path, train_args: list[str]) -> dict:
     record["factor_names"] = evaluation["dataset"]["factor_names"]
     record["L_I"] = {name: c["L_I"] for name, c in evaluation["mi"]["codes"].items()}
     record["time_ok"] = record["wall_s"] is not None and record["wall_s"] <= MAX_WALL_S
-    record["passed"] = record["categorical_ok"] and record["continuous_alone"] and record["continuous_distinct"] and record["time_ok"]
+    return judge_picture(record)
+
+
+def same_run(record: dict) -> bool:
+    """Whether ``record``'s run directory still holds that run (not gone, nor overwritten by a later one)."""
+    evaluation = Path(record["run_dir"]) / "eval.json"
+    if not evaluation.is_file():
+        return False
+    codes = json.loads(evaluation.read_text())["mi"]["codes"]
+    return {name: c["L_I"] for name, c in codes.items()} == record["L_I"]
+
+
+def judge_picture(record: dict) -> dict:
+    """``record`` with the picture check of its run's last checkpoint, and ``passed`` over every verdict."""
+    model = load_checkpoint(record["run_dir"], device="cpu")
+    factor_of_code = {r["column"]: r["factor"] for r in record["factor_map"]}
+    record["picture"] = picture_check(sweep(model), blank_shares(model), factor_of_code)
+    record["picture_ok"] = record["picture"]["ok"]
+    record["passed"] = (record["categorical_ok"] and record["continuous_alone"] and record["continuous_distinct"]
+                        and record["time_ok"] and record["picture_ok"])
     return record
+
+
+def picture_verdict(record: dict) -> str:
+    """The picture check in a few words: ``ok``, what failed, or ``-`` for a record made before it existed."""
+    picture = record.get("picture")
+    if picture is None:
+        return "-"
+    if picture["ok"]:
+        return "ok"
+    faults = []
+    for code, c in picture["codes"].items():
+        if not c.get("alike", True) or not c.get("visible", True):
+            faults.append(f"{code} moves {c['factor']} unlike across categories")
+        if not c.get("straight", True):
+            faults.append(f"{code} moves {c['factor']} on a diagonal")
+    faults += [f"category {b['category']} {b['blank_share']:.0%} empty" for b in picture["blank"] if b["blank_share"] > MAX_BLANK_SHARE]
+    return "; ".join(faults)
 
 
 def table(records: list[dict]) -> str:
     lines = [
-        "| variant | codes | seed | wall s | peak MB | accuracy | continuous code -> top factor (ratio to the next) | passed | machine |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| variant | codes | seed | wall s | peak MB | accuracy | continuous code -> top factor (ratio to the next) | picture | passed | machine |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         accuracy = ", ".join(f"{k} {v:.1%}" for k, v in r["accuracy"].items())
         held = ", ".join(f"{m['column']} -> {m['factor']} ({m['ratio']:.1f}x)" for m in r["factor_map"] if m["column"] not in r["accuracy"])
         lines.append(f"| {r.get('variant', 'the shipped config')} | {r.get('codes', '-')} | {r['seed']} | {r['wall_s']:.0f} | {r['max_rss_mb']:.0f} | {accuracy} | {held} | "
-                     f"{'yes' if r['passed'] else 'no'} | {r['machine']} |")
+                     f"{picture_verdict(r)} | {'yes' if r['passed'] else 'no'} | {r['machine']} |")
     lines.append("")
     for r in records:
         lines.append(f"{r.get('variant', 'The shipped config').capitalize()}, codes {r.get('codes', '-')}, seed {r['seed']}: mutual information (nats) of each code column with each factor")
@@ -132,6 +174,8 @@ def main() -> None:
                         help="Label of a trial run on a changed checkout (recorded with each seed; left out: the shipped config).")
     parser.add_argument("--results", type=Path, default=Path("docs/results/first-run"),
                         help="Writes RESULTS.jsonl (appended) and RESULTS.md.")
+    parser.add_argument("--recheck-picture", action="store_true",
+                        help="Judge the picture again for every recorded run whose directory is still here (after the check changed).")
     parser.add_argument("train_args", nargs="*", metavar="-- TRAIN_ARGS",
                         help="Passed on to `infogan-tk train` after `--` (a trial: e.g. -- --codes cat3,unif2).")
     args = parser.parse_args()
@@ -148,11 +192,17 @@ def main() -> None:
             f.write(json.dumps(record) + "\n")
         print(f"seed {seed}: wall {record['wall_s']:.0f} s, accuracy {record['accuracy']}, passed {record['passed']}", flush=True)
     records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    if args.recheck_picture:
+        records = [judge_picture(r) if "picture" in r and same_run(r) else r for r in records]
+        jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
     markdown.write_text(
         "# First run: `infogan-tk train` with no arguments\n\n"
         f"Made by `python research/first_run.py --seeds ...`; every seed run is listed. Bar: every categorical code "
         f">= {MIN_ACCURACY:.0%} Hungarian accuracy, every continuous code's top factor >= {DOMINANCE:g}x its second "
-        f"and no two sharing one, wall time <= {MAX_WALL_S:.0f} s (the whole process, `/usr/bin/time -v`).\n\n"
+        f"and no two sharing one, wall time <= {MAX_WALL_S:.0f} s (the whole process, `/usr/bin/time -v`), and the "
+        f"picture (`research/code_sweep.py`: each continuous code moves its factor the same way in every category, "
+        f"a position code along its own axis, "
+        f"no category over {MAX_BLANK_SHARE:.0%} empty; checked from 2026-12-06 on, `-` before).\n\n"
         + table(records) + "\n"
     )
     print(f"wrote {jsonl} and {markdown}")
