@@ -46,6 +46,10 @@ def test_two_glyphs_in_one_place_lie_alike_and_one_glyph_in_two_places_does_not(
     # Another outline in the same place costs a fifth or less of the same outline 5 pixels away.
     assert max(same_place) < 0.02 and min(moved) > 0.08 and min(moved) > 5 * max(same_place)
     assert layout_distance(image(glyphs, 0, 2, 5, 5), image(glyphs, 0, 2, 5, 5), blur).item() == pytest.approx(0, abs=1e-6)
+    # Nearly blind to size: one size larger costs less than the most another glyph in its place does.
+    larger = [layout_distance(image(glyphs, g, s, 5, 5), image(glyphs, g, s + 1, 5, 5), blur).item()
+              for g in range(3) for s in range(3)]
+    assert max(larger) < 0.005 and max(larger) < max(same_place)
     # Blind to the ink's total: a dimmer copy of the same image lies alike.
     assert layout_distance(image(glyphs, 1, 2, 5, 5), 0.3 * image(glyphs, 1, 2, 5, 5), blur).item() == pytest.approx(0, abs=1e-6)
 
