@@ -136,9 +136,13 @@ def picture_verdict(record: dict) -> str:
         return "ok"
     faults = []
     for code, c in picture["codes"].items():
-        if not c.get("alike", True) or not c.get("visible", True):
+        if not c["measured"]:
+            continue
+        if not c["alike"]:
             faults.append(f"{code} moves {c['factor']} unlike across categories")
-        if not c.get("straight", True):
+        if not c["visible"]:
+            faults.append(f"{code} barely moves {c['factor']} in some category")
+        if not c["straight"]:
             faults.append(f"{code} moves {c['factor']} on a diagonal")
     faults += [f"category {b['category']} {b['blank_share']:.0%} empty" for b in picture["blank"] if b["blank_share"] > MAX_BLANK_SHARE]
     return "; ".join(faults)

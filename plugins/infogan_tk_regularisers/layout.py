@@ -5,7 +5,7 @@ codes and noise kept. Both images are blurred by a Gaussian of ``blur`` pixels, 
 where the ink lies and how far it spreads, not the outline; ``weight`` times the mean of
 ``1 - cos`` between the two blurred images joins G's loss.
 
-The blur hides size: a glyph one size larger costs less than another glyph may in its place. So with
+The blur hides size: a glyph one size larger can cost less than another glyph in its place. So with
 ``change > 0`` G also draws both images again after one small step of the continuous codes, and pays
 ``change`` times the squared difference between the two categories' changes of the ink's centre
 (in frame widths) and of the log of its spread, per unit of code: a code that grows one glyph must
