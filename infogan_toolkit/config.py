@@ -122,6 +122,9 @@ class OptimConfig:
     beta2: float = attrs.field(default=0.999, validator=_between(0.0, 1.0, high_open=True))
     # Adam's kernels: "auto" picks per device (engine/devices.py, docs/performance.md), or name one.
     implementation: str = attrs.field(default="auto", validator=_one_of("auto", "foreach", "fused", "loop"))
+    # D's and G's rates fall from decay_from x train.steps to 0 at the last step (engine/lr_schedule.py).
+    decay: str = attrs.field(default="none", validator=_one_of("none", "linear", "cosine"))
+    decay_from: float = attrs.field(default=0.5, validator=_between(0.0, 1.0, high_open=True))
 
 
 @attrs.define

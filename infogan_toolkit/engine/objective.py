@@ -33,6 +33,7 @@ from ..noise import sample_noise
 from ..regularisers import Regulariser, StepView
 from . import distributed
 from .devices import adam_kernel, uses_channels_last
+from .lr_schedule import lr_factor
 from .running_stats import batch_norm_layers, running_stats_frozen
 
 
@@ -73,6 +74,9 @@ class ObjectiveSettings:
     lr_g: float
     betas: tuple[float, float]
     adam: str
+    decay: str = "none"
+    decay_from: float = 0.5
+    total_steps: int = 1
 
     @classmethod
     def from_config(cls, config: Config, device: torch.device) -> "ObjectiveSettings":
@@ -91,6 +95,9 @@ class ObjectiveSettings:
             lr_g=o.lr_g,
             betas=(o.beta1, o.beta2),
             adam=adam_kernel(o, device),
+            decay=o.decay,
+            decay_from=o.decay_from,
+            total_steps=t.steps,
         )
 
     def make_adam(self, params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Adam:
@@ -165,7 +172,14 @@ class InfoGANObjective:
             term.compile(mode)
 
     def schedule(self, step: int) -> None:
-        """Tell every regulariser the coming ``step`` (cheap: a term writes only on a change)."""
+        """Set D's and G's learning rates for the coming ``step`` (``optim.decay``) and tell every
+        regulariser the step (cheap: a term writes only on a change)."""
+        s = self.settings
+        if s.decay != "none":
+            factor = lr_factor(s.decay, s.decay_from, s.total_steps, step)
+            for optimizer, base in ((self.opt_d, s.lr_d), (self.opt_g, s.lr_g)):
+                for group in optimizer.param_groups:
+                    group["lr"] = base * factor
         for term in self.regularisers.values():
             term.schedule(step)
 

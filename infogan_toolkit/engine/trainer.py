@@ -152,6 +152,8 @@ class Trainer:
         self.host = host or PluginHost()
         self.dist = distributed.context_from_env()
         self.device = pick_device(config.train.device, self.dist.local_rank)
+        if config.train.cuda_graph and config.optim.decay != "none":
+            raise ConfigError("optim.decay cannot run in a captured CUDA graph, which holds the learning rates fixed; set optim.decay=none or train.cuda_graph=false")
         if config.train.cuda_graph:
             check_cuda_graph_support(self.device, self.dist.world_size)
         distributed.init(self.dist, self.device)
@@ -296,6 +298,8 @@ class Trainer:
                 "configuration continues them, and its checkpoints will not hold them"
             )
         state = self._train_state()
+        # The rates the checkpointed step ran at under this configuration (optim.decay included).
+        self.objective.schedule(step - 1)
         configured = {name: [{k: g[k] for k in ("lr", "betas") if k in g} for g in opt.param_groups] for name, opt in state.optimizers.items()}
         load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, aliases=self.objective.optimizer_aliases(),
                          passthrough=dropped)
