@@ -14,6 +14,8 @@ None is in the paper; each is turned on by its ``[loss.NAME]`` table (docs/user-
   et al. 2021), so two codes cannot share one change of the image;
 * ``real_information``: Q must sort real images into confident, equally used categories, as it
   sorts the fakes;
+* ``real_consistency``: Q must sort a jittered copy of a real image into the category it gives the
+  image itself, where it is confident (FixMatch's consistency, with Q's categories as labels);
 * ``contrastive``: InfoGAN-CR's pair classifier (Lin et al. 2020), which learns which latent code
   two fakes share, with G trained to make that easy.
 """
@@ -27,6 +29,7 @@ from .equivariance import Equivariance
 from .invariance import Invariance
 from .layout import Layout
 from .orthogonal import Orthogonal
+from .real_consistency import RealConsistency
 from .real_information import RealInformation
 
 
@@ -38,4 +41,5 @@ def register_regularisers(register):
     register("invariance", Invariance())
     register("layout", Layout())
     register("orthogonal", Orthogonal())
+    register("real_consistency", RealConsistency())
     register("real_information", RealInformation())
