@@ -16,6 +16,7 @@ import attrs
 
 from .errors import ConfigError
 from .files import read_bytes
+from .engine.lr_schedule import DECAY_KINDS
 from .noise import NOISE_KINDS
 from .suggest import did_you_mean
 
@@ -123,7 +124,7 @@ class OptimConfig:
     # Adam's kernels: "auto" picks per device (engine/devices.py, docs/performance.md), or name one.
     implementation: str = attrs.field(default="auto", validator=_one_of("auto", "foreach", "fused", "loop"))
     # D's and G's rates fall from decay_from x train.steps to 0 at the last step (engine/lr_schedule.py).
-    decay: str = attrs.field(default="none", validator=_one_of("none", "linear", "cosine"))
+    decay: str = attrs.field(default="none", validator=_one_of(*DECAY_KINDS))
     decay_from: float = attrs.field(default=0.5, validator=_between(0.0, 1.0, high_open=True))
 
 

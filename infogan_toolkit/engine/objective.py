@@ -74,9 +74,9 @@ class ObjectiveSettings:
     lr_g: float
     betas: tuple[float, float]
     adam: str
-    decay: str = "none"
-    decay_from: float = 0.5
-    total_steps: int = 1
+    decay: str
+    decay_from: float
+    total_steps: int
 
     @classmethod
     def from_config(cls, config: Config, device: torch.device) -> "ObjectiveSettings":
@@ -175,11 +175,10 @@ class InfoGANObjective:
         """Set D's and G's learning rates for the coming ``step`` (``optim.decay``) and tell every
         regulariser the step (cheap: a term writes only on a change)."""
         s = self.settings
-        if s.decay != "none":
-            factor = lr_factor(s.decay, s.decay_from, s.total_steps, step)
-            for optimizer, base in ((self.opt_d, s.lr_d), (self.opt_g, s.lr_g)):
-                for group in optimizer.param_groups:
-                    group["lr"] = base * factor
+        factor = lr_factor(s.decay, s.decay_from, s.total_steps, step)  # 1.0 without a decay
+        for optimizer, base in ((self.opt_d, s.lr_d), (self.opt_g, s.lr_g)):
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
         for term in self.regularisers.values():
             term.schedule(step)
 
