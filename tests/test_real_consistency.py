@@ -45,7 +45,7 @@ def test_off_by_default_and_bad_values_are_refused_with_the_key(host):
 
 def test_a_run_without_a_discrete_code_is_refused_in_one_line(host):
     cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"real_consistency": {"weight": 1.0}}}, "t")
-    with pytest.raises(ConfigError, match=r"'unif2' has no discrete code .*set loss.real_consistency.weight=0"):
+    with pytest.raises(ConfigError, match=r"'unif2' have no discrete code, and the consistency term .*set loss.real_consistency.weight=0"):
         resolve(cfg, host)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import attrs
 import torch
 
-from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
-from ._options import non_negative
+from ._options import non_negative, require_discrete_code
 from .jitter import random_affine
 
 
@@ -65,11 +64,7 @@ class Invariance(RegulariserPlugin):
 
     def check(self, options: InvarianceOptions, assembly) -> None:
         """The term scores discrete codes only: a run without one is refused."""
-        if not any(c.code.discrete for c in assembly.codes):
-            raise ConfigError(
-                f"loss.invariance.weight is {options.weight} but the codes '{assembly.config.model.codes}' have no "
-                "discrete code, and the invariance term scores only discrete codes; set loss.invariance.weight=0 or add one (e.g. cat10)"
-            )
+        require_discrete_code("invariance", options.weight, assembly, "the invariance term scores only discrete codes")
 
     def build(self, options: InvarianceOptions, setup: RegulariserSetup) -> InvarianceTerm:
         """The term for one run."""

@@ -12,19 +12,15 @@ through D without moving its batch norm running statistics.
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import torch
 
-from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
-from ._options import non_negative
+from ._options import fraction, non_negative, require_discrete_code
 from .jitter import random_affine
-
-
-def _fraction(instance, attribute, value) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ConfigError(f"{attribute.name} must be in [0, 1), got {value}")
 
 
 @attrs.define
@@ -32,7 +28,7 @@ class RealConsistencyOptions:
     """``[loss.real_consistency]``."""
 
     weight: float = attrs.field(default=1.0, validator=non_negative)
-    confidence: float = attrs.field(default=0.9, validator=_fraction)  # Q's probability of its category, at least
+    confidence: float = attrs.field(default=0.9, validator=fraction)  # Q's probability of its category, at least
     rotation: float = attrs.field(default=15.0, validator=non_negative)  # degrees, +-
     scale: float = attrs.field(default=0.1, validator=non_negative)  # scale in 1 +- this
     shift: float = attrs.field(default=0.1, validator=non_negative)  # fraction of the side, +-
@@ -47,14 +43,14 @@ class RealConsistencyTerm(Regulariser):
     def __init__(self, options: RealConsistencyOptions, setup: RegulariserSetup) -> None:
         self.discrete = [c for c in setup.assembly.codes if c.code.discrete]
         self.weight = options.weight
-        self.log_confidence = float(torch.tensor(options.confidence).log()) if options.confidence > 0 else -float("inf")
+        self.log_confidence = math.log(options.confidence) if options.confidence > 0 else -math.inf
         self.jitter = (options.rotation, options.scale, options.shift, options.shear)
 
     def terms(self, view: StepView) -> Terms:
         """The jittered real images' likelihood of Q's own confident categories, as an addition to the
         information term; also the share of (image, code) pairs confident enough to count."""
         jittered = view.prepare(random_affine(view.real.float(), view.rng, *self.jitter))
-        _, q_jittered = view.discriminate(jittered, update_running_stats=False)
+        q_jittered = view.discriminate(jittered, update_running_stats=False)[1].float()
         q_real = view.q_real.detach().float()
         loss = q_jittered.new_zeros((), dtype=torch.float32)
         kept_share = loss.clone()
@@ -62,7 +58,7 @@ class RealConsistencyTerm(Regulariser):
             params = q_real[:, code.param_slice]
             category = code.head.point_estimate(params)
             kept = (code.head.log_prob(params, code.code.target(category)) >= self.log_confidence).float()
-            loglik = code.log_likelihood(q_jittered.float(), category)
+            loglik = code.log_likelihood(q_jittered, category)
             loss = loss - self.weight * (kept * loglik).mean()
             kept_share = kept_share + kept.mean() / len(self.discrete)
         return Terms(information=loss, stats={"loss_real_consistency": loss, "real_confident": kept_share})
@@ -75,11 +71,7 @@ class RealConsistency(RegulariserPlugin):
 
     def check(self, options: RealConsistencyOptions, assembly) -> None:
         """A run without a discrete code is refused: the term has nothing to hold."""
-        if not any(c.code.discrete for c in assembly.codes):
-            raise ConfigError(
-                f"loss.real_consistency.weight is {options.weight} but '{assembly.config.model.codes}' has no discrete "
-                "code for it to hold; set loss.real_consistency.weight=0 or add a categorical code (e.g. cat10)"
-            )
+        require_discrete_code("real_consistency", options.weight, assembly, "the consistency term holds only discrete codes")
 
     def build(self, options: RealConsistencyOptions, setup: RegulariserSetup) -> RealConsistencyTerm:
         """The term for one run."""
