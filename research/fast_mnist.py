@@ -20,16 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shutil
 import statistics
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import torch
 
-from first_run import matmul_peak_gflops, parse_time_v
+from first_run import matmul_peak_gflops, timed_train
 from infogan_toolkit.engine.devices import cpu_model
 
 MIN_ACCURACY = 0.95
@@ -47,36 +44,17 @@ def own_category_shares(accuracy: dict) -> list[float]:
 
 def run_seed(seed: int, runs: Path, data_root: str, config: str, train_args: list[str]) -> dict:
     """Train and evaluate one seed as a user would; the record of it."""
-    run_dir = runs / f"seed{seed}"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    runs.mkdir(parents=True, exist_ok=True)
     peak = matmul_peak_gflops()
-    command = ["/usr/bin/time", "-v", "infogan-tk", "train", "--config", config, "--data-root", data_root,
-               "--seed", str(seed), "--out", str(run_dir), *train_args]
-    log = runs / f"seed{seed}.log"
-    with log.open("w") as stderr:
-        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    if done.returncode != 0:
-        sys.exit(f"error: seed {seed} failed (exit {done.returncode}); see {log}")
-    evaluation = json.loads((run_dir / "eval.json").read_text())
+    run_dir, evaluation, record = timed_train(seed, runs, ["--config", config, "--data-root", data_root, *train_args])
     accuracy = evaluation["accuracy"]["codes"]["c1"]
-    record = {
-        "seed": seed, "command": " ".join(command[2:]), "run_dir": str(run_dir), **parse_time_v(log.read_text()),
-        "accuracy": accuracy["accuracy"], "own_category": own_category_shares(accuracy),
+    batch = tomllib.loads((run_dir / "config.toml").read_text())["train"]["batch_size"]
+    record.update({
+        "accuracy": accuracy["accuracy"], "own_category": own_category_shares(accuracy), "images": evaluation["step"] * batch,
         "machine": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
         "fp32_matmul_gflops": round(peak, 1), "torch": torch.__version__, "python": platform.python_version(),
-    }
-    record["images"] = images_seen(run_dir)
+    })
     record["passed"] = record["accuracy"] >= MIN_ACCURACY and record["wall_s"] is not None and record["wall_s"] <= MAX_WALL_S
     return record
-
-
-def images_seen(run_dir: Path) -> int:
-    """Training images the run drew: its last step times its batch size (from its saved config)."""
-    config = tomllib.loads((run_dir / "config.toml").read_text())
-    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
-    return last["step"] * config["train"]["batch_size"]
 
 
 def table(records: list[dict]) -> str:

@@ -84,7 +84,9 @@ def judge(evaluation: dict) -> dict:
     }
 
 
-def run_seed(seed: int, runs: Path, train_args: list[str]) -> dict:
+def timed_train(seed: int, runs: Path, train_args: list[str]) -> tuple[Path, dict, dict]:
+    """Run ``/usr/bin/time -v infogan-tk train --seed SEED --out RUNS/seedSEED TRAIN_ARGS`` afresh;
+    the run directory, its ``eval.json`` and a record start: the command, wall time and peak memory."""
     run_dir = runs / f"seed{seed}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -93,11 +95,15 @@ def run_seed(seed: int, runs: Path, train_args: list[str]) -> dict:
     runs.mkdir(parents=True, exist_ok=True)
     with log.open("w") as stderr:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    text = log.read_text()
     if done.returncode != 0:
         sys.exit(f"error: seed {seed} failed (exit {done.returncode}); see {log}")
     evaluation = json.loads((run_dir / "eval.json").read_text())
-    record = {"seed": seed, "command": " ".join(command[2:]), "run_dir": str(run_dir), **parse_time_v(text), **judge(evaluation)}
+    return run_dir, evaluation, {"seed": seed, "command": " ".join(command[2:]), "run_dir": str(run_dir), **parse_time_v(log.read_text())}
+
+
+def run_seed(seed: int, runs: Path, train_args: list[str]) -> dict:
+    run_dir, evaluation, record = timed_train(seed, runs, train_args)
+    record.update(judge(evaluation))
     record["codes"] = evaluation["codes"]
     record["mutual_information"] = evaluation["mig"]["mutual_information"]
     record["columns"] = evaluation["representation"]["columns"]
