@@ -143,7 +143,9 @@ class TrainConfig:
     # "joint": real and fake go through D as one batch (one forward);
     # "separate": two forwards, so batch norm sees real and fake apart (the authors' code).
     d_batch: str = attrs.field(default="joint", validator=_one_of("joint", "separate"))
-    bf16: bool = False
+    # bf16 autocast around the forward passes (changes numerics); "auto" picks it only where a CPU
+    # runs bf16 natively and faster (engine/devices.py).
+    bf16: bool | str = False
     # TF32 tensor cores for fp32 matmuls and convolutions on CUDA (changes numerics, like bf16).
     tf32: bool = False
     # NHWC layout for networks and images; "auto" picks per device (engine/devices.py).

@@ -8,7 +8,16 @@ import torch
 
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
-from infogan_toolkit.engine.devices import adam_kernel, bf16_slowdown, describe_numerics, uses_channels_last
+from infogan_toolkit.engine.devices import (
+    BF16_AUTO_MAX_SLOWDOWN,
+    adam_kernel,
+    bf16_slowdown,
+    describe_numerics,
+    measured_bf16_slowdown,
+    uses_bf16,
+    uses_channels_last,
+)
+from infogan_toolkit.engine.objective import ObjectiveSettings
 from infogan_toolkit.errors import ConfigError
 
 
@@ -63,3 +72,41 @@ def test_channels_last_takes_true_false_or_auto_only(host):
         build_config(host, "mnist", sets=[f"train.channels_last={good}"])
     with pytest.raises(ConfigError, match=r"train.channels_last must be true, false or \"auto\", got 'yes'"):
         build_config(host, "mnist", sets=["train.channels_last=yes"])
+
+
+def test_auto_bf16_follows_the_measured_matmul_ratio_on_a_cpu_only():
+    auto = _with_train(bf16="auto")
+    cpu = torch.device("cpu")
+    assert uses_bf16(auto.train, cpu, slowdown=0.2)
+    assert not uses_bf16(auto.train, cpu, slowdown=BF16_AUTO_MAX_SLOWDOWN * 1.01)
+    assert not uses_bf16(auto.train, cpu, slowdown=110.0)
+    # No accuracy evidence for bf16 on a GPU yet: "auto" keeps fp32 there, native or not.
+    assert not uses_bf16(auto.train, torch.device("cuda"))
+    # A set value is what it says, whatever the machine.
+    assert uses_bf16(_with_train(bf16=True).train, cpu, slowdown=110.0)
+    assert not uses_bf16(Config().train, cpu, slowdown=0.2)
+
+
+def test_auto_bf16_says_what_it_picked_and_why_and_never_warns():
+    auto = _with_train(bf16="auto")
+    line, warning = describe_numerics(auto, torch.device("cpu"), slowdown=0.2)
+    assert 'bf16 autocast (train.bf16="auto" picks bf16 where its matmul takes at most 0.5x the fp32 time; bf16 matmul 0.2x' in line
+    assert warning is None
+    line, warning = describe_numerics(auto, torch.device("cpu"), slowdown=110.0)
+    assert 'fp32 (train.bf16="auto"' in line and "110.0x" in line and warning is None
+    line, _ = describe_numerics(auto, torch.device("cuda"), slowdown=None)
+    assert 'fp32 (train.bf16="auto" picks bf16 only on a CPU' in line
+
+
+def test_the_run_and_its_line_read_one_measurement(host):
+    cpu = torch.device("cpu")
+    config = build_config(host, "mnist", sets=["train.bf16=auto"])
+    assert measured_bf16_slowdown(cpu) is measured_bf16_slowdown(cpu)
+    settings = ObjectiveSettings.from_config(config, cpu)
+    assert settings.bf16 == (measured_bf16_slowdown(cpu) <= BF16_AUTO_MAX_SLOWDOWN)
+
+
+def test_bf16_takes_true_false_or_auto_only(host):
+    assert build_config(host, "mnist", sets=["train.bf16=auto"]).train.bf16 == "auto"
+    with pytest.raises(ConfigError, match=r"train.bf16 must be true, false or \"auto\", got 'fast'"):
+        build_config(host, "mnist", sets=["train.bf16=fast"])

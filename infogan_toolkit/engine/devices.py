@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import statistics
 import time
@@ -80,6 +81,33 @@ def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> fl
     return times[torch.bfloat16] / max(times[torch.float32], 1e-9)
 
 
+#: ``train.bf16 = "auto"`` turns bf16 autocast on only on a CPU whose bf16 matmul takes at most this
+#: share of the fp32 time: native bf16 measured 0.2x (AVX-512 with avx512_bf16) and emulated bf16
+#: 100x or more (AVX2), so the threshold sits far from both. Only CPUs: the accuracy evidence that
+#: made bf16 a choice (docs/results/mnist-fast-config.md) was gathered on one.
+BF16_AUTO_MAX_SLOWDOWN = 0.5
+
+
+@functools.cache
+def measured_bf16_slowdown(device: torch.device) -> float | None:
+    """``bf16_slowdown(device)``, measured once per process, so the choice and the line that
+    reports it read the same number."""
+    return bf16_slowdown(device)
+
+
+def uses_bf16(train, device: torch.device, slowdown: float | None = None) -> bool:
+    """Whether a run with ``train`` settings on ``device`` runs its forward passes in bf16 autocast:
+    as ``train.bf16`` says, or for ``"auto"`` on a CPU where a bf16 matmul takes at most
+    ``BF16_AUTO_MAX_SLOWDOWN`` of the fp32 time (``slowdown``; measured once per process if not given)."""
+    if train.bf16 != "auto":
+        return bool(train.bf16)
+    if device.type != "cpu":
+        return False
+    if slowdown is None:
+        slowdown = measured_bf16_slowdown(device)
+    return slowdown is not None and slowdown <= BF16_AUTO_MAX_SLOWDOWN
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo, else what the platform module knows. Two CPUs of
     one capability (AVX512, say) may still differ in kernels, speed and float results."""
@@ -105,10 +133,17 @@ def describe_numerics(config, device: torch.device, slowdown: float | None) -> t
     else:
         native = slowdown < 2.0
         speed = f"bf16 matmul {slowdown:.1f}x the fp32 time here"
-    if train.bf16:
+    bf16 = uses_bf16(train, device, slowdown)
+    if train.bf16 == "auto":
+        why = (
+            f"bf16 where its matmul takes at most {BF16_AUTO_MAX_SLOWDOWN}x the fp32 time" if device.type == "cpu"
+            else "bf16 only on a CPU with native bf16, where its accuracy was measured"
+        )
+        precision = f"{'bf16 autocast' if bf16 else 'fp32'} (train.bf16=\"auto\" picks {why}; {speed})"
+    elif bf16:
         precision = f"bf16 autocast (train.bf16=true; {speed})"
     else:
-        precision = f"fp32 (bf16 is opt-in, train.bf16=true, as it changes numerics; {speed})"
+        precision = f"fp32 (bf16 is opt-in, train.bf16=true or \"auto\", as it changes numerics; {speed})"
     if device.type == "cuda":
         precision += f", TF32 {'on' if train.tf32 else 'off'}"
     layout = "channels_last" if uses_channels_last(train, device) else "contiguous"
@@ -117,7 +152,7 @@ def describe_numerics(config, device: torch.device, slowdown: float | None) -> t
     if chosen:
         line += f" ({' and '.join(chosen)} chosen for {device.type}, measured fastest there)"
     warning = None
-    if train.bf16 and not native:
+    if train.bf16 is True and not native:
         warning = (
             f"warning: train.bf16=true but this {where} has no native bf16 ({speed}); the run will be "
             "that much slower; set train.bf16=false"

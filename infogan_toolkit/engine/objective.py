@@ -32,7 +32,7 @@ from ..images import from_uint8
 from ..noise import sample_noise
 from ..regularisers import Regulariser, StepView
 from . import distributed
-from .devices import adam_kernel, uses_channels_last
+from .devices import adam_kernel, uses_bf16, uses_channels_last
 from .lr_schedule import lr_factor
 from .running_stats import batch_norm_layers, running_stats_frozen
 
@@ -88,7 +88,7 @@ class ObjectiveSettings:
             info_targets=config.loss.info_targets(),
             separate_d_batches=t.d_batch == "separate",
             channels_last=uses_channels_last(t, device),
-            bf16=t.bf16,
+            bf16=uses_bf16(t, device),
             cuda_graph=t.cuda_graph,
             compile_mode=t.compile_mode,
             lr_d=o.lr_d,
