@@ -42,6 +42,22 @@ def own_category_shares(accuracy: dict) -> list[float]:
     return [row[category_of[label]] / max(sum(row), 1) if label in category_of else 0.0 for label, row in enumerate(confusion)]
 
 
+def precision(record: dict) -> str:
+    """The precision a seed run trained in: what its numerics line said, or for a record from
+    before that was kept, what its command asked for (fp32 was the only default then)."""
+    if "precision" in record:
+        return record["precision"]
+    return "bf16" if "train.bf16=true" in record["command"] else "fp32"
+
+
+def numerics_precision(log: str) -> str:
+    """``bf16`` or ``fp32``, from the ``numerics on ...`` line `infogan-tk train` prints."""
+    line = next((line for line in log.splitlines() if line.startswith("numerics on ")), None)
+    if line is None:
+        raise ValueError("the run printed no numerics line; is this infogan-tk train's output?")
+    return "bf16" if ": bf16 autocast" in line else "fp32"
+
+
 def run_seed(seed: int, runs: Path, data_root: str, config: str, train_args: list[str]) -> dict:
     """Train and evaluate one seed as a user would; the record of it."""
     peak = matmul_peak_gflops()
@@ -49,6 +65,7 @@ def run_seed(seed: int, runs: Path, data_root: str, config: str, train_args: lis
     accuracy = evaluation["accuracy"]["codes"]["c1"]
     batch = tomllib.loads((run_dir / "config.toml").read_text())["train"]["batch_size"]
     record.update({
+        "precision": numerics_precision((runs / f"seed{seed}.log").read_text()),
         "accuracy": accuracy["accuracy"], "own_category": own_category_shares(accuracy), "images": evaluation["step"] * batch,
         "machine": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
         "fp32_matmul_gflops": round(peak, 1), "torch": torch.__version__, "python": platform.python_version(),
@@ -60,12 +77,12 @@ def run_seed(seed: int, runs: Path, data_root: str, config: str, train_args: lis
 def table(records: list[dict]) -> str:
     """The markdown page: one row per seed run, then the bar over each variant's runs."""
     lines = [
-        "| variant | seed | images | wall s | peak MB | accuracy | digits under 95% in their own category | passed | machine | fp32 matmul GFLOP/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | seed | precision | images | wall s | peak MB | accuracy | digits under 95% in their own category | passed | machine | fp32 matmul GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         weak = ", ".join(f"{d} ({s:.0%})" for d, s in enumerate(r["own_category"]) if s < 0.95) or "none"
-        lines.append(f"| {r.get('variant', 'the shipped config')} | {r['seed']} | {r['images']:,} | {r['wall_s']:.0f} | {r['max_rss_mb']:.0f} | "
+        lines.append(f"| {r.get('variant', 'the shipped config')} | {r['seed']} | {precision(r)} | {r['images']:,} | {r['wall_s']:.0f} | {r['max_rss_mb']:.0f} | "
                      f"{r['accuracy']:.2%} | {weak} | {'yes' if r['passed'] else 'no'} | {r['machine']} | {r['fp32_matmul_gflops']:.0f} |")
     lines.append("")
     variants = dict.fromkeys(r.get("variant", "the shipped config") for r in records)
@@ -75,7 +92,7 @@ def table(records: list[dict]) -> str:
         median = statistics.median(accuracies)
         bar = (len(rs) >= 5 and min(accuracies) >= MIN_ACCURACY and median >= MEDIAN_ACCURACY
                and all(r["images"] <= MAX_IMAGES for r in rs) and all(r["passed"] for r in rs))
-        lines.append(f"{variant.capitalize()}: {len(rs)} runs, accuracy median {median:.2%}, min {min(accuracies):.2%}; wall "
+        lines.append(f"`{variant}`: {len(rs)} runs, accuracy median {median:.2%}, min {min(accuracies):.2%}; wall "
                      f"{min(r['wall_s'] for r in rs):.0f}-{max(r['wall_s'] for r in rs):.0f} s; issue 26's bar "
                      f"(five seeds, each >= 95% in <= 10 min, median >= 97%, <= 128,000 images): {'met' if bar else 'not met'}.")
         lines.append("")

@@ -12,7 +12,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "research"))
-from fast_mnist import own_category_shares, table  # noqa: E402
+from fast_mnist import numerics_precision, own_category_shares, precision, table  # noqa: E402
+
+from infogan_toolkit.config import TrainConfig
+from infogan_toolkit.engine.devices import uses_bf16
 
 
 def test_each_digits_share_is_read_in_the_category_matched_to_it():
@@ -25,7 +28,7 @@ def test_each_digits_share_is_read_in_the_category_matched_to_it():
 def record(seed: int, accuracy: float, wall: float = 550.0, images: int = 128_000) -> dict:
     return {"seed": seed, "images": images, "wall_s": wall, "max_rss_mb": 900.0, "accuracy": accuracy,
             "own_category": [0.99] * 9 + [0.9], "passed": accuracy >= 0.95 and wall <= 600, "machine": "cpu (AVX2)",
-            "fp32_matmul_gflops": 100.0}
+            "fp32_matmul_gflops": 100.0, "precision": "fp32", "command": "train --config mnist-fast"}
 
 
 def test_the_bar_needs_five_seeds_each_at_95_in_ten_minutes_and_a_median_of_97():
@@ -37,6 +40,22 @@ def test_the_bar_needs_five_seeds_each_at_95_in_ten_minutes_and_a_median_of_97()
     assert "not met" in table(good[:4] + [record(4, 0.99, wall=601.0)])
     assert "not met" in table(good[:4] + [record(4, 0.99, images=128_064)])
     assert "not met" in table([record(s, a) for s, a in enumerate([0.96, 0.965, 0.96, 0.98, 0.99])])  # median 96.5%
+
+
+def test_the_precision_is_read_from_the_runs_numerics_line():
+    head = "training mnist on mnist ...\nnumerics on cpu (AVX512, 2 threads): "
+    assert numerics_precision(head + 'bf16 autocast (train.bf16="auto" picks ...); channels_last layout') == "bf16"
+    assert numerics_precision(head + "fp32 (bf16 is opt-in ...); channels_last layout; Adam fused") == "fp32"
+    try:
+        numerics_precision("Traceback ...")
+    except ValueError as exc:
+        assert "no numerics line" in str(exc)
+    else:
+        raise AssertionError("a log without a numerics line was read")
+    # Records kept from before the line was read: their command said.
+    assert precision({"command": "train --config mnist-fast --set train.bf16=true"}) == "bf16"
+    assert precision({"command": "train --config mnist-fast"}) == "fp32"
+    assert precision({"command": "train --config mnist-fast", "precision": "bf16"}) == "bf16"
 
 
 def test_the_script_times_a_real_run_and_records_it(bars_mnist_run, tmp_path):
@@ -55,5 +74,8 @@ def test_the_script_times_a_real_run_and_records_it(bars_mnist_run, tmp_path):
     assert rec["wall_s"] > 0 and rec["max_rss_mb"] > 0 and rec["fp32_matmul_gflops"] > 0
     assert "--config mnist-fast" in rec["command"]
     assert rec["machine"].endswith(f"({torch.backends.cpu.get_cpu_capability()})")
+    # The config asks for bf16 = "auto": the record says what this CPU got.
+    expected = "bf16" if uses_bf16(TrainConfig(bf16="auto"), torch.device("cpu")) else "fp32"
+    assert rec["precision"] == expected
     page = results.with_suffix(".md").read_text()
-    assert "| tiny | 3 | 16 |" in page and "not met" in page
+    assert f"| tiny | 3 | {expected} | 16 |" in page and "not met" in page
