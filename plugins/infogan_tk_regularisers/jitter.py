@@ -71,24 +71,6 @@ def random_affine(
     return _warp(images, theta)
 
 
-def random_erase(images: Tensor, generator: torch.Generator | None, side: float) -> Tensor:
-    """Each image with one square of ``side`` times its height and width, at a uniformly drawn
-    place inside it, set to the image's darkest value (its background), so a stroke under it is
-    gone; ``side`` 0 returns ``images`` and draws nothing."""
-    if side <= 0:
-        return images
-    n, _, height, width = images.shape
-    h, w = max(1, round(side * height)), max(1, round(side * width))
-    corner = torch.rand(n, 2, generator=generator, device=images.device, dtype=torch.float32)
-    top = (corner[:, 0] * (height - h + 1)).floor().view(n, 1, 1, 1)
-    left = (corner[:, 1] * (width - w + 1)).floor().view(n, 1, 1, 1)
-    rows = torch.arange(height, device=images.device).view(1, 1, height, 1)
-    cols = torch.arange(width, device=images.device).view(1, 1, 1, width)
-    inside = (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w)
-    background = images.flatten(1).amin(dim=1).view(n, 1, 1, 1)
-    return torch.where(inside, background, images)
-
-
 def scale_and_translate(images: Tensor, factor: Tensor, shift: Tensor) -> Tensor:
     """Each image's content scaled by ``factor[i]`` about its own centre of mass, then moved by
     ``shift[i] = (dx, dy)`` of its side; bilinear, border-filled, differentiable in ``images``.

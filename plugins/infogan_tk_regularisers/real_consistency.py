@@ -20,7 +20,7 @@ import torch
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
 from ._options import fraction, non_negative, require_discrete_code
-from .jitter import random_affine, random_erase
+from .jitter import random_affine
 
 
 @attrs.define
@@ -33,7 +33,6 @@ class RealConsistencyOptions:
     scale: float = attrs.field(default=0.1, validator=non_negative)  # scale in 1 +- this
     shift: float = attrs.field(default=0.1, validator=non_negative)  # fraction of the side, +-
     shear: float = attrs.field(default=0.0, validator=non_negative)  # horizontal shear, degrees, +-
-    erase: float = attrs.field(default=0.0, validator=fraction)  # side of a square erased from the copy, fraction of the image's
 
 
 class RealConsistencyTerm(Regulariser):
@@ -46,12 +45,11 @@ class RealConsistencyTerm(Regulariser):
         self.weight = options.weight
         self.log_confidence = math.log(options.confidence) if options.confidence > 0 else -math.inf
         self.jitter = (options.rotation, options.scale, options.shift, options.shear)
-        self.erase = options.erase
 
     def terms(self, view: StepView) -> Terms:
         """The jittered real images' likelihood of Q's own confident categories, as an addition to the
         information term; also the share of (image, code) pairs confident enough to count."""
-        jittered = view.prepare(random_erase(random_affine(view.real.float(), view.rng, *self.jitter), view.rng, self.erase))
+        jittered = view.prepare(random_affine(view.real.float(), view.rng, *self.jitter))
         q_jittered = view.discriminate(jittered, update_running_stats=False)[1].float()
         q_real = view.q_real.detach().float()
         loss = q_jittered.new_zeros((), dtype=torch.float32)
