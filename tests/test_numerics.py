@@ -78,7 +78,8 @@ def test_auto_bf16_follows_the_measured_matmul_ratio_on_a_cpu_only():
     auto = _with_train(bf16="auto")
     cpu = torch.device("cpu")
     assert uses_bf16(auto.train, cpu, slowdown=0.2)
-    assert not uses_bf16(auto.train, cpu, slowdown=BF16_AUTO_MAX_SLOWDOWN * 1.01)
+    assert uses_bf16(auto.train, cpu, slowdown=0.65)  # native bf16 on one EPYC, measured on a busy moment
+    assert not uses_bf16(auto.train, cpu, slowdown=BF16_AUTO_MAX_SLOWDOWN)
     assert not uses_bf16(auto.train, cpu, slowdown=110.0)
     # No accuracy evidence for bf16 on a GPU yet: "auto" keeps fp32 there, native or not.
     assert not uses_bf16(auto.train, torch.device("cuda"))
@@ -90,7 +91,7 @@ def test_auto_bf16_follows_the_measured_matmul_ratio_on_a_cpu_only():
 def test_auto_bf16_says_what_it_picked_and_why_and_never_warns():
     auto = _with_train(bf16="auto")
     line, warning = describe_numerics(auto, torch.device("cpu"), slowdown=0.2)
-    assert 'bf16 autocast (train.bf16="auto" picks bf16 where its matmul takes at most 0.5x the fp32 time; bf16 matmul 0.2x' in line
+    assert 'bf16 autocast (train.bf16="auto" picks bf16 on a CPU where its matmul runs faster than fp32; bf16 matmul 0.2x' in line
     assert warning is None
     line, warning = describe_numerics(auto, torch.device("cpu"), slowdown=110.0)
     assert 'fp32 (train.bf16="auto"' in line and "110.0x" in line and warning is None
@@ -103,7 +104,7 @@ def test_the_run_and_its_line_read_one_measurement(host):
     config = build_config(host, "mnist", sets=["train.bf16=auto"])
     assert measured_bf16_slowdown(cpu) is measured_bf16_slowdown(cpu)
     settings = ObjectiveSettings.from_config(config, cpu)
-    assert settings.bf16 == (measured_bf16_slowdown(cpu) <= BF16_AUTO_MAX_SLOWDOWN)
+    assert settings.bf16 == (measured_bf16_slowdown(cpu) < BF16_AUTO_MAX_SLOWDOWN)
 
 
 def test_bf16_takes_true_false_or_auto_only(host):
