@@ -6,9 +6,12 @@ images of the chosen digits, and for every category holding at least ``--min-sha
 prints simple ink statistics of those real images: slant (the ink's column-on-row regression
 slope, dx/dy: positive leans right, negative left), width (the ink's column spread, in pixels) and
 ink (the summed intensity, in full pixels). A cue that differs between the categories is what Q reads.
+With ``--sheets DIR`` it also saves up to 64 of each row's images as ``DIR/digitD-categoryK.png``,
+to see the cue rather than only measure it.
 
     python3 research/merge_cues.py runs/results/mnist-real-information-seed0 --digits 4 9 \
         --data-root ../shared/data/MNIST/raw
+    python3 research/merge_cues.py runs/fast-w2/seed4 --digits 7 --min-share 0.02 --sheets figures/sevens
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 
 import torch
+import torchvision
 from torch import Tensor
 
 from infogan_toolkit.assembly import load_dataset
@@ -46,9 +50,13 @@ def ink_statistics(images: Tensor) -> dict[str, Tensor]:
     return {"slant": slant, "width": width, "ink": mass}
 
 
-def categories_by_digit(run: str, digits: list[int], data_root: str | None, min_share: float) -> list[dict]:
+SHEET_IMAGES = 64
+
+
+def categories_by_digit(run: str, digits: list[int], data_root: str | None, min_share: float, sheets: Path | None = None) -> list[dict]:
     """For each digit, every c1 category holding at least ``min_share`` of its test images, with the
-    mean ink statistics of those images."""
+    mean ink statistics of those images; with ``sheets``, the first ``SHEET_IMAGES`` of each such
+    row's images saved there as ``digitD-categoryK.png``."""
     host = PluginHost()
     model = TrainedModel.load(run, host=host)
     code = next((c for c in model.codes if c.code.discrete), None)
@@ -75,6 +83,9 @@ def categories_by_digit(run: str, digits: list[int], data_root: str | None, min_
                 continue
             rows.append({"digit": digit, "category": int(k), "images": int(chosen.sum()), "share": share,
                          **{name: float(v[chosen].mean()) for name, v in stats.items()}})
+            if sheets is not None:
+                sheets.mkdir(parents=True, exist_ok=True)
+                torchvision.utils.save_image(images[chosen][:SHEET_IMAGES].float() / 255.0, sheets / f"digit{digit}-category{int(k)}.png", nrow=8)
     return rows
 
 
@@ -85,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="the dataset's folder, if not the one the run was trained on")
     parser.add_argument("--min-share", type=float, default=0.1, help="smallest share of a digit a category must hold")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+    parser.add_argument("--sheets", type=Path, help=f"save up to {SHEET_IMAGES} of each row's images here as digitD-categoryK.png")
     args = parser.parse_args(argv)
     try:
-        rows = categories_by_digit(args.run, args.digits, args.data_root, args.min_share)
+        rows = categories_by_digit(args.run, args.digits, args.data_root, args.min_share, args.sheets)
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from infogan_toolkit.cli.app import app
@@ -45,7 +46,8 @@ def test_the_script_reports_every_category_of_a_trained_run(tmp_path: Path, tiny
     with gzip.open(tiny_mnist / "t10k-labels-idx1-ubyte.gz") as f:
         labels = sorted(set(f.read()[8:]))  # the labels the 8 test images have
     proc = subprocess.run([sys.executable, "research/merge_cues.py", str(run), "--digits", *map(str, labels),
-                           "--min-share", "0", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
+                           "--min-share", "0", "--json", "--sheets", str(tmp_path / "sheets")], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     # With no share threshold every test image lands in exactly one reported row.
@@ -54,6 +56,13 @@ def test_the_script_reports_every_category_of_a_trained_run(tmp_path: Path, tiny
         assert abs(sum(r["share"] for r in rows if r["digit"] == digit) - 1.0) < 1e-9
     assert {r["digit"] for r in rows} == set(labels)
     assert all(0 <= r["category"] < 10 and r["width"] > 0 for r in rows)
+    # One sheet per row, eight tiles of 28 pixels (and save_image's 2-pixel padding) to a line; one
+    # image alone is saved as it is.
+    sheets = sorted(p.name for p in (tmp_path / "sheets").iterdir())
+    assert sheets == sorted(f"digit{r['digit']}-category{r['category']}.png" for r in rows)
+    for r in rows:
+        with Image.open(tmp_path / "sheets" / f"digit{r['digit']}-category{r['category']}.png") as sheet:
+            assert sheet.width == (28 if r["images"] == 1 else 2 + min(r["images"], 8) * 30)
 
 
 def test_a_label_the_test_split_lacks_is_one_line(tmp_path: Path, tiny_mnist: Path):
