@@ -85,7 +85,7 @@ def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> fl
 #: this share of the fp32 time. Native bf16 (AMD EPYC with avx512_bf16) measured 0.4-0.65x, from run
 #: to run on one machine, and emulated bf16 (AVX2) 100x or more, so the threshold sits well above
 #: the one and far below the other. Only CPUs: the accuracy evidence that made bf16 a choice
-#: (docs/results/mnist-fast-config.md) was gathered on one.
+#: (docs/performance.md, "What infogan-tk train chooses") was gathered on one.
 BF16_AUTO_MAX_SLOWDOWN = 1.0
 
 
