@@ -150,6 +150,9 @@ class TrainConfig:
     tf32: bool = False
     # NHWC layout for networks and images; "auto" picks per device (engine/devices.py).
     channels_last: bool | str = "auto"
+    # The kernels of fp32 linear layers on a CPU: torch's BLAS ("torch") or oneDNN ("onednn");
+    # "auto" picks per device (engine/devices.py).
+    linear_kernel: str = attrs.field(default="auto", validator=_one_of("auto", "torch", "onednn"))
     compile: bool = False
     # torch.compile's mode; "reduce-overhead" adds CUDA graphs to the compiled G and D.
     compile_mode: str = attrs.field(

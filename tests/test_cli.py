@@ -115,7 +115,7 @@ def test_train_with_no_config_uses_glyphs_and_prints_json(default_run):
     numerics = next(line for line in result.stderr.splitlines() if line.startswith("numerics on cpu"))
     assert "fp32" in numerics and "bf16 matmul" in numerics
     # On a CPU the layout and Adam kernel are chosen for it, and the line says so.
-    assert "channels_last layout; Adam fused" in numerics and "chosen for cpu" in numerics
+    assert "channels_last layout; Adam fused; linear layers " in numerics and "chosen for cpu" in numerics
     assert (out / "config.toml").is_file() and (out / "metrics.jsonl").is_file()
 
 

@@ -3,6 +3,8 @@ whole-step CUDA graphs (refused clearly without CUDA, checked against eager wher
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -12,7 +14,8 @@ from infogan_toolkit.checkpoint import load_tensors, model_path, model_tensors
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.cuda_graph import CudaGraphStep
-from infogan_toolkit.engine.devices import apply_precision_switches
+from infogan_toolkit.engine.devices import apply_precision_switches, uses_onednn_linear
+from infogan_toolkit.engine.linear_kernels import OneDNNLinear, onednn_linear_available
 from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError, ToolkitError
 from infogan_toolkit.evaluate.traverse import traversal_images
@@ -80,6 +83,35 @@ def test_tf32_option_turns_on_torchs_switches(host):
 def test_cuda_graph_makes_adam_capturable(host):
     obj = build_objective(resolve(tiny(train={"cuda_graph": True}), host), torch.device("cpu"))
     assert obj.opt_d.defaults["capturable"] and obj.opt_g.defaults["capturable"]
+
+
+# -- linear layers' kernels -------------------------------------------------------------------------
+@pytest.mark.skipif(not onednn_linear_available(), reason="this torch has no oneDNN")
+def test_a_cpu_run_puts_its_linear_layers_where_the_setting_says(host):
+    def linear_types(config: Config) -> set[type]:
+        obj = build_objective(resolve(config, host), torch.device("cpu"))
+        return {type(m) for net in (obj.G, obj.D) for m in net.modules() if isinstance(m, torch.nn.Linear)}
+
+    assert linear_types(tiny(train={"linear_kernel": "onednn"})) == {OneDNNLinear}
+    assert linear_types(tiny(train={"linear_kernel": "torch"})) == {torch.nn.Linear}
+    auto = uses_onednn_linear(tiny().train, torch.device("cpu"))  # by this CPU's capability
+    assert linear_types(tiny()) == ({OneDNNLinear} if auto else {torch.nn.Linear})
+
+
+@pytest.mark.skipif(not onednn_linear_available(), reason="this torch has no oneDNN")
+def test_onednn_and_torch_linear_layers_train_alike_and_save_alike(host, tmp_path):
+    losses = {}
+    for kernel in ("torch", "onednn"):
+        Trainer(tiny(train={"linear_kernel": kernel, "log_every": 1}), tmp_path / kernel, host=host, progress=False).run()
+        records = [json.loads(line) for line in (tmp_path / kernel / "metrics.jsonl").read_text().splitlines()]
+        losses[kernel] = [[r[key] for key in ("loss_d", "loss_g", "loss_info")] for r in records]
+    # The same fp32 arithmetic summed in another order: every step's losses agree to rounding
+    # (a wrong gradient would move them apart from the second step on).
+    assert len(losses["onednn"]) == 4
+    torch.testing.assert_close(torch.tensor(losses["onednn"]), torch.tensor(losses["torch"]), rtol=1e-4, atol=1e-6)
+    a, b = (load_tensors(model_path(tmp_path / k, 4)) for k in ("torch", "onednn"))
+    assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
+    TrainedModel.load(tmp_path / "onednn", host=host)  # its file loads into plain networks
 
 
 # -- CUDA graphs ------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from infogan_toolkit.engine.devices import (
     measured_bf16_slowdown,
     uses_bf16,
     uses_channels_last,
+    uses_onednn_linear,
 )
+from infogan_toolkit.engine.linear_kernels import onednn_linear_available
 from infogan_toolkit.engine.objective import ObjectiveSettings
 from infogan_toolkit.errors import ConfigError
 
@@ -54,16 +56,17 @@ def test_layout_and_adam_are_chosen_per_device_and_said():
     assert uses_channels_last(config.train, cpu) and not uses_channels_last(config.train, cuda)
     assert adam_kernel(config.optim, cpu) == "fused" and adam_kernel(config.optim, cuda) == "foreach"
     line, _ = describe_numerics(config, cpu, slowdown=0.5)
-    assert "channels_last layout; Adam fused (train.channels_last and optim.implementation chosen for cpu" in line
+    assert "channels_last layout; Adam fused; linear layers " in line
+    assert "(train.channels_last, optim.implementation and train.linear_kernel chosen for cpu" in line
 
 
 def test_a_set_layout_or_kernel_overrides_the_choice():
-    config = _with_train(channels_last=False)
+    config = _with_train(channels_last=False, linear_kernel="torch")
     config = attrs.evolve(config, optim=attrs.evolve(config.optim, implementation="foreach"))
     assert not uses_channels_last(config.train, torch.device("cpu"))
     assert adam_kernel(config.optim, torch.device("cpu")) == "foreach"
     line, _ = describe_numerics(config, torch.device("cpu"), slowdown=0.5)
-    assert line.endswith("contiguous layout; Adam foreach")  # nothing was chosen, so no reason is given
+    assert line.endswith("contiguous layout; Adam foreach; linear layers torch")  # nothing was chosen, so no reason is given
     assert uses_channels_last(_with_train(channels_last=True).train, torch.device("cuda"))
 
 
@@ -111,3 +114,32 @@ def test_bf16_takes_true_false_or_auto_only(host):
     assert build_config(host, "mnist", sets=["train.bf16=auto"]).train.bf16 == "auto"
     with pytest.raises(ConfigError, match=r"train.bf16 must be true, false or \"auto\", got 'fast'"):
         build_config(host, "mnist", sets=["train.bf16=fast"])
+
+
+@pytest.mark.skipif(not onednn_linear_available(), reason="this torch has no oneDNN")
+def test_linear_layers_run_in_onednn_on_a_cpu_in_fp32_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    auto = Config().train
+    # Chosen by the CPU's capability: faster with AVX-512, no faster with AVX2 alone.
+    assert uses_onednn_linear(auto, cpu, capability="AVX512")
+    assert not uses_onednn_linear(auto, cpu, capability="AVX2") and not uses_onednn_linear(auto, cuda)
+    # bf16 autocast already runs linear layers in oneDNN; torch.compile takes the layers itself.
+    assert not uses_onednn_linear(auto, cpu, bf16=True, capability="AVX512")
+    assert not uses_onednn_linear(_with_train(compile=True).train, cpu, capability="AVX512")
+    assert not uses_onednn_linear(_with_train(linear_kernel="torch").train, cpu, capability="AVX512")
+    # A set value is what it says, whatever the CPU.
+    assert uses_onednn_linear(_with_train(linear_kernel="onednn", compile=True).train, cpu, capability="AVX2")
+    here = uses_onednn_linear(auto, cpu)
+    assert here == (torch.backends.cpu.get_cpu_capability() == "AVX512")
+    line, _ = describe_numerics(Config(), cpu, slowdown=0.5)
+    assert f"; linear layers {'oneDNN' if here else 'torch'} (" in line
+    line, _ = describe_numerics(_with_train(bf16="auto"), cpu, slowdown=0.5)
+    assert "; linear layers torch (" in line
+
+
+def test_onednn_linear_off_a_cpu_is_refused_in_one_line(host):
+    config = build_config(host, "mnist", sets=['train.linear_kernel="onednn"'])
+    with pytest.raises(ConfigError, match=r'train.linear_kernel="onednn" runs on a CPU only, not on cuda; use "auto" or "torch"'):
+        ObjectiveSettings.from_config(config, torch.device("cuda"))
+    with pytest.raises(ConfigError, match=r"linear_kernel must be one of auto, torch, onednn, got .onednnn."):
+        build_config(host, "mnist", sets=['train.linear_kernel="onednnn"'])

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from .linear_kernels import onednn_linear_available
 
 DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 
@@ -61,6 +62,32 @@ def adam_kernel(optim, device: torch.device) -> str:
     if optim.implementation == "auto":
         return "fused" if device.type in FUSED_ADAM_DEVICES else "foreach"
     return optim.implementation
+
+
+#: CPU capabilities (``torch.backends.cpu.get_cpu_capability()``) where fp32 linear layers run in
+#: oneDNN rather than torch's BLAS (``train.linear_kernel="auto"``): there the MNIST step trained
+#: 1.13-1.15x faster; limited to AVX2, the two were within 4% (docs/performance.md).
+ONEDNN_LINEAR_CAPABILITIES = ("AVX512",)
+
+
+def uses_onednn_linear(train, device: torch.device, bf16: bool = False, capability: str | None = None) -> bool:
+    """Whether a run with ``train`` settings on ``device`` computes its fp32 linear layers in oneDNN
+    (``engine/linear_kernels.py``). "auto" does so on a CPU of a capability in
+    ``ONEDNN_LINEAR_CAPABILITIES`` (``capability``, else this machine's), unless the layers run in
+    bf16 autocast (already oneDNN's) or torch.compile takes them. An explicit "onednn" where it
+    cannot run is refused."""
+    kernel = train.linear_kernel
+    if kernel == "auto":
+        if device.type != "cpu" or bf16 or train.compile or not onednn_linear_available():
+            return False
+        return (capability or torch.backends.cpu.get_cpu_capability()) in ONEDNN_LINEAR_CAPABILITIES
+    if kernel == "onednn":
+        if device.type != "cpu":
+            raise ConfigError(f'train.linear_kernel="onednn" runs on a CPU only, not on {device.type}; use "auto" or "torch"')
+        if not onednn_linear_available():
+            raise ConfigError('train.linear_kernel="onednn" needs a torch built with oneDNN (mkldnn), which this one is not; use "auto" or "torch"')
+        return True
+    return False
 
 
 def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> float | None:
@@ -148,10 +175,12 @@ def describe_numerics(config, device: torch.device, slowdown: float | None) -> t
     if device.type == "cuda":
         precision += f", TF32 {'on' if train.tf32 else 'off'}"
     layout = "channels_last" if uses_channels_last(train, device) else "contiguous"
-    chosen = [key for key, value in (("train.channels_last", train.channels_last), ("optim.implementation", config.optim.implementation)) if value == "auto"]
-    line = f"numerics on {where}: {precision}; {layout} layout; Adam {adam_kernel(config.optim, device)}"
+    linear = "oneDNN" if uses_onednn_linear(train, device, bf16) else "torch"
+    settings = (("train.channels_last", train.channels_last), ("optim.implementation", config.optim.implementation), ("train.linear_kernel", train.linear_kernel))
+    chosen = [key for key, value in settings if value == "auto"]
+    line = f"numerics on {where}: {precision}; {layout} layout; Adam {adam_kernel(config.optim, device)}; linear layers {linear}"
     if chosen:
-        line += f" ({' and '.join(chosen)} chosen for {device.type}, measured fastest there)"
+        line += f" ({', '.join(chosen[:-1]) + ' and ' if len(chosen) > 1 else ''}{chosen[-1]} chosen for {device.type}, measured fastest there)"
     warning = None
     if train.bf16 is True and not native:
         warning = (

@@ -32,7 +32,7 @@ from ..images import from_uint8
 from ..noise import sample_noise
 from ..regularisers import Regulariser, StepView
 from . import distributed
-from .devices import adam_kernel, uses_bf16, uses_channels_last
+from .devices import adam_kernel, uses_bf16, uses_channels_last, uses_onednn_linear
 from .lr_schedule import lr_factor
 from .running_stats import batch_norm_layers, running_stats_frozen
 
@@ -68,6 +68,7 @@ class ObjectiveSettings:
     separate_d_batches: bool
     channels_last: bool
     bf16: bool
+    onednn_linear: bool
     cuda_graph: bool
     compile_mode: str
     lr_d: float
@@ -82,13 +83,15 @@ class ObjectiveSettings:
     def from_config(cls, config: Config, device: torch.device) -> "ObjectiveSettings":
         """The settings of a resolved configuration on ``device`` (where "auto" choices depend on it)."""
         o, t = config.optim, config.train
+        bf16 = uses_bf16(t, device)
         return cls(
             noise_dim=config.model.noise_dim,
             noise_kind=config.model.noise,
             info_targets=config.loss.info_targets(),
             separate_d_batches=t.d_batch == "separate",
             channels_last=uses_channels_last(t, device),
-            bf16=uses_bf16(t, device),
+            bf16=bf16,
+            onednn_linear=uses_onednn_linear(t, device, bf16),
             cuda_graph=t.cuda_graph,
             compile_mode=t.compile_mode,
             lr_d=o.lr_d,

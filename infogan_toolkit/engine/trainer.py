@@ -50,6 +50,7 @@ from ..text import PlainConsole
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import apply_precision_switches, pick_device
+from .linear_kernels import use_onednn_linear
 from .events import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
 from .metrics import MetricLog, parse_sink_options
 from .progress import make_progress
@@ -95,22 +96,26 @@ def build_objective(
             assembly=assembly, build_request=build_request(assembly), device=device, seed=tc.seed,
             cuda_graph=tc.cuda_graph,
             make_optimizer=lambda params, lr: settings.make_adam(params, lr, device),
-            prepare_module=lambda module: _place(module, device, memory_format, ctx),
+            prepare_module=lambda module: _place(module, device, memory_format, ctx, settings.onednn_linear),
         )
         term = resolved.plugin.build(resolved.options, setup)
         if tc.cuda_graph and not term.cuda_graph_capturable:
             raise ConfigError(f"regulariser 'loss.{resolved.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false or loss.{resolved.name}.weight=0")
         terms[resolved.name] = term
     for module in (nets.generator, nets.discriminator):
-        _place(module, device, memory_format, ctx)
+        _place(module, device, memory_format, ctx, settings.onednn_linear)
     return InfoGANObjective(
         nets.generator, nets.discriminator, assembly.codes, settings, assembly.backbone.output_range, device, ctx,
         regularisers=terms,
     )
 
 
-def _place(module: torch.nn.Module, device: torch.device, memory_format: torch.memory_format, ctx: distributed.DistContext) -> torch.nn.Module:
+def _place(
+    module: torch.nn.Module, device: torch.device, memory_format: torch.memory_format, ctx: distributed.DistContext, onednn_linear: bool
+) -> torch.nn.Module:
     module.to(device, memory_format=memory_format)
+    if onednn_linear:
+        use_onednn_linear(module)
     distributed.broadcast_module(module, ctx)
     return module
 
