@@ -3,7 +3,7 @@
 Builds the same step as ``throughput.py`` (the real configuration, ``resolve`` and the trainer's
 step on an on-device image pool), runs a few untimed steps, then times each aten call of
 ``--steps`` steps with a dispatch mode and prints the ops with the largest share, matmuls split by
-their shapes with the FLOP rate each reached. A profiler adds its own cost to every call; this
+their shapes with the FLOP rate each reached (every op FlopCounterMode has a formula for). A profiler adds its own cost to every call; this
 times only the calls, so their sum stays close to the step's wall time (both are printed). It runs
 on the CPU only: on a GPU each call's time would be its launch, not its work.
 
@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.errors import ConfigError, ToolkitError
@@ -42,10 +43,15 @@ class OpTimer(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         elapsed = time.perf_counter() - start
         key = str(func.overloadpacket.__name__)
+        formula = flop_registry.get(func.overloadpacket)
         if func is torch.ops.aten.mm.default:
             (m, k), (_, n) = args[0].shape, args[1].shape
             key = f"mm {m}x{k} @ {k}x{n}"
-            self.flops[key] += 2.0 * m * k * n
+        elif formula is not None:  # convolutions, oneDNN's linear: named by their operands' shapes
+            shapes = " ".join("x".join(map(str, a.shape)) for a in args if isinstance(a, torch.Tensor))
+            key = f"{key} {shapes}"
+        if formula is not None:
+            self.flops[key] += formula(*args, **(kwargs or {}), out_val=out)
         self.seconds[key] += elapsed
         self.calls[key] += 1
         return out

@@ -41,6 +41,7 @@ from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
 from infogan_toolkit.engine.devices import cpu_model, pick_device
+from infogan_toolkit.engine.linear_kernels import onednn_linear_available
 from infogan_toolkit.engine.objective import InfoGANObjective
 from infogan_toolkit.engine.trainer import build_objective, make_train_step
 from infogan_toolkit.errors import ConfigError, ToolkitError
@@ -62,6 +63,9 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     # The whole step captured as one CUDA graph by the engine (CUDA only).
     "cuda_graph": ("train.cuda_graph=true",),
     "fused": ("optim.implementation=fused",),
+    # fp32 linear layers in torch's BLAS (MKL) or oneDNN; "auto" (default) picks oneDNN on a CPU.
+    "torch_linear": ('train.linear_kernel="torch"',),
+    "onednn_linear": ('train.linear_kernel="onednn"',),
     "separate": ('train.d_batch="separate"',),
     # InfoGAN-CR's regulariser, paid from step 0, and idle (its start never reached: H still learns).
     "contrastive": ("loss.contrastive.weight=2.0",),
@@ -179,19 +183,26 @@ class MatmulProbe:
     """Times ``size x size`` matmuls in one precision on the device; its matrices are made once, so a
     probe between timed regions allocates nothing (and so does not show in the memory figures)."""
 
-    def __init__(self, device: torch.device, dtype: torch.dtype, size: int, tf32: bool = False) -> None:
+    def __init__(self, device: torch.device, dtype: torch.dtype, size: int, tf32: bool = False, kernel: str = "torch") -> None:
         gen = torch.Generator().manual_seed(0)
-        self.device, self.size, self.tf32 = device, size, tf32
+        self.device, self.size, self.tf32, self.kernel = device, size, tf32, kernel
         self.a = torch.randn(size, size, generator=gen).to(device, dtype)
         self.b = torch.randn(size, size, generator=gen).to(device, dtype)
+        self.b_t = self.b.t().contiguous()  # oneDNN's linear takes the (out, in) weight
         self.out = torch.empty(size, size, device=device, dtype=dtype)
         with self._precision():
-            torch.mm(self.a, self.b, out=self.out)  # warm-up: kernel selection, allocator
+            self._matmul()  # warm-up: kernel selection, allocator
             sync(device)
             t0 = time.perf_counter()
-            torch.mm(self.a, self.b, out=self.out)
+            self._matmul()
             sync(device)
         self.inner = max(1, min(1000, int(PEAK_REPEAT_SECONDS / max(time.perf_counter() - t0, 1e-9))))
+
+    def _matmul(self) -> None:
+        if self.kernel == "onednn":
+            torch.ops.mkldnn._linear_pointwise(self.a, self.b_t, None, "none", [], "")
+        else:
+            torch.mm(self.a, self.b, out=self.out)
 
     def _precision(self):
         """TF32 on for a TF32 probe, for its matmuls only."""
@@ -205,7 +216,7 @@ class MatmulProbe:
             sync(self.device)
             t0 = time.perf_counter()
             for _ in range(self.inner):
-                torch.mm(self.a, self.b, out=self.out)
+                self._matmul()
             sync(self.device)
         return 2.0 * self.size**3 * self.inner / (time.perf_counter() - t0)
 
@@ -225,8 +236,9 @@ def _tf32_matmuls():
 
 
 def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool, want_tf32: bool = False) -> tuple[dict[str, Any], dict[str, MatmulProbe]]:
-    """The device's measured matmul peak in fp32 and, where asked and supported, bf16 and (CUDA)
-    TF32; and the probes by precision name, kept to measure the peak again beside each timed region."""
+    """The device's measured matmul peak in fp32 (on a CPU, the faster of torch's and oneDNN's
+    matmul) and, where asked and supported, bf16 and (CUDA) TF32; and the probes by precision
+    name, kept to measure the peak again beside each timed region."""
     probes = {"fp32": MatmulProbe(device, torch.float32, size)}
     if want_tf32 and device.type == "cuda":
         probes["tf32"] = MatmulProbe(device, torch.float32, size, tf32=True)
@@ -241,6 +253,15 @@ def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool,
                 peak["bf16_error"] = one_line(exc)
     for name, probe in probes.items():
         peak[f"{name}_flops_per_s"] = probe.median_rate(repeats)
+    # On a CPU, torch's fp32 matmul (its BLAS) and oneDNN's (which the engine may use for linear
+    # layers, and which runs the convolutions) can differ by far; the machine's limit is the faster.
+    peak["fp32_kernel"] = "torch"
+    if device.type == "cpu" and onednn_linear_available():
+        onednn = MatmulProbe(device, torch.float32, size, kernel="onednn")
+        peak["fp32_torch_flops_per_s"] = peak["fp32_flops_per_s"]
+        peak["fp32_onednn_flops_per_s"] = onednn.median_rate(repeats)
+        if peak["fp32_onednn_flops_per_s"] > peak["fp32_flops_per_s"]:
+            probes["fp32"], peak["fp32_flops_per_s"], peak["fp32_kernel"] = onednn, peak["fp32_onednn_flops_per_s"], "onednn"
     return peak, probes
 
 
@@ -506,6 +527,15 @@ def _fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(value / scale, spec)
 
 
+def _fp32_kernels(peak: dict[str, Any]) -> str:
+    """Which library gave the fp32 peak, and the other's rate, where both were measured."""
+    if "fp32_onednn_flops_per_s" not in peak:
+        return ""
+    names = {"torch": "torch's BLAS", "onednn": "oneDNN"}
+    other = "torch" if peak["fp32_kernel"] == "onednn" else "onednn"
+    return f" ({names[peak['fp32_kernel']]}; {names[other]} {_fmt(peak[f'fp32_{other}_flops_per_s'], '.3f', 1e12)})"
+
+
 def results_table(report: dict[str, Any]) -> Table:
     """The results as a rich table."""
     m = report["machine"]
@@ -534,7 +564,7 @@ def results_table(report: dict[str, Any]) -> Table:
         )
     peak = report["peak"]
     table.caption = (
-        f"matmul peak {peak['matmul_size']}x{peak['matmul_size']}: fp32 {_fmt(peak['fp32_flops_per_s'], '.3f', 1e12)} TFLOP/s, "
+        f"matmul peak {peak['matmul_size']}x{peak['matmul_size']}: fp32 {_fmt(peak['fp32_flops_per_s'], '.3f', 1e12)} TFLOP/s{_fp32_kernels(peak)}, "
         f"bf16 {_fmt(peak.get('bf16_flops_per_s'), '.3f', 1e12)} TFLOP/s, tf32 {_fmt(peak.get('tf32_flops_per_s'), '.3f', 1e12)} TFLOP/s; memory: {report['memory_kind']}"
     )
     return table

@@ -32,7 +32,7 @@ def render(paths: list[Path]) -> str:
                 f"{_f(ratio * 100 if ratio else None, '.0f')}{'%' if ratio else ''} | {_f(r.get('peak_memory_mib'), '.0f')} | {r['status']} |"
             )
         m, p = report["machine"], report["peak"]
-        peaks = ", ".join(f"{k.split('_')[0]} {v / 1e9:.0f} GFLOP/s" for k, v in p.items() if k.endswith("flops_per_s") and v)
+        peaks = ", ".join(f"{k.removesuffix('_flops_per_s').replace('_', ' ')} {v / 1e9:.0f} GFLOP/s" for k, v in p.items() if k.endswith("flops_per_s") and v)
         capability = f" ({m['cpu_capability']})" if m.get("cpu_capability") and m.get("device_type") == "cpu" else ""
         notes.append(f"- `{path.name}`: {m['device_name']}{capability}, {m['threads']} threads, torch {m['torch_version']}; "
                      f"matmul peak {peaks}; command: `{report['command']}`")

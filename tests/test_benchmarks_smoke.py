@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from infogan_toolkit.config import Config
+from infogan_toolkit.engine.devices import uses_onednn_linear
+from infogan_toolkit.engine.linear_kernels import onednn_linear_available
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "throughput.py"
 TINY = ["--device", "cpu", "--steps", "2", "--warmup", "1", "--peak-size", "64", "--pool", "64", "--threads", "1"]
@@ -44,6 +48,11 @@ def test_tiny_run_writes_every_number(tmp_path: Path, tiny_mnist: Path) -> None:
     assert machine["threads"] == 1
     assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     positive(report["peak"], "fp32_flops_per_s", "matmul_size")
+    if onednn_linear_available():  # the CPU's limit is the faster of torch's and oneDNN's fp32 matmul
+        peak = report["peak"]
+        positive(peak, "fp32_torch_flops_per_s", "fp32_onednn_flops_per_s")
+        assert peak["fp32_flops_per_s"] == max(peak["fp32_torch_flops_per_s"], peak["fp32_onednn_flops_per_s"])
+        assert peak["fp32_flops_per_s"] == peak[f"fp32_{peak['fp32_kernel']}_flops_per_s"]
     assert report["settings"]["variants"] == ["default", "fused"]
 
     rows = {(r["kind"], r["variant"]): r for r in report["results"]}
@@ -125,10 +134,13 @@ def test_op_times_lists_the_step_ops_and_refuses_a_bad_override() -> None:
     assert proc.returncode == 0, proc.stderr
     header, _, *rows = proc.stdout.strip().splitlines()
     assert header.startswith("mnist, batch 4, ") and "img/s" in header
-    ops = [row.split()[-1] for row in rows]
-    assert "convolution_backward" in ops
-    # Matmuls are keyed by shape and carry their FLOP rate: G's first layer takes the 74 inputs.
-    matmul = next(row for row in rows if "mm 4x74 @ 74x1024" in row)
+    # Ops with a FLOP formula are keyed by their operands' shapes and carry their FLOP rate.
+    conv = next(row for row in rows if " convolution_backward " in row)
+    assert float(conv.split()[3]) > 0 and "x" in conv.split()[-1]
+    # G's first layer takes the 74 inputs; its forward runs where train.linear_kernel="auto" puts it.
+    onednn = uses_onednn_linear(Config().train, torch.device("cpu"))
+    first = "_linear_pointwise 4x74 1024x74" if onednn else "mm 4x74 @ 74x1024"
+    matmul = next(row for row in rows if first in row)
     assert float(matmul.split()[3]) > 0
     bad = subprocess.run([*base, "--set", "train.batch_sise=8"], capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
