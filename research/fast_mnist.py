@@ -52,10 +52,15 @@ def precision(record: dict) -> str:
 
 def numerics_precision(log: str) -> str:
     """``bf16`` or ``fp32``, from the ``numerics on ...`` line `infogan-tk train` prints."""
+    return "bf16" if ": bf16 autocast" in numerics_line(log) else "fp32"
+
+
+def numerics_line(log: str) -> str:
+    """The ``numerics on ...`` line `infogan-tk train` prints: precision, layout and kernels."""
     line = next((line for line in log.splitlines() if line.startswith("numerics on ")), None)
     if line is None:
         raise ValueError("the run printed no numerics line; is this infogan-tk train's output?")
-    return "bf16" if ": bf16 autocast" in line else "fp32"
+    return line
 
 
 def run_seed(seed: int, runs: Path, data_root: str, config: str, train_args: list[str]) -> dict:
@@ -66,6 +71,7 @@ def run_seed(seed: int, runs: Path, data_root: str, config: str, train_args: lis
     batch = tomllib.loads((run_dir / "config.toml").read_text())["train"]["batch_size"]
     record.update({
         "precision": numerics_precision((runs / f"seed{seed}.log").read_text()),
+        "numerics": numerics_line((runs / f"seed{seed}.log").read_text()),
         "accuracy": accuracy["accuracy"], "own_category": own_category_shares(accuracy), "images": evaluation["step"] * batch,
         "machine": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
         "fp32_matmul_gflops": round(peak, 1), "torch": torch.__version__, "python": platform.python_version(),
