@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from infogan_toolkit.config import Config
-from infogan_toolkit.engine.devices import uses_onednn_linear
+from infogan_toolkit.engine.devices import onednn_linear_min_weights
 from infogan_toolkit.engine.linear_kernels import onednn_linear_available
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,11 +137,13 @@ def test_op_times_lists_the_step_ops_and_refuses_a_bad_override() -> None:
     # Ops with a FLOP formula are keyed by their operands' shapes and carry their FLOP rate.
     conv = next(row for row in rows if " convolution_backward " in row)
     assert float(conv.split()[3]) > 0 and "x" in conv.split()[-1]
-    # G's first layer takes the 74 inputs; its forward runs where train.linear_kernel="auto" puts it.
-    onednn = uses_onednn_linear(Config().train, torch.device("cpu"))
-    first = "_linear_pointwise 4x74 1024x74" if onednn else "mm 4x74 @ 74x1024"
-    matmul = next(row for row in rows if first in row)
+    # G's first layer takes the 74 inputs: too small for oneDNN under train.linear_kernel="auto".
+    matmul = next(row for row in rows if "mm 4x74 @ 74x1024" in row)
     assert float(matmul.split()[3]) > 0
+    # Its second, 1024 -> 6272, goes to oneDNN where "auto" moves large layers (an AVX-512 CPU).
+    onednn = onednn_linear_min_weights(Config().train, torch.device("cpu")) is not None
+    large = "_linear_pointwise 4x1024 6272x1024" if onednn else "mm 4x1024 @ 1024x6272"
+    assert float(next(row for row in rows if large in row).split()[3]) > 0
     bad = subprocess.run([*base, "--set", "train.batch_sise=8"], capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().startswith("error:") and "batch_sise" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -14,7 +14,7 @@ from infogan_toolkit.checkpoint import load_tensors, model_path, model_tensors
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.cuda_graph import CudaGraphStep
-from infogan_toolkit.engine.devices import apply_precision_switches, uses_onednn_linear
+from infogan_toolkit.engine.devices import ONEDNN_LINEAR_AUTO_MIN_WEIGHTS, apply_precision_switches, onednn_linear_min_weights
 from infogan_toolkit.engine.linear_kernels import OneDNNLinear, onednn_linear_available
 from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError, ToolkitError
@@ -88,14 +88,18 @@ def test_cuda_graph_makes_adam_capturable(host):
 # -- linear layers' kernels -------------------------------------------------------------------------
 @pytest.mark.skipif(not onednn_linear_available(), reason="this torch has no oneDNN")
 def test_a_cpu_run_puts_its_linear_layers_where_the_setting_says(host):
-    def linear_types(config: Config) -> set[type]:
+    def linear_types(config: Config) -> dict[tuple[int, ...], type]:
         obj = build_objective(resolve(config, host), torch.device("cpu"))
-        return {type(m) for net in (obj.G, obj.D) for m in net.modules() if isinstance(m, torch.nn.Linear)}
+        return {tuple(m.weight.shape): type(m) for net in (obj.G, obj.D) for m in net.modules() if isinstance(m, torch.nn.Linear)}
 
-    assert linear_types(tiny(train={"linear_kernel": "onednn"})) == {OneDNNLinear}
-    assert linear_types(tiny(train={"linear_kernel": "torch"})) == {torch.nn.Linear}
-    auto = uses_onednn_linear(tiny().train, torch.device("cpu"))  # by this CPU's capability
-    assert linear_types(tiny()) == ({OneDNNLinear} if auto else {torch.nn.Linear})
+    assert set(linear_types(tiny(train={"linear_kernel": "onednn"})).values()) == {OneDNNLinear}
+    assert set(linear_types(tiny(train={"linear_kernel": "torch"})).values()) == {torch.nn.Linear}
+    # "auto" moves only the large layers (on an AVX-512 CPU): the MNIST net's two 6272 x 1024 ones.
+    mnist = linear_types(apply_dict(Config(), {"model": {"backbone": "mnist"}, "train": {"device": "cpu"}}, "test"))
+    large = {shape for shape in mnist if shape[0] * shape[1] >= ONEDNN_LINEAR_AUTO_MIN_WEIGHTS}
+    assert large == {(6272, 1024), (1024, 6272)}
+    auto = onednn_linear_min_weights(Config().train, torch.device("cpu")) is not None  # by this CPU's capability
+    assert {shape for shape, kind in mnist.items() if kind is OneDNNLinear} == (large if auto else set())
 
 
 @pytest.mark.skipif(not onednn_linear_available(), reason="this torch has no oneDNN")

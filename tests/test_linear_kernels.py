@@ -126,6 +126,12 @@ def test_the_swap_keeps_parameters_state_dict_and_subclasses():
     assert use_onednn_linear(net) == 0  # idempotent
 
 
+def test_a_size_floor_leaves_smaller_layers_alone():
+    net = nn.Sequential(nn.Linear(64, 32), nn.Linear(32, 16))  # 2,048 and 512 weights
+    assert use_onednn_linear(net, min_weights=2048) == 1
+    assert [type(m) for m in net] == [OneDNNLinear, nn.Linear]
+
+
 def test_flop_counter_counts_the_same_flops():
     plain, fast = _pair()
     counts = []

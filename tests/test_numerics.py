@@ -16,7 +16,8 @@ from infogan_toolkit.engine.devices import (
     measured_bf16_slowdown,
     uses_bf16,
     uses_channels_last,
-    uses_onednn_linear,
+    ONEDNN_LINEAR_AUTO_MIN_WEIGHTS,
+    onednn_linear_min_weights,
 )
 from infogan_toolkit.engine.linear_kernels import onednn_linear_available
 from infogan_toolkit.engine.objective import ObjectiveSettings
@@ -117,24 +118,28 @@ def test_bf16_takes_true_false_or_auto_only(host):
 
 
 @pytest.mark.skipif(not onednn_linear_available(), reason="this torch has no oneDNN")
-def test_linear_layers_run_in_onednn_on_a_cpu_in_fp32_only():
+def test_large_linear_layers_run_in_onednn_on_an_avx512_cpu_in_fp32_only():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    auto = Config().train
+    auto, large = Config().train, ONEDNN_LINEAR_AUTO_MIN_WEIGHTS
     # Chosen by the CPU's capability: faster with AVX-512, no faster with AVX2 alone.
-    assert uses_onednn_linear(auto, cpu, capability="AVX512")
-    assert not uses_onednn_linear(auto, cpu, capability="AVX2") and not uses_onednn_linear(auto, cuda)
+    assert onednn_linear_min_weights(auto, cpu, capability="AVX512") == large
+    assert onednn_linear_min_weights(auto, cpu, capability="AVX2") is None
+    assert onednn_linear_min_weights(auto, cuda) is None
     # bf16 autocast already runs linear layers in oneDNN; torch.compile takes the layers itself.
-    assert not uses_onednn_linear(auto, cpu, bf16=True, capability="AVX512")
-    assert not uses_onednn_linear(_with_train(compile=True).train, cpu, capability="AVX512")
-    assert not uses_onednn_linear(_with_train(linear_kernel="torch").train, cpu, capability="AVX512")
-    # A set value is what it says, whatever the CPU.
-    assert uses_onednn_linear(_with_train(linear_kernel="onednn", compile=True).train, cpu, capability="AVX2")
-    here = uses_onednn_linear(auto, cpu)
-    assert here == (torch.backends.cpu.get_cpu_capability() == "AVX512")
+    assert onednn_linear_min_weights(auto, cpu, bf16=True, capability="AVX512") is None
+    assert onednn_linear_min_weights(_with_train(compile=True).train, cpu, capability="AVX512") is None
+    assert onednn_linear_min_weights(_with_train(linear_kernel="torch").train, cpu, capability="AVX512") is None
+    # A set value is what it says, whatever the CPU, and then covers every layer.
+    assert onednn_linear_min_weights(_with_train(linear_kernel="onednn", compile=True).train, cpu, capability="AVX2") == 0
+    here = onednn_linear_min_weights(auto, cpu)
+    assert here == (large if torch.backends.cpu.get_cpu_capability() == "AVX512" else None)
     line, _ = describe_numerics(Config(), cpu, slowdown=0.5)
-    assert f"; linear layers {'oneDNN' if here else 'torch'} (" in line
+    said = "torch" if here is None else f"oneDNN from {large:,} weights, torch below"
+    assert f"; linear layers {said} (" in line
     line, _ = describe_numerics(_with_train(bf16="auto"), cpu, slowdown=0.5)
     assert "; linear layers torch (" in line
+    line, _ = describe_numerics(_with_train(linear_kernel="onednn"), cpu, slowdown=0.5)
+    assert line.endswith("; linear layers oneDNN (train.channels_last and optim.implementation chosen for cpu, measured fastest there)")
 
 
 def test_onednn_linear_off_a_cpu_is_refused_in_one_line(host):

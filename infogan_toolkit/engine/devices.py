@@ -64,30 +64,38 @@ def adam_kernel(optim, device: torch.device) -> str:
     return optim.implementation
 
 
-#: CPU capabilities (``torch.backends.cpu.get_cpu_capability()``) where fp32 linear layers run in
-#: oneDNN rather than torch's BLAS (``train.linear_kernel="auto"``): there the MNIST step trained
-#: 1.13-1.15x faster; limited to AVX2, the two were within 4% (docs/performance.md).
+#: CPU capabilities (``torch.backends.cpu.get_cpu_capability()``) where ``train.linear_kernel="auto"``
+#: runs large fp32 linear layers in oneDNN rather than torch's BLAS; with AVX2 alone the step was
+#: 0.96-1.10x as fast over three runs, within the noise (docs/performance.md).
 ONEDNN_LINEAR_CAPABILITIES = ("AVX512",)
 
+#: "auto" moves a linear layer to oneDNN only from this many weights. The built-in networks with
+#: layers of 6.4-16.8 million weights trained 1.05-1.17x faster so; those whose layers stay under
+#: 0.6 million trained as fast either way, and keep torch's kernels, and with them the exact runs
+#: their results were measured with (another kernel sums in another order; docs/performance.md).
+ONEDNN_LINEAR_AUTO_MIN_WEIGHTS = 2**20
 
-def uses_onednn_linear(train, device: torch.device, bf16: bool = False, capability: str | None = None) -> bool:
-    """Whether a run with ``train`` settings on ``device`` computes its fp32 linear layers in oneDNN
-    (``engine/linear_kernels.py``). "auto" does so on a CPU of a capability in
+
+def onednn_linear_min_weights(train, device: torch.device, bf16: bool = False, capability: str | None = None) -> int | None:
+    """From how many weights a run with ``train`` settings on ``device`` computes an fp32 linear
+    layer in oneDNN (``engine/linear_kernels.py``); None: no layer. "onednn": every layer (0).
+    "auto": ``ONEDNN_LINEAR_AUTO_MIN_WEIGHTS`` on a CPU of a capability in
     ``ONEDNN_LINEAR_CAPABILITIES`` (``capability``, else this machine's), unless the layers run in
     bf16 autocast (already oneDNN's) or torch.compile takes them. An explicit "onednn" where it
     cannot run is refused."""
     kernel = train.linear_kernel
     if kernel == "auto":
         if device.type != "cpu" or bf16 or train.compile or not onednn_linear_available():
-            return False
-        return (capability or torch.backends.cpu.get_cpu_capability()) in ONEDNN_LINEAR_CAPABILITIES
+            return None
+        chosen = (capability or torch.backends.cpu.get_cpu_capability()) in ONEDNN_LINEAR_CAPABILITIES
+        return ONEDNN_LINEAR_AUTO_MIN_WEIGHTS if chosen else None
     if kernel == "onednn":
         if device.type != "cpu":
             raise ConfigError(f'train.linear_kernel="onednn" runs on a CPU only, not on {device.type}; use "auto" or "torch"')
         if not onednn_linear_available():
             raise ConfigError('train.linear_kernel="onednn" needs a torch built with oneDNN (mkldnn), which this one is not; use "auto" or "torch"')
-        return True
-    return False
+        return 0
+    return None
 
 
 def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> float | None:
@@ -175,7 +183,8 @@ def describe_numerics(config, device: torch.device, slowdown: float | None) -> t
     if device.type == "cuda":
         precision += f", TF32 {'on' if train.tf32 else 'off'}"
     layout = "channels_last" if uses_channels_last(train, device) else "contiguous"
-    linear = "oneDNN" if uses_onednn_linear(train, device, bf16) else "torch"
+    min_weights = onednn_linear_min_weights(train, device, bf16)
+    linear = "torch" if min_weights is None else "oneDNN" if min_weights == 0 else f"oneDNN from {min_weights:,} weights, torch below"
     settings = (("train.channels_last", train.channels_last), ("optim.implementation", config.optim.implementation), ("train.linear_kernel", train.linear_kernel))
     chosen = [key for key, value in settings if value == "auto"]
     line = f"numerics on {where}: {precision}; {layout} layout; Adam {adam_kernel(config.optim, device)}; linear layers {linear}"

@@ -6,10 +6,10 @@ fp32 matmuls differ by far (docs/performance.md; ``benchmarks/op_times.py`` show
 layer's rate under either ``train.linear_kernel``). The same fp32 arithmetic, summed in another
 order: results differ in the last bits, as between thread counts.
 
-:func:`use_onednn_linear` gives a module's plain ``nn.Linear`` layers a forward whose three
-matmuls (forward, input gradient, weight gradient) run in oneDNN. Parameters, state-dict keys and
-checkpoints are unchanged; anything that is not an fp32 CPU tensor outside autocast falls back to
-``nn.Linear``'s own forward.
+:func:`use_onednn_linear` gives a module's plain ``nn.Linear`` layers, from a given size on, a
+forward whose three matmuls (forward, input gradient, weight gradient) run in oneDNN. Parameters,
+state-dict keys and checkpoints are unchanged; anything that is not an fp32 CPU tensor outside
+autocast falls back to ``nn.Linear``'s own forward.
 """
 
 from __future__ import annotations
@@ -89,13 +89,13 @@ class OneDNNLinear(nn.Linear):
         return _OneDNNLinearFunction.apply(x, self.weight, self.bias)
 
 
-def use_onednn_linear(module: nn.Module) -> int:
-    """Turn every plain ``nn.Linear`` in ``module`` into a :class:`OneDNNLinear` in place (same
-    parameters, same state-dict keys); return how many. Subclasses of ``nn.Linear`` and
-    parametrised layers keep their own forward."""
+def use_onednn_linear(module: nn.Module, min_weights: int = 0) -> int:
+    """Turn every plain ``nn.Linear`` in ``module`` with at least ``min_weights`` weights into a
+    :class:`OneDNNLinear` in place (same parameters, same state-dict keys); return how many.
+    Subclasses of ``nn.Linear`` and parametrised layers keep their own forward."""
     count = 0
     for layer in module.modules():
-        if type(layer) is nn.Linear:
+        if type(layer) is nn.Linear and layer.weight.numel() >= min_weights:
             layer.__class__ = OneDNNLinear
             count += 1
     return count

@@ -32,7 +32,7 @@ from ..images import from_uint8
 from ..noise import sample_noise
 from ..regularisers import Regulariser, StepView
 from . import distributed
-from .devices import adam_kernel, uses_bf16, uses_channels_last, uses_onednn_linear
+from .devices import adam_kernel, uses_bf16, onednn_linear_min_weights, uses_channels_last
 from .lr_schedule import lr_factor
 from .running_stats import batch_norm_layers, running_stats_frozen
 
@@ -68,7 +68,7 @@ class ObjectiveSettings:
     separate_d_batches: bool
     channels_last: bool
     bf16: bool
-    onednn_linear: bool
+    onednn_linear_min_weights: int | None  # None: every linear layer stays torch's
     cuda_graph: bool
     compile_mode: str
     lr_d: float
@@ -91,7 +91,7 @@ class ObjectiveSettings:
             separate_d_batches=t.d_batch == "separate",
             channels_last=uses_channels_last(t, device),
             bf16=bf16,
-            onednn_linear=uses_onednn_linear(t, device, bf16),
+            onednn_linear_min_weights=onednn_linear_min_weights(t, device, bf16),
             cuda_graph=t.cuda_graph,
             compile_mode=t.compile_mode,
             lr_d=o.lr_d,

@@ -96,14 +96,14 @@ def build_objective(
             assembly=assembly, build_request=build_request(assembly), device=device, seed=tc.seed,
             cuda_graph=tc.cuda_graph,
             make_optimizer=lambda params, lr: settings.make_adam(params, lr, device),
-            prepare_module=lambda module: _place(module, device, memory_format, ctx, settings.onednn_linear),
+            prepare_module=lambda module: _place(module, device, memory_format, ctx, settings.onednn_linear_min_weights),
         )
         term = resolved.plugin.build(resolved.options, setup)
         if tc.cuda_graph and not term.cuda_graph_capturable:
             raise ConfigError(f"regulariser 'loss.{resolved.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false or loss.{resolved.name}.weight=0")
         terms[resolved.name] = term
     for module in (nets.generator, nets.discriminator):
-        _place(module, device, memory_format, ctx, settings.onednn_linear)
+        _place(module, device, memory_format, ctx, settings.onednn_linear_min_weights)
     return InfoGANObjective(
         nets.generator, nets.discriminator, assembly.codes, settings, assembly.backbone.output_range, device, ctx,
         regularisers=terms,
@@ -111,11 +111,15 @@ def build_objective(
 
 
 def _place(
-    module: torch.nn.Module, device: torch.device, memory_format: torch.memory_format, ctx: distributed.DistContext, onednn_linear: bool
+    module: torch.nn.Module,
+    device: torch.device,
+    memory_format: torch.memory_format,
+    ctx: distributed.DistContext,
+    onednn_linear_min_weights: int | None,
 ) -> torch.nn.Module:
     module.to(device, memory_format=memory_format)
-    if onednn_linear:
-        use_onednn_linear(module)
+    if onednn_linear_min_weights is not None:
+        use_onednn_linear(module, onednn_linear_min_weights)
     distributed.broadcast_module(module, ctx)
     return module
 
