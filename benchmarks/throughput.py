@@ -77,6 +77,7 @@ PLAIN_BACKBONES = ("mnist",)
 #: A timed matmul repeat lasts about this long, so one measurement is neither noise nor a wait.
 PEAK_REPEAT_SECONDS = 0.2
 MIB = 2.0**20
+ISA_LIMIT_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -159,6 +160,8 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
+        # Variables that cap the instruction set torch, oneDNN or MKL use (a CPU measured as a lesser one).
+        "isa_limits": {name: os.environ[name] for name in ISA_LIMIT_VARIABLES if name in os.environ},
     }
     if device.type == "cuda":
         info["cuda_version"] = torch.version.cuda
