@@ -124,8 +124,8 @@ def test_the_built_in_terms_train_the_same_weights_as_before_the_move(tiny_mnist
     if key not in RECORDED[setting]:
         pytest.skip(f"no hash recorded for {key}; it was recorded on {sorted(RECORDED[setting])}")
     host = PluginHost()
-    # The layout and Adam kernel the hashes were recorded with (the defaults then; "auto" now).
-    sets = ["train.channels_last=false", "optim.implementation=foreach",
+    # The layout, Adam and linear kernels the hashes were recorded with (the defaults then; "auto" now).
+    sets = ["train.channels_last=false", "optim.implementation=foreach", "train.linear_kernel='torch'",
             "train.steps=3", "train.batch_size=16", "train.device=cpu", "train.figures=false", "train.sinks=[]",
             "train.checkpoint_every=3", "train.log_every=1", f"data.root='{tiny_mnist}'", *SETTINGS[setting]]
     Trainer(build_config(host, "mnist", sets=sets), tmp_path / setting, host, progress=False).run()
