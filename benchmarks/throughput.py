@@ -41,7 +41,7 @@ from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
 from infogan_toolkit.engine.devices import cpu_model, pick_device
-from infogan_toolkit.engine.linear_kernels import onednn_linear_available
+from infogan_toolkit.engine.linear_kernels import onednn_linear_available, onednn_matmul
 from infogan_toolkit.engine.objective import InfoGANObjective
 from infogan_toolkit.engine.trainer import build_objective, make_train_step
 from infogan_toolkit.errors import ConfigError, ToolkitError
@@ -63,7 +63,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     # The whole step captured as one CUDA graph by the engine (CUDA only).
     "cuda_graph": ("train.cuda_graph=true",),
     "fused": ("optim.implementation=fused",),
-    # fp32 linear layers in torch's BLAS (MKL) or oneDNN; "auto" (default) picks oneDNN on a CPU.
+    # fp32 linear layers all in torch's BLAS (MKL) or all in oneDNN; "auto" (default) puts the
+    # large ones in oneDNN on an AVX-512 CPU.
     "torch_linear": ('train.linear_kernel="torch"',),
     "onednn_linear": ('train.linear_kernel="onednn"',),
     "separate": ('train.d_batch="separate"',),
@@ -188,10 +189,11 @@ class MatmulProbe:
 
     def __init__(self, device: torch.device, dtype: torch.dtype, size: int, tf32: bool = False, kernel: str = "torch") -> None:
         gen = torch.Generator().manual_seed(0)
-        self.device, self.size, self.tf32, self.kernel = device, size, tf32, kernel
+        self.device, self.size, self.tf32 = device, size, tf32
         self.a = torch.randn(size, size, generator=gen).to(device, dtype)
         self.b = torch.randn(size, size, generator=gen).to(device, dtype)
-        self.b_t = self.b.t().contiguous()  # oneDNN's linear takes the (out, in) weight
+        # oneDNN's linear takes the (out, in) weight: b transposed, made once like the rest.
+        self.b_t = self.b.t().contiguous() if kernel == "onednn" else None
         self.out = torch.empty(size, size, device=device, dtype=dtype)
         with self._precision():
             self._matmul()  # warm-up: kernel selection, allocator
@@ -202,8 +204,8 @@ class MatmulProbe:
         self.inner = max(1, min(1000, int(PEAK_REPEAT_SECONDS / max(time.perf_counter() - t0, 1e-9))))
 
     def _matmul(self) -> None:
-        if self.kernel == "onednn":
-            torch.ops.mkldnn._linear_pointwise(self.a, self.b_t, None, "none", [], "")
+        if self.b_t is not None:
+            onednn_matmul(self.a, self.b_t)
         else:
             torch.mm(self.a, self.b, out=self.out)
 

@@ -69,9 +69,10 @@ def run_seed(seed: int, runs: Path, data_root: str, config: str, train_args: lis
     run_dir, evaluation, record = timed_train(seed, runs, ["--config", config, "--data-root", data_root, *train_args])
     accuracy = evaluation["accuracy"]["codes"]["c1"]
     batch = tomllib.loads((run_dir / "config.toml").read_text())["train"]["batch_size"]
+    log = (runs / f"seed{seed}.log").read_text()
     record.update({
-        "precision": numerics_precision((runs / f"seed{seed}.log").read_text()),
-        "numerics": numerics_line((runs / f"seed{seed}.log").read_text()),
+        "precision": numerics_precision(log),
+        "numerics": numerics_line(log),
         "accuracy": accuracy["accuracy"], "own_category": own_category_shares(accuracy), "images": evaluation["step"] * batch,
         "machine": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
         "fp32_matmul_gflops": round(peak, 1), "torch": torch.__version__, "python": platform.python_version(),

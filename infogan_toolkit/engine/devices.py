@@ -189,7 +189,8 @@ def describe_numerics(config, device: torch.device, slowdown: float | None) -> t
     chosen = [key for key, value in settings if value == "auto"]
     line = f"numerics on {where}: {precision}; {layout} layout; Adam {adam_kernel(config.optim, device)}; linear layers {linear}"
     if chosen:
-        line += f" ({', '.join(chosen[:-1]) + ' and ' if len(chosen) > 1 else ''}{chosen[-1]} chosen for {device.type}, measured fastest there)"
+        keys = chosen[0] if len(chosen) == 1 else f"{', '.join(chosen[:-1])} and {chosen[-1]}"
+        line += f" ({keys} chosen for {device.type}, measured fastest there)"
     warning = None
     if train.bf16 is True and not native:
         warning = (

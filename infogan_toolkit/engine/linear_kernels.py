@@ -25,9 +25,9 @@ def onednn_linear_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
-def _onednn_matmul(a: Tensor, weight: Tensor) -> Tensor:
-    """``a @ weight.T`` for 2-D ``a`` in oneDNN (``weight`` may be a transposed view)."""
-    return torch.ops.mkldnn._linear_pointwise(a, weight, None, "none", [], "")
+def onednn_matmul(a: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``a @ weight.T (+ bias)`` for 2-D fp32 CPU ``a`` in oneDNN (``weight`` may be a transposed view)."""
+    return torch.ops.mkldnn._linear_pointwise(a, weight, bias, "none", [], "")
 
 
 def _will_be_used(node) -> bool:
@@ -51,7 +51,7 @@ class _OneDNNLinearFunction(torch.autograd.Function):
             get_gradient_edge(t).node if t is not None and t.requires_grad else None for t in (x, weight, bias)
         )
         flat = x.reshape(-1, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(flat, weight, bias, "none", [], "")
+        out = onednn_matmul(flat, weight, bias)
         return out.reshape(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
@@ -64,17 +64,18 @@ class _OneDNNLinearFunction(torch.autograd.Function):
         differentiable = torch.is_grad_enabled()
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0] and _will_be_used(ctx.input_node):
-            flat = grad @ weight if differentiable else _onednn_matmul(grad, weight.t())
+            flat = grad @ weight if differentiable else onednn_matmul(grad, weight.t())
             grad_x = flat.reshape(x.shape)
         if ctx.needs_input_grad[1] and _will_be_used(ctx.weight_node):
-            grad_w = grad.t() @ flat_x if differentiable else _onednn_matmul(grad.t(), flat_x.t())
+            grad_w = grad.t() @ flat_x if differentiable else onednn_matmul(grad.t(), flat_x.t())
         if ctx.needs_input_grad[2] and _will_be_used(ctx.bias_node):
             grad_b = grad.sum(0)
         return grad_x, grad_w, grad_b
 
 
 class OneDNNLinear(nn.Linear):
-    """An ``nn.Linear`` whose fp32 CPU forward and input gradient run in oneDNN (see the module)."""
+    """An ``nn.Linear`` whose fp32 CPU matmuls (forward, input and weight gradients) run in oneDNN
+    (see the module)."""
 
     def forward(self, x: Tensor) -> Tensor:
         """``nn.Linear``'s result; through oneDNN for fp32 CPU tensors outside autocast."""
