@@ -97,6 +97,14 @@ class QHead(ABC):
     def point_estimate(self, params: Tensor) -> Tensor:
         """A representation for evaluation: the class index, or the mean; shape ``(n,)`` or ``(n, d)``."""
 
+    def log_prob_ceiling(self, target_size: int) -> float | None:
+        """The highest ``log Q(c|x)`` this head gives a value it reads perfectly, per sample, for a
+        code of ``target_size``: 0 for a softmax, ``-log(std) - log(2 pi)/2`` per dimension for a
+        Gaussian of fixed std. None where there is no such ceiling (a learned std can shrink). With
+        the prior entropy it gives the most L_I a code can reach, which the progress line and the
+        summary show beside L_I. Optional: None by default."""
+        return None
+
     def describe(self, params: Tensor) -> dict[str, Tensor]:
         """Named per-image outputs for ``infogan-tk encode``, each ``(n,)`` or ``(n, d)``: what Q says
         about each image (a class and its probabilities, a mean and a std). Optional: by default the
@@ -195,6 +203,12 @@ class ResolvedCode:
         """log Q(c_i | x) for each row, from the full Q output."""
         return self.head.log_prob(q_params[:, self.param_slice], self.code.target(value))
 
+    def information_reach(self) -> float | None:
+        """The most L_I this code can reach with its head: H(c) plus the head's log-likelihood
+        ceiling (:meth:`QHead.log_prob_ceiling`); None where the head has no ceiling."""
+        ceiling = self.head.log_prob_ceiling(self.code.target_size)
+        return None if ceiling is None else float(self.code.entropy()) + float(ceiling)
+
 
 class CodeSet:
     """The ordered latent codes of a run, and the operations the engine needs on all of them."""
@@ -253,6 +267,10 @@ class CodeSet:
     def weights(self, device: torch.device | str = "cpu") -> Tensor:
         """Per-code lambda as a tensor."""
         return torch.tensor([c.weight for c in self.codes], dtype=torch.float32, device=device)
+
+    def reaches(self) -> list[float | None]:
+        """Each code's :meth:`ResolvedCode.information_reach`."""
+        return [c.information_reach() for c in self.codes]
 
     def entropies(self) -> list[float]:
         """Per-code prior entropy H(c_i)."""

@@ -21,7 +21,10 @@ from infogan_toolkit.backbones import Backbone, BuildRequest, InfoDiscriminator,
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
 from infogan_toolkit.plugins import PluginHost
 
-MNIST_RAW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MNIST" / "raw"
+from infogan_tk_mnist_data import verified_dir
+
+#: The MNIST copy the toolkit ships (plugins/mnist-data, installed by scripts/install), hash-checked.
+MNIST_RAW = verified_dir()
 
 
 class TinyBackbone(Backbone):
@@ -83,9 +86,7 @@ def host() -> PluginHost:
 
 @pytest.fixture
 def mnist_root() -> Path:
-    """The real MNIST IDX files shipped beside the repository."""
-    if not (MNIST_RAW / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST not found at {MNIST_RAW}")
+    """The folder of the real MNIST IDX files the toolkit ships."""
     return MNIST_RAW
 
 

@@ -99,21 +99,21 @@ def test_debug_variable_shows_the_traceback(runner, monkeypatch):
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory, runner):
     out = tmp_path_factory.mktemp("cli") / "run"
-    args = ["train", "--steps", "4", "--batch-size", "8", "--out", str(out), "--quiet", "--json", "--no-eval",
+    args = ["train", "--config", "glyphs", "--steps", "4", "--batch-size", "8", "--out", str(out), "--quiet", "--json", "--no-eval",
             "--set", "train.checkpoint_every=2", "--set", "train.log_every=2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
     return out, result
 
 
-def test_train_with_no_config_uses_glyphs_and_prints_json(default_run):
+def test_train_glyphs_prints_json(default_run):
     out, result = default_run
     summary = json.loads(result.stdout)
     assert summary["step"] == 4 and summary["checkpoint"].endswith("step-0000004.safetensors")
     assert "li_c1" in summary["metrics"]
     assert "training glyphs on glyphs" in result.stderr
     numerics = next(line for line in result.stderr.splitlines() if line.startswith("numerics on cpu"))
-    assert "fp32" in numerics and "bf16 matmul" in numerics
+    assert "fp32" in numerics and "native bf16" in numerics
     # On a CPU the layout and Adam kernel are chosen for it, and the line says so.
     assert "channels_last layout; Adam fused; linear layers " in numerics and "chosen for cpu" in numerics
     assert (out / "config.toml").is_file() and (out / "metrics.jsonl").is_file()

@@ -1,6 +1,6 @@
 """The built-in dataset plugins, loaded through a real PluginHost from real files written here.
 
-Real MNIST comes from /work/shared/data/MNIST/raw (skipped where that folder is absent); every
+Real MNIST is the copy the toolkit ships (plugins/mnist-data); every
 other file (IDX, .mat, jpg/png/bmp, CelebA text files) is written by the tests in its real format.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import math
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,14 @@ import scipy.io
 import torch
 from PIL import Image
 
+from infogan_tk_mnist_data import verified_dir
+
 from infogan_toolkit.datasets import DatasetRequest, ImageDataset
 from infogan_toolkit.errors import ConfigError, DataError
 from infogan_toolkit.plugins import PluginHost
 from infogan_toolkit.testing import check_dataset
 
-MNIST_RAW = Path("/work/shared/data/MNIST/raw")
+MNIST_RAW = verified_dir()  # the MNIST copy the toolkit ships
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
@@ -86,8 +89,7 @@ def write_small_mnist(folder: Path, n: int = 7, compress: bool = False, seed: in
     return images, labels
 
 
-@pytest.mark.skipif(not MNIST_RAW.is_dir(), reason="real MNIST not present")
-def test_real_mnist_both_splits_and_layouts(datasets):
+def test_real_mnist_both_splits_and_layouts(datasets, tmp_path):
     train = load(datasets, "mnist", MNIST_RAW)
     assert train.data.shape == (60000, 1, 28, 28) and train.data.dtype == torch.uint8
     assert train.image_shape == (1, 28, 28)
@@ -97,7 +99,9 @@ def test_real_mnist_both_splits_and_layouts(datasets):
     assert train.labels[:5].tolist() == [5, 0, 4, 1, 9]  # the well-known first training labels
     assert 30 < train.data.float().mean() < 40 and train.data.max() == 255
     # torchvision's layout: the root above MNIST/raw
-    test = load(datasets, "mnist", MNIST_RAW.parent.parent, split="test")
+    (tmp_path / "MNIST").mkdir()
+    (tmp_path / "MNIST" / "raw").symlink_to(MNIST_RAW)
+    test = load(datasets, "mnist", tmp_path, split="test")
     assert test.data.shape == (10000, 1, 28, 28) and test.labels.shape == (10000,)
     assert test.labels[:3].tolist() == [7, 2, 1]
     picked = test.images(torch.tensor([0, 9999]))
@@ -152,13 +156,16 @@ def test_mnist_count_mismatch(datasets, tmp_path):
         load(datasets, "mnist", tmp_path)
 
 
-def test_mnist_missing_root_lists_expected_files(datasets, tmp_path):
+def test_mnist_missing_root_lists_expected_files(datasets, tmp_path, monkeypatch):
+    # Without the shipped copy installed (a None entry makes its import fail), no root is an error.
+    monkeypatch.setitem(sys.modules, "infogan_tk_mnist_data", None)
     with pytest.raises(DataError) as err:
         load(datasets, "mnist", None)
     message = str(err.value)
     for name in MNIST_FILES:
         assert name in message
     assert "--data-root" in message and "--download" in message and "\n" not in message
+    assert "install the shipped copy (infogan-tk-mnist-data, which scripts/install does)" in message
     # an empty folder: still names the files and where they were looked for
     with pytest.raises(DataError) as err:
         load(datasets, "mnist", tmp_path)

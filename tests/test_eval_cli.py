@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
+from infogan_tk_mnist_data import verified_dir
+
 from infogan_toolkit import hookimpl
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.backbones import InfoDiscriminator
@@ -32,7 +34,7 @@ from infogan_toolkit.model import TrainedModel
 # Tiny test sizes leave many-valued factors with few rows per class; sklearn says so, rightly, every fit.
 pytestmark = pytest.mark.filterwarnings("ignore:The number of unique classes is greater than 50%:UserWarning")
 
-MNIST_RAW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MNIST" / "raw"
+MNIST_RAW = verified_dir()  # the MNIST copy the toolkit ships
 TRAIN = ["--steps", "2", "--batch-size", "8", "--quiet", "--set", "train.checkpoint_every=2", "--set", "train.figures=false"]
 # Small sizes so the whole file stays fast; every one of them must show up in the JSON.
 SHAPES_SIZES = {
@@ -73,8 +75,6 @@ def runner() -> CliRunner:
 
 @pytest.fixture(scope="module")
 def mnist_run(runner, tmp_path_factory) -> Path:
-    if not (MNIST_RAW / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST not found at {MNIST_RAW}")
     run = tmp_path_factory.mktemp("eval") / "mnist-run"
     result = runner.invoke(app, ["train", "--backbone", "mnist", "--data-root", str(MNIST_RAW), "--out", str(run), *TRAIN])
     assert result.exit_code == 0, result.stderr

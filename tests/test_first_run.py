@@ -1,4 +1,4 @@
-"""The first run a newcomer makes: `infogan-tk train` with no arguments, cut short, through the real CLI."""
+"""The first runs a newcomer makes, cut short, through the real CLI: the glyphs showcase and its summary."""
 
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_the_default_run_ends_with_a_summary_and_labelled_figures(tmp_path):
+def test_the_glyphs_run_ends_with_a_summary_and_labelled_figures(tmp_path):
     run = tmp_path / "run"
-    done = _cli("train", "--steps", "40", "--batch-size", "16", "--out", str(run),
+    done = _cli("train", "--config", "glyphs", "--steps", "40", "--batch-size", "16", "--out", str(run),
                 "--set", "train.checkpoint_every=20", "--set", "train.log_every=20", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stderr
     assert "done: step 40 of 40" in out
     assert f"run directory  {run}" in out and "step-0000040.safetensors" in out
     assert "traversal-0000040.png" in out and "samples-0000040.png" in out and "information.png" in out
-    # L_I against H(c) for every code of the default config, then the evaluation against the factors.
+    # L_I for every code of the config, then the evaluation against the factors.
     for line in ("c1 Cat(3)", "c2 Unif(-1,1)", "c3 Unif(-1,1)", "c4 Unif(-1,1)"):
         assert line in out, out
     assert "categorical codes against the labels of 'glyphs'" in out
@@ -48,14 +48,14 @@ def test_the_default_run_ends_with_a_summary_and_labelled_figures(tmp_path):
     assert sheet.info["Title"] == "run, step 40"
     captions = sheet.info["Description"].splitlines()
     assert [c.split(" ")[0] for c in captions] == ["c1", "c2", "c3", "c4"]
-    assert captions[0].startswith("c1 Cat(3): category 0 to 2") and captions[1].startswith("c2 Unif(-1,1): value -1.00 to +1.00")
+    assert captions[0].startswith("c1 Cat(3): category 0 to 2") and captions[1].startswith("c2 Unif(-1,1): value -2.00 to +2.00")
 
     traversals = tmp_path / "traversals"
-    shown = _cli("traverse", str(run), "--code", "c2", "--range", "-2", "2", "--out", str(traversals), cwd=tmp_path)
+    shown = _cli("traverse", str(run), "--code", "c2", "--range", "-1", "1", "--out", str(traversals), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     single = Image.open(traversals / "traverse-c2.png")
     assert single.info["Title"] == "run, step 40"
-    assert single.info["Description"].startswith("c2 Unif(-1,1): value -2.00 to +2.00")
+    assert single.info["Description"].startswith("c2 Unif(-1,1): value -1.00 to +1.00")
 
 
 def test_factor_map_names_each_columns_top_factor():

@@ -14,7 +14,7 @@ from infogan_toolkit.engine.progress import LineProgress, LiveProgress, NoProgre
 
 CLI = Path(sys.executable).with_name("infogan-tk")
 LINE = re.compile(
-    r"^step +(\d+)/12 D [-\d.]+ G [-\d.]+ L_I/H (c\d=[-\d.]+/[\d.]+ ?)+ [\d,]+ img/s ETA \d+s$"
+    r"^step +(\d+)/12 D [-\d.]+ G [-\d.]+ L_I/max (c\d=[-\d.]+(/[-\d.]+)? ?)+ [\d,]+ img/s ETA \d+s$"
 )
 
 
@@ -49,10 +49,10 @@ def test_the_reporter_follows_where_the_console_writes():
 
 def test_the_line_states_the_time_left_at_the_measured_speed():
     out = io.StringIO()
-    metrics = {"loss_d": 1.0, "loss_g": 2.0, "li_c1": 0.5, "entropy_c1": 1.1}
+    metrics = {"loss_d": 1.0, "loss_g": 2.0, "li_c1": 0.5, "entropy_c1": 1.1, "reach_c1": 1.1}
     with LineProgress(Console(file=out, force_terminal=False, width=40), total=1000, batch_size=64) as progress:
         progress.log(100, metrics, ["c1"], images_per_second=640.0)  # 900 steps x 64 / 640 = 90 s
-    assert out.getvalue() == "step  100/1000 D 1.000 G 2.000 L_I/H c1=0.50/1.10 640 img/s ETA 1m30s\n"
+    assert out.getvalue() == "step  100/1000 D 1.000 G 2.000 L_I/max c1=0.50/1.10 640 img/s ETA 1m30s\n"
 
 
 def test_eta_formats():

@@ -9,7 +9,7 @@ from torchvision.utils import save_image
 
 from ..errors import ConfigError
 from ..evaluate.animation import traversal_animation, write_gif
-from ..evaluate.figures import draw_traversal_sheet, traversal_panels
+from ..evaluate.figures import SHEET_RANGE, draw_traversal_sheet, traversal_panels
 from ..model import TrainedModel
 from ..suggest import did_you_mean
 from .app import app
@@ -61,7 +61,7 @@ def sample(
 def traverse(
     checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."),
     code: list[str] = typer.Option(None, "--code", help="Code(s) to vary, e.g. c1 (default: every code)."),
-    value_range: tuple[float, float] = typer.Option((-1.0, 1.0), "--range", help="Range for continuous codes, e.g. --range -2 2."),
+    value_range: tuple[float, float] = typer.Option(SHEET_RANGE, "--range", help="Range for continuous codes (default the paper's -2 2), e.g. --range -1 1."),
     rows: int = typer.Option(5, "--rows", help="Rows of fixed noise and other codes."),
     steps: int = typer.Option(10, "--steps", help="Columns for a continuous code."),
     seed: int = typer.Option(0, "--seed"),

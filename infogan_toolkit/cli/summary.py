@@ -27,6 +27,35 @@ def evaluate_run(checkpoint: Path, device: Any, host: PluginHost, log: Any = Non
     return {"checkpoint": str(checkpoint), **result}
 
 
+def _information_line(code: dict[str, Any]) -> str:
+    """``L_I -0.250 of -0.226 reachable (H(c) 0.693); Q reads it back: correlation 0.981``."""
+    reach = code.get("reach")
+    line = f"L_I {code['L_I']:.3f}"
+    line += f" of {reach:.3f} reachable (H(c) {code['entropy']:.3f})" if reach is not None else f" (H(c) {code['entropy']:.3f}; no ceiling with this head)"
+    found = code.get("recovery")
+    if found:
+        line += f"; Q reads it back: {found['measure']} {found['value']:.3f}" if found["measure"] == "correlation" else f"; Q reads it back: {found['value']:.1%} recovered"
+    return line
+
+
+def category_contents(code: dict[str, Any]) -> str:
+    """``0->7 98%, 1->2 97%, ...``: for each category of a discrete code, the label most of its images
+    carry and that label's share of them (the confusion's top row per column); '' without one."""
+    confusion = code.get("confusion")
+    if not confusion:
+        return ""
+    parts = []
+    for category in range(len(confusion[0])):
+        column = [row[category] for row in confusion]
+        total = sum(column)
+        if total == 0:
+            parts.append(f"{category}->none")
+            continue
+        top = max(range(len(column)), key=column.__getitem__)
+        parts.append(f"{category}->{top} {column[top] / total:.0%}")
+    return ", ".join(parts)
+
+
 def print_summary(
     console: Console,
     run: dict[str, Any],
@@ -49,14 +78,13 @@ def print_summary(
 
     information = (evaluation or {}).get("mi")
     if information:
-        say(f"L_I per code, against its ceiling H(c) ({information['samples']} generated samples):")
+        say(f"each code: L_I against the most its head can reach, and how well Q reads it back ({information['samples']} generated samples):")
         for name, code in information["codes"].items():
-            share = f" ({code['fraction_of_entropy']:.0%} of H)" if code.get("fraction_of_entropy") is not None else ""
-            say(f"  {name} {code['prior']:<10} L_I {code['L_I']:.3f}  H(c) {code['entropy']:.3f}{share}")
+            say(f"  {name} {code['prior']:<10} {_information_line(code)}")
     elif run.get("metrics"):
         metrics = run["metrics"]
         names = [k[3:] for k in metrics if k.startswith("li_")]
-        say(f"L_I per code against H(c), last log interval: {information_summary(metrics, names)}")
+        say(f"L_I per code against the most it can reach, last log interval: {information_summary(metrics, names)}")
 
     if evaluation_error:
         say(f"evaluation skipped: {evaluation_error}")
@@ -67,6 +95,9 @@ def print_summary(
             say(f"categorical codes against the labels of '{dataset.get('name')}' (Hungarian matching, {accuracy['samples']} images):")
             for name, code in accuracy["codes"].items():
                 say(f"  {name} {code['prior']:<10} accuracy {code['accuracy']:.1%}")
+                held = category_contents(code)
+                if held:
+                    say(f"    category->its most common label, that label's share of it: {held}")
         rows = factor_map(evaluation)
         if rows:
             say(f"what each code holds (mutual information with each factor, nats; alone = at least {DOMINANCE:g}x the next):")

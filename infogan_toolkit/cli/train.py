@@ -15,7 +15,7 @@ from ..files import write_file
 from ..plugins import PluginHost
 from ..regularisers import upgrade_legacy
 from ..rundir import CONFIG_FILE, config_path, eval_path
-from ..engine.devices import describe_numerics, measured_bf16_slowdown
+from ..engine.devices import describe_numerics
 from .app import app, config_app
 from .common import build_config, err_console, one_line_errors, out_console, print_json
 
@@ -85,7 +85,7 @@ def train(
             f"training {c.model.backbone} on {c.data.dataset} with codes {c.model.codes} "
             f"(noise {c.model.noise_dim}) on {trainer.device}, {c.train.steps} steps x {c.train.batch_size} -> {run_dir}"
         )
-        numerics, warning = describe_numerics(c, trainer.device, measured_bf16_slowdown(trainer.device))
+        numerics, warning = describe_numerics(c, trainer.device)
         console.print(numerics, markup=False, highlight=False)
         if warning:
             console.print(warning, style="yellow", markup=False, highlight=False)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -98,50 +96,54 @@ def onednn_linear_min_weights(train, device: torch.device, bf16: bool = False, c
     return None
 
 
-def bf16_slowdown(device: torch.device, size: int = 256, repeats: int = 5) -> float | None:
-    """How many times longer a bf16 matmul takes than an fp32 one on a CPU ``device`` (median of
-    ``repeats``): about 0.5 where bf16 is native, 100 or more where it is emulated; None elsewhere."""
-    if device.type != "cpu":
-        return None
-    times: dict[torch.dtype, float] = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a = torch.full((size, size), 0.5, dtype=dtype)
-        a @ a  # warm-up: the first call may pick kernels
-        samples = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ a
-            samples.append(time.perf_counter() - start)
-        times[dtype] = statistics.median(samples)
-    return times[torch.bfloat16] / max(times[torch.float32], 1e-9)
+#: CPU flags (Linux's /proc/cpuinfo names) that declare bf16 matrix instructions: AVX-512 BF16
+#: (AMD Zen 4 and later, Intel Cooper Lake and later) and Intel's AMX tiles for bf16.
+NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-#: ``train.bf16 = "auto"`` turns bf16 autocast on only on a CPU whose bf16 matmul takes less than
-#: this share of the fp32 time. Native bf16 (AMD EPYC with avx512_bf16) measured 0.4-0.65x, from run
-#: to run on one machine, and emulated bf16 (AVX2) 100x or more, so the threshold sits well above
-#: the one and far below the other. Only CPUs: the accuracy evidence that made bf16 a choice
-#: (docs/performance.md, "What infogan-tk train chooses") was gathered on one.
-BF16_AUTO_MAX_SLOWDOWN = 1.0
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The instruction-set flags the CPU declares (Linux), or an empty set where they cannot be read."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.lower().startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+#: torch's CPU capabilities (``torch.backends.cpu.get_cpu_capability()``) under which the flags count:
+#: with AVX-512 hidden (ATEN_CPU_CAPABILITY=avx2) bf16 would be emulated, whatever the CPU has.
+NATIVE_BF16_CAPABILITIES = ("AVX512",)
 
 
 @functools.cache
-def measured_bf16_slowdown(device: torch.device) -> float | None:
-    """``bf16_slowdown(device)``, measured once per process, so the choice and the line that
-    reports it read the same number."""
-    return bf16_slowdown(device)
+def cpu_declares_native_bf16() -> bool:
+    """Whether this CPU declares bf16 matrix instructions (``NATIVE_BF16_CPU_FLAGS``) and torch runs
+    it at a capability that uses them (``NATIVE_BF16_CAPABILITIES``); read once per process."""
+    capable = torch.backends.cpu.get_cpu_capability() in NATIVE_BF16_CAPABILITIES
+    return capable and bool(cpu_flags() & set(NATIVE_BF16_CPU_FLAGS))
 
 
-def uses_bf16(train, device: torch.device, slowdown: float | None = None) -> bool:
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 natively: a CPU that declares it, a CUDA GPU that supports it, MPS."""
+    if device.type == "cpu":
+        return cpu_declares_native_bf16()
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return True
+
+
+def uses_bf16(train, device: torch.device, native: bool | None = None) -> bool:
     """Whether a run with ``train`` settings on ``device`` runs its forward passes in bf16 autocast:
-    as ``train.bf16`` says, or for ``"auto"`` on a CPU where a bf16 matmul takes less than
-    ``BF16_AUTO_MAX_SLOWDOWN`` of the fp32 time (``slowdown``; measured once per process if not given)."""
+    as ``train.bf16`` says, or for ``"auto"`` on a CPU that declares native bf16 (``native``; read from
+    the CPU's flags if not given). A declared capability, never a timing: one config on one kind of
+    machine always trains with the same numerics."""
     if train.bf16 != "auto":
         return bool(train.bf16)
     if device.type != "cpu":
         return False
-    if slowdown is None:
-        slowdown = measured_bf16_slowdown(device)
-    return slowdown is not None and slowdown < BF16_AUTO_MAX_SLOWDOWN
+    return native_bf16(device) if native is None else native
 
 
 def cpu_model() -> str:
@@ -156,30 +158,28 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe_numerics(config, device: torch.device, slowdown: float | None) -> tuple[str, str | None]:
+def describe_numerics(config, device: torch.device, native: bool | None = None) -> tuple[str, str | None]:
     """One line saying which precision, layout and optimiser kernels a run of ``config`` uses on
-    ``device`` and why, and a warning when ``train.bf16`` asks for bf16 where it is emulated (else None)."""
+    ``device`` and why, and a warning when ``train.bf16`` asks for bf16 where it is emulated (else None).
+    ``native``: whether the device runs bf16 natively (``native_bf16(device)`` if not given)."""
     train = config.train
     where = f"{device.type}"
     if device.type == "cpu":
         where += f" ({torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads)"
-    if slowdown is None:
-        native = device.type != "cuda" or torch.cuda.is_bf16_supported()
-        speed = f"bf16 {'supported' if native else 'not supported'} here"
-    else:
-        native = slowdown < 2.0
-        speed = f"bf16 matmul {slowdown:.1f}x the fp32 time here"
-    bf16 = uses_bf16(train, device, slowdown)
+    if native is None:
+        native = native_bf16(device)
+    support = f"native bf16 {'declared' if native else 'not declared'} here"
+    bf16 = uses_bf16(train, device, native)
     if train.bf16 == "auto":
         why = (
-            "bf16 on a CPU where its matmul runs faster than fp32" if device.type == "cpu"
+            "bf16 on a CPU that declares native bf16" if device.type == "cpu"
             else "bf16 only on a CPU with native bf16, where its accuracy was measured"
         )
-        precision = f"{'bf16 autocast' if bf16 else 'fp32'} (train.bf16=\"auto\" picks {why}; {speed})"
+        precision = f"{'bf16 autocast' if bf16 else 'fp32'} (train.bf16=\"auto\" picks {why}; {support})"
     elif bf16:
-        precision = f"bf16 autocast (train.bf16=true; {speed})"
+        precision = f"bf16 autocast (train.bf16=true; {support})"
     else:
-        precision = f"fp32 (bf16 is opt-in, train.bf16=true or \"auto\", as it changes numerics; {speed})"
+        precision = f"fp32 (bf16 is opt-in, train.bf16=true or \"auto\", as it changes numerics; {support})"
     if device.type == "cuda":
         precision += f", TF32 {'on' if train.tf32 else 'off'}"
     layout = "channels_last" if uses_channels_last(train, device) else "contiguous"
@@ -194,7 +194,7 @@ def describe_numerics(config, device: torch.device, slowdown: float | None) -> t
     warning = None
     if train.bf16 is True and not native:
         warning = (
-            f"warning: train.bf16=true but this {where} has no native bf16 ({speed}); the run will be "
+            f"warning: train.bf16=true but this {where} has no native bf16 ({support}); the run will be "
             "that much slower; set train.bf16=false"
         )
     return line, warning

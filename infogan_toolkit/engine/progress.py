@@ -40,8 +40,14 @@ def format_eta(seconds: float) -> str:
 
 
 def information_summary(metrics: dict[str, float], code_names: list[str]) -> str:
-    """``c1=1.02/1.10 c2=...``: L_I of each code next to its ceiling H(c)."""
-    return " ".join(f"{n}={metrics[f'li_{n}']:.2f}/{metrics[f'entropy_{n}']:.2f}" for n in code_names)
+    """``c1=2.29/2.30 c2=-0.25/-0.23 ...``: L_I of each code next to the most its head lets it reach
+    (``reach_NAME``: H(c) for a categorical code, below it for a fixed-std Gaussian); a code whose
+    head has no ceiling (a learned std) shows L_I alone."""
+    parts = []
+    for n in code_names:
+        reach = metrics.get(f"reach_{n}")
+        parts.append(f"{n}={metrics[f'li_{n}']:.2f}" + ("" if reach is None else f"/{reach:.2f}"))
+    return " ".join(parts)
 
 
 class LiveProgress:
@@ -71,7 +77,7 @@ class LiveProgress:
     def log(self, step: int, metrics: dict[str, float], code_names: list[str], images_per_second: float) -> None:
         """Show the interval's losses and L_I beside the bar."""
         li = information_summary(metrics, code_names[: self.SHOWN_CODES])
-        info = f"D {metrics['loss_d']:.3f} G {metrics['loss_g']:.3f} L_I/H {li}"
+        info = f"D {metrics['loss_d']:.3f} G {metrics['loss_g']:.3f} L_I/max {li}"
         self._bar.update(self._task, rate=f"{images_per_second:,.0f} img/s", info=info)
 
 
@@ -105,7 +111,7 @@ class LineProgress(NoProgress):
         left = (self._total - step) * self._batch / images_per_second if images_per_second > 0 else 0.0
         line = (
             f"step {step:>{self._width}}/{self._total} D {metrics['loss_d']:.3f} G {metrics['loss_g']:.3f} "
-            f"L_I/H {information_summary(metrics, code_names)} {images_per_second:,.0f} img/s ETA {format_eta(left)}"
+            f"L_I/max {information_summary(metrics, code_names)} {images_per_second:,.0f} img/s ETA {format_eta(left)}"
         )
         # soft_wrap: never break the line at the console's width; markup off: names are plain text.
         self._console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -389,6 +389,7 @@ class Trainer:
         tc = self.config.train
         names = self.objective.stat_names
         entropies = self.assembly.codes.entropies()
+        reaches = self.assembly.codes.reaches()
         acc = torch.zeros(len(names), device=self.device)
         acc_steps = 0
         batch = tc.batch_size
@@ -423,7 +424,7 @@ class Trainer:
                         now = time.perf_counter()
                         rate = steps_since * batch * self.dist.world_size / max(now - t_last, 1e-9)
                         self._check_finite(names, values)
-                        last_metrics = self._metrics(names, values, entropies, rate)
+                        last_metrics = self._metrics(names, values, entropies, reaches, rate)
                         if at_log:
                             self.callbacks.log(LogEvent(self.step, last_metrics))
                             progress.log(self.step, last_metrics, code_names, rate)
@@ -457,10 +458,14 @@ class Trainer:
                 "try a lower learning rate or lambda"
             )
 
-    def _metrics(self, names: list[str], values: list[float], entropies: list[float], rate: float) -> dict[str, float]:
+    def _metrics(
+        self, names: list[str], values: list[float], entropies: list[float], reaches: list[float | None], rate: float
+    ) -> dict[str, float]:
         m = dict(zip(names, values))
-        for code, h in zip(self.assembly.codes, entropies):
+        for code, h, reach in zip(self.assembly.codes, entropies, reaches):
             m[f"li_{code.name}"] = m[f"loglik_{code.name}"] + h
             m[f"entropy_{code.name}"] = h
+            if reach is not None:
+                m[f"reach_{code.name}"] = reach
         m["img_per_s"] = rate
         return m

@@ -142,14 +142,19 @@ def _generate_with(generator, assembly):
     return generate
 
 
+#: The continuous codes' range in the training sheets and ``infogan-tk traverse``: the paper's
+#: Figure 2 range, twice a Unif(-1, 1) prior's, to show what a code does beyond what it was trained on.
+SHEET_RANGE = (-2.0, 2.0)
+
+
 def write_traversal_sheet(generator, assembly, device, out: Path, title: str, rows: int = 5, steps: int = 10,
-                          seed: int = 0) -> Path:
-    """One labelled sheet with a traversal panel per code."""
+                          seed: int = 0, value_range: tuple[float, float] = SHEET_RANGE) -> Path:
+    """One labelled sheet with a traversal panel per code, continuous codes over ``value_range``."""
     was_training = generator.training
     generator.eval()
     codes = assembly.codes
     panels = traversal_panels(_generate_with(generator, assembly), codes, assembly.config.model.noise_dim, list(range(len(codes))),
-                              rows, steps, seed=seed, device=device, noise_kind=assembly.config.model.noise)
+                              rows, steps, value_range, seed=seed, device=device, noise_kind=assembly.config.model.noise)
     generator.train(was_training)
     return draw_traversal_sheet(panels, title, out)
 

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ..assembly import Assembly, load_dataset
-from ..codes import CodeSet
+from ..codes import CodeSet, ResolvedCode
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
@@ -238,27 +238,55 @@ def _cpu_take(values: Tensor, index: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ metrics
+def recovery(code: ResolvedCode, q: Tensor, value: Tensor) -> dict | None:
+    """How well Q reads a code back from the images it made, in a unit a reader can judge: for a
+    discrete code the share of images whose point estimate is the code's value ("recovered"); for
+    a real-valued one Pearson's correlation between each dimension and its estimate, averaged
+    ("correlation"). None where the estimate and the value differ in shape (a kind whose target is
+    not its value)."""
+    estimate = code.head.point_estimate(q[:, code.param_slice])
+    if code.code.discrete:
+        if estimate.shape != value.shape:
+            return None
+        return {"measure": "recovered", "value": float((estimate.long() == value.long()).double().mean().item())}
+    est = estimate.double().reshape(estimate.shape[0], -1)
+    val = value.double().reshape(value.shape[0], -1)
+    if est.shape != val.shape or est.shape[0] < 2:
+        return None
+    est, val = est - est.mean(0), val - val.mean(0)
+    denom = (est.norm(dim=0) * val.norm(dim=0)).clamp_min(1e-12)
+    return {"measure": "correlation", "value": float(((est * val).sum(0) / denom).mean().item())}
+
+
 @torch.no_grad()
 def information_bounds(model: "TrainedModel", samples: int, seed: int, batch: int) -> dict:
-    """L_I per code (Eq. 5) from ``samples`` generated images, next to the prior entropy H(c).
+    """L_I per code (Eq. 5) from ``samples`` generated images, next to the prior entropy H(c), the
+    most L_I the code's head can reach (``reach``, None where it has no ceiling) and how well Q
+    reads the code back (:func:`recovery`).
 
     Q sees the generator's raw output, exactly as in training. For a discrete code L_I <= H(c);
-    a continuous code's L_I is a bound on I(c; x) that differential entropies leave unbounded.
+    a continuous code's L_I is a bound on I(c; x) that differential entropies leave unbounded, and
+    with a fixed-std head it stays below ``reach`` even when Q reads the code exactly.
     """
     codes: CodeSet = model.codes
     gen = torch.Generator(device=model.device)
     gen.manual_seed(seed)
     logs: list[list[Tensor]] = [[] for _ in codes]
+    qs: list[Tensor] = []
+    drawn: list[list[Tensor]] = [[] for _ in codes]
     for start in range(0, samples, batch):
         n = min(batch, samples - start)
         z = model.noise(n, gen)
         values = codes.sample(n, gen, model.device)
         x = model.generator(torch.cat([z, codes.encode(values)], dim=1))
         q = model.discriminator(x)[1].float()
+        qs.append(q.cpu())
         for i, code in enumerate(codes):
             logs[i].append(code.log_likelihood(q, values[i]).to("cpu", torch.float64))
+            drawn[i].append(values[i].cpu())
+    q_all = torch.cat(qs)
     per_code = {}
-    for code, parts in zip(codes, logs):
+    for code, parts, value_parts in zip(codes, logs, drawn):
         ll = torch.cat(parts)
         h = float(code.code.entropy())
         bound = mutual_information_bound(ll, h)
@@ -267,9 +295,11 @@ def information_bounds(model: "TrainedModel", samples: int, seed: int, batch: in
             "discrete": bool(code.code.discrete),
             "entropy": h,
             "L_I": bound,
+            "reach": code.information_reach(),
             # Standard error of the Monte-Carlo mean, to judge whether L_I differs from H(c).
             "stderr": float(ll.std().item() / math.sqrt(ll.shape[0])) if ll.shape[0] > 1 else None,
             "fraction_of_entropy": bound / h if code.code.discrete and h > 0 else None,
+            "recovery": recovery(code, q_all, torch.cat(value_parts)),
         }
     return {"samples": samples, "seed": seed, "codes": per_code}
 

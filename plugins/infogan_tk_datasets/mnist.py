@@ -1,12 +1,15 @@
 """MNIST from the four standard IDX files, parsed with numpy (gzipped or not).
 
 The files may sit in the data root itself or in ``ROOT/MNIST/raw`` (where torchvision puts them).
-Any dataset shipped in the same four IDX files and names (Fashion-MNIST, KMNIST) loads the same way.
+Without a data root, the copy shipped in the ``infogan-tk-mnist-data`` distribution is used (its
+SHA-256 checked first; ``scripts/install`` installs it). Any dataset shipped in the same four IDX
+files and names (Fashion-MNIST, KMNIST) loads the same way from a data root.
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib
 import math
 import struct
 import zlib
@@ -100,16 +103,42 @@ def download(root: Path, split: str) -> None:
         ) from None
 
 
+#: The distribution that ships the four files, and the module it installs.
+SHIPPED_DISTRIBUTION = "infogan-tk-mnist-data"
+SHIPPED_MODULE = "infogan_tk_mnist_data"
+
+
+def shipped_root() -> Path:
+    """The folder of the shipped copy, each file checked against its published SHA-256; a
+    :class:`DataError` when the distribution is not installed or a file differs."""
+    try:
+        shipped = importlib.import_module(SHIPPED_MODULE)
+    except ImportError:
+        raise DataError(
+            f"dataset 'mnist' needs its files: install the shipped copy ({SHIPPED_DISTRIBUTION}, which scripts/install does), "
+            f"or pass --data-root DIR holding {', '.join(ALL_FILES)}, or --data-root DIR --download"
+        ) from None
+    try:
+        return shipped.verified_dir()
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
 class MnistDataset(DatasetPlugin):
     """MNIST digits, 1x28x28, labels 0-9 (60,000 train / 10,000 test)."""
 
-    description = "MNIST handwritten digits, 1x28x28, labels 0-9; IDX files (gz or not) in ROOT or ROOT/MNIST/raw"
+    description = (
+        "MNIST handwritten digits, 1x28x28, labels 0-9; the shipped copy, or IDX files (gz or not) in ROOT or ROOT/MNIST/raw"
+    )
 
     def load(self, request: DatasetRequest) -> TensorImageDataset:
         """Read the split's two IDX files (downloading first when asked and missing)."""
         split = check_split(request, "mnist")
         check_options(request, "mnist", ())
-        root = require_root(request, "mnist", EXPECTED, can_download=True)
+        if request.root is None and not request.download:
+            root = shipped_root()
+        else:
+            root = require_root(request, "mnist", EXPECTED, can_download=True)
         names = SPLIT_FILES[split]
         paths = [find_file(root, n) for n in names]
         if None in paths and request.download:

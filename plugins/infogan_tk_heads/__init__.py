@@ -33,6 +33,10 @@ class SoftmaxHead(QHead):
     def point_estimate(self, params: Tensor) -> Tensor:
         return params.argmax(dim=1)
 
+    def log_prob_ceiling(self, target_size: int) -> float:
+        """log 1: a category read with certainty."""
+        return 0.0
+
     def describe(self, params: Tensor) -> dict[str, Tensor]:
         """The most probable category and every category's probability."""
         return {"class": params.argmax(dim=1), "probabilities": torch.softmax(params.float(), dim=1)}
@@ -75,6 +79,12 @@ class GaussianHead(QHead):
         mean, log_std = self.split(params)
         z = (target.float() - mean) * torch.exp(-log_std)
         return (-0.5 * z * z - log_std - _HALF_LOG_2PI).sum(dim=1)
+
+    def log_prob_ceiling(self, target_size: int) -> float | None:
+        """With a fixed std, the density at a perfectly read value; a learned std has no ceiling."""
+        if self.learned_std:
+            return None
+        return target_size * (-math.log(self.fixed_std) - _HALF_LOG_2PI)
 
     def point_estimate(self, params: Tensor) -> Tensor:
         return self.split(params)[0]

@@ -36,7 +36,7 @@ class InformationBound(Metric):
 
     order = 0
     needs_dataset = False
-    description = "L_I per code from generated samples, against H(c)"
+    description = "L_I per code from generated samples, against H(c) and what its head can reach; how well Q reads each code back"
 
     def run(self, ctx: EvalContext) -> dict:
         """``--samples`` generated images."""
@@ -46,9 +46,17 @@ class InformationBound(Metric):
     label = "L_I"
 
     def summary(self, result: dict) -> list[tuple[str, float, str]]:
-        """L_I per code, next to H(c) and its standard error."""
-        return [(f"{name} {c['prior']}", c["L_I"], f"H(c) {c['entropy']:.3f}, s.e. {c['stderr']:.4f}" + (f"; {result['samples']} samples" if i == 0 else ""))
-                for i, (name, c) in enumerate(result["codes"].items())]
+        """L_I per code, next to H(c), its reach, its standard error and Q's read-back."""
+        rows = []
+        for i, (name, c) in enumerate(result["codes"].items()):
+            detail = f"H(c) {c['entropy']:.3f}"
+            if c.get("reach") is not None:
+                detail += f", reach {c['reach']:.3f}"
+            detail += f", s.e. {c['stderr']:.4f}"
+            if c.get("recovery"):
+                detail += f", {c['recovery']['measure']} {c['recovery']['value']:.3f}"
+            rows.append((f"{name} {c['prior']}", c["L_I"], detail + (f"; {result['samples']} samples" if i == 0 else "")))
+        return rows
 
 
 class Accuracy(Metric):
