@@ -470,8 +470,12 @@ def measure_engine(bench: Bench, backbone: str, batch: int, variant: str) -> dic
 
 # -- the plain loop ----------------------------------------------------------------------------------
 def default_mnist_roots() -> list[Path]:
-    """Where the MNIST IDX files usually sit beside this repository."""
-    return [REPO.parent / "shared" / "data" / "MNIST" / "raw", REPO / "shared" / "data" / "MNIST" / "raw"]
+    """Where the MNIST IDX files are without --mnist-root: the copy the toolkit ships, if installed."""
+    try:
+        from infogan_tk_mnist_data import verified_dir
+    except ImportError:
+        return []
+    return [verified_dir()]
 
 
 def mnist_source(explicit: Path | None) -> Path:

@@ -1,6 +1,6 @@
 """Render throughput JSON files written by benchmarks/throughput.py as one markdown table.
 
-    python benchmarks/throughput_markdown.py docs/results/throughput-cpu-*.json
+    python benchmarks/throughput_markdown.py research/results/throughput-cpu-*.json
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ median ink and the share of fakes with less ink than ``--blank-ink`` (pixel unit
 the smallest glyph of the glyphs data set), i.e. drawn (almost) empty. A code that means the same for every glyph moves the ink the same
 way in every category; one whose sign flips between categories, or whose sweep covers a small part
 of the data's range, shows here even when the evaluation's information numbers look fine
-(docs/results/README.md, glyphs, trial 58). ``picture_check`` turns that into a verdict, which
+(research/results/HISTORY.md, glyphs, trial 58). ``picture_check`` turns that into a verdict, which
 `first_run.py` adds to its bar. For gray single-channel images; the run is only read.
 """
 

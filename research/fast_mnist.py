@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--data-root", default="../shared/data/MNIST/raw")
     parser.add_argument("--runs", type=Path, default=Path("runs/fast-mnist"))
     parser.add_argument("--variant", default=None, help="Name of a variant (TRAIN_ARGS on top of the config) in the table.")
-    parser.add_argument("--results", type=Path, default=Path("docs/results/mnist-fast-config"),
+    parser.add_argument("--results", type=Path, default=Path("research/results/mnist-fast-config"),
                         help="RESULTS: records go to RESULTS.jsonl, the table to RESULTS.md.")
     parser.add_argument("train_args", nargs="*", metavar="-- TRAIN_ARGS", help="More `infogan-tk train` arguments.")
     args = parser.parse_args()

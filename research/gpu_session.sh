@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU session (docs/performance.md, docs/results/README.md): one short script so that
+# The prepared GPU session (docs/performance.md, research/results/HISTORY.md): one short script so that
 # a lent GPU's minutes go to measuring, not to typing. Run from the repository root:
 #
 #   research/gpu_session.sh WHEELDIR MNIST_RAW OUTDIR PHASE...
@@ -23,6 +23,11 @@
 #               lambda 0.05), without and with the contrastive regulariser (weight 2 from step 0, and
 #               from three quarters of the steps), and lean-lit-l1 with it from half way, x 3 seeds,
 #               all concurrent -> shapes-sweep
+#   dsprites-cr  Lin et al.'s dSprites protocol (configs/dsprites-infogan-cr.toml): InfoGAN-CR and their
+#               tuned InfoGAN (the same, contrastive weight 0) for DSPRITES_STEPS (322,560 = 28 epochs)
+#               on DSPRITES_SEEDS (0), concurrently, then eval at disentanglement_lib's sizes; needs the
+#               dSprites archive in the folder $DSPRITES. A run cut off by SWEEP_SECONDS resumes when
+#               the phase is run again. -> dsprites-*-eval.json
 #   unittests   the CUDA-only tests (if pytest is there)
 #   pack        everything in OUTDIR as one gpu-results.tgz
 # Every result lands in OUTDIR (JSON and logs).
@@ -95,6 +100,22 @@ LIN_CR=(--set 'model.options={layout="lean",d_norm="spectral"}' --set 'model.hea
     --set 'model.codes="unif5"' --set model.noise_dim=5 --set model.noise=uniform --set optim.lr_d=2e-3
     --set optim.lr_g=1e-3 --set loss.lambda_discrete=0.05 --set loss.lambda_continuous=0.05
     --metrics mi,mig,sap,dci,factorvae)
+
+# One run of the dSprites protocol (LABEL infogan-cr or infogan, SEED), trained for SWEEP_SECONDS at
+# most (continued from its checkpoint when its directory exists), then evaluated at the eval
+# defaults (disentanglement_lib's sizes) on the GPU; the train log goes to /tmp/sweep-logs.
+dsprites_run() {
+    local label=$1 seed=$2 weight=2.0 run="runs/gpu-dsprites/$1-seed$2"
+    [ "$label" = infogan ] && weight=0.0
+    local start=(--out "$run")
+    [ -f "$run/config.toml" ] && start=(--resume "$run")
+    mkdir -p /tmp/sweep-logs
+    timeout "${SWEEP_SECONDS:-480}" infogan-tk train --config dsprites-infogan-cr --data-root "${DSPRITES:?put the dSprites archive in a folder and set DSPRITES to it}" \
+        --device cuda --seed "$seed" --steps "${DSPRITES_STEPS:-322560}" "${start[@]}" --set loss.contrastive.weight="$weight" \
+        --set train.cuda_graph=true --set train.figures=false --quiet --no-eval >"/tmp/sweep-logs/dsprites-$label-seed$seed.log" 2>&1
+    timeout "${SWEEP_SECONDS:-480}" infogan-tk eval "$run" --device cuda --metrics mig,sap,dci,factorvae --json \
+        >"$OUTDIR/dsprites-$label-seed$seed-eval.json" 2>"/tmp/sweep-logs/dsprites-$label-seed$seed-eval.log"
+}
 
 # One phase; "exit" (a failed sanity run, an unknown phase) ends the whole session.
 run_phase() {
@@ -194,6 +215,15 @@ run_phase() {
         done
         wait
         tar czf "$OUTDIR/shapes-cr-logs.tgz" -C /tmp sweep-logs ;;
+    dsprites-cr)
+        local seed label
+        for seed in ${DSPRITES_SEEDS:-0}; do
+            for label in infogan-cr infogan; do
+                dsprites_run "$label" "$seed" &
+            done
+        done
+        wait
+        tar czf "$OUTDIR/dsprites-cr-logs.tgz" -C /tmp sweep-logs ;;
     unittests)
         python3 -c "import pytest" 2>/dev/null || { echo "no pytest here"; return 0; }
         timeout 90 python3 -m pytest -p no:cacheprovider -q tests/test_engine_options.py tests/test_ema.py -k cuda 2>&1 | tail -20 | tee "$OUTDIR/unittests.log" ;;

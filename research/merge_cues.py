@@ -1,4 +1,4 @@
-"""Which style cue sorts a digit over several categories of c1? (docs/results/README.md)
+"""Which style cue sorts a digit over several categories of c1? (research/results/HISTORY.md)
 
 When two digits share categories (the 4/9 merge of the MNIST runs), Q must read the category from
 something other than digit identity. This script loads a trained run, lets Q categorise the test

@@ -1,4 +1,4 @@
-"""Reproduce the tables of docs/results/ from scratch through the toolkit's own CLI.
+"""Reproduce the tables of research/results/ from scratch through the toolkit's own CLI.
 
     python research/reproduce_results.py mnist  --seeds 0 1 2 [--steps 5000] [--set train.bf16=true]
     python research/reproduce_results.py mnist-baseline --seeds 0
@@ -11,8 +11,8 @@
         --continue-from 'runs/results/mnist-invariance-2-seed{seed}' --set loss.invariance.weight=2.0
 
 Each run trains with `infogan-tk train --config NAME`, evaluates the final checkpoint with
-`infogan-tk eval`, and appends one JSON line per run to docs/results/<experiment>.jsonl; then the
-markdown table docs/results/<experiment>.md is rewritten from every line in that file. Runs
+`infogan-tk eval`, and appends one JSON line per run to research/results/<experiment>.jsonl; then the
+markdown table research/results/<experiment>.md is rewritten from every line in that file. Runs
 go one after another: never run two of these (or any benchmark) at once on a small machine.
 """
 
@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--eval-device", default="cpu", help="evaluate on this device (default: cpu)")
     parser.add_argument("--data-root", type=Path, default=MNIST_ROOT, help=f"MNIST IDX folder (default: {MNIST_ROOT})")
     parser.add_argument("--label", default="", help="name of this setting in a sweep (a column of the table)")
-    parser.add_argument("--record-as", default=None, help="results file name under docs/results/ (default: the experiment)")
+    parser.add_argument("--record-as", default=None, help="results file name under research/results/ (default: the experiment)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help=f"where the JSONL and table go (default: {RESULTS})")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "results", help="where run directories go (relative to the repository root)")
     parser.add_argument("--eval-at", type=int, nargs="+", default=[],

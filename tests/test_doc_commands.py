@@ -1,6 +1,6 @@
 """Every `infogan-tk` command line in README.md and docs/*.md runs, for real, through the CLI.
 
-docs/results/ is left out: it records research runs that research/ scripts reproduce.
+research/ is left out: its records are research runs that research/ scripts reproduce.
 
 A command line is (a) a line of a fenced code block (not python, toml or json) that starts with
 `infogan-tk`, optionally after `VAR=value` assignments, or an `&&`-joined part of one that does,
@@ -165,13 +165,13 @@ def test_every_doc_command_line_has_a_rule():
     by_text = {p.line.text: p for p in plans}
     # What the extraction must see: fenced, &&-joined, inline, wrapped inline, with an env prefix.
     assert by_text["infogan-tk train"].kind == "run"
-    assert by_text["infogan-tk eval RUN --metrics mi,accuracy,mig"].kind == "run"
+    assert by_text["infogan-tk eval RUN --split val"].kind == "run"
     assert by_text["INFOGAN_TK_TRACE_HOOKS=1 infogan-tk list"].env == {"INFOGAN_TK_TRACE_HOOKS": "1"}
     assert by_text["infogan-tk eval runs/shapes-run --json > scores.json"].stdout_to == "scores.json"
     assert by_text["infogan-tk train --resume RUN [--steps N]"].kind == "help"
     assert by_text["infogan-tk eval"].kind == "help" and by_text["infogan-tk plugins"].kind == "run"
-    assert any(t.startswith("infogan-tk eval runs/results/shapes-seed0") for t in by_text)  # a span across lines
-    assert not any("docs/results" in p.line.source for p in plans)
+    assert any(t.startswith("infogan-tk eval RUN --size dci_trees=20 --size dci_train=2000") for t in by_text)  # a span across lines
+    assert not any("research/results" in p.line.source for p in plans)
     assert sum(p.kind == "run" for p in plans) >= 30
     with pytest.raises(ValueError, match="'trian' is not an infogan-tk command"):
         plan(DocLine("x:1", "infogan-tk trian --steps 2"))

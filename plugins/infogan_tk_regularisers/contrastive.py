@@ -1,5 +1,8 @@
 """InfoGAN-CR's contrastive regulariser (Lin et al. 2020): a pair classifier H and G's reward for it.
 
+From "InfoGAN-CR and ModelCentrality: self-supervised model training and selection for
+disentangling GANs" (Lin, Thekumparampil, Fanti & Oh, ICML 2020).
+
 Each fake of the batch gets a partner with the same noise z and one of its latent codes, chosen at
 random, and every other code drawn afresh, as the authors' released code pairs them. H reads both
 images stacked on the channel axis and learns which code the pair shares (its own loss, its own
@@ -22,7 +25,7 @@ from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 from infogan_toolkit.testing import check_gradients_reach
 
-from ._options import non_negative, positive
+from ._options import learning_rate, step_index, weight_value
 
 #: The method a backbone implements to build H.
 BUILDER = "build_pair_classifier"
@@ -32,11 +35,11 @@ BUILDER = "build_pair_classifier"
 class ContrastiveOptions:
     """``[loss.contrastive]``."""
 
-    weight: float = attrs.field(default=1.0, validator=non_negative)
+    weight: float = attrs.field(default=1.0, validator=weight_value)  # [0, 1e6]
     # First step at which G receives the term (H trains from step 0); Lin et al. turn it on late.
-    start: int = attrs.field(default=0, validator=non_negative)
+    start: int = attrs.field(default=0, validator=step_index)  # [0, 1e12]
     # H's Adam learning rate; Lin et al. use 2e-3.
-    lr: float = attrs.field(default=2e-3, validator=positive)
+    lr: float = attrs.field(default=2e-3, validator=learning_rate)  # (0, 10]
 
 
 class ContrastiveTerm(Regulariser):

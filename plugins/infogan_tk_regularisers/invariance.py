@@ -5,6 +5,12 @@ what that term trains. The jitter is a random rotation, scaling, shift and (opti
 image, drawn from the step's generator; continuous codes are not scored, as they may well be slant
 or width. The jittered copies are not data D judges, so they pass through D without moving its
 batch norm running statistics.
+
+After the transformation-stability regulariser of Sajjadi, Javanmardi & Tasdizen (2016,
+"Regularization with stochastic transformations and perturbations for deep semi-supervised
+learning"), which asks the predictions for random transformations of one input to agree: here the
+target is the code the fake was drawn with, so the term is the information term read from a
+jittered copy.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import torch
 
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
-from ._options import non_negative, require_discrete_code
+from ._options import degrees, require_discrete_code, scale_jitter, shear_degrees, side_fraction, weight_value
 from .jitter import random_affine
 
 
@@ -22,11 +28,11 @@ from .jitter import random_affine
 class InvarianceOptions:
     """``[loss.invariance]``."""
 
-    weight: float = attrs.field(default=1.0, validator=non_negative)
-    rotation: float = attrs.field(default=15.0, validator=non_negative)  # degrees, +-
-    scale: float = attrs.field(default=0.1, validator=non_negative)  # scale in 1 +- this
-    shift: float = attrs.field(default=0.1, validator=non_negative)  # fraction of the side, +-
-    shear: float = attrs.field(default=0.0, validator=non_negative)  # horizontal shear, degrees, +-
+    weight: float = attrs.field(default=1.0, validator=weight_value)  # [0, 1e6]
+    rotation: float = attrs.field(default=15.0, validator=degrees)  # degrees, +-, in [0, 180]
+    scale: float = attrs.field(default=0.1, validator=scale_jitter)  # scale in 1 +- this, in [0, 1)
+    shift: float = attrs.field(default=0.1, validator=side_fraction)  # fraction of the side, +-, in [0, 1]
+    shear: float = attrs.field(default=0.0, validator=shear_degrees)  # horizontal shear, degrees, +-, in [0, 80]
 
 
 class InvarianceTerm(Regulariser):

@@ -3,9 +3,9 @@ translation by given shifts, both differentiable.
 
 Used by the invariance term (``[loss.invariance]``): Q must still read each discrete code from a
 jittered copy of the generated image, so a category cannot be carried by slant, width or position
-alone (those are what split one digit over two categories); the equivariance term
-(``[loss.equivariance]``) moves each fake by a shift it draws, and optionally scales it about its
-centre of mass. Nothing here knows a dataset: it works
+alone (those are what split one digit over two categories), and by the real-image consistency term.
+``translate`` and ``scale_and_translate`` serve plugins outside this package (the lab's
+equivariance term, research/plugins/infogan-tk-lab). Nothing here knows a dataset: it works
 on any ``(n, channels, height, width)`` batch, and the border pixels fill what moves into view.
 """
 

@@ -1,6 +1,7 @@
 """The orthogonal-change term: each continuous code must change a fake in a direction of its own.
 
-After the orthogonal Jacobian regulariser of Wei et al. (2021, OroJaR), with a finite difference in
+After the orthogonal Jacobian regulariser of Wei et al. (2021, OroJaR: "Orthogonal Jacobian
+regularization for unsupervised disentanglement in image generation"), with a finite difference in
 place of the Jacobian and the cosine in place of the raw inner product. For each fake and each
 continuous code dimension ``k``, G makes the image again with that value moved by ``step`` (towards
 the middle of its range, so it stays inside the prior's support) and the change ``d_k`` is taken.
@@ -22,16 +23,16 @@ from torch import Tensor
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
-from ._options import non_negative, positive
+from ._options import code_step, weight_value
 
 
 @attrs.define
 class OrthogonalOptions:
     """``[loss.orthogonal]``."""
 
-    weight: float = attrs.field(default=1.0, validator=non_negative)
+    weight: float = attrs.field(default=1.0, validator=weight_value)  # [0, 1e6]
     # How far each code value moves for its finite difference, in the code's own units.
-    step: float = attrs.field(default=0.1, validator=positive)
+    step: float = attrs.field(default=0.1, validator=code_step)  # (0, 100]
 
 
 class OrthogonalTerm(Regulariser):

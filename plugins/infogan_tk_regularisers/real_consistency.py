@@ -4,8 +4,11 @@ For each discrete code, Q's category for a real image (its point estimate) becom
 a randomly rotated, scaled, shifted and sheared copy of that image, wherever Q gives the category
 at least ``confidence`` of its probability: ``-weight * mean(kept * log Q(c_hat | jitter(x)))``
 joins the information term. The target is not differentiated, so the term moves Q's reading of
-the jittered copy only, towards a decision that the jitter cannot change (the consistency
-training of FixMatch, Sohn et al. 2020, with Q's categories in place of labels). G never sees a real
+the jittered copy only, towards a decision that the jitter cannot change. After FixMatch's
+confidence-thresholded consistency (Sohn et al. 2020, "FixMatch: simplifying semi-supervised learning
+with consistency and confidence"): there the label comes from a weakly augmented copy and trains a
+strongly augmented one; here it comes from the image itself and trains one random affine jitter,
+and Q's categories stand in for class labels. G never sees a real
 image, so with separate D batches it trains Q and the trunk only. The jittered copies pass
 through D without moving its batch norm running statistics.
 """
@@ -19,7 +22,7 @@ import torch
 
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
-from ._options import fraction, non_negative, require_discrete_code
+from ._options import degrees, fraction, require_discrete_code, scale_jitter, shear_degrees, side_fraction, weight_value
 from .jitter import random_affine
 
 
@@ -27,12 +30,12 @@ from .jitter import random_affine
 class RealConsistencyOptions:
     """``[loss.real_consistency]``."""
 
-    weight: float = attrs.field(default=1.0, validator=non_negative)
+    weight: float = attrs.field(default=1.0, validator=weight_value)  # [0, 1e6]
     confidence: float = attrs.field(default=0.9, validator=fraction)  # Q's probability of its category, at least
-    rotation: float = attrs.field(default=15.0, validator=non_negative)  # degrees, +-
-    scale: float = attrs.field(default=0.1, validator=non_negative)  # scale in 1 +- this
-    shift: float = attrs.field(default=0.1, validator=non_negative)  # fraction of the side, +-
-    shear: float = attrs.field(default=0.0, validator=non_negative)  # horizontal shear, degrees, +-
+    rotation: float = attrs.field(default=15.0, validator=degrees)  # degrees, +-, in [0, 180]
+    scale: float = attrs.field(default=0.1, validator=scale_jitter)  # scale in 1 +- this, in [0, 1)
+    shift: float = attrs.field(default=0.1, validator=side_fraction)  # fraction of the side, +-, in [0, 1]
+    shear: float = attrs.field(default=0.0, validator=shear_degrees)  # horizontal shear, degrees, +-, in [0, 80]
 
 
 class RealConsistencyTerm(Regulariser):

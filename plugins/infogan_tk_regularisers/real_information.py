@@ -4,6 +4,11 @@ For every code whose head defines ``batch_information`` (softmax does), the info
 predictions carry about the real batch, ``H(E_x Q(c|x)) - E_x H(Q(c|x))``; ``-weight`` times its
 sum joins the information term. G never sees a real image, so with separate D batches it trains Q
 and the trunk only (a joint batch's batch norm lets a little reach G).
+
+This is the information term of regularized information maximization for discriminative
+clustering (Krause, Perona & Gomes 2010, "Discriminative clustering by regularized information
+maximization"; IMSAT, Hu et al. 2017), on each batch and on Q's own predictions, without RIM's
+weight penalty or IMSAT's self-augmentation term.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ import attrs
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
-from ._options import non_negative
+from ._options import weight_value
 
 
 @attrs.define
 class RealInformationOptions:
     """``[loss.real_information]``."""
 
-    weight: float = attrs.field(default=1.0, validator=non_negative)
+    weight: float = attrs.field(default=1.0, validator=weight_value)  # [0, 1e6]
 
 
 class RealInformationTerm(Regulariser):

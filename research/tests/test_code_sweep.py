@@ -59,7 +59,7 @@ def test_the_picture_check_wants_each_code_to_move_its_factor_alike_in_every_cat
 
 def test_the_script_sweeps_every_continuous_code_in_every_category_of_a_trained_run(tmp_path: Path):
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--steps", "2", "--device", "cpu", "--out", str(run), "--quiet",
+    result = CliRunner().invoke(app, ["train", "--config", "glyphs", "--steps", "2", "--device", "cpu", "--out", str(run), "--quiet",
                                       "--set", "train.batch_size=8", "--set", "train.figures=false"])
     assert result.exit_code == 0, result.output
     proc = subprocess.run([sys.executable, "research/code_sweep.py", str(run), "--steps", "3", "--samples", "4", "--json"],
@@ -67,7 +67,7 @@ def test_the_script_sweeps_every_continuous_code_in_every_category_of_a_trained_
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     rows, blanks = report["sweep"], report["blank"]
-    # The default config: Cat(3) and three Unif(-1,1) codes.
+    # The glyphs config: Cat(3) and three Unif(-1,1) codes.
     assert [(r["category"], r["code"]) for r in rows] == [(k, c) for k in range(3) for c in ("c2", "c3", "c4")]
     for r in rows:
         assert r["values"] == [-1.0, 0.0, 1.0] and all(math.isfinite(v) for v in r["x"] + r["y"] + r["spread"] + r["ink"])

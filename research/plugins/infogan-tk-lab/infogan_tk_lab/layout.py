@@ -1,4 +1,4 @@
-"""The shared-layout term: the continuous codes lay out every category's image in the same place.
+"""The shared-layout term (the lab's): the continuous codes lay out every category's image in the same place.
 
 For each fake, G draws the image again with every discrete code drawn afresh and the continuous
 codes and noise kept. Both images are blurred by a Gaussian of ``blur`` pixels, so what is left is
@@ -31,18 +31,18 @@ from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.images import to_unit
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
-from ._options import non_negative, positive
+from infogan_tk_regularisers._options import pixels, weight_value
 
 
 @attrs.define
 class LayoutOptions:
     """``[loss.layout]``."""
 
-    weight: float = attrs.field(default=1.0, validator=non_negative)
+    weight: float = attrs.field(default=1.0, validator=weight_value)  # [0, 1e6]
     # The Gaussian's standard deviation, in pixels: wide enough to wash out the outline.
-    blur: float = attrs.field(default=6.0, validator=positive)
+    blur: float = attrs.field(default=6.0, validator=pixels)  # (0, 100]
     # G's weight on matching the two categories' changes of ink centre and spread (0: off).
-    change: float = attrs.field(default=0.0, validator=non_negative)
+    change: float = attrs.field(default=0.0, validator=weight_value)  # [0, 1e6]
 
 
 #: How far (in code units; a Unif(-1, 1) code spans 2) the continuous codes step for ``change``.

@@ -1,5 +1,6 @@
-"""The shared-layout term ([loss.layout], a built-in regulariser plugin): what it measures on real
-glyph images, which codes it redraws, the config keys, and a real training run that logs it."""
+"""The shared-layout term ([loss.layout], the lab's regulariser plugin, research/plugins/infogan-tk-lab):
+what it measures on real glyph images, which codes it redraws, the config keys, and a real training
+run that logs it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from infogan_tk_datasets.glyphs import GlyphImages
-from infogan_tk_regularisers.layout import CODE_STEP, change_mismatch, gaussian_blur, ink_moments, layout_distance
+from infogan_tk_lab.layout import CODE_STEP, change_mismatch, gaussian_blur, ink_moments, layout_distance
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict

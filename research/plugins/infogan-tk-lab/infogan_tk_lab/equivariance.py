@@ -1,4 +1,4 @@
-"""The shift-equivariance term: moving a fake moves Q's continuous readings the same way for every image.
+"""The shift-equivariance term (the lab's): moving a fake moves Q's continuous readings the same way for every image.
 
 Each fake is moved by a random shift ``s_i`` (up to ``shift`` of its side along each axis) and,
 when ``scale`` is above 0, first scaled about its centre of mass by ``exp(l_i)``, ``l_i`` up to
@@ -17,18 +17,18 @@ import torch
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
-from ._options import non_negative
-from .jitter import scale_and_translate, translate
+from infogan_tk_regularisers._options import log_scale, side_fraction, weight_value
+from infogan_tk_regularisers.jitter import scale_and_translate, translate
 
 
 @attrs.define
 class EquivarianceOptions:
     """``[loss.equivariance]``."""
 
-    weight: float = attrs.field(default=1.0, validator=non_negative)
-    shift: float = attrs.field(default=0.05, validator=non_negative)  # fraction of the side, +-
+    weight: float = attrs.field(default=1.0, validator=weight_value)  # [0, 1e6]
+    shift: float = attrs.field(default=0.05, validator=side_fraction)  # fraction of the side, +-, in [0, 1]
     # Log of the largest scale factor, +-; 0 moves only. Scaled about each fake's centre of mass.
-    scale: float = attrs.field(default=0.0, validator=non_negative)
+    scale: float = attrs.field(default=0.0, validator=log_scale)  # in [0, 3]
 
 
 class EquivarianceTerm(Regulariser):
