@@ -217,7 +217,7 @@ class ShapesBackbone(PaperBackbone):
         return tuple(m * opts["width"] for m in self._layouts[opts["layout"]])
 
     def make_generator(self, input_dim: int, opts: dict[str, Any]) -> nn.Module:
-        """G: FC c4, FC 4x4xc3, upconv c2, c1, c0, 1 + sigmoid (64x64), mirroring D's channels c0..c4."""
+        """G: FC c4, FC 4x4xc3, upconv c2, c1, c0, C + sigmoid (64x64), mirroring D's channels c0..c4."""
         c0, c1, c2, c3, c4 = self._channels(opts)
         return nn.Sequential(
             *fc(input_dim, c4, nn.ReLU(), bn=True),
@@ -226,7 +226,7 @@ class ShapesBackbone(PaperBackbone):
             *upconv(c3, c2, nn.ReLU(), bn=True),  # 8x8
             *upconv(c2, c1, nn.ReLU(), bn=True),  # 16x16
             *upconv(c1, c0, nn.ReLU(), bn=True),  # 32x32
-            *upconv(c0, 1, nn.Sigmoid(), bn=False),  # 64x64
+            *upconv(c0, self.image_shape[0], nn.Sigmoid(), bn=False),  # 64x64
         )
 
     def make_trunk(self, opts: dict[str, Any], in_channels: int) -> tuple[nn.Module, int]:
@@ -251,6 +251,20 @@ class ShapesBackbone(PaperBackbone):
                 for module in part.modules():
                     if isinstance(module, (nn.Conv2d, nn.Linear)):
                         spectral_norm(module)
+
+
+class Rgb64Backbone(ShapesBackbone):
+    """Not from the paper: the ``shapes`` network for 3x64x64 colour images (3D Shapes, MPI3D).
+
+    The same layers and options as ``shapes``; D reads and G draws three channels.
+    """
+
+    name = "rgb64"
+    source = "toolkit choice, the shapes network in colour, 64x64"
+    image_shape = (3, 64, 64)
+    default_noise_dim = 5
+    default_codes = "cat4,unif5"
+    default_dataset = "3dshapes"
 
 
 class GlyphsBackbone(PaperBackbone):
@@ -303,5 +317,5 @@ class GlyphsBackbone(PaperBackbone):
 #: Registered name -> backbone class, in the order `infogan-tk list` shows them.
 BACKBONES: dict[str, type[PaperBackbone]] = {
     cls.name: cls
-    for cls in (MnistBackbone, SvhnBackbone, CelebaBackbone, FacesBackbone, ChairsBackbone, ShapesBackbone, GlyphsBackbone)
+    for cls in (MnistBackbone, SvhnBackbone, CelebaBackbone, FacesBackbone, ChairsBackbone, ShapesBackbone, Rgb64Backbone, GlyphsBackbone)
 }
