@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import infogan_tk_mnist_data
 from infogan_tk_mnist_data import SHA256, DamagedCopyError, check_dir, sha256, verified_dir
 
 from infogan_toolkit.datasets import DatasetRequest
+from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.plugins import PluginHost
 
 CLI = Path(sys.executable).with_name("infogan-tk")
@@ -90,3 +92,18 @@ def test_the_default_command_trains_the_paper_mnist_setting_on_the_shipped_copy(
     assert evaluation["accuracy"]["samples"] == 10000
     assert evaluation["mi"]["codes"]["c2"]["reach"] == pytest.approx(-0.2258, abs=1e-3)
     assert (run / "figures" / "traversal-0000004.png").is_file()
+
+
+def test_the_validation_split_is_the_training_files_last_sixth_and_can_be_held_out():
+    datasets = PluginHost().registries.datasets
+    mnist = datasets.get("mnist")
+    full = mnist.load(DatasetRequest(root=None, split="train"))
+    val = mnist.load(DatasetRequest(root=None, split="val"))
+    held = mnist.load(DatasetRequest(root=None, split="train", options={"holdout": True}))
+    assert len(full) == 60000 and len(val) == 10000 and len(held) == 50000
+    assert (val.data == full.data[50000:]).all() and (held.data == full.data[:50000]).all()
+    assert torch.equal(val.labels, full.labels[50000:])
+    with pytest.raises(ConfigError, match=r"data.options.holdout must be true or false, got 'yes'"):
+        mnist.load(DatasetRequest(root=None, split="train", options={"holdout": "yes"}))
+    with pytest.raises(ConfigError, match=r"dataset 'mnist' has no split 'valid'.*train, val, test"):
+        mnist.load(DatasetRequest(root=None, split="valid"))

@@ -19,15 +19,19 @@ import numpy as np
 import torch
 
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
-from infogan_toolkit.errors import DataError
+from infogan_toolkit.errors import ConfigError, DataError
 from infogan_toolkit.files import open_regular
 
 from ._common import check_options, check_split, require_root
 
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "val": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+#: The validation split is the last 1/VALIDATION_PART of the training files (MNIST's last 10,000):
+#: what choices are made on, so that the test split stays for the tables (docs/results/README.md).
+VALIDATION_PART = 6
 ALL_FILES = SPLIT_FILES["train"] + SPLIT_FILES["test"]
 EXPECTED = ", ".join(ALL_FILES) + " (each may be .gz) in ROOT or ROOT/MNIST/raw"
 
@@ -128,13 +132,19 @@ class MnistDataset(DatasetPlugin):
     """MNIST digits, 1x28x28, labels 0-9 (60,000 train / 10,000 test)."""
 
     description = (
-        "MNIST handwritten digits, 1x28x28, labels 0-9; the shipped copy, or IDX files (gz or not) in ROOT or ROOT/MNIST/raw"
+        "MNIST handwritten digits, 1x28x28, labels 0-9; the shipped copy, or IDX files (gz or not) in ROOT or ROOT/MNIST/raw; "
+        "splits train, val (the training files' last sixth), test; option holdout=true keeps val out of train"
     )
+    license = "MNIST (LeCun, Cortes and Burges), CC BY-SA 3.0"
 
     def load(self, request: DatasetRequest) -> TensorImageDataset:
-        """Read the split's two IDX files (downloading first when asked and missing)."""
-        split = check_split(request, "mnist")
-        check_options(request, "mnist", ())
+        """Read the split's two IDX files (downloading first when asked and missing). ``val`` is the
+        last sixth of the training files; with the option ``holdout = true`` ``train`` leaves it out."""
+        split = check_split(request, "mnist", tuple(SPLIT_FILES))
+        check_options(request, "mnist", ("holdout",))
+        holdout = request.options.get("holdout", False)
+        if not isinstance(holdout, bool):
+            raise ConfigError(f"data.options.holdout must be true or false, got {holdout!r}")
         if request.root is None and not request.download:
             root = shipped_root()
         else:
@@ -167,6 +177,13 @@ class MnistDataset(DatasetPlugin):
                 f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels; "
                 f"the two files do not belong together, download them again"
             )
+        if split == "val" or (split == "train" and holdout):
+            cut = len(images) - len(images) // VALIDATION_PART
+            if cut == len(images):
+                raise DataError(
+                    f"{image_path} has {len(images)} images, too few for a validation split (the last sixth); use the test split"
+                )
+            images, labels = (images[cut:], labels[cut:]) if split == "val" else (images[:cut], labels[:cut])
         # np.array copies out of the read-only bytes, so torch gets memory it may write to.
         data = torch.from_numpy(np.array(images)).unsqueeze(1)
         return TensorImageDataset(data, labels=torch.from_numpy(labels.astype(np.int64)))
