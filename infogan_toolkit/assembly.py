@@ -6,6 +6,8 @@ the evaluator all go through it, so they agree on what a configuration means.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -81,8 +83,29 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
     loss = attrs.evolve(config.loss, regularisers=tables)
     assembly = Assembly(attrs.evolve(config, model=model, data=data, loss=loss), backbone, codes, provenance, regularisers)
     for term in regularisers:
-        term.plugin.check(term.options, assembly)
+        with plugin_errors(f"loss.{term.name}", regs.regularisers.entry(term.name).source()):
+            term.plugin.check(term.options, assembly)
     return assembly
+
+
+@contextlib.contextmanager
+def plugin_errors(where: str, source: str) -> Iterator[None]:
+    """Around a call into a plugin (a term's ``check`` or ``build``, a metric's run): its
+    ``ValueError`` or ``TypeError``, the errors docs/plugins.md tells an author to raise for a
+    value it refuses, becomes one :class:`PluginError` line naming ``where`` (the option or table),
+    the plugin (``source``) and the plugin's own words."""
+    try:
+        yield
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        words = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise PluginError(f"{where} was refused by {source}: {words}; fix the value it names, or report it to the plugin's author") from None
+
+
+def provenance_source(assembly: Assembly, key: str) -> str:
+    """``plugin 'x' (dist 1.0)`` for a piece the assembly's provenance records (``regulariser:NAME``)."""
+    record = assembly.provenance.get(key) or {}
+    where = " ".join(str(v) for v in (record.get("distribution"), record.get("version")) if v) or "registered in-process"
+    return f"plugin '{record.get('plugin', '?')}' ({where})"
 
 
 def resolve_regularisers(config: Config, registry) -> tuple[list[ResolvedRegulariser], dict[str, dict]]:
@@ -94,11 +117,27 @@ def resolve_regularisers(config: Config, registry) -> tuple[list[ResolvedRegular
             known = ", ".join(registry.names()) or "none (are the plugins installed?)"
             raise ConfigError(f"unknown regulariser 'loss.{name}'.{did_you_mean(name, registry.names())} Known: {known}.")
         entry = registry.entry(name)
-        options = parse_options(entry.name, entry.obj, table)
+        options = parse_options(entry.name, entry.obj, table, entry.source())
         tables[entry.name] = options_dict(options)
         if options.weight:
             terms.append(ResolvedRegulariser(entry.name, entry.obj, options))
     return terms, tables
+
+
+def check_training_names(config: Config, host: PluginHost) -> dict[str, object]:
+    """Check the names a training run's config gives, before anything is built: ``train.sinks``,
+    ``train.callbacks`` and ``train.extensions`` (each a registered name, case included, or
+    ``"*"``) and the ``train.sink_options`` tables (each a registered sink's, its keys and values
+    valid against that sink's options). Returns the parsed sink options (sink name -> options);
+    raises a one-line error with a suggestion."""
+    from .engine.metrics import parse_sink_options
+
+    regs = host.registries
+    for field, registry in (("sinks", regs.sinks), ("callbacks", regs.callbacks), ("extensions", regs.extensions)):
+        for name in getattr(config.train, field):
+            if name != "*":
+                registry.exact(name, f"train.{field}")
+    return parse_sink_options(regs.sinks, config.train.sink_options)
 
 
 def provenance_of(entry) -> dict[str, str | None]:

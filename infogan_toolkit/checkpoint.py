@@ -16,8 +16,10 @@ finite values; only then is anything loaded.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,13 +27,14 @@ from typing import Any
 
 import attrs
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .checkpoint_schema import (
     ModelMetadata,
     check_finite,
+    check_generators,
     check_model_metadata,
     check_param_groups,
     check_state_metadata,
@@ -41,6 +44,7 @@ from .checkpoint_schema import (
     layout_of,
 )
 from .errors import CheckpointError
+from .files import make_dirs
 from .rundir import MODEL_FORMAT, STATE_FORMAT, checkpoint_dir, exported_model, list_steps, model_path, state_path  # noqa: F401  (re-exported)
 from .extensions import RAW_GENERATOR
 
@@ -55,11 +59,15 @@ PREFIXES = {
 def atomic_save(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
     """Write a safetensors file through a temporary file and a rename, so a crash leaves no half file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        try:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        except SafetensorError as exc:  # its I/O errors (a full disk) arrive as text: an OSError again
+            found = re.search(r"os error (\d+)", str(exc))
+            raise OSError(int(found[1]) if found else errno.EIO, os.strerror(int(found[1])) if found else str(exc)) from None
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -128,12 +136,8 @@ def load_module_tensors(path: Path, module: nn.Module, prefix: str) -> None:
 def offered_generators(meta: dict[str, str], path: Path) -> dict[str, str]:
     """The generators a weights file offers, name -> key prefix, the default first: those in its
     ``generators`` metadata (written by the run's extensions, e.g. ``ema``), then ``raw``."""
-    try:
-        declared = json.loads(meta.get("generators") or "{}")
-    except json.JSONDecodeError:
-        declared = None
-    if not isinstance(declared, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.endswith(".") for k, v in declared.items()):
-        raise CheckpointError(f"checkpoint '{path}' has a malformed 'generators' entry in its metadata (not a JSON table of key prefixes)")
+    # The same schema as the rest of the file: size, depth and types checked, one-line errors.
+    declared = check_generators(path, meta["generators"]) if "generators" in meta else {}
     return {**{k: v for k, v in declared.items() if k != RAW_GENERATOR}, RAW_GENERATOR: PREFIXES["generator"]}
 
 

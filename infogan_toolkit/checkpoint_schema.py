@@ -166,7 +166,7 @@ def _json(path: Path, key: str, text: str) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        raise _fail(path, f"metadata '{key}' is not valid JSON (it should be {MODEL_METADATA.get(key, 'JSON')})") from None
+        raise _fail(path, f"metadata '{key}' is not valid JSON (it should be {MODEL_METADATA.get(key) or MODEL_METADATA_OPTIONAL.get(key, 'JSON')})") from None
 
 
 def _step(path: Path, key: str, text: str) -> int:
@@ -245,10 +245,38 @@ def check_model_metadata(path: Path, meta: Mapping[str, str]) -> ModelMetadata:
     for key in ("backbone", "output_range"):
         if not meta[key] or len(meta[key]) > 200:
             raise _fail(path, f"metadata '{key}' is empty or longer than 200 characters")
+    if "generators" in meta:
+        check_generators(path, meta["generators"])
     plugins = check_plugins(path, meta["plugins"])
     if plugins.get("backbone", {}).get("name") != meta["backbone"]:  # the writer records every piece, the backbone first
         raise _fail(path, f"metadata 'plugins' does not record where backbone {_short(meta['backbone'])!r} comes from")
     return ModelMetadata(config, codes, detail, step, meta["toolkit_version"], plugins, meta["backbone"], tuple(shape), meta["output_range"])
+
+
+#: The most generators a weights file may offer besides the raw one (a run keeps one or two).
+MAX_GENERATORS = 64
+_GENERATOR_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$", re.ASCII)
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]{0,199}\.$", re.ASCII)
+
+
+def check_generators(path: Path, text: str) -> dict[str, str]:
+    """The ``generators`` entry: a JSON object (nested no deeper, at most :data:`MAX_GENERATORS`
+    entries) of generator name -> tensor key prefix ending in a dot; one-line errors otherwise."""
+    path = Path(path)
+    if not isinstance(text, str) or not text.strip():
+        raise _fail(path, "metadata 'generators' is empty, not a JSON object of generator name -> key prefix")
+    declared = _json(path, "generators", text)
+    if not isinstance(declared, dict):
+        raise _fail(path, f"metadata 'generators' is a JSON {type(declared).__name__ if declared is not None else 'null'}, "
+                          "not an object of generator name -> key prefix")
+    if len(declared) > MAX_GENERATORS:
+        raise _fail(path, f"metadata 'generators' names {len(declared):,} generators, more than the {MAX_GENERATORS} a checkpoint holds")
+    for name, prefix in declared.items():
+        if not _GENERATOR_NAME.match(name):
+            raise _fail(path, f"metadata 'generators' has a generator named {_short(name)!r}, not a generator name")
+        if not isinstance(prefix, str) or not _KEY_PREFIX.match(prefix):
+            raise _fail(path, f"metadata 'generators' gives generator {name!r} the key prefix {_short(prefix)!r}, not a prefix ending in '.'")
+    return declared
 
 
 def check_plugins(path: Path, text: str) -> dict[str, dict[str, str | None]]:

@@ -78,6 +78,61 @@ class LatentCode(ABC):
     def describe(self) -> str:
         """Short human name of the prior, e.g. ``Cat(10)``."""
 
+    def control(self) -> "CodeControl":
+        """How an interactive tool (``infogan-tk explore``) lets a person set this code: one button
+        per category for a discrete code, else a slider from -2 to 2 with the prior's usual part
+        marked as -1 to 1. Optional: override it to declare the code's own range (an angle's
+        ``[0, 2 pi)``, say) or category labels; the tool builds its control from this alone."""
+        if self.discrete and self.categories is not None:
+            return CodeControl(kind="choice", labels=tuple(str(k) for k in range(self.categories)))
+        return CodeControl(kind="range", low=-2.0, high=2.0, prior=(-1.0, 1.0))
+
+    def value_from_control(self, number: float) -> Tensor:
+        """The value, one row, that a control set to ``number`` stands for (what :meth:`encode`
+        takes). Optional: by default a category index for a discrete code, else the float itself;
+        the same number a head's ``point_estimate`` gives, so Q's reading can be set back."""
+        if self.discrete:
+            return torch.tensor([int(number)], dtype=torch.long)
+        return torch.tensor([float(number)], dtype=torch.float32)
+
+
+@attrs.frozen
+class CodeControl:
+    """What :meth:`LatentCode.control` declares: how a person sets one code's value.
+
+    ``kind`` is ``"choice"`` (one button per category, its value the category index, ``labels``
+    naming each) or ``"range"`` (a slider from ``low`` to ``high``, the prior's usual part
+    ``prior`` marked on it, ``wraps`` when ``low`` and ``high`` are the same point, as on a circle).
+    """
+
+    #: ``"choice"`` (a button per category) or ``"range"`` (a slider).
+    kind: str
+    #: A choice's label per category, in category order (category ``k`` is the value ``k``).
+    labels: tuple[str, ...] = ()
+    #: A range's lowest value.
+    low: float = -2.0
+    #: A range's highest value.
+    high: float = 2.0
+    #: The part of a range the prior usually draws from, marked on the slider; None for none.
+    prior: tuple[float, float] | None = None
+    #: True when a range's ``low`` and ``high`` are one point (an angle), so a traversal shows it once.
+    wraps: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in ("choice", "range"):
+            raise ValueError(f"control kind must be 'choice' or 'range', got {self.kind!r}")
+        if self.kind == "choice" and not self.labels:
+            raise ValueError("a 'choice' control needs at least one label")
+        if self.kind == "range" and not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise ValueError(f"a 'range' control needs finite low < high, got {self.low}, {self.high}")
+
+    def as_dict(self) -> dict:
+        """JSON-ready form, as the explore page reads it."""
+        if self.kind == "choice":
+            return {"kind": "choice", "labels": list(self.labels)}
+        return {"kind": "range", "low": float(self.low), "high": float(self.high),
+                "prior": list(self.prior) if self.prior is not None else None, "wraps": bool(self.wraps)}
+
 
 class QHead(ABC):
     """Turns Q's raw outputs for one code into a distribution and scores values under it."""

@@ -8,6 +8,7 @@ when a run is resolved, and the resolved configuration is saved with every run.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,16 @@ def _non_negative(instance, attribute, value) -> None:
         raise ConfigError(f"{attribute.name} must be >= 0, got {value}")
 
 
-def _between(low: float, high: float, high_open: bool = False):
-    """A validator: ``low <= value <= high`` (``< high`` with ``high_open``)."""
+def _between(low: float, high: float, high_open: bool = False, low_open: bool = False):
+    """A validator: ``low <= value <= high`` (``< high`` with ``high_open``, ``low <`` with ``low_open``)."""
 
     def check(instance, attribute, value) -> None:
-        inside = low <= value < high if high_open else low <= value <= high
+        if value is None:
+            return
+        inside = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
         if not inside:
             lo, hi = (f"{low:,}", f"{high:,}") if isinstance(high, int) else (f"{low:g}", f"{high:g}")
-            raise ConfigError(f"{attribute.name} must be in [{lo}, {hi}{')' if high_open else ']'}, got {value}")
+            raise ConfigError(f"{attribute.name} must be in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}, got {value}")
 
     return check
 
@@ -65,7 +68,8 @@ class ModelConfig:
 
     backbone: str | None = None
     codes: str | None = None  # code spec; None -> the backbone's default
-    noise_dim: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))  # 0: G sees the codes alone
+    # 0: G sees the codes alone; at most 65,536, a width whose layers fit in memory.
+    noise_dim: int | None = attrs.field(default=None, validator=attrs.validators.optional([_non_negative, _between(0, 65536)]))
     # How z is drawn: "normal" N(0, I), or "uniform" U(-1, 1) as in the authors' code.
     noise: str = attrs.field(default="normal", validator=_one_of(*NOISE_KINDS))
     heads: dict[str, str] = attrs.field(factory=dict)  # code kind -> Q head name
@@ -88,8 +92,9 @@ class LossConfig:
 
     # The regular-GAN baseline: Q is still trained to predict c, but G gets no information term.
     regular_gan: bool = False
-    lambda_discrete: float = attrs.field(default=1.0, validator=_non_negative)
-    lambda_continuous: float = attrs.field(default=1.0, validator=_non_negative)
+    # Each in [0, 1,000,000]: a loss scaled further swamps float32.
+    lambda_discrete: float = attrs.field(default=1.0, validator=[_non_negative, _between(0, 1_000_000)])
+    lambda_continuous: float = attrs.field(default=1.0, validator=[_non_negative, _between(0, 1_000_000)])
     # Which parameters the information term trains; all three is InfoGAN as published.
     info_updates: list[str] = attrs.field(factory=lambda: list(INFO_TARGETS))
     # Regularisers a plugin adds to the objective, by name: each ``[loss.NAME]`` table holds that
@@ -117,8 +122,9 @@ class LossConfig:
 class OptimConfig:
     """Adam, per network (appendix C: 2e-4 for D and Q, 1e-3 for G)."""
 
-    lr_d: float = attrs.field(default=2e-4, validator=_positive)
-    lr_g: float = attrs.field(default=1e-3, validator=_positive)
+    # Each in (0, 10].
+    lr_d: float = attrs.field(default=2e-4, validator=[_positive, _between(0.0, 10.0, low_open=True)])
+    lr_g: float = attrs.field(default=1e-3, validator=[_positive, _between(0.0, 10.0, low_open=True)])
     beta1: float = attrs.field(default=0.5, validator=_between(0.0, 1.0, high_open=True))
     beta2: float = attrs.field(default=0.999, validator=_between(0.0, 1.0, high_open=True))
     # Adam's kernels: "auto" picks per device (engine/devices.py, docs/performance.md), or name one.
@@ -137,9 +143,9 @@ class TrainConfig:
     batch_size: int = attrs.field(default=128, validator=_between(1, 2**20))
     seed: int = attrs.field(default=0, validator=_between(0, 2**32 - 1))
     device: str = attrs.field(default="auto", validator=_device)
-    log_every: int = attrs.field(default=50, validator=_positive)
-    checkpoint_every: int = attrs.field(default=1000, validator=_positive)
-    keep_checkpoints: int = attrs.field(default=3, validator=_positive)
+    log_every: int = attrs.field(default=50, validator=[_positive, _between(1, 10**12)])
+    checkpoint_every: int = attrs.field(default=1000, validator=[_positive, _between(1, 10**12)])
+    keep_checkpoints: int = attrs.field(default=3, validator=[_positive, _between(1, 1_000_000)])
     # "joint": real and fake go through D as one batch (one forward);
     # "separate": two forwards, so batch norm sees real and fake apart (the authors' code).
     d_batch: str = attrs.field(default="joint", validator=_one_of("joint", "separate"))
@@ -163,7 +169,7 @@ class TrainConfig:
     # Before each checkpoint, recompute G's and D's batch norm running statistics (what evaluation
     # mode uses) as the plain average over this many training-mode batches with the final weights;
     # 0 keeps the moving averages of training. Training itself is unchanged.
-    batch_norm_refresh: int = attrs.field(default=0, validator=_non_negative)
+    batch_norm_refresh: int = attrs.field(default=0, validator=[_non_negative, _between(0, 1_000_000)])
     # Keep an exponential moving average of G's weights with this decay (the built-in `ema`
     # extension); 0 keeps none. Training itself is unchanged.
     ema: float = attrs.field(default=0.0, validator=_between(0.0, 1.0, high_open=True))
@@ -234,7 +240,16 @@ def coerce_value(section: str, key: str, value: Any, field: attrs.Attribute) -> 
         if declared.startswith(prefix):
             if not accepts(value):
                 raise ConfigError(f"{name} must be {must_be}, got {value!r}")
-            return float(value) if prefix == "float" else value
+            if prefix == "float":
+                # inf, nan and 1e400 (TOML reads it as inf) are refused here, for every float a
+                # config, a term or a sink takes, before a validator or a kernel sees them.
+                try:
+                    value = float(value)
+                except OverflowError:  # an int too large for a float
+                    value = math.inf
+                if not math.isfinite(value):
+                    raise ConfigError(f"{name} must be a finite number, got {value}; give a plain number such as 1.0")
+            return value
     return value
 
 

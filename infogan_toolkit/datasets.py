@@ -112,7 +112,7 @@ class DatasetPlugin(ABC):
 
     #: One line for `infogan-tk list datasets`.
     description: str = ""
-    #: True when ``load`` needs no files (generated data).
+    #: True when ``load`` reads files from a data root; False when it needs none (generated data).
     needs_root: bool = True
     #: The data's terms of use as its source states them, for the model card of an exported model
     #: (``infogan-tk export``); None when the plugin states none.

@@ -146,3 +146,15 @@ def register_feature_extractors(register):
     extractor that lists a dataset in ``datasets`` is the default for evaluations on that dataset,
     and the ``extractor`` option of the ``fid`` and ``kid`` metrics chooses one by name.
     """
+
+
+@hookspec
+def register_sweep_executors(register):
+    """Register sweep executors: what carries out the runs of ``infogan-tk sweep``.
+
+    Call ``register(name, executor)`` with a :class:`infogan_toolkit.sweep.executors.SweepExecutor`
+    instance; ``infogan-tk sweep --executor NAME`` picks it (``local`` is the default). Its
+    ``execute(jobs, setup, done)`` runs every :class:`infogan_toolkit.sweep.executors.RunJob` (each with
+    ``run_job(job)``, one child process, wherever the executor places it) and calls ``done(job,
+    outcome)`` in the sweep's process as each ends; the sweep records the outcome in its manifest.
+    """

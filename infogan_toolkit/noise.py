@@ -2,7 +2,7 @@
 
 The paper does not say how z is drawn; the authors' released code draws it from Uniform(-1, 1),
 most reimplementations from N(0, I). Both are offered (``model.noise``) so that the choice is
-measured rather than assumed (docs/results/README.md).
+measured rather than assumed.
 """
 
 from __future__ import annotations

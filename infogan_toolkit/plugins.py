@@ -41,6 +41,7 @@ HOOK_REGISTRIES = {
     "register_extensions": ("extensions", "extension"),
     "register_metrics": ("metrics", "metric"),
     "register_feature_extractors": ("extractors", "feature extractor"),
+    "register_sweep_executors": ("executors", "sweep executor"),
 }
 
 
@@ -59,6 +60,7 @@ class Registries:
     extensions: Registry
     metrics: Registry
     extractors: Registry
+    executors: Registry
 
 
 @attrs.frozen

@@ -23,11 +23,13 @@ import torch
 from . import __version__
 from .checkpoint import atomic_save, model_tensors
 from .errors import CheckpointError, ToolkitError
+from .files import make_dirs, write_problem
 from .plugins import PluginHost
 from .rundir import (
     EXPORT_CARD_FILE,
     EXPORT_METADATA_FILE,
     EXPORT_MODEL_FILE,
+    EXPORT_REPORT_FILE,
     EXPORT_SAMPLES_FILE,
     exported_model,
     exported_traversal,
@@ -57,7 +59,7 @@ def _write(folder: Path, name: str, writer: Callable[[Path], None]) -> Path:
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise ToolkitError(f"could not write {target} ({exc.strerror or exc}); free or fix that path and export again") from None
+        raise write_problem(exc, target) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -80,10 +82,7 @@ def _prepare_folder(folder: Path, force: bool) -> None:
         for old in folder.glob(exported_traversal(Path(), "*").name):
             if old.is_symlink() or old.is_file():
                 old.unlink()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ToolkitError(f"could not create export folder '{folder}' ({exc.strerror or exc})") from None
+    make_dirs(folder)
 
 
 def save_pretrained(
@@ -121,7 +120,7 @@ def save_pretrained(
         # The export's G is the generator the model was loaded with; it offers no other.
         atomic_save(model_tensors(model.generator, model.discriminator), weights, {**model.metadata, "generators": "{}"})
     except OSError as exc:
-        raise ToolkitError(f"could not write {weights} ({exc.strerror or exc}); free or fix that path and export again") from None
+        raise write_problem(exc, weights) from None
 
     images, _values = model.sample(samples, seed=seed)
     _write(folder, EXPORT_SAMPLES_FILE,
@@ -135,6 +134,12 @@ def save_pretrained(
         _write(folder, name, lambda p, panel=panel: draw_traversal_sheet([panel], title, p))
         traversals[code.name] = name
 
+    from .explore.report import render_report
+
+    page = render_report(model, source or "model", evaluation, None if evaluation else "none came with the export",
+                         seed=seed, with_dataset=False, host=host)
+    _write(folder, EXPORT_REPORT_FILE, lambda p: p.write_text(page, encoding="utf-8"))
+
     meta = _decoded(model.metadata)
     record = {
         "format": EXPORT_FORMAT,
@@ -143,6 +148,7 @@ def save_pretrained(
         "card": EXPORT_CARD_FILE,
         "samples": {"file": EXPORT_SAMPLES_FILE, "n": samples, "seed": seed},
         "traversals": traversals,
+        "report": EXPORT_REPORT_FILE,
         "source": source,
         "exported_with": __version__,
         "metadata": meta,
@@ -264,6 +270,10 @@ def model_card(model: "TrainedModel", record: dict[str, Any], license: str | Non
         "",
         "Loading reads `model.safetensors` (no pickle) and rebuilds the networks through the plugins "
         "listed under Plugins, which must be installed.",
+        "",
+        f"[{record.get('report', EXPORT_REPORT_FILE)}]({record.get('report', EXPORT_REPORT_FILE)}) shows the model in one "
+        "self-contained page (traversals, Q's reading of an image, the evaluation); `infogan-tk explore THIS_FOLDER` "
+        "gives the same with live controls.",
         "",
         "## Codes",
         "",

@@ -170,6 +170,22 @@ class Registry(Generic[T]):
         """Return the object registered under ``name``."""
         return self.entry(name).obj
 
+    def exact(self, name: str, where: str) -> Entry[T]:
+        """The entry registered under exactly ``name``, case included, for a name a config gives
+        (``where`` says where, e.g. ``train.sinks``): a name in another case is refused with the
+        right spelling, an unknown one as :meth:`entry` refuses it."""
+        if not isinstance(name, str) or not name:
+            raise UnknownNameError(f"{where} holds {name!r}, which is no {self.what} name; give a name from `infogan-tk list`")
+        try:
+            entry = self.entry(name)
+        except UnknownNameError as exc:
+            prefix = f"unknown {self.what} '{name}'"
+            text = str(exc)
+            raise UnknownNameError(prefix + f" in {where}" + text[len(prefix):] if text.startswith(prefix) else text) from None
+        if entry.name != name:
+            raise UnknownNameError(f"unknown {self.what} '{name}' in {where}: names are case-sensitive. Did you mean '{entry.name}'?")
+        return entry
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._entries
 

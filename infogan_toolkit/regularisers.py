@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import coerce_value
-from .errors import ConfigError
+from .errors import ConfigError, option_error
 from .suggest import did_you_mean
 
 
@@ -199,8 +199,10 @@ class ResolvedRegulariser:
     options: Any
 
 
-def parse_options(name: str, plugin: RegulariserPlugin, table: Mapping[str, Any]) -> Any:
-    """Validate ``[loss.NAME]``'s table against the plugin's options class; a one-line ConfigError."""
+def parse_options(name: str, plugin: RegulariserPlugin, table: Mapping[str, Any], source: str = "") -> Any:
+    """Validate ``[loss.NAME]``'s table against the plugin's options class; a one-line ConfigError.
+    A ``ValueError`` or ``TypeError`` from the class (an attrs validator's way) becomes one line
+    naming the option and ``source`` (who registered the term, e.g. ``plugin 'x' (dist 1.0)``)."""
     if not isinstance(table, Mapping):
         raise ConfigError(f"loss.{name} must be a table of options, e.g. loss.{name}.weight=1.0")
     fields = {f.name: f for f in attrs.fields(plugin.options)}
@@ -216,6 +218,9 @@ def parse_options(name: str, plugin: RegulariserPlugin, table: Mapping[str, Any]
         return plugin.options(**values)
     except ConfigError as exc:
         raise ConfigError(f"loss.{name}.{exc}") from None
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise ConfigError(option_error(f"loss.{name}", exc, source)) from None
+
 
 
 def upgrade_legacy(data: dict[str, Any], registry: Any) -> dict[str, Any]:

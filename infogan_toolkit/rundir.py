@@ -19,6 +19,7 @@ and an exported model's folder (``infogan-tk export``, ``TrainedModel.save_pretr
     DIR/README.md                                the model card
     DIR/samples.png                              a grid of samples
     DIR/traversal-CODE.png                       one traversal sheet per code
+    DIR/report.html                              what `infogan-tk explore` shows, as one self-contained page
 
 Nothing is written through a symbolic link placed in a run directory: :func:`check_run_dir` refuses
 one at any of these names before a run starts, and every write opens its file with ``O_NOFOLLOW``
@@ -31,12 +32,13 @@ import json
 import os
 import re
 import socket
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError, ToolkitError
-from .files import read_bytes
+from .files import OutputError, make_missing_dirs, read_bytes, remove_made_dirs, write_problem
 
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
@@ -48,6 +50,7 @@ EXPORT_MODEL_FILE = "model.safetensors"
 EXPORT_METADATA_FILE = "metadata.json"
 EXPORT_CARD_FILE = "README.md"
 EXPORT_SAMPLES_FILE = "samples.png"
+EXPORT_REPORT_FILE = "report.html"
 MODEL_FORMAT = "infogan-tk-model/1"
 STATE_FORMAT = "infogan-tk-state/1"
 
@@ -138,6 +141,36 @@ def list_steps(run_dir: Path) -> list[int]:
 WRITTEN = (CONFIG_FILE, METRICS_FILE, EVAL_FILE, FIGURES_DIR, CHECKPOINTS_DIR, LOCK_FILE)
 
 
+#: Names that mark a folder as a run directory (or one a sweep prepared for a run: its job file).
+RUN_MARKERS = (CONFIG_FILE, METRICS_FILE, CHECKPOINTS_DIR, LOCK_FILE, "job.json")
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """Refuse ``train --out`` at a place that is not a run directory and cannot become one: a file,
+    a device, or a non-empty folder holding none of a run's files (``train --out .`` in a project
+    folder would scatter a run among its files). A one-line :class:`OutputError`."""
+    run_dir = Path(run_dir)
+    try:
+        info = os.lstat(run_dir)
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # a name too long, a permission: one line
+        raise write_problem(exc, run_dir) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise OutputError(f"--out '{run_dir}' is a symbolic link; the toolkit trains only into a real folder, so name one")
+    if not stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"--out '{run_dir}' is a file, not a folder; name a new folder for the run")
+    try:
+        names = {p.name for p in run_dir.iterdir()}
+    except OSError as exc:
+        raise write_problem(exc, run_dir) from None
+    if names and not names & set(RUN_MARKERS):
+        raise OutputError(
+            f"--out '{run_dir}' is a folder with other files in it ({len(names)} entries) and no run; "
+            "name a new or empty folder for the run"
+        )
+
+
 def check_run_dir(run_dir: Path) -> None:
     """Refuse a run directory with a symbolic link at a name the toolkit writes (or in checkpoints/),
     before anything is written; a one-line error names it."""
@@ -167,7 +200,16 @@ def acquire_lock(run_dir: Path) -> Path:
     ``train`` or ``--resume`` into it is refused. A lock of a dead process on this host is taken
     over; this process may claim a directory again. Returns the lock file."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    created = make_missing_dirs(run_dir)
+    try:
+        return _claim(run_dir)
+    except BaseException:
+        remove_made_dirs(created)  # a refused claim leaves no new empty folder behind
+        raise
+
+
+def _claim(run_dir: Path) -> Path:
+    """Write ``RUN/.lock`` for this process in an existing ``run_dir`` (see :func:`acquire_lock`)."""
     path = run_dir / LOCK_FILE
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     for _attempt in range(2):
@@ -192,8 +234,14 @@ def acquire_lock(run_dir: Path) -> Path:
                 f"run directory '{run_dir}' is in use by process {pid} on {host!r} (since {owner.get('started', '?')}); "
                 "wait for it to finish, or train into another --out"
             ) from None
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
+        except OSError as exc:  # read-only, permission, full disk: one line
+            raise write_problem(exc, path) from None
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(me, fh)
+        except OSError as exc:  # a full disk: no half-written lock left behind
+            path.unlink(missing_ok=True)
+            raise write_problem(exc, path) from None
         return path
     raise ToolkitError(f"could not claim run directory '{run_dir}' (its lock file keeps changing); retry")
 

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from .backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
-from .codes import LatentCode, QHead, parse_code_spec
+from .codes import CodeControl, LatentCode, QHead, parse_code_spec
 from .datasets import DatasetPlugin, DatasetRequest, ImageDataset
 from .engine.events import Callback, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
 from .errors import ToolkitError
@@ -195,6 +195,20 @@ def _check_code(code: LatentCode, where: str, heads: Any, n: int, device: torch.
     if tuple(trav_enc.shape) != (trav.shape[0], code.width):
         _fail(where, f"encode(traversal) gives shape {tuple(trav_enc.shape)}; expected ({trav.shape[0]}, {code.width})")
     _finite(where, "encode(traversal)", trav_enc)
+
+    # What `infogan-tk explore` builds the code's control from, and the value a control sets.
+    try:
+        control = code.control()
+    except (ValueError, TypeError) as exc:
+        _fail(where, f"control() raised {type(exc).__name__}: {exc}")
+    if not isinstance(control, CodeControl):
+        _fail(where, f"control() must return a CodeControl, got {type(control).__name__}")
+    if control.kind == "choice" and len(control.labels) != categories:
+        _fail(where, f"control() offers {len(control.labels)} choices for a code of {categories} categories")
+    number = 0 if control.kind == "choice" else (control.low + control.high) / 2
+    one = _is_tensor(where, "value_from_control", code.value_from_control(number))
+    if tuple(code.encode(one.to(device)).shape) != (1, code.width):
+        _fail(where, f"encode(value_from_control({number})) must give one row of width {code.width}")
 
     head = _lookup_head(heads, code.default_head, where)
     check_code_with_head(code, head, n=n, device=device)

@@ -99,7 +99,7 @@ def test_debug_variable_shows_the_traceback(runner, monkeypatch):
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory, runner):
     out = tmp_path_factory.mktemp("cli") / "run"
-    args = ["train", "--config", "glyphs", "--steps", "4", "--batch-size", "8", "--out", str(out), "--quiet", "--json", "--no-eval",
+    args = ["train", "--backbone", "glyphs", "--dataset", "glyphs", "--codes", "cat3,unif3", "--set", "model.noise_dim=0", "--steps", "4", "--batch-size", "8", "--out", str(out), "--quiet", "--json", "--no-eval",
             "--set", "train.checkpoint_every=2", "--set", "train.log_every=2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr

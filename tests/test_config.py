@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.common import build_config
 from infogan_toolkit.config import Config, apply_dict, parse_override
 from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.registry import is_builtin
 
 PAPER_CONFIGS = {
     # name: (backbone, codes, lr_d, lr_g, lambda_continuous, lambda_discrete)
@@ -37,8 +40,8 @@ def test_precedence_defaults_file_flags(host, tmp_path):
 
 def test_no_config_and_no_backbone_uses_registered_default(host):
     cfg = build_config(host)
-    assert cfg.model.backbone == "glyphs"
-    assert cfg.data.dataset == "glyphs"
+    assert cfg.model.backbone == "mnist"  # `default` is mnist-fast
+    assert cfg.data.dataset == "mnist"
 
 
 def test_noise_dim_zero_is_kept_not_replaced_by_the_backbone_default(host):
@@ -110,3 +113,16 @@ def test_paper_configs_match_the_tables(host, name):
 def test_config_by_path_equals_config_by_name(host):
     path = host.registries.configs.get("mnist")
     assert build_config(host, str(path)) == build_config(host, "mnist")
+
+
+def test_each_shipped_config_says_which_regularisers_it_turns_on(host):
+    # The one comment line a reader checks, against what the resolved config turns on.
+    shipped = [e for e in host.registries.configs if is_builtin(e.distribution) and e.name != "default"]
+    assert len(shipped) >= 12
+    for entry in shipped:
+        text = Path(entry.obj).read_text()
+        (said,) = [line for line in text.splitlines() if line.startswith("# Regularisers turned on (docs/regularisers.md): ")]
+        on = sorted(t.name for t in resolve(build_config(host, entry.name), host).regularisers)
+        named = sorted(name for name in host.registries.regularisers.names() if re.search(rf"\b{name}\b", said))
+        assert named == on, f"{entry.name}: the comment names {named}, the config turns on {on}"
+        assert on or "none" in said, entry.name

@@ -156,7 +156,7 @@ def test_a_third_party_extension_is_stepped_saved_and_restored(host, tmp_path):
         assert int(resumed.extensions["counter"].module.steps) == 3
         resumed.run()
         assert int(load_tensors(model_path(tmp_path / "run", 5))["counter.steps"]) == 5
-        with pytest.raises(ToolkitError, match=r"unknown extension 'countr'. Did you mean 'counter'"):
+        with pytest.raises(ToolkitError, match=r"unknown extension 'countr' in train.extensions. Did you mean 'counter'"):
             Trainer(tiny_config(extensions=["countr"]), tmp_path / "bad", host=host, progress=False)
         with pytest.raises(PluginError, match="extension 'stray' offers a generator that is not one of its networks"):
             Trainer(tiny_config(steps=1, extensions=["stray"]), tmp_path / "stray", host=host, progress=False)

@@ -208,7 +208,7 @@ def test_ctrl_c_writes_a_checkpoint_and_returns(host, tmp_path):
 
 
 def test_unknown_sink_name_is_refused(host, tmp_path):
-    with pytest.raises(Exception, match="unknown metric sink 'tensorbord'. Did you mean 'tensorboard'"):
+    with pytest.raises(Exception, match="unknown metric sink 'tensorbord' in train.sinks. Did you mean 'tensorboard'"):
         Trainer(tiny_config(sinks=["tensorbord"]), tmp_path / "r", host=host, progress=False)
 
 

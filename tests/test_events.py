@@ -77,7 +77,7 @@ def test_train_callbacks_chooses_and_an_unknown_name_is_refused(events, tmp_path
     Trainer(tiny(callbacks=["recorder"], figures=True), tmp_path / "only", host=host, progress=False).run()
     assert [s[0] for s in seen] == ["start", "log", "log", "checkpoint", "end"]
     assert not (tmp_path / "only" / "figures").exists()  # the figures callback was not chosen
-    with pytest.raises(ToolkitError, match=r"(?i)unknown callback 'recordr'. Did you mean 'recorder'"):
+    with pytest.raises(ToolkitError, match=r"(?i)unknown callback 'recordr' in train.callbacks. Did you mean 'recorder'"):
         Trainer(tiny(callbacks=["recordr"]), tmp_path / "bad", host=host, progress=False)
     assert not (tmp_path / "bad").exists()
 

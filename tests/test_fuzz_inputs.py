@@ -236,3 +236,329 @@ def test_fuzzed_state_files_are_refused_on_resume(run, case):
     save_file(tensors, str(path), metadata=meta)
     args = ["train", "--resume", str(run), "--steps", "4", "--quiet", "--no-eval", "--device", "cpu"]
     invoke_refused(args, f"resume case {case} ({what})", run)
+
+
+# == the newer surfaces (issue 50): term options, names, outputs, generators metadata, eval sizes ==
+import os
+import stat
+import subprocess
+import sys
+
+from infogan_toolkit.plugins import PluginHost
+
+#: Numbers no bounded option takes: non-finite, beyond float range (TOML reads 1e400 as inf),
+#: far beyond any range (each built-in bound is at most 1e12), or below every lower bound (0).
+BAD_FLOATS = ["inf", "-inf", "nan", "+nan", "1e400", "-1e400", "1e308", "-1e308", "-1", "-0.5", "1e20", "99999999999999999999999"]
+BAD_INTS = ["-1", "99999999999999999999", "1e400", "inf", "nan", "1.5", "-99999999999999999999"]
+
+
+def term_number_fields() -> list[tuple[str, str, str]]:
+    """(term, option, declared type) of every number a built-in regulariser takes."""
+    out = []
+    for entry in PluginHost().registries.regularisers:
+        for f in attrs.fields(entry.obj.options):
+            if str(f.type) in ("float", "int"):
+                out.append((entry.name, f.name, str(f.type)))
+    return sorted(out)
+
+
+TERM_FIELDS = term_number_fields()
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_fuzzed_term_numbers_are_refused_when_the_config_is_resolved(tmp_path, case):
+    rng = random.Random(SEED * 6000 + case)
+    term, option, declared = rng.choice(TERM_FIELDS)
+    value = rng.choice(BAD_INTS if declared == "int" else BAD_FLOATS)
+    if case % 4 == 3:  # the same through a config file's table
+        path = tmp_path / "terms.toml"
+        path.write_text(f'[model]\nbackbone = "shapes"\n\n[loss.{term}]\n{option} = {value}\n')
+        args = ["config", "show", "--config", str(path)]
+    else:
+        args = ["config", "show", "--config", "shapes", "--set", f"loss.{term}.{option}={value}"]
+    invoke_refused(args, f"term number case {case} (loss.{term}.{option}={value})", tmp_path)
+    result = CliRunner().invoke(app, args)
+    assert f"loss.{term}.{option}" in result.stderr, f"case {case}: the error does not name the option: {result.stderr!r}"
+
+
+CONFIG_NUMBERS = [("optim", "lr_d"), ("optim", "lr_g"), ("loss", "lambda_discrete"), ("loss", "lambda_continuous"),
+                  ("optim", "beta1"), ("train", "ema"), ("train", "log_every"), ("train", "keep_checkpoints"),
+                  ("model", "noise_dim"), ("train", "batch_norm_refresh"), ("train", "checkpoint_every")]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_fuzzed_config_numbers_are_refused(tmp_path, case):
+    rng = random.Random(SEED * 6500 + case)
+    section, key = rng.choice(CONFIG_NUMBERS)
+    declared = next(str(f.type) for f in attrs.fields(type(getattr(Config(), section))) if f.name == key)
+    value = rng.choice(BAD_INTS if "int" in declared else BAD_FLOATS)
+    if "int" in declared and value == "-1" and key == "noise_dim":
+        value = "9999999"  # noise_dim -1 is covered; the upper bound too
+    invoke_refused(["config", "show", "--config", "shapes", "--set", f"{section}.{key}={value}"],
+                   f"config number case {case} ({section}.{key}={value})", tmp_path)
+
+
+def miscase(rng: random.Random, name: str) -> str:
+    variants = [name.upper(), name.capitalize(), name[:-1] + name[-1].upper(), name.swapcase() if name.swapcase() != name else name.upper()]
+    return rng.choice([v for v in variants if v != name] or [name.upper()])
+
+
+@pytest.mark.parametrize("case", range(30))
+def test_fuzzed_names_of_sinks_callbacks_extensions_and_sink_options_are_refused(tmp_path, case):
+    rng = random.Random(SEED * 7000 + case)
+    regs = PluginHost().registries
+    field = rng.choice(["sinks", "callbacks", "extensions", "sink_options", "sink_option_key"])
+    registry = {"sinks": regs.sinks, "callbacks": regs.callbacks, "extensions": regs.extensions}.get(field, regs.sinks)
+    known = registry.names()
+    kind = rng.choice(["miscased", "unknown", "nasty", "empty"])
+    name = {"miscased": lambda: miscase(rng, rng.choice(known)), "unknown": lambda: rng.choice(["nope", "tensorbord", "mlfow", "figure", "emas"]),
+            "nasty": lambda: rng.choice(NASTY).replace('"', ""), "empty": lambda: ""}[kind]()
+    if field == "sink_option_key":
+        sink = rng.choice(["mlflow", "wandb", "tensorboard"])
+        key = rng.choice(["bogus", "Tracking_URI", "timeout_", "MODE", "x"])
+        value = rng.choice(["1", '"x"', "true"])
+        override = f"train.sink_options.{sink}={{{key} = {value}}}"
+    elif field == "sink_options":
+        override = f"train.sink_options.{json.dumps(name) if kind in ('nasty', 'empty') else name}={{}}"
+    else:
+        listed = rng.sample(known, rng.randint(0, len(known)))
+        listed.insert(rng.randint(0, len(listed)), name)
+        override = f"train.{field}={json.dumps(listed)}"
+    invoke_refused(["config", "show", "--config", "shapes", "--set", override], f"name case {case} ({field} {kind}: {override!r})", tmp_path)
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_fuzzed_tracker_settings_are_refused(tmp_path, case):
+    rng = random.Random(SEED * 7500 + case)
+    sink = rng.choice(["mlflow", "wandb"])
+    key, value = rng.choice([("timeout", rng.choice(["0", "-1", "inf", "nan", "1e400", "601", '"10"', "true"])),
+                             ("tags", rng.choice(['"x"', "[1]", "{a = 1}" if sink == "mlflow" else "1"])),
+                             ("artifacts" if sink == "mlflow" else "images", rng.choice(['"yes"', "2"])),
+                             ("tracking_uri" if sink == "mlflow" else "mode", rng.choice(["1", "[1]", "true"] if sink == "mlflow" else ['"onlin"', '"ONLINE"', "1"]))])
+    override = f"train.sink_options.{sink}={{{key} = {value}}}"
+    invoke_refused(["config", "show", "--config", "shapes", "--set", override], f"tracker case {case} ({override!r})", tmp_path)
+
+
+# -- a third-party plugin whose option classes refuse values with ValueError / TypeError -------------
+STRICT = '''
+import attrs
+from infogan_toolkit import hookimpl
+from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, Terms
+
+
+def even(instance, attribute, value):
+    if value % 2:
+        raise ValueError(f"level must be even, got {value}")
+
+
+@attrs.define
+class StrictOptions:
+    weight: float = attrs.field(default=0.0, validator=attrs.validators.le(10.0))
+    mode: str = attrs.field(default="a", validator=attrs.validators.in_(["a", "b"]))
+    level: int = attrs.field(default=2, validator=even)
+    name: str = attrs.field(default="x", validator=attrs.validators.matches_re(r"^[a-z]+$"))
+
+
+class Strict(RegulariserPlugin):
+    options = StrictOptions
+
+    def build(self, options, setup):
+        raise TypeError("the strict term cannot be built")
+
+
+@attrs.frozen
+class SinkOptions:
+    level: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+
+
+class StrictSink:
+    options = SinkOptions
+
+    def __call__(self, run_dir, setup):
+        return None
+
+
+@hookimpl
+def register_regularisers(register):
+    register("strict", Strict())
+
+
+@hookimpl
+def register_metric_sinks(register):
+    register("strictsink", StrictSink())
+'''
+
+
+def install_fake(site: Path, dist: str, module: str, plugin: str, source: str) -> None:
+    """A module plus the .dist-info folder importlib.metadata reads: an installed distribution."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{module}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[infogan_toolkit]\n{plugin} = {module}\n")
+
+
+@pytest.fixture
+def strict_plugin(tmp_path, monkeypatch):
+    install_fake(tmp_path / "site", "infogan-tk-strict", "infogan_tk_strict", "strict", STRICT)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    yield
+    sys.modules.pop("infogan_tk_strict", None)
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_fuzzed_third_party_option_errors_are_one_line_naming_the_plugin(tmp_path, strict_plugin, case):
+    rng = random.Random(SEED * 8000 + case)
+    key, values = rng.choice([("loss.strict.weight", ["11", "1e9", "100.5"]), ("loss.strict.mode", ['"c"', '"A"', '""']),
+                              ("loss.strict.level", ["1", "3", "-7"]), ("loss.strict.name", ['"X1"', '"a b"', '""']),
+                              ("train.sink_options.strictsink", ["{level = 0}", "{level = -3}"])])
+    override = f"{key}={rng.choice(values)}"
+    args = ["config", "show", "--config", "shapes", "--set", override]
+    invoke_refused(args, f"plugin option case {case} ({override})", tmp_path / "site")
+    assert "infogan-tk-strict" in CliRunner().invoke(app, args).stderr, f"case {case}: the plugin is not named"
+
+
+# -- outputs --------------------------------------------------------------------------------------
+def _mount(folder: Path, options: str) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def mounts(tmp_path_factory):
+    """A read-only and a nearly full file system (small tmpfs mounts), where mounting works (root):
+    name -> folder; the names that could not be mounted are absent."""
+    base = tmp_path_factory.mktemp("mounts")
+    made = {}
+    if _mount(base / "ro", "ro,size=64k"):
+        made["ro"] = base / "ro"
+    if _mount(base / "full", "size=16k"):
+        made["full"] = base / "full"
+        try:  # fill it: every later write meets a full disk
+            with open(base / "full" / "filler", "wb") as fh:
+                while True:
+                    fh.write(b"\0" * 4096)
+                    fh.flush()
+        except OSError:
+            pass
+    yield made
+    for folder in made.values():
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def hostile_out(rng: random.Random, tmp: Path, mounts: dict[str, Path], suffix: str, folder: bool = False) -> tuple[str, str]:
+    """An output path the file system (or the command) must refuse, prepared under ``tmp``; (what, path)."""
+    (tmp / "afile").write_text("x")
+    kinds = ["under-a-file", "too-long", "device", "fifo", "link"] + (["a-file"] if folder else ["wrong-suffix", "a-folder"])
+    kinds += [k for k in ("ro", "full") if k in mounts]
+    kind = rng.choice(kinds)
+    if kind == "under-a-file":
+        return kind, str(tmp / "afile" / f"x{suffix}")
+    if kind == "too-long":
+        return kind, str(tmp / ("n" * 300 + suffix))
+    if kind == "device":
+        return kind, rng.choice(["/dev/null", "/dev/full"])
+    if kind == "fifo":
+        os.mkfifo(tmp / f"pipe{suffix}")
+        return kind, str(tmp / f"pipe{suffix}")
+    if kind == "link":
+        (tmp / f"link{suffix}").symlink_to(tmp / "afile")
+        return kind, str(tmp / f"link{suffix}")
+    if kind == "a-file":
+        return kind, str(tmp / "afile")
+    if kind == "wrong-suffix":
+        return kind, str(tmp / rng.choice(["out.jpeg", "out", "out.png.txt", "out."]))
+    if kind == "a-folder":
+        (tmp / f"adir{suffix}").mkdir()
+        return kind, str(tmp / f"adir{suffix}")
+    return kind, str(mounts[kind] / rng.choice(["", "sub/"]) / (f"out{suffix}" if not folder else "out"))
+
+
+@pytest.mark.parametrize("case", range(24))
+def test_fuzzed_output_paths_are_refused_and_leave_nothing(trained, tmp_path, mounts, case):
+    rng = random.Random(SEED * 9000 + case)
+    command = ["sample", "traverse", "eval", "train"][case % 4]
+    suffix = {"sample": ".png", "eval": ".json"}.get(command, "")
+    what, out = hostile_out(rng, tmp_path, mounts, suffix, folder=command in ("traverse", "train"))
+    if command == "sample":
+        args = ["sample", str(trained), "--n", "16", "--out", out]
+    elif command == "traverse":
+        args = ["traverse", str(trained), "--rows", "2", "--steps", "3", "--out", out]
+    elif command == "eval":
+        args = ["eval", str(trained), "--device", "cpu", "--samples", "50", "--metrics", "mi", "--out", out]
+    else:
+        args = ["train", "--backbone", "shapes", "--out", out, "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval", "--device", "cpu"]
+    before_full = sorted(p.name for p in mounts["full"].rglob("*")) if "full" in mounts else []
+    invoke_refused(args, f"output case {case} ({command} --out {what}: {out[:80]})", tmp_path)
+    if "full" in mounts:  # nothing partial left on the full disk: no file, no folder
+        assert sorted(p.name for p in mounts["full"].rglob("*")) == before_full, f"output case {case}: left {list(mounts['full'].rglob('*'))}"
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_train_refuses_a_non_empty_folder_that_is_not_a_run(tmp_path, case):
+    rng = random.Random(SEED * 9500 + case)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in rng.sample(["README.md", "setup.py", "notes.txt", "data", "src", ".git", "figures", "eval.json"], rng.randint(1, 3)):
+        (folder / name).mkdir() if "." not in name[1:] else (folder / name).write_text("mine")
+    invoke_refused(["train", "--backbone", "shapes", "--out", str(folder), "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval", "--device", "cpu"],
+                   f"non-run folder case {case} ({sorted(p.name for p in folder.iterdir())})", tmp_path)
+
+
+# -- the generators entry of a weights file's metadata ------------------------------------------------
+def bad_generators(rng: random.Random) -> str:
+    depth = rng.choice([500, 3000, 20000])
+    return rng.choice([
+        "[" * depth + "]" * depth,
+        '{"ema": ' * depth + '"g."' + "}" * depth,
+        "not json", "{", "", "   ", "null", "[]", '["ema"]', "3", '"ema."', "true",
+        '{"ema": 3}', '{"ema": null}', '{"ema": ["g."]}', '{"ema": "generator"}', '{"ema": ""}',
+        '{"../x": "ema."}', '{"": "ema."}', '{"\\u001b[2J": "ema."}', '{"ema": "ema"}',
+        json.dumps({f"g{i}": f"g{i}." for i in range(rng.choice([65, 1000]))}),
+    ])
+
+
+@pytest.mark.parametrize("case", range(16))
+def test_fuzzed_generators_metadata_is_refused_by_inspect_sample_traverse_and_eval(run, tmp_path, case):
+    rng = random.Random(SEED * 10000 + case)
+    path = model_path(run, 2)
+    meta, tensors = read_metadata(path), load_file(str(path))
+    value = bad_generators(rng)
+    save_file(tensors, str(path), metadata={**meta, "generators": value})
+    what = f"generators {value[:60]!r}"
+    invoke_refused(["inspect", str(path)], f"inspect generators case {case} ({what})", run)
+    invoke_refused(["sample", str(path), "--n", "4", "--out", str(tmp_path / "s.png")], f"sample generators case {case} ({what})", run)
+    assert not (tmp_path / "s.png").exists()
+    if case % 2 == 0:
+        invoke_refused(["traverse", str(path), "--rows", "2", "--steps", "3", "--out", str(tmp_path / "t")], f"traverse generators case {case} ({what})", run)
+        assert not (tmp_path / "t").exists()
+    else:
+        invoke_refused(["eval", str(path), "--device", "cpu", "--samples", "50", "--metrics", "mi"], f"eval generators case {case} ({what})", run)
+
+
+# -- eval sizes and devices -----------------------------------------------------------------------
+@pytest.mark.parametrize("case", range(10))
+def test_fuzzed_eval_sizes_and_devices_are_refused(trained, case):
+    rng = random.Random(SEED * 11000 + case)
+    extra = rng.choice([
+        ["--samples", rng.choice(["0", "-5", "1000001", "99999999999"])],
+        ["--size", f"{rng.choice(['dci_trees', 'factor_samples', 'batch', 'mig_bins'])}={rng.choice(['0', '99999999999', '-1'])}"],
+        ["--device", rng.choice(["cpu:junk", "cuda:x", "auto:0", "cpu:", "tpu", "cpu:99999"])],
+    ])
+    args = ["eval", str(trained), "--metrics", "mi", *extra]
+    if extra[0] != "--device":
+        args += ["--device", "cpu"]
+    if extra[0] != "--samples":
+        args += ["--samples", "50"]
+    invoke_refused(args, f"eval size case {case} ({extra})", trained)
+
+
+def test_a_third_party_terms_build_error_is_one_line_naming_the_plugin(tmp_path, strict_plugin):
+    out = tmp_path / "run"
+    args = ["train", "--backbone", "shapes", "--out", str(out), "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval",
+            "--device", "cpu", "--set", "loss.strict.weight=1"]
+    invoke_refused(args, "strict build", tmp_path / "site")
+    result = CliRunner().invoke(app, args)
+    assert "loss.strict" in result.stderr and "infogan-tk-strict" in result.stderr and "cannot be built" in result.stderr, result.stderr
+    assert not out.exists(), "a refused run left its folder behind"

@@ -36,7 +36,7 @@ def _no_tracker_env(monkeypatch, tmp_path):
 
 
 def train(out: Path, *sets: str) -> object:
-    """A 3-step default (glyphs) run logging every step; its CLI result."""
+    """A 3-step default (MNIST) run logging every step; its CLI result."""
     args = ["train", "--steps", "3", "--batch-size", "8", "--out", str(out), "--quiet", "--no-eval",
             "--set", "train.log_every=1"]
     for item in sets:
@@ -61,7 +61,7 @@ def test_mlflow_run_lands_in_a_local_store(tmp_path, monkeypatch):
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_name == "run"
     params = run.data.params
-    assert params["train.steps"] == "3" and params["train.batch_size"] == "8" and params["model.backbone"] == "glyphs"
+    assert params["train.steps"] == "3" and params["train.batch_size"] == "8" and params["model.backbone"] == "mnist"
     assert params["train.sinks"] == "['mlflow']"
     logged = [line for line in (out / "metrics.jsonl").read_text().splitlines()]
     name = next(k for k in json.loads(logged[0]) if k != "step")
@@ -161,7 +161,7 @@ def test_wandb_offline_run_holds_config_metrics_and_images(tmp_path):
             break
         time.sleep(0.5)
     assert "train" in config, f"no config in the offline run; keys found: {sorted(config)}, {len(rows)} history rows"
-    assert config["train"]["steps"] == 3 and config["model"]["backbone"] == "glyphs"
+    assert config["train"]["steps"] == 3 and config["model"]["backbone"] == "mnist"
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     name = next(k for k in logged[0] if k != "step")
     by_step = {row["_step"]: row for row in rows}
@@ -177,7 +177,7 @@ MISSING_SHIM = 'raise ImportError("No module named {name!r}")\n'
 
 
 @pytest.mark.parametrize("name", ["mlflow", "wandb"])
-def test_missing_package_says_one_line_and_the_run_goes_on(tmp_path, name):
+def test_a_named_tracker_whose_package_is_missing_stops_the_run_before_training(tmp_path, name):
     shim = tmp_path / "shim" / name
     shim.mkdir(parents=True)
     (shim / "__init__.py").write_text(MISSING_SHIM.format(name=name))
@@ -189,10 +189,12 @@ def test_missing_package_says_one_line_and_the_run_goes_on(tmp_path, name):
          "--quiet", "--no-eval", "--set", f'train.sinks=["{name}"]'],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr
+    # Asked for by name, it cannot start: the run stops before training (issue 50), leaving nothing.
+    assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if name in line]
-    assert lines == [f"infogan-tk: metric sink '{name}' is off: the {name} package is not installed (pip install 'infogan-toolkit[{name}]')"]
-    assert list_steps(out) == [2]
+    assert lines[0] == f"infogan-tk: metric sink '{name}' is off: the {name} package is not installed (pip install 'infogan-toolkit[{name}]')"
+    assert lines[-1].startswith(f"error: metric sink '{name}' was asked for but is not available") and len(lines) == 2
+    assert "Traceback" not in proc.stderr and not out.exists()
 
 
 def test_unknown_option_is_one_line_exit_2(tmp_path):
@@ -201,13 +203,13 @@ def test_unknown_option_is_one_line_exit_2(tmp_path):
     message = result.stderr.strip()
     assert "\n" not in message and "Traceback" not in message
     assert "unknown option 'train.sink_options.mlflow.tracking_url'. Did you mean 'tracking_uri'?" in message
-    assert "Known: tracking_uri, experiment, run_name, tags, artifacts." in message
+    assert "Known: tracking_uri, experiment, run_name, tags, artifacts, timeout." in message
     assert not (tmp_path / "run").exists()
 
 
 def test_options_for_an_unknown_sink_are_refused(tmp_path):
     result = train(tmp_path / "run", 'train.sink_options.mlfow={experiment="x"}')
-    assert result.exit_code == 2 and "unknown metric sink 'mlfow'. Did you mean 'mlflow'" in result.stderr
+    assert result.exit_code == 2 and "unknown metric sink 'mlfow' in train.sink_options. Did you mean 'mlflow'" in result.stderr
 
 
 def test_conformance_kit_on_both_factories(tmp_path, monkeypatch):
@@ -229,3 +231,60 @@ def test_conformance_kit_on_both_factories(tmp_path, monkeypatch):
     assert run.data.tags["infogan-tk.nonfinite"] == "li_c1: 1"
     # W&B wrote where WANDB_DIR says, even after earlier runs in this process.
     assert list((tmp_path / "wandb" / "wandb").glob("offline-run-*"))
+
+
+def test_an_mlflow_server_where_nothing_listens_stops_the_run_in_seconds(tmp_path):
+    """A real port on 127.0.0.1 with nothing listening (bound, then closed): one line, within the
+    timeout, before training; nothing left behind."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    result = train(tmp_path / "run", f'train.sink_options.mlflow={{tracking_uri="http://127.0.0.1:{port}", timeout=3}}')
+    assert time.monotonic() - start < 30
+    assert result.exit_code == 2, result.stderr
+    assert f"MLflow tracking server 'http://127.0.0.1:{port}' cannot be reached" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_tracking_server_that_accepts_but_never_answers_times_out(tmp_path):
+    """A real listening socket on 127.0.0.1 that never replies: the W&B-style probe connects, and
+    MLflow's own client gives up after the timeout and its one retry, in one line."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # accepted, never answered
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        port = server.getsockname()[1]
+        start = time.monotonic()
+        result = train(tmp_path / "run", f'train.sink_options.mlflow={{tracking_uri="http://127.0.0.1:{port}", timeout=2}}')
+        took = time.monotonic() - start
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
+    assert result.exit_code == 2, result.stderr
+    assert took < 60, f"took {took:.0f} s"
+    assert "error: metric sink 'mlflow' was asked for but cannot start" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -1,4 +1,4 @@
-"""Through the CLI on a real glyphs run with train.ema: `traverse --gif` writes one GIF per code whose
+"""Through the CLI on a real (default, MNIST) run with train.ema: `traverse --gif` writes one GIF per code whose
 frames are the traversal's images swept there and back, and `sample`, `traverse` and `eval` use the
 moving average by default and the raw generator with --generator raw."""
 
@@ -45,26 +45,26 @@ def test_traverse_gif_frames_are_the_traversal_swept_there_and_back(ema_run, run
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["generator"] == "ema"
-    assert [(t["code"], t["frames"]) for t in report["traversals"]] == [("c1", 4), ("c2", 8)]  # Cat(3): 0 1 2 1; 5 values: 8
+    assert [(t["code"], t["frames"]) for t in report["traversals"]] == [("c1", 18), ("c2", 8)]  # Cat(10): 0..9..1; 5 values: 8
     model = load_checkpoint(ema_run)
     c2 = model.codes.codes[1].code
     expected = traversal_images(model.generate, model.codes, model.noise_dim, 1, rows=4, steps=5, value_range=(-2.0, 2.0),
                                 seed=0, noise_kind=model.config.model.noise)
-    expected = (expected.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0].reshape(4, 5, 32, 32)  # (row, column, H, W)
+    expected = (expected.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0].reshape(4, 5, 28, 28)  # (row, column, H, W)
     values = [float(v) for v in c2.traversal(5, -2.0, 2.0)]
     with Image.open(out / "traverse-c2.gif") as gif:
         assert gif.info["loop"] == 0 and gif.info["duration"] == 150
         assert gif.info["comment"].decode() == "c2 Unif(-1,1): -2.00 to +2.00 and back; each cell keeps its noise and other codes"
         frames = [np.asarray(frame.convert("L")) for frame in ImageSequence.Iterator(gif)]
     assert len(frames) == 8
-    scale = cell_scale((32, 32))
-    body_width = (2 * (32 + PADDING) + PADDING) * scale
+    scale = cell_scale((28, 28))
+    body_width = (2 * (28 + PADDING) + PADDING) * scale
     left = (frames[0].shape[1] - body_width) // 2
     for frame, column in zip(frames, sweep_order(5)):
         for row in range(4):  # a 2 x 2 grid, one cell per traversal row
-            y = HEADER_PIXELS + (PADDING + (row // 2) * (32 + PADDING)) * scale
-            x = left + (PADDING + (row % 2) * (32 + PADDING)) * scale
-            cell = frame[y:y + 32 * scale:scale, x:x + 32 * scale:scale]
+            y = HEADER_PIXELS + (PADDING + (row // 2) * (28 + PADDING)) * scale
+            x = left + (PADDING + (row % 2) * (28 + PADDING)) * scale
+            cell = frame[y:y + 28 * scale:scale, x:x + 28 * scale:scale]
             assert np.array_equal(cell, expected[row, column].numpy()), (row, column)
     assert not np.array_equal(frames[0], frames[4])  # -2 and +2 differ
     assert values[0] == -2.0 and values[-1] == 2.0

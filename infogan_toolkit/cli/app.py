@@ -38,3 +38,5 @@ from . import evaluate as _evaluate  # noqa: E402,F401
 from . import export as _export  # noqa: E402,F401
 from . import encode as _encode  # noqa: E402,F401
 from . import plugin_tools as _plugin_tools  # noqa: E402,F401
+from . import sweep as _sweep  # noqa: E402,F401
+from . import explore as _explore  # noqa: E402,F401

@@ -9,7 +9,7 @@ import typer
 from ..checkpoint import atomic_save
 from ..encode import encode_dataset
 from ..errors import ConfigError
-from ..files import write_file
+from ..files import output_file, write_file, write_problem
 from .app import app
 from .common import err_console, one_line_errors, print_json
 
@@ -49,14 +49,19 @@ def encode(
     model = from_pretrained(checkpoint, device=pick_device(device), host=host)
     name, assembly = dataset_assembly(model, "image-folder" if image_dir is not None else dataset,
                                       str(image_dir) if image_dir is not None else data_root)
-    data = load_dataset(assembly, host, split=split, name=name)
-    encoding = encode_dataset(model, data, batch)
     prefix = out if out is not None else Path(f"encoded-{name}-{split}")
     csv_path, tensors_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".safetensors")
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    for path in (csv_path, tensors_path):  # checked before the images are read and encoded
+        output_file(path)
+    data = load_dataset(assembly, host, split=split, name=name)
+    encoding = encode_dataset(model, data, batch)
     write_file(csv_path, encoding.to_csv())
     tensors, meta = encoding.to_tensors()
-    atomic_save(tensors, tensors_path, {**meta, "dataset": name, "split": split, "step": str(model.step)})
+    try:
+        atomic_save(tensors, tensors_path, {**meta, "dataset": name, "split": split, "step": str(model.step)})
+    except OSError as exc:  # a full disk: one line; the CSV alone would pass for the whole encoding
+        csv_path.unlink(missing_ok=True)
+        raise write_problem(exc, tensors_path) from None
     summary = {"csv": str(csv_path), "safetensors": str(tensors_path), "rows": encoding.rows, "dataset": name,
                "split": split, "step": model.step, "columns": [c for c, _ in encoding.columns()]}
     if json_out:

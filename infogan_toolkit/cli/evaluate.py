@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..checkpoint import resolve_checkpoint
-from ..files import write_file
+from ..files import OutputError, open_regular, output_file, write_file
 from ..rundir import EVAL_FILE, eval_path
 from ..errors import ConfigError
 from ..evaluate.report import EvalSizes, evaluate, metric_names, parse_metrics
@@ -51,6 +51,31 @@ def parse_options(pairs: list[str] | None) -> dict[str, str]:
             raise ConfigError(f"--option {key} is given twice ({options[key]!r} and {value.strip()!r}); keep one")
         options[key] = value.strip()
     return options
+
+
+#: The most generated samples ``--samples`` takes (one million; the default is 10,000).
+MAX_SAMPLES = 1_000_000
+
+
+def check_not_fuller(target: Path, chosen: list[str] | None, known: list[str]) -> None:
+    """Refuse to replace an evaluation file that holds metrics this run (``chosen``: the metrics of
+    ``--metrics``; None for the default set; ``known``: every metric's name) will not write again, such as a run's end-of-run
+    ``eval.json`` that ``export``'s model card reads, with the fix (``--force`` or ``--out``)."""
+    if chosen is None or chosen == ["all"] or not target.is_file():
+        return
+    try:
+        with open_regular(target, "evaluation file", OutputError, 64 << 20) as fh:
+            old = json.loads(fh.read())
+    except (ValueError, RecursionError):
+        return  # not an evaluation: nothing to keep
+    if not isinstance(old, dict):
+        return
+    kept = [k for k in known if k in old and k not in chosen]
+    if kept:
+        raise OutputError(
+            f"'{target}' holds an evaluation with {', '.join(kept)}, which --metrics {','.join(chosen)} would drop; "
+            "pass --out FILE to write beside it, or --force to replace it"
+        )
 
 
 def default_out(checkpoint: Path, resolved: Path) -> Path:
@@ -102,10 +127,14 @@ def eval_command(
         "--size",
         help=f"Change a size: KEY=N (repeatable). Keys and defaults: {_SIZE_DEFAULTS}.",
     ),
+    split: str = typer.Option(
+        "test", "--split", help="The dataset split the dataset metrics read: test for results, a validation split (e.g. MNIST's val) for choosing anything."
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
     generator: str = GENERATOR_OPT,
     out: Path = typer.Option(None, "--out", "-o", help="JSON file to write (default: RUN/eval.json, or <checkpoint>.eval.json)."),
     json_out: bool = typer.Option(False, "--json", help="Only JSON on stdout; the table and messages go to stderr."),
+    force: bool = typer.Option(False, "--force", help="Replace an evaluation file that holds metrics this run does not compute."),
 ) -> None:
     """Evaluate a checkpoint: L_I per code, categorical accuracy, MIG, SAP, DCI, FactorVAE."""
     from ..engine.devices import pick_device
@@ -115,10 +144,14 @@ def eval_command(
     chosen = parse_metrics(metrics, metric_names(host.registries.metrics))
     size_set = parse_sizes(sizes)
     option_set = parse_options(options)
-    if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if seed < 0:  # before the output checks: the argument's own mistake comes first
+        raise ConfigError(f"--seed must be a whole number >= 0, got {seed!r}")
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise ConfigError(f"--samples must be in [1, {MAX_SAMPLES:,}], got {samples}; the L_I estimate needs no more")
     resolved = resolve_checkpoint(checkpoint)
-    target = out or default_out(checkpoint, resolved)
+    target = output_file(out or default_out(checkpoint, resolved), (".json",))
+    if not force:
+        check_not_fuller(target, chosen, metric_names(host.registries.metrics))
     errors = err_console()
     model = TrainedModel.load(resolved, device=pick_device(device), host=host, generator=generator)
     result = evaluate(
@@ -132,10 +165,10 @@ def eval_command(
         sizes=size_set,
         options=option_set,
         log=lambda line: errors.print(line, style="dim"),
+        split=split,
     )
     result = {"checkpoint": str(resolved), **result}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_file(target, json.dumps(result, indent=2) + "\n")  # never through a link planted at RUN/eval.json
+    write_file(target, json.dumps(result, indent=2) + "\n")  # whole or not at all, never through a planted link
     if json_out:
         errors.print(result_table(result, host.registries.metrics))
         print_json(result)

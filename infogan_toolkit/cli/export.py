@@ -60,7 +60,7 @@ def export(
     record = model.save_pretrained(folder, evaluation=evaluation, force=force, samples=samples, seed=seed,
                                    source=str(run), host=host)
     url = push_folder(folder, push, private=private) if push is not None else None
-    files = [record["model_file"], EXPORT_METADATA_FILE, record["card"], record["samples"]["file"], *record["traversals"].values()]
+    files = [record["model_file"], EXPORT_METADATA_FILE, record["card"], record["samples"]["file"], *record["traversals"].values(), record["report"]]
     if json_out:
         print_json({"folder": str(folder), "step": model.step, "checkpoint": str(checkpoint), "files": files,
                     "evaluation": evaluation is not None, "pushed": url})

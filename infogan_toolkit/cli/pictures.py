@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import typer
 from torchvision.utils import save_image
 
 from ..errors import ConfigError
+from ..files import OutputError, make_missing_dirs, open_for_write, output_file
 from ..evaluate.animation import traversal_animation, write_gif
 from ..evaluate.figures import SHEET_RANGE, draw_traversal_sheet, traversal_panels
 from ..model import TrainedModel
@@ -16,6 +18,8 @@ from .app import app
 from .common import GENERATOR_OPT, err_console, one_line_errors, print_json
 
 DEVICE_OPT = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto.")
+#: The most images ``sample --n`` draws into one grid.
+MAX_IMAGES = 10_000
 
 
 def _load(checkpoint: Path, device: str, generator: str | None) -> TrainedModel:
@@ -44,12 +48,13 @@ def sample(
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Write random samples from the prior as one PNG grid."""
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
+    if not 1 <= n <= MAX_IMAGES:
+        raise ConfigError(f"--n must be in [1, {MAX_IMAGES:,}], got {n}")
+    out = output_file(out, (".png",))  # checked before the model loads, written whole or not at all
     model = _load(checkpoint, device, generator)
     images, _values = model.sample(n, seed=seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.cpu(), out, nrow=max(1, int(n**0.5)), padding=2, pad_value=1.0)
+    with open_for_write(out, binary=True) as fh:
+        save_image(images.cpu(), fh, format="png", nrow=max(1, int(n**0.5)), padding=2, pad_value=1.0)
     if json_out:
         print_json({"out": str(out), "n": n, "seed": seed, "step": model.step, "generator": model.generator_name})
     else:
@@ -73,8 +78,10 @@ def traverse(
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """One grid per code in the layout of the paper's Fig. 2: the code varies along the columns."""
-    if rows < 1 or steps < 2:
-        raise ConfigError("--rows must be >= 1 and --steps >= 2")
+    if not (1 <= rows <= 1000 and 2 <= steps <= 1000):
+        raise ConfigError(f"--rows must be in [1, 1,000] and --steps in [2, 1,000], got {rows} and {steps}")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out '{out}' is a file; traverse writes a folder of pictures, so name a folder")
     if frame_ms < 10:
         raise ConfigError(f"--frame-ms must be at least 10 (GIF viewers play shorter frames slower), got {frame_ms}")
     model = _load(checkpoint, device, generator)
@@ -83,24 +90,41 @@ def traverse(
     for name in chosen:
         if name not in names:
             raise ConfigError(f"unknown code '{name}'.{did_you_mean(name, names)} This model has: {', '.join(names)}.")
-    out.mkdir(parents=True, exist_ok=True)
+    made = make_missing_dirs(out)  # the folders this call creates, outermost first
     written = []
     title = describe_source(checkpoint, model)
     noise_kind = model.assembly.config.model.noise
+    try:
+        _draw_sheets(model, chosen, names, out, rows, steps, value_range, seed, gif, frame_ms, title, noise_kind, written)
+    except BaseException:
+        # A full disk halfway: the sheets of this call are removed, so no partial set is left.
+        for entry in written:
+            for key in ("file", "gif"):
+                if key in entry:
+                    Path(entry[key]).unlink(missing_ok=True)
+        if made:
+            shutil.rmtree(made[0], ignore_errors=True)
+        raise
+    if json_out:
+        print_json({"step": model.step, "generator": model.generator_name, "range": list(value_range), "traversals": written})
+    else:
+        for w in written:
+            err_console().print(f"{w['code']} ({w['prior']}): {w['file']}" + (f", {w['gif']}" if "gif" in w else ""))
+
+
+def _draw_sheets(model: TrainedModel, chosen: list[str], names: list[str], out: Path, rows: int, steps: int,
+                 value_range: tuple[float, float], seed: int, gif: bool, frame_ms: int, title: str, noise_kind: str,
+                 written: list[dict]) -> None:
+    """One sheet (and GIF) per chosen code into ``out``, each recorded in ``written`` as it is made."""
     for name in chosen:
         i = names.index(name)
         panel, = traversal_panels(model.generate, model.codes, model.noise_dim, [i], rows, steps, value_range, seed,
                                   model.device, noise_kind)
         path = draw_traversal_sheet([panel], title, out / f"traverse-{name}.png")
         entry = {"code": name, "prior": panel.prior, "file": str(path)}
+        written.append(entry)
         if gif:
             animation = traversal_animation(model.generate, model.codes, model.noise_dim, i, rows, steps, value_range, seed,
                                             model.device, noise_kind)
             entry["gif"] = str(write_gif(animation, out / f"traverse-{name}.gif", frame_ms))
             entry["frames"] = len(animation.frames)
-        written.append(entry)
-    if json_out:
-        print_json({"step": model.step, "generator": model.generator_name, "range": list(value_range), "traversals": written})
-    else:
-        for w in written:
-            err_console().print(f"{w['code']} ({w['prior']}): {w['file']}" + (f", {w['gif']}" if "gif" in w else ""))

@@ -34,6 +34,7 @@ class Kind(str, Enum):
     extensions = "extensions"
     metrics = "metrics"
     extractors = "extractors"
+    executors = "executors"
 
 
 def _describe(kind: str, obj) -> str:
@@ -52,6 +53,8 @@ def _describe(kind: str, obj) -> str:
         return obj.description + ("" if obj.default else "; on request only (--metrics)") + options
     if kind == "extractors":
         return obj.description + (f"; default for {', '.join(obj.datasets)}" if obj.datasets else "")
+    if kind == "executors":
+        return obj.description
     if kind in ("callbacks", "extensions"):
         return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
     if kind == "regularisers":
@@ -65,7 +68,7 @@ def list_(
     kind: Kind = typer.Argument(None, help="What to list; all kinds when left out."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers, callbacks, extensions, metrics and feature extractors, with their plugins."""
+    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers, callbacks, extensions, metrics, feature extractors and sweep executors, with their plugins."""
     regs = PluginHost().registries
     kinds = [kind.value] if kind else [k.value for k in Kind]
     rows = {

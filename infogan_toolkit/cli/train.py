@@ -14,7 +14,7 @@ from ..errors import ConfigError, ToolkitError
 from ..files import write_file
 from ..plugins import PluginHost
 from ..regularisers import upgrade_legacy
-from ..rundir import CONFIG_FILE, config_path, eval_path
+from ..rundir import CONFIG_FILE, check_new_run_dir, config_path, eval_path
 from ..engine.devices import describe_numerics
 from .app import app, config_app
 from .common import build_config, err_console, one_line_errors, out_console, print_json
@@ -77,6 +77,7 @@ def train(
     else:
         cfg = build_config(host, config, flags, sets)
         run_dir = out or Path("runs") / f"{cfg.model.backbone or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        check_new_run_dir(run_dir)
     console = err_console()
     trainer = Trainer(cfg, run_dir, host=host, resume=resume is not None, console=console, progress=not quiet)
     if trainer.dist.is_main:
@@ -140,11 +141,12 @@ def config_show(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of TOML."),
 ) -> None:
     """Print the resolved configuration (defaults < file < flags, backbone defaults filled in)."""
-    from ..assembly import resolve
+    from ..assembly import check_training_names, resolve
 
     host = PluginHost()
     cfg = build_config(host, config, _flags(backbone, codes, dataset, data_root, False, steps, batch_size, device, seed, regular_gan), sets)
     resolved = resolve(cfg, host).config
+    check_training_names(resolved, host)  # what train would refuse, show refuses too
     if json_out:
         print_json(resolved.to_dict())
     else:

@@ -16,9 +16,11 @@ DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """Turn a ``--device`` value into a torch.device, refusing one this machine lacks."""
-    kind = name.split(":")[0]
+    kind, _, index = name.partition(":")
     if kind not in DEVICE_KINDS:
         raise ConfigError(f"unknown device '{name}'; use one of {', '.join(DEVICE_KINDS)}")
+    if _ and not (index.isascii() and index.isdigit() and len(index) <= 4 and kind != "auto"):
+        raise ConfigError(f"device '{name}' is not KIND or KIND:N (e.g. cuda:0); use one of {', '.join(DEVICE_KINDS)}, with a GPU's number for cuda")
     if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)

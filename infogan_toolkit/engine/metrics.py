@@ -25,13 +25,17 @@ import attrs
 from torch import Tensor
 
 from ..config import coerce_value
-from ..errors import ConfigError
+from ..errors import ConfigError, ToolkitError, option_error
 from ..files import open_for_write
 from ..plugins import PluginHost
 from ..registry import Registry
 from ..suggest import did_you_mean
 from ..rundir import metrics_path
 from .events import Callback, ImageEvent, LogEvent, RunEndEvent
+
+
+class SinkStartError(ToolkitError):
+    """A metric sink the run asked for could not start; the run stops before training."""
 
 
 class MetricSink(ABC):
@@ -78,14 +82,18 @@ def parse_sink_options(registry: Registry, tables: Mapping[str, Any]) -> dict[st
     factory's ``options`` attrs class (when it has one); sink name -> options. A one-line ConfigError."""
     parsed: dict[str, Any] = {}
     for name, table in tables.items():
-        factory = registry.get(name)  # an unknown sink name is an error with a suggestion
+        entry = registry.exact(name, "train.sink_options")  # unknown or miscased: an error with a suggestion
         if not isinstance(table, Mapping):
             raise ConfigError(f"train.sink_options.{name} must be a table of options, e.g. train.sink_options.{name}={{key = \"value\"}}")
-        parsed[name] = parse_sink_table(name, factory, table)
+        if table and not takes_setup(entry.obj):
+            raise ConfigError(
+                f"train.sink_options.{name} sets {', '.join(sorted(map(str, table)))}, but sink '{name}' ({entry.source()}) takes no options; remove the table"
+            )
+        parsed[name] = parse_sink_table(name, entry.obj, table, entry.source())
     return parsed
 
 
-def parse_sink_table(name: str, factory: Any, table: Mapping[str, Any]) -> Any:
+def parse_sink_table(name: str, factory: Any, table: Mapping[str, Any], source: str = "") -> Any:
     """One sink's table checked against its factory's ``options`` attrs class (an instance, defaults
     filled in), or the table as a dict when the factory declares none; a one-line ConfigError."""
     cls = getattr(factory, "options", None)
@@ -99,8 +107,10 @@ def parse_sink_table(name: str, factory: Any, table: Mapping[str, Any]) -> Any:
     values = {key: coerce_value(where, key, value, fields[key]) for key, value in table.items()}
     try:
         return cls(**values)
-    except (ConfigError, TypeError, ValueError) as exc:
+    except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ConfigError(option_error(where, exc, source)) from None
 
 
 def takes_setup(factory: Callable[..., Any]) -> bool:
@@ -145,15 +155,31 @@ class MetricLog(Callback):
         for entry in known:
             if "*" in wanted or entry.name in wanted:
                 configured = entry.name in options
+                # A sink the user asked for (named in train.sinks, or given a table) that cannot
+                # start stops the run here, before training, rather than train untracked.
+                asked = entry.name in wanted or configured
                 try:
                     table = options[entry.name] if configured else parse_sink_table(entry.name, entry.obj, {})
                     setup = SinkSetup(Path(run_dir), table, configured, entry.name in wanted, dict(config or {}))
                     sink = start_sink(entry.obj, setup)
-                except Exception as exc:  # a sink must never stop training
-                    sys.stderr.write(f"infogan-tk: metric sink '{entry.name}' failed to start and is off: {exc}\n")
+                except Exception as exc:  # a sink not asked for must never stop training
+                    why = " ".join(str(exc).split())[:300] or type(exc).__name__
+                    if asked:
+                        self.close()
+                        raise SinkStartError(
+                            f"metric sink '{entry.name}' was asked for but cannot start ({why}); fix its settings "
+                            f"(train.sink_options.{entry.name}), or leave it out of train.sinks"
+                        ) from None
+                    sys.stderr.write(f"infogan-tk: metric sink '{entry.name}' failed to start and is off: {why}\n")
                     continue
                 if sink is not None:
                     self.sinks.append((entry.name, sink))
+                elif asked:
+                    self.close()
+                    raise SinkStartError(
+                        f"metric sink '{entry.name}' was asked for but is not available (its package is missing, or its plugin "
+                        f"turned it off; see the line above); install it, or leave it out of train.sinks and train.sink_options"
+                    )
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         """Record one interval's metrics."""

@@ -8,6 +8,7 @@ intervals and checkpoints only.
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import threading
 import time
@@ -20,7 +21,10 @@ from torch import Tensor
 from rich.console import Console
 
 from .. import __version__
-from ..assembly import Assembly, build_networks, build_request, load_dataset, provenance_of, resolve
+from ..assembly import (
+    Assembly, build_networks, build_request, check_training_names, load_dataset, plugin_errors,
+    provenance_of, provenance_source, resolve,
+)
 from ..checkpoint import (
     PREFIXES,
     TrainState,
@@ -41,7 +45,6 @@ from ..config import Config, apply_dict
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
 from ..extensions import RAW_GENERATOR, Extension, ExtensionSetup, build_extensions, extension_networks, generator_prefixes
-from ..extensions import check_names as check_extension_names
 from ..regularisers import RegulariserSetup, upgrade_legacy
 from ..files import real_directory, write_file
 from ..rundir import acquire_lock, check_run_dir, checkpoint_metadata, config_path, release_lock, remove_partial_writes
@@ -52,7 +55,7 @@ from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import apply_precision_switches, pick_device
 from .linear_kernels import use_onednn_linear
 from .events import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
-from .metrics import MetricLog, parse_sink_options
+from .metrics import MetricLog
 from .progress import make_progress
 from .objective import InfoGANObjective, ObjectiveSettings
 
@@ -98,7 +101,8 @@ def build_objective(
             make_optimizer=lambda params, lr: settings.make_adam(params, lr, device),
             prepare_module=lambda module: _place(module, device, memory_format, ctx, settings.onednn_linear_min_weights),
         )
-        term = resolved.plugin.build(resolved.options, setup)
+        with plugin_errors(f"loss.{resolved.name}", provenance_source(assembly, f"regulariser:{resolved.name}")):
+            term = resolved.plugin.build(resolved.options, setup)
         if tc.cuda_graph and not term.cuda_graph_capturable:
             raise ConfigError(f"regulariser 'loss.{resolved.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false or loss.{resolved.name}.weight=0")
         terms[resolved.name] = term
@@ -172,10 +176,9 @@ class Trainer:
         self.show_progress = progress and self.dist.is_main
         self.assembly: Assembly = resolve(config, self.host)
         self.config = self.assembly.config
-        Callbacks.check_names(self.host.registries.callbacks, self.config.train.callbacks)
-        check_extension_names(self.host.registries.extensions, self.config.train.extensions)
-        # Checked before anything is built, so a mistyped sink option costs no data loading.
-        self.sink_options = parse_sink_options(self.host.registries.sinks, self.config.train.sink_options)
+        # Sinks, callbacks, extensions and sink options, checked before anything is built, so a
+        # mistyped name or option costs no data loading.
+        self.sink_options = check_training_names(self.config, self.host)
         if not resume and self.dist.is_main and list_steps(self.run_dir):
             raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
         if resume and not list_steps(self.run_dir):
@@ -185,15 +188,17 @@ class Trainer:
         self._resume_point = self._check_resume() if resume else None
         self._locked = False
         created = not self.run_dir.exists()
-        if self.dist.is_main:
-            acquire_lock(self.run_dir)
-            self._locked = True
         try:
+            if self.dist.is_main:
+                acquire_lock(self.run_dir)
+                self._locked = True
             self._build(resume)
         except BaseException:
             self.release()
-            if created and self.run_dir.is_dir() and not any(self.run_dir.iterdir()):
-                self.run_dir.rmdir()  # a refused run leaves nothing behind
+            if created and self.dist.is_main and self.run_dir.is_dir() and not self.run_dir.is_symlink():
+                # This process made the folder, so all in it (config.toml, a sink's folder) is its
+                # own: a refused run leaves nothing behind.
+                shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
 
     def _build(self, resume: bool) -> None:

@@ -21,6 +21,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from ..codes import CodeSet
+from ..files import make_dirs, open_for_write
 from .traverse import columns_for, traversal_images
 
 #: A cell is drawn at least this many pixels wide (small images are scaled up by a whole factor).
@@ -116,10 +117,11 @@ def write_gif(animation: TraversalAnimation, out: Path, frame_ms: int = 150) -> 
         frame.paste(body, ((width - body.width) // 2, HEADER_PIXELS))
         ImageDraw.Draw(frame).text((PADDING, 2), label, fill=0 if mode == "L" else (0, 0, 0), font=font)
         pictures.append(frame)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     first, last = (value_label(animation, v).split(" = ")[1] for v in (animation.column_values[0], animation.column_values[-1]))
     comment = f"{animation.code} {animation.prior}: {first} to {last} and back; each cell keeps its noise and other codes"
-    pictures[0].save(out, save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0, comment=comment.encode())
+    with open_for_write(out, binary=True) as fh:  # whole or not at all, never through a planted link
+        pictures[0].save(fh, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0, comment=comment.encode())
     return out
 
 

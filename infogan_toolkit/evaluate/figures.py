@@ -12,7 +12,7 @@ from PIL import Image
 from torch import Tensor
 from torchvision.utils import save_image
 
-from ..files import open_for_write, real_directory
+from ..files import make_dirs, open_for_write, real_directory
 from ..images import to_unit
 from ..noise import sample_noise
 from ..rundir import figures_dir, information_figure, read_metrics, samples_figure, traversal_figure
@@ -48,7 +48,7 @@ def plot_information_curve(run_dir: Path, out: Path | None = None) -> Path | Non
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out = out or information_figure(run_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     with open_for_write(out, binary=True) as fh:  # never through a link planted at the figure's name
         fig.savefig(fh, format="png")
     plt.close(fig)
@@ -123,7 +123,7 @@ def draw_traversal_sheet(panels: list[TraversalPanel], title: str, out: Path) ->
         captions.append(caption)
         for side in ax.spines.values():
             side.set_visible(False)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     # The labels also go into the PNG's text chunks, for tools (and tests) that read them.
     with open_for_write(out, binary=True) as fh:
         fig.savefig(fh, format="png", metadata={"Title": title, "Description": "\n".join(captions)})
@@ -173,7 +173,7 @@ def write_sample_grid(generator, assembly, device, out: Path, n: int = SAMPLE_GR
     images = _generate_with(generator, assembly)(z, values).cpu()
     generator.train(was_training)
     grid = traversal_grid(images, max(1, int(n**0.5)))
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     with open_for_write(out, binary=True) as fh:  # never through a link planted at the figure's name
         save_image(grid, fh, format="png")
     return grid

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..assembly import Assembly, load_dataset
+from ..assembly import Assembly, load_dataset, plugin_errors
 from ..codes import CodeSet, ResolvedCode
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
@@ -41,10 +41,14 @@ _STREAM_ACCURACY = 1
 _STREAM_FACTORS = 2
 
 
+#: The largest evaluation size (``--size KEY=N``): ten million, far above any data set's images.
+MAX_SIZE = 10_000_000
+
+
 def _at_least(minimum: int) -> Callable[[Any, attrs.Attribute, int], None]:
     def check(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"size {attribute.name} must be a whole number >= {minimum}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_SIZE:
+            raise ConfigError(f"size {attribute.name} must be a whole number in [{minimum}, {MAX_SIZE:,}], got {value!r}")
 
     return check
 
@@ -114,6 +118,8 @@ class EvalContext:
     host: Any = None
     #: The model's assembly with the evaluation's dataset and data root, for loading another split; or None.
     assembly: Any = None
+    #: The split ``data`` holds (``--split``): ``test`` for results, a validation split for choices.
+    split: str = EVAL_SPLIT
     #: ``--option KEY=VALUE`` settings, each key declared by a chosen metric's ``options``.
     options: dict[str, str] = attrs.field(factory=dict)
     #: Top-level sections of the result besides the metrics' own (e.g. the shared representation).
@@ -304,8 +310,10 @@ def information_bounds(model: "TrainedModel", samples: int, seed: int, batch: in
     return {"samples": samples, "seed": seed, "codes": per_code}
 
 
-def categorical_accuracy(model: "TrainedModel", dataset: ImageDataset, samples: int, seed: int, batch: int) -> dict:
-    """Hungarian-matched accuracy of every discrete code against the labels, on up to ``samples`` images."""
+def categorical_accuracy(
+    model: "TrainedModel", dataset: ImageDataset, samples: int, seed: int, batch: int, split: str = EVAL_SPLIT
+) -> dict:
+    """Hungarian-matched accuracy of every discrete code against the labels, on up to ``samples`` images of ``split``."""
     index = _subset(len(dataset), samples, np.random.default_rng((seed, _STREAM_ACCURACY)))
     q = q_outputs(model, dataset, torch.from_numpy(index), batch)
     labels = dataset.labels
@@ -327,7 +335,7 @@ def categorical_accuracy(model: "TrainedModel", dataset: ImageDataset, samples: 
                 "head must return category indices below it; infogan_toolkit.testing.check_code_with_head checks both"
             ) from None
         per_code[code.name] = {"prior": code.code.describe(), **scores}
-    return {"split": EVAL_SPLIT, "samples": int(index.size), "of": len(dataset), "seed": seed, "codes": per_code}
+    return {"split": split, "samples": int(index.size), "of": len(dataset), "seed": seed, "codes": per_code}
 
 
 # ------------------------------------------------------------------------------------- orchestration
@@ -354,6 +362,7 @@ def evaluate(
     log: Callable[[str], None] | None = None,
     skip_inapplicable: bool = False,
     options: dict[str, str] | None = None,
+    split: str = EVAL_SPLIT,
 ) -> dict:
     """Run the chosen registered metrics on ``model`` (a TrainedModel) and return one JSON-ready dict.
 
@@ -364,6 +373,8 @@ def evaluate(
     ``skip_inapplicable`` skips a named metric that cannot run, with its note, instead of raising.
     ``metrics`` ``["all"]`` runs every metric that applies, those off by default (``Metric.default``) too.
     ``options`` are ``--option`` settings; a key no chosen metric declares is a one-line error.
+    ``split`` is the dataset split the dataset metrics read: ``test`` for a table of results, a
+    validation split (where the dataset has one, e.g. MNIST's ``val``) for choosing anything.
     """
     sizes = sizes or EvalSizes()
     registry = host.registries.metrics
@@ -400,13 +411,14 @@ def evaluate(
         "sizes": {"mi_samples": samples, **attrs.asdict(sizes)},
         "dataset": None,
     }
-    ctx = EvalContext(model, None, None, sizes, seed, samples, say, host=host, options=options)
+    ctx = EvalContext(model, None, None, sizes, seed, samples, say, host=host, options=options, split=split)
     plugins = {name: registry.get(name) for name in chosen}
 
     def run(name: str) -> None:
         t = time.perf_counter()
         sections_before = set(ctx.sections)
-        value = plugins[name].run(ctx)
+        with plugin_errors(f"--option of metric '{name}'", registry.entry(name).source()):
+            value = plugins[name].run(ctx)
         for key in ctx.sections:  # shared sections appear where they were first made
             if key not in sections_before:
                 result[key] = ctx.sections[key]
@@ -430,15 +442,15 @@ def evaluate(
                 skipped[m] = "no dataset configured; pass --dataset NAME"
             wanted = []
         else:
-            say(f"loading dataset '{name}' ({EVAL_SPLIT} split)")
+            say(f"loading dataset '{name}' ({split} split)")
             t = time.perf_counter()
-            data = load_dataset(assembly, host, split=EVAL_SPLIT, name=name)
+            data = load_dataset(assembly, host, split=split, name=name)
             ctx.seconds["load_dataset"] = time.perf_counter() - t
             ctx.data, ctx.dataset_name, ctx.assembly = data, name, assembly
             result["dataset"] = {
                 "name": name,
                 "root": assembly.config.data.root,
-                "split": EVAL_SPLIT,
+                "split": split,
                 "size": len(data),
                 "labels": data.labels is not None,
                 "factor_names": list(data.factor_names) if data.factors is not None else None,

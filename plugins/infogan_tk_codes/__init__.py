@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from infogan_toolkit import hookimpl
-from infogan_toolkit.codes import LatentCode
+from infogan_toolkit.codes import CodeControl, LatentCode
 
 
 def _count(args: str, what: str) -> int:
@@ -115,6 +115,10 @@ class Gaussian(_Scalar):
 
     def traversal(self, steps, low=-2.0, high=2.0) -> Tensor:
         return torch.linspace(low, high, steps)
+
+    def control(self) -> CodeControl:
+        """A slider from -3 to 3, with the two standard deviations that hold 95% of the prior marked."""
+        return CodeControl(kind="range", low=-3.0, high=3.0, prior=(-2.0, 2.0))
 
     def describe(self) -> str:
         return "N(0,1)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 from infogan_toolkit import hookimpl
 from infogan_toolkit.evaluate.disentanglement import UniformFactorSampler, dci, factor_vae_score, mig, sap
 from infogan_toolkit.evaluate.report import (
-    EVAL_SPLIT,
     EvalContext,
     Metric,
     categorical_accuracy,
@@ -75,8 +74,8 @@ class Accuracy(Metric):
 
     def run(self, ctx: EvalContext) -> dict:
         """Up to ``accuracy_samples`` test images."""
-        ctx.say(f"accuracy: up to {ctx.sizes.accuracy_samples} {EVAL_SPLIT} images")
-        return categorical_accuracy(ctx.model, ctx.data, ctx.sizes.accuracy_samples, ctx.seed, ctx.sizes.batch)
+        ctx.say(f"accuracy: up to {ctx.sizes.accuracy_samples} {ctx.split} images")
+        return categorical_accuracy(ctx.model, ctx.data, ctx.sizes.accuracy_samples, ctx.seed, ctx.sizes.batch, ctx.split)
 
     def summary(self, result: dict) -> list[tuple[str, float, str]]:
         """Accuracy per discrete code."""

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.evaluate.report import EVAL_SPLIT, EvalContext, Metric
+from infogan_toolkit.evaluate.report import EvalContext, Metric
 from infogan_toolkit.extractors import ExtractorRequest, cache_dir, default_extractor
 
 #: The extractor when none is made for the evaluation's dataset.
@@ -39,12 +39,16 @@ class PassThrough(nn.Module):
         return x
 
 
-def _whole(ctx: EvalContext, key: str, default: int, minimum: int) -> int:
+#: The most images (or subsets) an option asks for: FID's custom is 50,000.
+MAX_COUNT = 1_000_000
+
+
+def _whole(ctx: EvalContext, key: str, default: int, minimum: int, maximum: int = MAX_COUNT) -> int:
     text = ctx.options.get(key)
     if text is None:
         return default
-    if not text.isascii() or not text.isdigit() or int(text) < minimum:
-        raise ConfigError(f"--option {key}={text!r} must be a whole number >= {minimum}")
+    if not text.isascii() or not text.isdigit() or len(text) > 12 or not minimum <= int(text) <= maximum:
+        raise ConfigError(f"--option {key}={text[:40]!r} must be a whole number >= {minimum} and <= {maximum:,}")
     return int(text)
 
 
@@ -82,7 +86,7 @@ def quality_features(ctx: EvalContext) -> dict[str, Any]:
         batch = ctx.sizes.batch
         n_real = min(images, len(ctx.data))
         rows = np.random.default_rng((ctx.seed, _STREAM_REAL)).choice(len(ctx.data), size=n_real, replace=False)
-        ctx.say(f"{name} features: {n_real} real {EVAL_SPLIT} images and {images} generated ones")
+        ctx.say(f"{name} features: {n_real} real {ctx.split} images and {images} generated ones")
         real = _features(net, (ctx.data.images(torch.from_numpy(np.sort(rows[i:i + batch]))).float() / 255
                                for i in range(0, n_real, batch)), ctx.model.device)
         fake = _features(net, _generated(ctx.model, images, batch, ctx.seed), ctx.model.device)
@@ -91,7 +95,7 @@ def quality_features(ctx: EvalContext) -> dict[str, Any]:
             "fake": fake,
             "record": {
                 "extractor": {"name": name, "distribution": entry.distribution, "version": entry.version, **extractor.identity(request)},
-                "real": {"split": EVAL_SPLIT, "images": n_real, "of": len(ctx.data), "seed": ctx.seed},
+                "real": {"split": ctx.split, "images": n_real, "of": len(ctx.data), "seed": ctx.seed},
                 "generated": {"images": images, "seed": ctx.seed},
                 "features": int(real.shape[1]),
             },

@@ -1,14 +1,21 @@
-"""What both trackers share: when one is wanted, the line said when its package is missing, and
-the resolved config as flat ``section.key`` parameters."""
+"""What both trackers share: when one is wanted, the line said when its package is missing, the
+resolved config as flat ``section.key`` parameters, and the timeout every talk to a server has."""
 
 from __future__ import annotations
 
+import math
 import os
+import socket
 import sys
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from infogan_toolkit.engine.metrics import SinkSetup
+from infogan_toolkit.errors import ConfigError, ToolkitError
+
+#: The default connect and write timeout of a tracker's server, seconds.
+DEFAULT_TIMEOUT = 10.0
 
 
 def wanted(setup: SinkSetup, env_vars: Iterable[str]) -> bool:
@@ -37,3 +44,29 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def timeout_seconds(instance: Any, attribute: Any, value: float) -> None:
+    """An attrs validator: a timeout in seconds, finite and in (0, 600]."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 600):
+        raise ConfigError(f"{attribute.name} must be a number of seconds in (0, 600], got {value!r}")
+
+
+def check_reachable(url: str, timeout: float, what: str) -> None:
+    """Refuse, in one line and within ``timeout`` seconds, an ``http(s)://`` server where nothing
+    answers: a TCP connection to its host and port is tried first, so that a client that retries
+    for minutes never starts. Other URLs (a file, ``sqlite:///``) are left to the client."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ToolkitError(f"{what} '{url}' has no valid port; give http(s)://HOST:PORT") from None
+    if not parts.hostname:
+        raise ToolkitError(f"{what} '{url}' names no host; give http(s)://HOST:PORT")
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__ if not isinstance(exc, TimeoutError) else f"no answer in {timeout:g} s"
+        raise ToolkitError(f"{what} '{url}' cannot be reached ({why}); start the server, fix the URL, or raise the sink's timeout") from None

@@ -34,7 +34,7 @@ import attrs
 from infogan_toolkit.engine.metrics import MetricSink, SinkSetup
 from infogan_toolkit.rundir import config_path, figures_dir
 
-from .common import flatten, say_missing, wanted
+from .common import DEFAULT_TIMEOUT, check_reachable, flatten, say_missing, timeout_seconds, wanted
 
 ENV_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
 #: MLflow's limits: 100 params or tags and 1000 metrics per batch, 6000 characters a param value.
@@ -58,6 +58,9 @@ class MlflowOptions:
     tags: dict[str, str] = attrs.field(factory=dict)
     #: Upload figures, config.toml and the last checkpoint's weights at the end of the run.
     artifacts: bool = True
+    #: Seconds to connect to, and to wait on, an ``http(s)://`` tracking server, in (0, 600]; a
+    #: server that does not answer stops the run before training.
+    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=timeout_seconds)
 
 
 def _param_value(value: Any) -> str:
@@ -169,4 +172,11 @@ class MlflowSinkFactory:
             say_missing("mlflow", "mlflow", exc)
             return None
         options = setup.options if isinstance(setup.options, MlflowOptions) else MlflowOptions(**setup.options)
+        uri = options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        check_reachable(uri, options.timeout, "MLflow tracking server")
+        # MLflow's client reads its HTTP timeout and retries from the environment only; its
+        # defaults (120 s, 7 retries with backoff) would block a run for many minutes. A value the
+        # user set is kept.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, math.ceil(options.timeout))))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         return MlflowSink.start(MlflowClient(tracking_uri=options.tracking_uri or None), options, setup)

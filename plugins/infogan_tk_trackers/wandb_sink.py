@@ -24,7 +24,7 @@ import torch
 from infogan_toolkit.engine.metrics import MetricSink, SinkSetup
 from infogan_toolkit.errors import ConfigError
 
-from .common import say_missing, wanted
+from .common import DEFAULT_TIMEOUT, check_reachable, say_missing, timeout_seconds, wanted
 
 ENV_VARS = ("WANDB_PROJECT",)
 MODES = ("", "online", "offline", "disabled")
@@ -53,6 +53,9 @@ class WandbOptions:
     dir: str = ""
     #: Log the pictures published at checkpoints (traversal sheet, sample grid).
     images: bool = True
+    #: Seconds to reach the W&B server (online mode) and to start the run, in (0, 600]; no answer
+    #: stops the run before training.
+    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=timeout_seconds)
 
 
 def _picture(image: torch.Tensor) -> Any:
@@ -114,6 +117,9 @@ class WandbSinkFactory:
         run_dir = Path(setup.run_dir)
         # Resolved here, not left to W&B: it reads its settings once per process.
         where = options.dir or os.environ.get("WANDB_DIR") or str(run_dir)
+        mode = options.mode or os.environ.get("WANDB_MODE") or "online"
+        if mode == "online":  # no network: one line within the timeout, not W&B's long wait
+            check_reachable(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai", options.timeout, "W&B server")
         run = wandb.init(
             project=options.project or os.environ.get("WANDB_PROJECT") or "infogan-tk",
             entity=options.entity or None,
@@ -124,6 +130,6 @@ class WandbSinkFactory:
             config=dict(setup.config),
             reinit="create_new",
             # The toolkit's own output stays the terminal's: W&B does not wrap stdout and stderr.
-            settings=wandb.Settings(console="off"),
+            settings=wandb.Settings(console="off", init_timeout=options.timeout),
         )
         return WandbSink(run, options.images)

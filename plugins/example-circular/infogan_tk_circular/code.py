@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from infogan_toolkit.codes import LatentCode
+from infogan_toolkit.codes import CodeControl, LatentCode
 
 TWO_PI = 2.0 * math.pi
 
@@ -50,6 +50,10 @@ class CircularCode(LatentCode):
 
     def describe(self) -> str:
         return "Angle[0,2pi)"
+
+    def control(self) -> CodeControl:
+        """A slider once round the circle; its two ends are the same angle."""
+        return CodeControl(kind="range", low=0.0, high=TWO_PI, prior=(0.0, TWO_PI), wraps=True)
 
 
 def make_circular(args: str) -> list[LatentCode]:

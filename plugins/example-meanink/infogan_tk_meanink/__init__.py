@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import torch
 from torch import nn
@@ -20,13 +22,24 @@ from infogan_toolkit.evaluate.report import EvalContext, Metric
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 
 
+def within(low: float, high: float):
+    """An attrs validator: a finite number in ``[low, high]``. A plugin refuses a bad option value
+    with ``ValueError``; the toolkit turns it into a one-line error naming the option."""
+
+    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"'{attribute.name}' must be a number in [{low:g}, {high:g}], got {value!r}")
+
+    return check
+
+
 @attrs.define
 class MeanInkOptions:
     """``[loss.mean_ink]``."""
 
-    weight: float = 1.0  # 0 turns the term off
-    target: float = 0.5  # the mean brightness G is pushed towards
-    lr: float = 1e-2  # the tracker's Adam learning rate
+    weight: float = attrs.field(default=1.0, validator=within(0.0, 1e3))  # 0 turns the term off
+    target: float = attrs.field(default=0.5, validator=within(0.0, 1.0))  # the mean brightness G is pushed towards
+    lr: float = attrs.field(default=1e-2, validator=within(1e-8, 1.0))  # the tracker's Adam learning rate
 
 
 class MeanInkTerm(Regulariser):
