@@ -251,11 +251,10 @@ def save_train_state(path: Path, state: TrainState) -> None:
 
 
 def load_train_state(
-    path: Path, state: TrainState, rank: int = 0, aliases: dict[str, str] | None = None, passthrough: tuple[str, ...] = ()
+    path: Path, state: TrainState, rank: int = 0, passthrough: tuple[str, ...] = ()
 ) -> dict[str, str]:
     """Restore optimisers and generators in place (``rank``'s stream where saved); returns the metadata.
-    ``aliases`` maps an optimiser's name to the name an older state file saved it under; optimisers
-    whose names start with a ``passthrough`` prefix (``NAME.`` of a regulariser the run no longer
+    Optimisers whose names start with a ``passthrough`` prefix (``NAME.`` of a regulariser the run no longer
     has) are left unread. The file is checked whole (:mod:`~infogan_toolkit.checkpoint_schema`)
     before anything is restored."""
     path = Path(path)
@@ -265,8 +264,7 @@ def load_train_state(
     parsed = check_state_metadata(path, meta, state.extra)
     saved_as: dict[str, str] = {}
     for name in state.optimizers:
-        old = (aliases or {}).get(name)
-        saved = old if name not in parsed.param_groups and old and old in parsed.param_groups else name
+        saved = name
         if saved not in parsed.param_groups:
             raise CheckpointError(
                 f"cannot resume from '{path}': it holds no state for optimiser '{name}' (it has {', '.join(sorted(parsed.param_groups)) or 'none'}); "

@@ -19,7 +19,6 @@ from .extensions import RAW_GENERATOR
 from .images import from_uint8, to_unit
 from .noise import sample_noise
 from .plugins import PluginHost
-from .regularisers import upgrade_legacy
 from .suggest import did_you_mean
 
 
@@ -89,7 +88,7 @@ class TrainedModel:
                     host.require_plugin_for(attr, prov["name"], prov["distribution"] or prov["plugin"])
                 except PluginError as exc:
                     raise PluginError(f"checkpoint '{path}' needs {exc}") from None
-        config = apply_dict(Config(), upgrade_legacy(saved.config, host.registries.regularisers), f"the metadata of {path}")
+        config = apply_dict(Config(), saved.config, f"the metadata of {path}")
         assembly = resolve(config, host)
         check_layout_detail(path, saved, assembly.codes, assembly.backbone)
         nets = build_networks(assembly)

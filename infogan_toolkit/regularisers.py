@@ -134,9 +134,6 @@ class Regulariser(ABC):
 
     #: Names of the statistics :meth:`terms` reports, in order (keys of the metrics log).
     stat_names: tuple[str, ...] = ()
-    #: Optimiser key -> the name a state file saved it under before the term was a plugin, so such
-    #: runs still resume.
-    legacy_optimizers: dict[str, str] = {}
     #: Whether the step can be captured in a CUDA graph with this term on (static shapes, no host
     #: reads, no data-dependent control flow). ``train.cuda_graph`` refuses a term that says no.
     cuda_graph_capturable: bool = True
@@ -168,15 +165,11 @@ class RegulariserPlugin(ABC):
     """What ``register_regularisers`` registers: an options class and a builder.
 
     ``options`` is an attrs class whose fields are the ``[loss.NAME]`` table's keys, with defaults
-    and validators; it must have a float field ``weight`` (0 turns the term off). ``legacy_keys``
-    maps old flat config keys (``"loss.some_key"``) to option names, so configs saved before the
-    term became a plugin still load.
+    and validators; it must have a float field ``weight`` (0 turns the term off).
     """
 
     #: The attrs class of the ``[loss.NAME]`` keys, with defaults and validators; it must have a float ``weight``.
     options: ClassVar[type]
-    #: Old flat config keys (``"loss.some_key"``) -> option names, so configs from before the term was a plugin load.
-    legacy_keys: ClassVar[dict[str, str]] = {}
 
     def check(self, options: Any, assembly: Any) -> None:
         """Raise :class:`~infogan_toolkit.errors.ConfigError` when the term cannot apply to the run."""
@@ -223,22 +216,6 @@ def parse_options(name: str, plugin: RegulariserPlugin, table: Mapping[str, Any]
 
 
 
-def upgrade_legacy(data: dict[str, Any], registry: Any) -> dict[str, Any]:
-    """A config dict with the flat keys of terms that became plugins (``legacy_keys``) moved into
-    their ``[loss.NAME]`` tables (dropped when their weight was 0); other keys untouched."""
-    data = {section: dict(values) if isinstance(values, dict) else values for section, values in data.items()}
-    for entry in registry:
-        table: dict[str, Any] = {}
-        for old, option in entry.obj.legacy_keys.items():
-            section, key = old.split(".", 1)
-            values = data.get(section)
-            if isinstance(values, dict) and key in values and not isinstance(values[key], dict):
-                table[option] = values.pop(key)
-        if table and table.get("weight"):
-            data.setdefault("loss", {})[entry.name] = table
-    return data
-
-
 def options_dict(options: Any) -> dict[str, Any]:
     """An options object as the plain ``[loss.NAME]`` table it came from, defaults filled in."""
     return attrs.asdict(options)
@@ -253,5 +230,4 @@ __all__ = [
     "Terms",
     "options_dict",
     "parse_options",
-    "upgrade_legacy",
 ]

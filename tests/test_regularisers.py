@@ -10,16 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.checkpoint import load_tensors, model_path, read_metadata
 from infogan_toolkit.config import Config, apply_dict, parse_override
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.model import TrainedModel
 from infogan_toolkit.registry import is_builtin
-from infogan_toolkit.regularisers import upgrade_legacy
 
 
 # -- a third-party regulariser: the example distribution plugins/example-meanink -----------------
@@ -92,32 +89,11 @@ def test_set_reaches_a_key_of_a_table_and_tables_merge_over_lower_layers():
     assert Config.to_dict(cfg)["loss"].keys() >= {"lambda_discrete"} and "regularisers" not in Config.to_dict(cfg)["loss"]
 
 
-# -- configs and checkpoints from before the move ----------------------------------------------------
-OLD_LOSS = {"regular_gan": False, "lambda_discrete": 1.0, "lambda_continuous": 1.0,
-            "info_updates": ["generator", "q_head", "trunk"], "invariance": 1.0, "jitter_rotation": 15.0,
-            "jitter_scale": 0.1, "jitter_shift": 0.1, "jitter_shear": 20.0, "real_information": 0.0,
-            "contrastive": 0.0, "contrastive_start": 0}
-
-
-def test_old_flat_keys_move_into_their_tables(host):
-    data = upgrade_legacy({"loss": dict(OLD_LOSS), "optim": {"lr_d": 2e-4, "lr_contrastive": 2e-3}}, host.registries.regularisers)
-    assert data["loss"]["invariance"] == {"weight": 1.0, "rotation": 15.0, "scale": 0.1, "shift": 0.1, "shear": 20.0}
-    assert "contrastive" not in data["loss"] and "real_information" not in data["loss"]  # weight 0: off
-    assert data["optim"] == {"lr_d": 2e-4}
-    assert apply_dict(Config(), data, "old").loss.regularisers["invariance"]["shear"] == 20.0
-
-
-def test_a_checkpoint_with_the_old_flat_keys_still_loads(host, tmp_path):
-    Trainer(tiny(3, invariance={"weight": 1.0, "shear": 20.0}), tmp_path / "r", host=host, progress=False).run()
-    path = model_path(tmp_path / "r", 3)
-    meta = read_metadata(path)
-    config = json.loads(meta["config"])
-    config["loss"] = {**{k: v for k, v in config["loss"].items() if k != "invariance"}, **OLD_LOSS}
-    config["optim"]["lr_contrastive"] = 2e-3
-    save_file(load_file(str(path)), str(path), metadata={**meta, "config": json.dumps(config)})
-    model = TrainedModel.load(path, host=host)
-    assert model.config.loss.regularisers["invariance"]["shear"] == 20.0
-    assert model.sample(2, seed=0)[0].shape == (2, 1, 8, 8)
+# -- the flat keys of before the terms were plugins are ordinary unknown keys ----------------------
+@pytest.mark.parametrize("old", ["loss.invariance=1.0", "loss.jitter_shear=20", "optim.lr_contrastive=0.002"])
+def test_an_old_flat_key_is_an_unknown_key(old):
+    with pytest.raises(ConfigError, match=f"unknown config key '{old.split('=')[0]}'"):
+        apply_dict(Config(), parse_override(old), "--set")
 
 
 # -- what ships: published methods only -------------------------------------------------------------

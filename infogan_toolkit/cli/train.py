@@ -13,7 +13,6 @@ from ..config import Config, apply_dict, load_toml
 from ..errors import ConfigError, ToolkitError
 from ..files import write_file
 from ..plugins import PluginHost
-from ..regularisers import upgrade_legacy
 from ..rundir import CONFIG_FILE, check_new_run_dir, config_path, eval_path
 from ..engine.devices import describe_numerics
 from .app import app, config_app
@@ -69,7 +68,7 @@ def train(
         saved = config_path(Path(resume))
         if not saved.is_file():
             raise ToolkitError(f"cannot resume: '{resume}' has no {CONFIG_FILE}; is it a run directory?")
-        base = apply_dict(Config(), upgrade_legacy(load_toml(saved), host.registries.regularisers), str(saved))
+        base = apply_dict(Config(), load_toml(saved), str(saved))
         cfg = build_config(host, config, flags, sets, base=base)
         if cfg.model != base.model or cfg.data.dataset != base.data.dataset:
             raise ConfigError("a resumed run keeps its model, codes and dataset; change only train/optim settings, or start a new run")

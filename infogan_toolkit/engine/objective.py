@@ -200,10 +200,6 @@ class InfoGANObjective:
             found.update({f"{name}.{key}": opt for key, opt in term.optimizers().items()})
         return found
 
-    def optimizer_aliases(self) -> dict[str, str]:
-        """Checkpoint name of a regulariser's optimiser -> the name older state files used for it."""
-        return {f"{name}.{key}": old for name, term in self.regularisers.items() for key, old in term.legacy_optimizers.items()}
-
     def networks(self) -> dict[str, nn.Module]:
         """The regularisers' networks by checkpoint prefix (``NAME`` or ``NAME.KEY``)."""
         found: dict[str, nn.Module] = {}

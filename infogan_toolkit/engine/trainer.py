@@ -45,7 +45,7 @@ from ..config import Config, apply_dict
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
 from ..extensions import RAW_GENERATOR, Extension, ExtensionSetup, build_extensions, extension_networks, generator_prefixes
-from ..regularisers import RegulariserSetup, upgrade_legacy
+from ..regularisers import RegulariserSetup
 from ..files import real_directory, write_file
 from ..rundir import acquire_lock, check_run_dir, checkpoint_metadata, config_path, release_lock, remove_partial_writes
 from ..plugins import PluginHost
@@ -273,7 +273,7 @@ class Trainer:
         step = list_steps(self.run_dir)[-1]
         path = model_path(self.run_dir, step)
         saved = read_model_metadata(path)
-        then = apply_dict(Config(), upgrade_legacy(saved.config, self.host.registries.regularisers), f"the metadata of {path}")
+        then = apply_dict(Config(), saved.config, f"the metadata of {path}")
         now = self.config
         differ = [(f"model.{k}", getattr(then.model, k), getattr(now.model, k)) for k in ("backbone", "codes", "noise_dim", "noise", "heads")]
         differ += [(f"model.options.{k}", v, now.model.options.get(k)) for k, v in then.model.options.items()]
@@ -315,8 +315,7 @@ class Trainer:
         # The rates the checkpointed step ran at under this configuration (optim.decay included).
         self.objective.schedule(step - 1)
         configured = {name: [{k: g[k] for k in ("lr", "betas") if k in g} for g in opt.param_groups] for name, opt in state.optimizers.items()}
-        load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, aliases=self.objective.optimizer_aliases(),
-                         passthrough=dropped)
+        load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, passthrough=dropped)
         for prefix in dropped:
             if self.dist.is_main:
                 self.console.print(f"resuming without regulariser '{prefix[:-1]}' (off in the configuration): its saved networks and optimiser state are not restored")

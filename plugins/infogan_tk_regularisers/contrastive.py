@@ -46,8 +46,6 @@ class ContrastiveTerm(Regulariser):
     """One run's pair classifier, its optimiser and G's scheduled weight."""
 
     stat_names = ("loss_contrastive", "contrastive_accuracy")
-    legacy_optimizers = {"h": "h"}
-
     def __init__(self, options: ContrastiveOptions, setup: RegulariserSetup) -> None:
         codes = setup.assembly.codes
         self.codes = codes
@@ -119,8 +117,6 @@ class Contrastive(RegulariserPlugin):
     """InfoGAN-CR: a pair classifier names the code two fakes share; G is paid for making that easy."""
 
     options = ContrastiveOptions
-    legacy_keys = {"loss.contrastive": "weight", "loss.contrastive_start": "start", "optim.lr_contrastive": "lr"}
-
     def check(self, options: ContrastiveOptions, assembly) -> None:
         """At least two codes to tell apart, and a backbone that builds H."""
         if len(assembly.codes) < 2:

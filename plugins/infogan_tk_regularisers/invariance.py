@@ -60,13 +60,6 @@ class Invariance(RegulariserPlugin):
     """Q must read the discrete codes from a jittered copy of each fake."""
 
     options = InvarianceOptions
-    legacy_keys = {
-        "loss.invariance": "weight",
-        "loss.jitter_rotation": "rotation",
-        "loss.jitter_scale": "scale",
-        "loss.jitter_shift": "shift",
-        "loss.jitter_shear": "shear",
-    }
 
     def check(self, options: InvarianceOptions, assembly) -> None:
         """The term scores discrete codes only: a run without one is refused."""

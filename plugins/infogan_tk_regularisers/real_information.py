@@ -47,8 +47,6 @@ class RealInformation(RegulariserPlugin):
     """Q must sort real images into confident, equally used categories."""
 
     options = RealInformationOptions
-    legacy_keys = {"loss.real_information": "weight"}
-
     def check(self, options: RealInformationOptions, assembly) -> None:
         """A run without a head that defines batch_information is refused."""
         if not any(c.head.has_batch_information for c in assembly.codes):
