@@ -170,3 +170,10 @@ def test_train_svhn_with_the_papers_code_layouts(runner, tmp_path, codes, width)
     assert meta["codes"] == codes
     detail = meta["codes_detail"]
     assert sum(10 if c["prior"] == "Cat(10)" else 1 for c in detail) == width
+
+
+@pytest.mark.parametrize("bounds", [("nan", "2"), ("-inf", "2"), ("1", "1"), ("0", "1e9")])
+def test_traverse_refuses_a_range_that_is_not_two_finite_numbers(runner, tmp_path, bounds):
+    result = runner.invoke(app, ["traverse", str(tmp_path / "no-run"), "--range", *bounds, "--out", str(tmp_path / "t")])
+    assert result.exit_code == 2 and "--range takes two different finite numbers" in result.stderr, result.stderr
+    assert not (tmp_path / "t").exists()

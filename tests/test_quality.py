@@ -162,7 +162,7 @@ def test_fid_runs_only_on_request(bars_mnist_run, tmp_path):
     "args, message",
     [
         (["--metrics", "fid", "--option", "extractr=inception"], "no chosen metric takes --option extractr. Did you mean 'extractor'"),
-        (["--metrics", "mi", "--option", "extractor=inception"], "no chosen metric takes --option extractor"),
+        (["--metrics", "mi", "--option", "extractor=inception"], "--option extractor belongs to fid, kid, which --metrics does not choose; add it, e.g. --metrics mi,fid"),
         (["--metrics", "fid", "--option", "extractor=inceptoin"], "unknown feature extractor 'inceptoin'. Did you mean 'inception'"),
         (["--metrics", "fid", "--option", "extractor=inception"], "feature extractor 'inception' cannot run: its weights are not at"),
         (["--metrics", "fid", "--option", "images=ten"], "--option images='ten' must be a whole number >= 2"),

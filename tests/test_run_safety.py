@@ -174,3 +174,12 @@ def test_values_training_would_reject_are_refused_by_config_show_already(overrid
     result = CliRunner().invoke(app, ["config", "show", "--set", override])
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert re.search(message, result.stderr), result.stderr
+
+
+def test_resuming_with_fewer_total_steps_than_done_is_refused_and_keeps_the_config(host, tmp_path):
+    run = tmp_path / "r"
+    Trainer(tiny(4), run, host=host, progress=False).run()
+    before = (run / "config.toml").read_text()
+    with pytest.raises(ToolkitError, match=r"train.steps = 2 is the total number of steps, .* already at step 4; pass --steps N with N > 4"):
+        Trainer(tiny(2), run, host=host, resume=True, progress=False)
+    assert (run / "config.toml").read_text() == before and list_steps(run)[-1] == 4

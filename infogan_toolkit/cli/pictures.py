@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,10 @@ def sample(
         err_console().print(f"wrote {n} samples from the {model.generator_name} generator to {out}")
 
 
+#: The largest code value --range takes (far beyond any prior's range; larger only overflows G).
+RANGE_LIMIT = 1e6
+
+
 @app.command()
 @one_line_errors
 def traverse(
@@ -80,6 +85,9 @@ def traverse(
     """One grid per code in the layout of the paper's Fig. 2: the code varies along the columns."""
     if not (1 <= rows <= 1000 and 2 <= steps <= 1000):
         raise ConfigError(f"--rows must be in [1, 1,000] and --steps in [2, 1,000], got {rows} and {steps}")
+    low, high = value_range
+    if not all(math.isfinite(v) and abs(v) <= RANGE_LIMIT for v in value_range) or low == high:
+        raise ConfigError(f"--range takes two different finite numbers within +-{RANGE_LIMIT:g}, got {low} {high}; e.g. --range -2 2")
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out '{out}' is a file; traverse writes a folder of pictures, so name a folder")
     if frame_ms < 10:

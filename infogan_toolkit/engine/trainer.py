@@ -271,6 +271,11 @@ class Trainer:
         edited config.toml cannot put weights into the wrong codes); and the key prefixes of the
         regularisers that run had on and this one has off (their networks are not restored)."""
         step = list_steps(self.run_dir)[-1]
+        if self.config.train.steps < step:  # refused before config.toml is rewritten with it
+            raise ConfigError(
+                f"cannot resume: train.steps = {self.config.train.steps} is the total number of steps, and '{self.run_dir}' "
+                f"is already at step {step}; pass --steps N with N > {step}"
+            )
         path = model_path(self.run_dir, step)
         saved = read_model_metadata(path)
         then = apply_dict(Config(), saved.config, f"the metadata of {path}")

@@ -388,6 +388,12 @@ def evaluate(
     declared = {key: name for name in chosen for key in registry.get(name).options}
     for key in options:
         if key not in declared:
+            owners = [n for n in known if key in registry.get(n).options]
+            if owners:
+                raise ConfigError(
+                    f"--option {key} belongs to {', '.join(owners)}, which --metrics does not choose; "
+                    f"add it, e.g. --metrics {','.join([*chosen, owners[0]])}"
+                )
             takers = sorted({f"{k} ({n})" for n in known for k in registry.get(n).options})
             raise ConfigError(
                 f"no chosen metric takes --option {key}.{did_you_mean(key, [t.split()[0] for t in takers])} "
