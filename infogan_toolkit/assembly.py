@@ -35,8 +35,11 @@ class Assembly:
     regularisers: list[ResolvedRegulariser] = attrs.field(factory=list)  # the terms turned on, in name order
 
 
-def resolve(config: Config, host: PluginHost) -> Assembly:
-    """Fill the configuration's blanks from the backbone's defaults and resolve every name."""
+def resolve(config: Config, host: PluginHost, terms: bool = True) -> Assembly:
+    """Fill the configuration's blanks from the backbone's defaults and resolve every name. With
+    ``terms=False`` the ``[loss.NAME]`` tables are kept as they are, unresolved: what generating
+    and reading codes need (a checkpoint's regularisers only matter to training it further), so
+    their plugins need not be installed."""
     regs = host.registries
     if config.model.backbone is None:
         raise ConfigError("no backbone chosen; pass --backbone NAME or --config NAME (see `infogan-tk list backbones`)")
@@ -71,7 +74,7 @@ def resolve(config: Config, host: PluginHost) -> Assembly:
         lambda_discrete=config.loss.lambda_discrete,
         lambda_continuous=config.loss.lambda_continuous,
     )
-    regularisers, tables = resolve_regularisers(config, regs.regularisers)
+    regularisers, tables = resolve_regularisers(config, regs.regularisers) if terms else ([], dict(config.loss.regularisers))
     provenance = {"backbone": provenance_of(entry)}
     for code in codes:
         provenance[f"code:{code.kind}"] = provenance_of(regs.codes.entry(code.kind))

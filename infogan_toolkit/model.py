@@ -79,8 +79,9 @@ class TrainedModel:
                 f"It holds: {', '.join(offered)}; pass --generator with one of them"
             )
         host = host or PluginHost()
-        # Name the distribution to install for any piece whose plugin is missing, before resolving.
-        registry_of = {"backbone": "backbones", "code": "codes", "head": "heads", "regulariser": "regularisers"}
+        # Name the distribution to install for any piece generating needs whose plugin is missing,
+        # before resolving; the regularisers' and extensions' plugins only matter to training.
+        registry_of = {"backbone": "backbones", "code": "codes", "head": "heads"}
         for key, prov in saved.plugins.items():
             attr = registry_of.get(key.split(":")[0])
             if attr is not None:
@@ -89,13 +90,12 @@ class TrainedModel:
                 except PluginError as exc:
                     raise PluginError(f"checkpoint '{path}' needs {exc}") from None
         config = apply_dict(Config(), saved.config, f"the metadata of {path}")
-        assembly = resolve(config, host)
+        assembly = resolve(config, host, terms=False)
         check_layout_detail(path, saved, assembly.codes, assembly.backbone)
         nets = build_networks(assembly)
         # The regularisers' and extensions' networks are not built for sampling: their tensors may be present, unread.
-        extensions = tuple(f"{key.split(':', 1)[1]}." for key in saved.plugins if key.startswith("extension:"))
-        load_model_tensors(path, nets.generator, nets.discriminator,
-                           passthrough=(*(f"{t.name}." for t in assembly.regularisers), *extensions))
+        unread = tuple(f"{key.split(':', 1)[1]}." for key in saved.plugins if key.startswith(("extension:", "regulariser:")))
+        load_model_tensors(path, nets.generator, nets.discriminator, passthrough=unread)
         if chosen != RAW_GENERATOR:
             load_module_tensors(path, nets.generator, offered[chosen])
         device = torch.device(device)

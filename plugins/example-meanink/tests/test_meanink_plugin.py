@@ -53,3 +53,17 @@ def test_a_cli_run_trains_with_the_term_and_logs_its_stats(tmp_path):
     assert 0.0 <= report["mean_ink"]["generated"] <= 1.0 and 0.0 < report["mean_ink"]["data"] < 1.0
     bad = CliRunner().invoke(app, ["train", "--steps", "1", "--out", str(tmp_path / "bad"), "--set", "loss.mean_ink.targt=0.3"])
     assert bad.exit_code == 2 and "Did you mean 'target'" in bad.stderr
+
+
+def test_a_run_with_the_term_samples_without_the_plugin_and_resumes_only_with_it(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    trained = CliRunner().invoke(app, ["train", "--steps", "2", "--batch-size", "8", "--out", str(run), "--no-eval", "--quiet",
+                                       "--set", "loss.mean_ink.weight=1", "--set", "train.figures=false",
+                                       "--set", "train.callbacks=[]"])
+    assert trained.exit_code == 0, trained.output
+    monkeypatch.setenv("INFOGAN_TK_DISABLE_PLUGINS", "meanink")
+    # generating needs the networks and codes only: the term's plugin matters to training it further
+    sampled = CliRunner().invoke(app, ["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png")])
+    assert sampled.exit_code == 0, sampled.output
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(run), "--steps", "4", "--quiet", "--no-eval"])
+    assert resumed.exit_code == 2 and "mean_ink" in resumed.stderr and "Traceback" not in resumed.output
