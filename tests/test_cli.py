@@ -177,3 +177,16 @@ def test_traverse_refuses_a_range_that_is_not_two_finite_numbers(runner, tmp_pat
     result = runner.invoke(app, ["traverse", str(tmp_path / "no-run"), "--range", *bounds, "--out", str(tmp_path / "t")])
     assert result.exit_code == 2 and "--range takes two different finite numbers" in result.stderr, result.stderr
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "RUN", "--seed", "-1", "--out", "s.png"], "--seed must be a whole number in [0, 4,294,967,295], got -1"),
+    (["traverse", "RUN", "--seed", "4294967296", "--out", "t"], "--seed must be a whole number in [0, 4,294,967,295]"),
+    (["export", "RUN", "EXP", "--seed", "-2"], "--seed must be a whole number in [0, 4,294,967,295], got -2"),
+    (["export", "RUN", "EXP", "--samples", "100000000"], "--samples must be in [1, 10,000], got 100000000"),
+])
+def test_seeds_and_sizes_of_the_picture_commands_are_bounded(runner, tmp_path, args, message):
+    args = [str(tmp_path / a) if a in ("RUN", "EXP", "s.png", "t") else a for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written

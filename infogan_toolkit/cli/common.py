@@ -28,6 +28,17 @@ GENERATOR_OPT = typer.Option(
 )
 
 
+#: The largest --seed a command takes (torch's and numpy's generators take 64-bit seeds; the
+#: config's train.seed is 32-bit, and one range for every command keeps them interchangeable).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int) -> None:
+    """Refuse a ``--seed`` outside ``[0, MAX_SEED]`` with one line."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be a whole number in [0, {MAX_SEED:,}], got {seed}")
+
+
 def err_console() -> Console:
     """Messages and progress go to stderr, so stdout stays clean for --json.
 

@@ -13,8 +13,8 @@ from ..plugins import PluginHost
 from ..pretrained import push_folder, require_hub
 from ..rundir import CHECKPOINTS_DIR, EXPORT_METADATA_FILE, eval_path
 from .app import app
-from .common import err_console, one_line_errors, print_json
-from .pictures import DEVICE_OPT
+from .common import check_seed, err_console, one_line_errors, print_json
+from .pictures import DEVICE_OPT, MAX_IMAGES
 
 
 def run_evaluation(checkpoint: Path, step: int) -> tuple[dict | None, str | None]:
@@ -49,8 +49,9 @@ def export(
     from ..engine.devices import pick_device
     from ..model import TrainedModel
 
-    if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if not 1 <= samples <= MAX_IMAGES:
+        raise ConfigError(f"--samples must be in [1, {MAX_IMAGES:,}], got {samples}")
+    check_seed(seed)
     if push is not None:
         require_hub(f"--push {push}")  # before the work, not after it
     checkpoint = resolve_checkpoint(run)

@@ -16,7 +16,7 @@ from ..evaluate.figures import SHEET_RANGE, draw_traversal_sheet, traversal_pane
 from ..model import TrainedModel
 from ..suggest import did_you_mean
 from .app import app
-from .common import GENERATOR_OPT, err_console, one_line_errors, print_json
+from .common import GENERATOR_OPT, check_seed, err_console, one_line_errors, print_json
 
 DEVICE_OPT = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto.")
 #: The most images ``sample --n`` draws into one grid.
@@ -51,6 +51,7 @@ def sample(
     """Write random samples from the prior as one PNG grid."""
     if not 1 <= n <= MAX_IMAGES:
         raise ConfigError(f"--n must be in [1, {MAX_IMAGES:,}], got {n}")
+    check_seed(seed)
     out = output_file(out, (".png",))  # checked before the model loads, written whole or not at all
     model = _load(checkpoint, device, generator)
     images, _values = model.sample(n, seed=seed)
@@ -85,6 +86,7 @@ def traverse(
     """One grid per code in the layout of the paper's Fig. 2: the code varies along the columns."""
     if not (1 <= rows <= 1000 and 2 <= steps <= 1000):
         raise ConfigError(f"--rows must be in [1, 1,000] and --steps in [2, 1,000], got {rows} and {steps}")
+    check_seed(seed)
     low, high = value_range
     if not all(math.isfinite(v) and abs(v) <= RANGE_LIMIT for v in value_range) or low == high:
         raise ConfigError(f"--range takes two different finite numbers within +-{RANGE_LIMIT:g}, got {low} {high}; e.g. --range -2 2")
