@@ -27,6 +27,16 @@ from infogan_tk_mnist_data import verified_dir
 MNIST_RAW = verified_dir()
 
 
+def install_fake(site: Path, dist: str, module: str, plugin: str, source: str) -> None:
+    """A module plus the .dist-info folder importlib.metadata reads: an installed distribution."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{module}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[infogan_toolkit]\n{plugin} = {module}\n")
+
+
 class TinyBackbone(Backbone):
     """A 1x8x8 MLP InfoGAN with batch norm, so the engine's code paths run in milliseconds."""
 

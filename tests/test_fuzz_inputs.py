@@ -21,6 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
+from conftest import install_fake
+
 from infogan_toolkit.checkpoint import model_path, read_metadata, state_path
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config
@@ -387,16 +389,6 @@ def register_regularisers(register):
 def register_metric_sinks(register):
     register("strictsink", StrictSink())
 '''
-
-
-def install_fake(site: Path, dist: str, module: str, plugin: str, source: str) -> None:
-    """A module plus the .dist-info folder importlib.metadata reads: an installed distribution."""
-    site.mkdir(parents=True, exist_ok=True)
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{module}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[infogan_toolkit]\n{plugin} = {module}\n")
 
 
 @pytest.fixture

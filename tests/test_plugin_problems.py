@@ -13,6 +13,8 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from conftest import install_fake
+
 from infogan_toolkit.checkpoint import MODEL_FORMAT
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config
@@ -27,16 +29,6 @@ def register_code_kinds(register):
     register("cat", lambda args: [Categorical(int(args))])   # the built-in's name: a clash
     register("bern", lambda args: [Categorical(2) for _ in range(int(args or 1))])
 '''
-
-
-def install_fake(site: Path, dist: str, module: str, plugin: str, source: str) -> None:
-    """A module plus the .dist-info folder importlib.metadata reads: an installed distribution."""
-    site.mkdir(parents=True, exist_ok=True)
-    (site / f"{module}.py").write_text(source)
-    info = site / f"{module}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[infogan_toolkit]\n{plugin} = {module}\n")
 
 
 @pytest.fixture
