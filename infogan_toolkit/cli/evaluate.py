@@ -128,7 +128,7 @@ def eval_command(
         help=f"Change a size: KEY=N (repeatable). Keys and defaults: {_SIZE_DEFAULTS}.",
     ),
     split: str = typer.Option(
-        "test", "--split", help="The dataset split the dataset metrics read: test for results, a validation split (e.g. MNIST's val) for choosing anything."
+        "test", "--split", help="The dataset split the dataset metrics read: test for results, a validation split its dataset declares (e.g. val) for choosing anything."
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
     generator: str = GENERATOR_OPT,

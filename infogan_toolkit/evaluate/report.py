@@ -374,7 +374,7 @@ def evaluate(
     ``metrics`` ``["all"]`` runs every metric that applies, those off by default (``Metric.default``) too.
     ``options`` are ``--option`` settings; a key no chosen metric declares is a one-line error.
     ``split`` is the dataset split the dataset metrics read: ``test`` for a table of results, a
-    validation split (where the dataset has one, e.g. MNIST's ``val``) for choosing anything.
+    validation split (where the dataset plugin declares one, e.g. ``val``) for choosing anything.
     """
     sizes = sizes or EvalSizes()
     registry = host.registries.metrics
