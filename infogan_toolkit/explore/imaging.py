@@ -19,6 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import ToolkitError
+from ..images import fit_picture
 
 #: Bytes of an upload read at most (a photo from a phone fits; a decompression bomb's file rarely does not).
 MAX_UPLOAD_BYTES = 8 << 20
@@ -71,37 +72,19 @@ def grid(images: Tensor, columns: int, pad: int = 2) -> Tensor:
     return out
 
 
-def _crop_box(size: tuple[int, int], target_hw: tuple[int, int]) -> tuple[float, float, float, float]:
-    """The largest centred box with the target's aspect ratio, as the image-folder data set crops."""
-    iw, ih = size
-    th, tw = target_hw
-    bw, bh = float(iw), iw * th / tw
-    shrink = min(1.0, ih / bh)
-    bw, bh = bw * shrink, bh * shrink
-    left, top = (iw - bw) / 2, (ih - bh) / 2
-    return left, top, left + bw, top + bh
-
-
 def decode_upload(data: bytes, shape: tuple[int, int, int]) -> Tensor:
     """Untrusted image bytes as a uint8 ``(C, H, W)`` tensor of the model's ``shape``: centre crop,
     resize, gray (C 1) or RGB (C 3). Raises :class:`UploadError` with a message for the page."""
-    c, h, w = shape
     if not data:
         raise UploadError("the upload is empty; choose a PNG, JPEG, BMP, GIF or WebP image")
     if len(data) > MAX_UPLOAD_BYTES:
         raise UploadError(f"the upload is more than {MAX_UPLOAD_BYTES >> 20} MiB; send a smaller image")
-    mode = "L" if c == 1 else "RGB"
     try:
         with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as img:
             iw, ih = img.size  # from the header: nothing decoded yet
             if iw < 1 or ih < 1 or iw * ih > MAX_UPLOAD_PIXELS:
                 raise UploadError(f"the image is {iw} x {ih} pixels, more than the {MAX_UPLOAD_PIXELS:,} allowed; send a smaller image")
-            box = _crop_box((iw, ih), (h, w))
-            img.draft(mode, (math.ceil(iw * w / (box[2] - box[0])), math.ceil(ih * h / (box[3] - box[1]))))
-            sx, sy = img.size[0] / iw, img.size[1] / ih
-            scaled = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-            out = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR, box=scaled)
-            array = np.asarray(out, dtype=np.uint8)
+            array = fit_picture(img, shape)
     except UploadError:
         raise
     except Image.DecompressionBombError:
@@ -111,7 +94,6 @@ def decode_upload(data: bytes, shape: tuple[int, int, int]) -> Tensor:
         raise UploadError(
             f"the upload is not a readable image ({type(exc).__name__}: {first}); send a complete PNG, JPEG, BMP, GIF or WebP file"
         ) from None
-    array = array[None] if c == 1 else array.transpose(2, 0, 1)
     return torch.from_numpy(np.ascontiguousarray(array))
 
 

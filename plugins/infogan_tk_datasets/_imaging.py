@@ -19,6 +19,7 @@ from PIL import Image
 
 from infogan_toolkit.errors import DataError
 from infogan_toolkit.files import open_regular
+from infogan_toolkit.images import fit_picture
 
 #: Suffixes treated as images (compared lower-case).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -28,43 +29,16 @@ MAX_IMAGE_FILE_BYTES = 256 << 20
 _CHUNK = 256  # images per pool task: big enough to amortise scheduling, small enough to stop early on an error
 
 
-def crop_box(size: tuple[int, int], target_hw: tuple[int, int], crop: int | None) -> tuple[float, float, float, float]:
-    """The centred box (left, top, right, bottom) with the target's aspect ratio.
-
-    ``crop`` is the box width in source pixels (the height follows the aspect ratio); ``None`` or 0
-    takes the largest box that fits. A box larger than the image is shrunk to fit.
-    """
-    iw, ih = size
-    th, tw = target_hw
-    aspect = tw / th
-    bw, bh = (float(crop), crop / aspect) if crop else (float(iw), iw / aspect)
-    shrink = min(1.0, iw / bw, ih / bh)
-    bw, bh = bw * shrink, bh * shrink
-    left, top = max(0.0, (iw - bw) / 2), max(0.0, (ih - bh) / 2)  # max: rounding can go a hair below 0
-    return left, top, min(float(iw), left + bw), min(float(ih), top + bh)
-
-
 def decode_image(path: Path, shape: tuple[int, int, int], crop: int | None = None) -> np.ndarray:
     """Read one image file as uint8 ``(C, H, W)``: centre crop, resize, convert to gray (C=1) or RGB (C=3)."""
-    c, h, w = shape
-    mode = "L" if c == 1 else "RGB"
     try:
         # A regular file only: a FIFO named like an image would block the reader forever.
         with open_regular(path, "image file", DataError, MAX_IMAGE_FILE_BYTES) as fh, Image.open(fh) as img:
-            iw, ih = img.size
-            box = crop_box((iw, ih), (h, w), crop)
-            # JPEG only: decode at 1/2, 1/4 or 1/8 scale when the box still covers the target size.
-            img.draft(mode, (math.ceil(iw * w / (box[2] - box[0])), math.ceil(ih * h / (box[3] - box[1]))))
-            sx, sy = img.size[0] / iw, img.size[1] / ih
-            scaled = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-            # BILINEAR in Pillow widens its kernel when shrinking, so this is an antialiased resize.
-            out = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR, box=scaled)
-            arr = np.asarray(out, dtype=np.uint8)
+            return fit_picture(img, shape, crop)
     except FileNotFoundError:
         raise DataError(f"image file {path} is missing; restore it or download the dataset again") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"cannot read image file {path} ({type(exc).__name__}: {exc}); replace or delete it") from None
-    return arr[None] if c == 1 else arr.transpose(2, 0, 1)
 
 
 def default_workers() -> int:
