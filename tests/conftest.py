@@ -167,6 +167,20 @@ def centre_of_mass(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([rows, cols], dim=1)
 
 
+def square_images(n: int, size: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A bright 4x4 square at a random place in each dark image."""
+    x = torch.zeros(n, 1, size, size)
+    corners = torch.randint(2, size - 6, (n, 2), generator=generator)
+    for i, (r, c) in enumerate(corners.tolist()):
+        x[i, :, r : r + 4, c : c + 4] = 1.0
+    return x
+
+
+def position(x: torch.Tensor) -> torch.Tensor:
+    """Per image (column, row) centre of mass, in pixels: the order of a shift's (dx, dy)."""
+    return centre_of_mass(x).flip(1)
+
+
 def generator_grads(obj) -> list[torch.Tensor]:
     """G's gradients after one step of an objective on the tiny backbone's 8x8 gray batch (fixed seeds)."""
     real = torch.randint(0, 256, (16, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)

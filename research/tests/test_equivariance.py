@@ -17,21 +17,7 @@ from infogan_toolkit.engine.trainer import build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import StepView
 
-from conftest import centre_of_mass, generator_grads, train_tiny
-
-
-def square_images(n: int, size: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A bright 4x4 square at a random place in each dark image."""
-    x = torch.zeros(n, 1, size, size)
-    corners = torch.randint(2, size - 6, (n, 2), generator=generator)
-    for i, (r, c) in enumerate(corners.tolist()):
-        x[i, :, r : r + 4, c : c + 4] = 1.0
-    return x
-
-
-def position(x: torch.Tensor) -> torch.Tensor:
-    """Per image (column, row) centre of mass, in pixels: the order of a shift's (dx, dy)."""
-    return centre_of_mass(x).flip(1)
+from conftest import generator_grads, position, square_images, train_tiny
 
 
 # -- what the residual measures ---------------------------------------------------------------------
