@@ -17,7 +17,7 @@ from .backbones import Backbone, BuildRequest, Networks
 from .codes import CodeSet, resolve_codes
 from .config import Config
 from .datasets import DatasetRequest, ImageDataset
-from .errors import ConfigError, DataError, PluginError
+from .errors import ConfigError, DataError, PluginError, option_error
 from .images import RANGES
 from .plugins import PluginHost
 from .regularisers import ResolvedRegulariser, options_dict, parse_options
@@ -100,8 +100,7 @@ def plugin_errors(where: str, source: str) -> Iterator[None]:
     try:
         yield
     except (ValueError, TypeError, ArithmeticError) as exc:
-        words = " ".join(str(exc).split())[:300] or type(exc).__name__
-        raise PluginError(f"{where} was refused by {source}: {words}; fix the value it names, or report it to the plugin's author") from None
+        raise PluginError(option_error(where, exc, source)) from None
 
 
 def provenance_source(assembly: Assembly, key: str) -> str:

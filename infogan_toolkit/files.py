@@ -94,14 +94,9 @@ def real_directory(path: str | Path) -> Path:
     path = Path(path)
     if path.is_symlink():
         raise _refuse(path, "it is a symbolic link, and the toolkit writes only into a real directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise _refuse(path, "it is not a directory") from None
-    except OSError as exc:
-        raise write_problem(exc, path) from None
-    if path.is_symlink() or not path.is_dir():
-        raise _refuse(path, "it is not a directory")
+    make_dirs(path)
+    if path.is_symlink():  # planted between the check and the mkdir
+        raise _refuse(path, "it is a symbolic link, and the toolkit writes only into a real directory")
     return path
 
 

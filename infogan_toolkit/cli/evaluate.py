@@ -18,7 +18,7 @@ from ..evaluate.report import EvalSizes, evaluate, metric_names, parse_metrics
 from ..model import TrainedModel
 from ..plugins import PluginHost
 from .app import app
-from .common import GENERATOR_OPT, err_console, one_line_errors, out_console, print_json
+from .common import GENERATOR_OPT, check_seed, err_console, one_line_errors, out_console, print_json
 
 _SIZE_DEFAULTS = ", ".join(f"{k}={v}" for k, v in attrs.asdict(EvalSizes()).items())
 
@@ -144,8 +144,7 @@ def eval_command(
     chosen = parse_metrics(metrics, metric_names(host.registries.metrics))
     size_set = parse_sizes(sizes)
     option_set = parse_options(options)
-    if seed < 0:  # before the output checks: the argument's own mistake comes first
-        raise ConfigError(f"--seed must be a whole number >= 0, got {seed!r}")
+    check_seed(seed)  # before the output checks: the argument's own mistake comes first
     if not 1 <= samples <= MAX_SAMPLES:
         raise ConfigError(f"--samples must be in [1, {MAX_SAMPLES:,}], got {samples}; the L_I estimate needs no more")
     resolved = resolve_checkpoint(checkpoint)
