@@ -13,6 +13,8 @@ from pathlib import Path
 
 import attrs
 
+from ..files import make_dirs, open_for_write
+
 
 @attrs.frozen
 class RunJob:
@@ -84,8 +86,8 @@ def run_job(job: RunJob, env: dict[str, str] | None = None) -> RunOutcome:
     """Carry one run out in a child process, its output appended to the run's log; never raises for
     a failed run (the outcome says it failed and why)."""
     started = time.perf_counter()
-    job.log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(job.log_file, "a", encoding="utf-8") as log:
+    make_dirs(job.log_file.parent)
+    with open_for_write(job.log_file, append=True) as log:
         log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(job.command())}\n")
         log.flush()
         try:

@@ -9,6 +9,7 @@ of the numbers and named.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -205,15 +206,15 @@ def plot(report: dict[str, Any], out: Path) -> Path | None:
         ax.set_title(name, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    picture = io.BytesIO()
+    fig.savefig(picture, format="png", dpi=110)
     plt.close(fig)
+    write_file(out, picture.getvalue())
     return out
 
 
 def write_outputs(report: dict[str, Any], folder: Path) -> dict[str, Path]:
     """report.json, report.md and report.png in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
     written = {"json": folder / "report.json", "markdown": folder / "report.md"}
     write_file(written["json"], json.dumps(report, indent=2, default=str) + "\n")
     write_file(written["markdown"], markdown(report))

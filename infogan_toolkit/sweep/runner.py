@@ -96,7 +96,8 @@ class Sweep:
             self.write()
 
     def write(self) -> None:
-        """Write the manifest (temporary file, then rename, so a kill never leaves half of one)."""
+        """Write the manifest; :func:`~infogan_toolkit.files.write_file` writes a temporary file and
+        renames it, so a kill never leaves half of one."""
         data = {
             "format": MANIFEST_FORMAT,
             "created": self.created,
@@ -105,10 +106,7 @@ class Sweep:
             "spec": self.spec.to_dict(),
             "runs": self.runs,
         }
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / f".{MANIFEST}.tmp"
-        write_file(tmp, json.dumps(data, indent=2, default=str) + "\n")
-        tmp.replace(manifest_path(self.dir))
+        write_file(manifest_path(self.dir), json.dumps(data, indent=2, default=str) + "\n")  # whole or not at all
 
     def todo(self) -> list[dict[str, Any]]:
         """The runs not yet done."""
@@ -117,8 +115,7 @@ class Sweep:
     def job(self, run: dict[str, Any]) -> RunJob:
         """Write the run's job file and return its job."""
         run_dir = self.dir / run["dir"]
-        run_dir.mkdir(parents=True, exist_ok=True)
-        job_file = run_dir / "job.json"
+        job_file = run_dir / "job.json"  # write_file makes the folder
         body = {
             "run_dir": str(run_dir.resolve()),
             "seed": run["seed"],
