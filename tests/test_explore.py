@@ -28,8 +28,8 @@ from typer.testing import CliRunner
 
 from infogan_toolkit.cli.app import app
 
-TRAIN = ["--config", "glyphs", "--codes", "cat3,unif1,circ1", "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval",
-         "--set", "train.figures=false"]
+TRAIN = ["--backbone", "glyphs", "--dataset", "glyphs", "--codes", "cat3,unif1,circ1", "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval",
+         "--set", "train.figures=false", "--set", "model.noise_dim=0"]
 EVAL = ["--metrics", "mi,accuracy,mig", "--samples", "64", "--size", "accuracy_samples=64", "--size", "factor_samples=64",
         "--size", "factor_test_samples=32", "--size", "batch=64"]
 CLI = Path(sys.executable).with_name("infogan-tk")
@@ -38,7 +38,7 @@ ADDRESS = re.compile(r"explore: (http://127\.0\.0\.1:\d+/)")
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    """A glyphs run with a categorical, a uniform and the example plugin's circular code, evaluated."""
+    """A run on the glyphs data with a categorical, a uniform and the example plugin's circular code, evaluated."""
     out = tmp_path_factory.mktemp("explore") / "run"
     runner = CliRunner()
     result = runner.invoke(app, ["train", "--out", str(out), *TRAIN])
