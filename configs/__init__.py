@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit.api import hookimpl
 
 _HERE = Path(__file__).resolve().parent
 DEFAULT = "mnist-fast"

@@ -58,6 +58,7 @@ __all__ = [
     "check_metric",
     "check_metric_sink",
     "check_regulariser",
+    "invoke_cli",
 ]
 
 #: Output ranges a backbone may declare, as (low, high).
@@ -1014,3 +1015,13 @@ def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = 
             _fail(where, f"identity(request) must be JSON-ready: {exc}")
     return module
 
+
+def invoke_cli(*args: str) -> Any:
+    """Run ``infogan-tk ARGS`` in this process, as a plugin's own tests drive the command line.
+
+    Returns click's result: ``exit_code``, ``stdout``, ``stderr`` and ``output`` (both streams)."""
+    from typer.testing import CliRunner
+
+    from .cli.app import app  # here, not at the top: the kit's checks need no command line
+
+    return CliRunner().invoke(app, list(args))

@@ -27,7 +27,7 @@ from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, DataConfig, ModelConfig
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, ImageDataset
 from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.evaluate.disentanglement import mig
+from infogan_tk_metrics.disentanglement import mig
 from infogan_toolkit.evaluate.report import EvalSizes, Metric, evaluate, factor_represent, factor_representation, point_estimates
 from infogan_toolkit.model import TrainedModel
 

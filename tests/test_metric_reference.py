@@ -17,7 +17,7 @@ import scipy.stats
 from sklearn import ensemble, svm
 from sklearn.metrics import mutual_info_score
 
-from infogan_toolkit.evaluate.disentanglement import UniformFactorSampler, dci, factor_vae_score, mig, sap
+from infogan_tk_metrics.disentanglement import UniformFactorSampler, dci, factor_vae_score, mig, sap
 
 SIZES = (3, 4, 5, 6)  # a small full grid; 4 factors, one of them with more values than...
 BINS = 5  # ...the bins, as dSprites' positions have more values than the reference's 20 bins

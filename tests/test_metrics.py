@@ -8,12 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import mutual_info_score
-
-from infogan_toolkit.errors import ConfigError, DataError
-from infogan_toolkit.evaluate import disentanglement as dis
-from infogan_toolkit.evaluate.accuracy import unsupervised_accuracy
-from infogan_toolkit.evaluate.disentanglement import (
+from infogan_tk_metrics import disentanglement as dis
+from infogan_tk_metrics.disentanglement import (
     FactorSampler,
     UniformFactorSampler,
     dci,
@@ -21,6 +17,10 @@ from infogan_toolkit.evaluate.disentanglement import (
     mig,
     sap,
 )
+from sklearn.metrics import mutual_info_score
+
+from infogan_toolkit.errors import ConfigError, DataError
+from infogan_toolkit.evaluate.accuracy import unsupervised_accuracy
 from infogan_toolkit.evaluate.information import mutual_information_bound
 
 # A small factor grid with the layout of a shapes dataset: shape, scale, orientation, x, y.

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..errors import ConfigError, DataError
 
@@ -71,6 +70,8 @@ def unsupervised_accuracy(
         raise ConfigError(f"num_classes={num_classes} but pred holds category {pred.max()}; set num_classes above it.")
     if n_labels < 1 or labels.max() >= n_labels:
         raise ConfigError(f"num_labels={num_labels} but labels holds label {labels.max()}; set num_labels above it.")
+
+    from scipy.optimize import linear_sum_assignment  # a quarter second to load; only scoring needs it
 
     confusion = np.zeros((n_labels, k), dtype=np.int64)
     np.add.at(confusion, (labels, pred), 1)

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torchvision.utils import save_image
 
 from ..files import make_dirs, open_for_write, real_directory
 from ..images import to_unit
@@ -172,6 +171,8 @@ def write_sample_grid(generator, assembly, device, out: Path, n: int = SAMPLE_GR
     values = assembly.codes.sample(n, gen, device)
     images = _generate_with(generator, assembly)(z, values).cpu()
     generator.train(was_training)
+    from torchvision.utils import save_image  # torchvision loads in about a second; only a figure needs it
+
     grid = traversal_grid(images, max(1, int(n**0.5)))
     make_dirs(out.parent)
     with open_for_write(out, binary=True) as fh:  # never through a link planted at the figure's name

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
-from torchvision.utils import make_grid
 
 from ..codes import CodeSet
 from ..noise import sample_noise
@@ -51,6 +50,8 @@ def traversal_images(
 
 def traversal_grid(images: Tensor, cols: int) -> Tensor:
     """Arrange traversal images into one picture tensor (C, H, W)."""
+    from torchvision.utils import make_grid  # torchvision loads in about a second; only a picture needs it
+
     return make_grid(images.cpu(), nrow=cols, padding=2, pad_value=1.0)
 
 

@@ -11,8 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.codes import CodeControl, LatentCode
+from infogan_toolkit.api import CodeControl, LatentCode, hookimpl
 
 
 def _count(args: str, what: str) -> int:

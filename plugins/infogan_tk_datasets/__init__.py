@@ -7,7 +7,7 @@ Each is a :class:`infogan_toolkit.datasets.DatasetPlugin` registered by name thr
 
 from __future__ import annotations
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit.api import hookimpl
 
 from .celeba import CelebADataset
 from .dsprites import DSpritesDataset

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from infogan_toolkit.datasets import DatasetRequest
-from infogan_toolkit.errors import ConfigError, DataError
-from infogan_toolkit.suggest import did_you_mean
+from infogan_toolkit.api import ConfigError, DataError, DatasetRequest, did_you_mean
 
 
 def check_split(request: DatasetRequest, dataset: str, allowed: Sequence[str] = ("train", "test")) -> str:

@@ -16,10 +16,16 @@ import urllib.request
 from pathlib import Path
 
 import attrs
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
-from infogan_toolkit.errors import ConfigError, DataError
-from infogan_toolkit.text import PlainConsole
+from infogan_toolkit.api import ConfigError, DataError, PlainConsole
 
 _CHUNK = 1 << 20
 #: The most bytes a download may bring when neither the table nor the server says how many:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from infogan_toolkit.datasets import grid_decode, grid_encode
+from infogan_toolkit.api import grid_decode, grid_encode
 
 
 def decode(index: Tensor, sizes: Sequence[int]) -> Tensor:

@@ -17,9 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from infogan_toolkit.errors import DataError
-from infogan_toolkit.files import open_regular
-from infogan_toolkit.images import fit_picture
+from infogan_toolkit.api import DataError, fit_picture, open_regular
 
 #: Suffixes treated as images (compared lower-case).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")

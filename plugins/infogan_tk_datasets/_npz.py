@@ -20,8 +20,7 @@ from typing import IO
 import attrs
 import numpy as np
 
-from infogan_toolkit.errors import DataError
-from infogan_toolkit.files import open_regular
+from infogan_toolkit.api import DataError, open_regular
 
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # the zip local file header, 30 bytes
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from infogan_toolkit.datasets import DatasetRequest
-from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.api import ConfigError, DatasetRequest
 
 
 def int_option(request: DatasetRequest, dataset: str, key: str, default: int | None, minimum: int = 0,

@@ -17,8 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from infogan_toolkit.datasets import DatasetRequest, FactorGridDataset, grid_decode
-from infogan_toolkit.errors import ConfigError, DataError
+from infogan_toolkit.api import (
+    ConfigError,
+    DataError,
+    DatasetRequest,
+    FactorGridDataset,
+    grid_decode,
+)
 
 #: The most images a benchmark file may declare (dSprites 737,280, MPI3D 1,036,800); checked before
 #: anything of that size is allocated, so a damaged header cannot make the loader take all memory.

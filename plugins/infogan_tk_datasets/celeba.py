@@ -16,11 +16,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
-from infogan_toolkit.errors import DataError
-from infogan_toolkit.files import read_bytes
+from infogan_toolkit.api import (
+    DataError,
+    DatasetPlugin,
+    DatasetRequest,
+    TensorImageDataset,
+    read_bytes,
+)
 
-from ._common import check_options, check_split, first_dir_with, parse_shape, require_root
+from ._common import (
+    check_options,
+    check_split,
+    first_dir_with,
+    parse_shape,
+    require_root,
+)
 from ._imaging import decode_images
 from ._options import int_option
 

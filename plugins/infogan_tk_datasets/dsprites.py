@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest
-from infogan_toolkit.errors import DataError
+from infogan_toolkit.api import DataError, DatasetPlugin, DatasetRequest
 
 from ._common import check_options, check_split, require_root
 from ._download import Remote, fetch, resolve

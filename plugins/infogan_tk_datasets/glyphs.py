@@ -24,8 +24,12 @@ import math
 import torch
 from torch import Tensor
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
-from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.api import (
+    ConfigError,
+    DatasetPlugin,
+    DatasetRequest,
+    TensorImageDataset,
+)
 
 from . import _grid
 from ._common import check_options, check_split

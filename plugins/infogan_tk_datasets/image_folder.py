@@ -12,8 +12,13 @@ from pathlib import Path
 
 import torch
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
-from infogan_toolkit.errors import ConfigError, DataError
+from infogan_toolkit.api import (
+    ConfigError,
+    DataError,
+    DatasetPlugin,
+    DatasetRequest,
+    TensorImageDataset,
+)
 
 from ._common import check_options, check_split, parse_shape, require_root
 from ._imaging import decode_images, list_images

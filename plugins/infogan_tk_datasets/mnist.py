@@ -18,9 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
-from infogan_toolkit.errors import ConfigError, DataError
-from infogan_toolkit.files import open_regular
+from infogan_toolkit.api import (
+    ConfigError,
+    DataError,
+    DatasetPlugin,
+    DatasetRequest,
+    TensorImageDataset,
+    open_regular,
+)
 
 from ._common import check_options, check_split, require_root
 

@@ -19,13 +19,18 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest
-from infogan_toolkit.errors import ConfigError, DataError
+from infogan_toolkit.api import ConfigError, DataError, DatasetPlugin, DatasetRequest
 
 from ._common import check_options, check_split, require_root
 from ._download import Remote, fetch, resolve
 from ._npz import Member, NpzArchive
-from ._stored import ArrayImages, StoredGrid, bool_option, check_count, check_image_shape
+from ._stored import (
+    ArrayImages,
+    StoredGrid,
+    bool_option,
+    check_count,
+    check_image_shape,
+)
 
 FACTOR_NAMES = ("object_color", "object_shape", "object_size", "camera_height", "background_color", "first_dof", "second_dof")
 #: Image count -> factor sizes of the published files.

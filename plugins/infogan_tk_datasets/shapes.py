@@ -23,8 +23,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, FactorGridDataset
-from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.api import (
+    ConfigError,
+    DatasetPlugin,
+    DatasetRequest,
+    FactorGridDataset,
+)
 
 from ._common import check_options, check_split, parse_shape
 

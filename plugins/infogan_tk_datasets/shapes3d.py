@@ -16,12 +16,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest
-from infogan_toolkit.errors import DataError, ToolkitError
+from infogan_toolkit.api import DataError, DatasetPlugin, DatasetRequest, ToolkitError
 
 from ._common import check_options, check_split, require_root
 from ._download import Remote, fetch, resolve
-from ._stored import ImageStore, StoredGrid, bool_option, check_count, check_image_shape, grid_sizes
+from ._stored import (
+    ImageStore,
+    StoredGrid,
+    bool_option,
+    check_count,
+    check_image_shape,
+    grid_sizes,
+)
 
 FILENAME = "3dshapes.h5"
 #: SHA-256 and size as TensorFlow Datasets' checksums.tsv for shapes3d records them.

@@ -19,8 +19,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.extensions import Extension, ExtensionSetup
+from infogan_toolkit.api import Extension, ExtensionSetup, hookimpl
 
 
 class GeneratorAverage(Extension):

@@ -10,9 +10,14 @@ hands to the sinks that take images, such as TensorBoard's; ``train.figures = fa
 
 from __future__ import annotations
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.engine.events import Callback, CheckpointEvent, ImageEvent, RunInfo
-from infogan_toolkit.evaluate.figures import write_training_figures
+from infogan_toolkit.api import (
+    Callback,
+    CheckpointEvent,
+    ImageEvent,
+    RunInfo,
+    hookimpl,
+    write_training_figures,
+)
 
 
 class TrainingFigures(Callback):

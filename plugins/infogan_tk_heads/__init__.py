@@ -12,8 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.codes import QHead
+from infogan_toolkit.api import QHead, hookimpl
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 

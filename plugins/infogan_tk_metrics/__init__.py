@@ -8,16 +8,17 @@ so choosing other metrics never changes a number.
 
 from __future__ import annotations
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.evaluate.disentanglement import UniformFactorSampler, dci, factor_vae_score, mig, sap
-from infogan_toolkit.evaluate.report import (
+from infogan_toolkit.api import (
     EvalContext,
     Metric,
     categorical_accuracy,
-    factor_representation,
     factor_represent,
+    factor_representation,
+    hookimpl,
     information_bounds,
 )
+
+from .disentanglement import UniformFactorSampler, dci, factor_vae_score, mig, sap
 
 
 class _FactorMetric(Metric):

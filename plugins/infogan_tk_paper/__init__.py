@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit.api import hookimpl
 
 from .networks import BACKBONES
 

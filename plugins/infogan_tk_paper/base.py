@@ -15,9 +15,14 @@ from typing import Any
 
 from torch import nn
 
-from infogan_toolkit.backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
-from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.suggest import did_you_mean
+from infogan_toolkit.api import (
+    Backbone,
+    BuildRequest,
+    ConfigError,
+    InfoDiscriminator,
+    Networks,
+    did_you_mean,
+)
 
 from .layers import init_weights, q_mlp
 

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.api import ConfigError
 
 from .base import PaperBackbone
 from .layers import Flatten, conv, fc, upconv

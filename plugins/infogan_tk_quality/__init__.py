@@ -8,7 +8,7 @@ training split, which works offline and is the default on MNIST.
 
 from __future__ import annotations
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit.api import hookimpl
 
 from .classifier import ClassifierExtractor
 from .inception import InceptionExtractor

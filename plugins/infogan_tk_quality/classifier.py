@@ -19,9 +19,13 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
 
-from infogan_toolkit.datasets import ImageDataset
-from infogan_toolkit.errors import DataError, ToolkitError
-from infogan_toolkit.extractors import ExtractorRequest, FeatureExtractor
+from infogan_toolkit.api import (
+    DataError,
+    ExtractorRequest,
+    FeatureExtractor,
+    ImageDataset,
+    ToolkitError,
+)
 
 #: Bumped when the network or its training changes, so an old file is never read as a new one.
 RECIPE = 1

@@ -16,8 +16,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from infogan_toolkit.errors import ToolkitError
-from infogan_toolkit.extractors import ExtractorRequest, FeatureExtractor, cache_dir
+from infogan_toolkit.api import (
+    ExtractorRequest,
+    FeatureExtractor,
+    ToolkitError,
+    cache_dir,
+)
 
 #: Where torch-fidelity publishes the weights (a pickle; convert it once, see the module docstring).
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"

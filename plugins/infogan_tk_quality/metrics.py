@@ -16,9 +16,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.evaluate.report import EvalContext, Metric
-from infogan_toolkit.extractors import ExtractorRequest, cache_dir, default_extractor
+from infogan_toolkit.api import (
+    ConfigError,
+    EvalContext,
+    ExtractorRequest,
+    Metric,
+    cache_dir,
+    default_extractor,
+)
 
 #: The extractor when none is made for the evaluation's dataset.
 FALLBACK_EXTRACTOR = "inception"
@@ -61,7 +66,7 @@ def extractor_name(ctx: EvalContext) -> str:
 
 
 def _request(ctx: EvalContext) -> ExtractorRequest:
-    from infogan_toolkit.assembly import load_dataset
+    from infogan_toolkit.api import load_dataset
 
     return ExtractorRequest(
         image_shape=tuple(ctx.data.image_shape),

@@ -23,7 +23,7 @@ Terms without a published method or a measured benefit on two data sets live in 
 
 from __future__ import annotations
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit.api import hookimpl
 
 from .contrastive import Contrastive
 from .invariance import Invariance

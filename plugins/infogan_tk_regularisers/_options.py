@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.api import ConfigError
 
 #: The largest weight a term takes: a loss scaled further swamps float32 and says nothing more.
 MAX_WEIGHT = 1_000_000

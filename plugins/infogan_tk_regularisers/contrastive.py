@@ -21,8 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+from infogan_toolkit.api import (
+    ConfigError,
+    Regulariser,
+    RegulariserPlugin,
+    RegulariserSetup,
+    StepView,
+    Terms,
+)
 from infogan_toolkit.testing import check_gradients_reach
 
 from ._options import learning_rate, step_index, weight_value

@@ -18,9 +18,22 @@ from __future__ import annotations
 import attrs
 import torch
 
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+from infogan_toolkit.api import (
+    Regulariser,
+    RegulariserPlugin,
+    RegulariserSetup,
+    StepView,
+    Terms,
+)
 
-from ._options import degrees, require_discrete_code, scale_jitter, shear_degrees, side_fraction, weight_value
+from ._options import (
+    degrees,
+    require_discrete_code,
+    scale_jitter,
+    shear_degrees,
+    side_fraction,
+    weight_value,
+)
 from .jitter import random_affine
 
 

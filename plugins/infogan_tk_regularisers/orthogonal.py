@@ -20,8 +20,14 @@ import attrs
 import torch
 from torch import Tensor
 
-from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+from infogan_toolkit.api import (
+    ConfigError,
+    Regulariser,
+    RegulariserPlugin,
+    RegulariserSetup,
+    StepView,
+    Terms,
+)
 
 from ._options import code_step, weight_value
 

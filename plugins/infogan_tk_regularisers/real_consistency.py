@@ -20,9 +20,23 @@ import math
 import attrs
 import torch
 
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+from infogan_toolkit.api import (
+    Regulariser,
+    RegulariserPlugin,
+    RegulariserSetup,
+    StepView,
+    Terms,
+)
 
-from ._options import degrees, fraction, require_discrete_code, scale_jitter, shear_degrees, side_fraction, weight_value
+from ._options import (
+    degrees,
+    fraction,
+    require_discrete_code,
+    scale_jitter,
+    shear_degrees,
+    side_fraction,
+    weight_value,
+)
 from .jitter import random_affine
 
 

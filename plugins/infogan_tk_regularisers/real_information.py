@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import attrs
 
-from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+from infogan_toolkit.api import (
+    ConfigError,
+    Regulariser,
+    RegulariserPlugin,
+    RegulariserSetup,
+    StepView,
+    Terms,
+)
 
 from ._options import weight_value
 

@@ -6,13 +6,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.errors import ToolkitError
-from infogan_toolkit.sweep.executors import (
+from infogan_toolkit.api import (
     ExecutorSetup,
     RunJob,
     RunOutcome,
     SweepExecutor,
+    ToolkitError,
+    hookimpl,
     run_job,
 )
 

@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.engine.metrics import MetricSink
-from infogan_toolkit.files import real_directory
+from infogan_toolkit.api import MetricSink, hookimpl, real_directory
 
 SUBDIR = "tensorboard"
 

@@ -11,7 +11,7 @@ or ``[wandb]``). Both are called at log intervals, checkpoints and the run's end
 
 from __future__ import annotations
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit.api import hookimpl
 
 from .mlflow_sink import MlflowSinkFactory
 from .wandb_sink import WandbSinkFactory

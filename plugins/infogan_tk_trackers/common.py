@@ -11,8 +11,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from infogan_toolkit.engine.metrics import SinkSetup
-from infogan_toolkit.errors import ConfigError, ToolkitError
+from infogan_toolkit.api import ConfigError, SinkSetup, ToolkitError
 
 #: The default connect and write timeout of a tracker's server, seconds.
 DEFAULT_TIMEOUT = 10.0

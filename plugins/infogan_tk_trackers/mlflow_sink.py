@@ -31,10 +31,16 @@ from typing import Any
 
 import attrs
 
-from infogan_toolkit.engine.metrics import MetricSink, SinkSetup
-from infogan_toolkit.rundir import config_path, figures_dir
+from infogan_toolkit.api import MetricSink, SinkSetup, config_path, figures_dir
 
-from .common import DEFAULT_TIMEOUT, check_reachable, flatten, say_missing, timeout_seconds, wanted
+from .common import (
+    DEFAULT_TIMEOUT,
+    check_reachable,
+    flatten,
+    say_missing,
+    timeout_seconds,
+    wanted,
+)
 
 ENV_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
 #: MLflow's limits: 100 params or tags and 1000 metrics per batch, 6000 characters a param value.

@@ -21,10 +21,15 @@ from typing import Any
 import attrs
 import torch
 
-from infogan_toolkit.engine.metrics import MetricSink, SinkSetup
-from infogan_toolkit.errors import ConfigError
+from infogan_toolkit.api import ConfigError, MetricSink, SinkSetup
 
-from .common import DEFAULT_TIMEOUT, check_reachable, say_missing, timeout_seconds, wanted
+from .common import (
+    DEFAULT_TIMEOUT,
+    check_reachable,
+    say_missing,
+    timeout_seconds,
+    wanted,
+)
 
 ENV_VARS = ("WANDB_PROJECT",)
 MODES = ("", "online", "offline", "disabled")

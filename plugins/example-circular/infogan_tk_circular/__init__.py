@@ -6,7 +6,7 @@ calls the two ``@hookimpl`` functions below when it builds its registries.
 
 from __future__ import annotations
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit.api import hookimpl
 
 from .code import CircularCode, make_circular
 from .head import VonMisesHead

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from infogan_toolkit.codes import CodeControl, LatentCode
+from infogan_toolkit.api import CodeControl, LatentCode
 
 TWO_PI = 2.0 * math.pi
 

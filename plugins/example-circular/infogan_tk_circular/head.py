@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from infogan_toolkit.codes import QHead
+from infogan_toolkit.api import QHead
 
 _LOG_2PI = math.log(2.0 * math.pi)
 

@@ -16,10 +16,20 @@ import attrs
 import torch
 from torch import nn
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.engine.events import Callback, CheckpointEvent, LogEvent, RunInfo
-from infogan_toolkit.evaluate.report import EvalContext, Metric
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
+from infogan_toolkit.api import (
+    Callback,
+    CheckpointEvent,
+    EvalContext,
+    LogEvent,
+    Metric,
+    Regulariser,
+    RegulariserPlugin,
+    RegulariserSetup,
+    RunInfo,
+    StepView,
+    Terms,
+    hookimpl,
+)
 
 
 def within(low: float, high: float):

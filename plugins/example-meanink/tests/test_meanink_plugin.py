@@ -6,11 +6,14 @@ import json
 from importlib import metadata
 
 import pytest
-from typer.testing import CliRunner
 
-from infogan_toolkit.cli.app import app
-from infogan_toolkit.plugins import PluginHost
-from infogan_toolkit.testing import check_callback, check_metric, check_regulariser
+from infogan_toolkit.api import PluginHost
+from infogan_toolkit.testing import (
+    check_callback,
+    check_metric,
+    check_regulariser,
+    invoke_cli,
+)
 
 DIST = "infogan-tk-meanink"
 try:
@@ -37,9 +40,9 @@ def test_each_plugin_passes_the_conformance_kit():
 
 def test_a_cli_run_trains_with_the_term_and_logs_its_stats(tmp_path):
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--steps", "4", "--batch-size", "8", "--out", str(run), "--no-eval", "--quiet",
+    result = invoke_cli("train", "--steps", "4", "--batch-size", "8", "--out", str(run), "--no-eval", "--quiet",
                                       "--set", "loss.mean_ink.weight=2", "--set", "loss.mean_ink.target=0.3",
-                                      "--set", "train.log_every=2", "--set", "train.figures=false"])
+                                      "--set", "train.log_every=2", "--set", "train.figures=false")
     assert result.exit_code == 0, result.output
     logs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs] == [2, 4] and all(0.0 <= r["mean_ink"] <= 1.0 for r in logs)
@@ -47,23 +50,23 @@ def test_a_cli_run_trains_with_the_term_and_logs_its_stats(tmp_path):
     step, ink = (run / "mean-ink.txt").read_text().split()
     assert step == "4" and float(ink) == pytest.approx(logs[-1]["mean_ink"])
     # the metric runs in eval with the built-ins
-    evaluated = CliRunner().invoke(app, ["eval", str(run), "--metrics", "mi,mean_ink", "--samples", "32", "--json"])
+    evaluated = invoke_cli("eval", str(run), "--metrics", "mi,mean_ink", "--samples", "32", "--json")
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(evaluated.stdout)
     assert 0.0 <= report["mean_ink"]["generated"] <= 1.0 and 0.0 < report["mean_ink"]["data"] < 1.0
-    bad = CliRunner().invoke(app, ["train", "--steps", "1", "--out", str(tmp_path / "bad"), "--set", "loss.mean_ink.targt=0.3"])
+    bad = invoke_cli("train", "--steps", "1", "--out", str(tmp_path / "bad"), "--set", "loss.mean_ink.targt=0.3")
     assert bad.exit_code == 2 and "Did you mean 'target'" in bad.stderr
 
 
 def test_a_run_with_the_term_samples_without_the_plugin_and_resumes_only_with_it(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    trained = CliRunner().invoke(app, ["train", "--steps", "2", "--batch-size", "8", "--out", str(run), "--no-eval", "--quiet",
+    trained = invoke_cli("train", "--steps", "2", "--batch-size", "8", "--out", str(run), "--no-eval", "--quiet",
                                        "--set", "loss.mean_ink.weight=1", "--set", "train.figures=false",
-                                       "--set", "train.callbacks=[]"])
+                                       "--set", "train.callbacks=[]")
     assert trained.exit_code == 0, trained.output
     monkeypatch.setenv("INFOGAN_TK_DISABLE_PLUGINS", "meanink")
     # generating needs the networks and codes only: the term's plugin matters to training it further
-    sampled = CliRunner().invoke(app, ["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png")])
+    sampled = invoke_cli("sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png"))
     assert sampled.exit_code == 0, sampled.output
-    resumed = CliRunner().invoke(app, ["train", "--resume", str(run), "--steps", "4", "--quiet", "--no-eval"])
+    resumed = invoke_cli("train", "--resume", str(run), "--steps", "4", "--quiet", "--no-eval")
     assert resumed.exit_code == 2 and "mean_ink" in resumed.stderr and "Traceback" not in resumed.output

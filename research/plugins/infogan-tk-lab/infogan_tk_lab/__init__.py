@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit.api import hookimpl
 
 from .equivariance import Equivariance
 from .layout import Layout

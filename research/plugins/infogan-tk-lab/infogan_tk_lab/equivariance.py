@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import attrs
 import torch
-
-from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
-
 from infogan_tk_regularisers._options import log_scale, side_fraction, weight_value
 from infogan_tk_regularisers.jitter import scale_and_translate, translate
+
+from infogan_toolkit.api import (
+    ConfigError,
+    Regulariser,
+    RegulariserPlugin,
+    RegulariserSetup,
+    StepView,
+    Terms,
+)
 
 
 @attrs.define

@@ -25,13 +25,18 @@ import math
 
 import attrs
 import torch
+from infogan_tk_regularisers._options import pixels, weight_value
 from torch import Tensor
 
-from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.images import to_unit
-from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
-
-from infogan_tk_regularisers._options import pixels, weight_value
+from infogan_toolkit.api import (
+    ConfigError,
+    Regulariser,
+    RegulariserPlugin,
+    RegulariserSetup,
+    StepView,
+    Terms,
+    to_unit,
+)
 
 
 @attrs.define

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 import numpy as np
 
-from ..errors import ConfigError, DataError, ToolkitError
+from infogan_toolkit.api import ConfigError, DataError, ToolkitError
 
 # Added to importances before normalising, as the reference does, so that an all-zero row has a defined entropy.
 _IMPORTANCE_EPS = 1e-11
