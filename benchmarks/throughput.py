@@ -37,7 +37,7 @@ from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
 from infogan_toolkit.assembly import Assembly, resolve
-from infogan_toolkit.cli.common import build_config
+from infogan_toolkit import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
 from infogan_toolkit.engine.devices import cpu_model, pick_device

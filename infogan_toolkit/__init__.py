@@ -1,18 +1,13 @@
 """infogan-tk: InfoGAN (Chen et al. 2016) as a plugin-based toolkit.
 
-Plugins implement the hooks in :mod:`infogan_toolkit.hookspecs` with :data:`hookimpl`.
+Users load models and build configs from here; plugins import :mod:`infogan_toolkit.api` only.
+docs/architecture.md maps the package.
 """
 
-from importlib import metadata as _metadata
-
 from .hookspecs import hookimpl
+from .version import __version__
 
-try:
-    __version__ = _metadata.version("infogan-toolkit")
-except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
-__all__ = ["__version__", "from_pretrained", "hookimpl", "load_checkpoint"]
+__all__ = ["__version__", "build_config", "from_pretrained", "hookimpl", "load_checkpoint"]
 
 
 def __getattr__(name: str):
@@ -21,8 +16,12 @@ def __getattr__(name: str):
         from .model import load_checkpoint
 
         return load_checkpoint
+    if name == "build_config":
+        from .config_builder import build_config
+
+        return build_config
     if name == "from_pretrained":
-        from .pretrained import from_pretrained
+        from .model import from_pretrained
 
         return from_pretrained
     raise AttributeError(name)

@@ -20,8 +20,8 @@ from .datasets import (
     grid_decode,
     grid_encode,
 )
-from .engine.events import Callback, CheckpointEvent, ImageEvent, LogEvent, RunEndEvent, RunInfo
-from .engine.metrics import MetricSink, SinkSetup
+from .callbacks import Callback, CheckpointEvent, ImageEvent, LogEvent, RunEndEvent, RunInfo
+from .sinks import MetricSink, SinkSetup
 from .errors import CheckpointError, ConfigError, DataError, PluginError, ToolkitError
 from .evaluate.figures import write_training_figures
 from .evaluate.report import (

@@ -132,7 +132,7 @@ def check_training_names(config: Config, host: PluginHost) -> dict[str, object]:
     ``"*"``) and the ``train.sink_options`` tables (each a registered sink's, its keys and values
     valid against that sink's options). Returns the parsed sink options (sink name -> options);
     raises a one-line error with a suggestion."""
-    from .engine.metrics import parse_sink_options
+    from .sinks import parse_sink_options
 
     regs = host.registries
     for field, registry in (("sinks", regs.sinks), ("callbacks", regs.callbacks), ("extensions", regs.extensions)):

@@ -17,9 +17,11 @@ import attrs
 
 from .errors import ConfigError
 from .files import read_bytes
-from .engine.lr_schedule import DECAY_KINDS
 from .noise import NOISE_KINDS
 from .suggest import did_you_mean
+
+#: The shapes ``optim.decay`` may take (the engine's lr_schedule draws them).
+DECAY_KINDS = ("none", "linear", "cosine")
 
 INFO_TARGETS = ("generator", "q_head", "trunk")
 

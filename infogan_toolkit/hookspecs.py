@@ -64,10 +64,10 @@ def register_metric_sinks(register):
     Call ``register(name, factory)``; ``factory(run_dir: Path) -> sink | None`` is called once per
     run (return None to stay inactive, e.g. when an optional package is missing). A factory that
     takes a second argument is called ``factory(run_dir, setup)`` with a
-    :class:`infogan_toolkit.engine.metrics.SinkSetup`: the resolved config, whether ``train.sinks``
+    :class:`infogan_toolkit.sinks.SinkSetup`: the resolved config, whether ``train.sinks``
     named it and its ``[train.sink_options.NAME]`` table, validated against the factory's
     ``options`` attrs class when it has one (an unknown key is a one-line error before training).
-    The sink, a :class:`infogan_toolkit.engine.metrics.MetricSink`, gets ``write(step: int,
+    The sink, a :class:`infogan_toolkit.sinks.MetricSink`, gets ``write(step: int,
     metrics: dict[str, float])`` at log intervals only, never per step, ``write_images(step,
     images)`` (where it has it) at checkpoints, ``finish(step, checkpoint, interrupted)`` (where
     it has it) and ``close()`` at the end of the run.
@@ -101,9 +101,9 @@ def register_callbacks(register):
     """Register training callbacks: code that runs on training events.
 
     Call ``register(name, factory)``; ``factory(info: RunInfo) -> Callback | None``, given the
-    run's :class:`infogan_toolkit.engine.events.RunInfo`, is called once per run on the main process
+    run's :class:`infogan_toolkit.callbacks.RunInfo`, is called once per run on the main process
     (return None to stay out of this run). The
-    :class:`infogan_toolkit.engine.events.Callback` gets ``on_log(LogEvent)`` at every log interval,
+    :class:`infogan_toolkit.callbacks.Callback` gets ``on_log(LogEvent)`` at every log interval,
     ``on_checkpoint(CheckpointEvent)`` after each checkpoint is written and ``on_run_end(RunEndEvent)``
     when the run ends. ``train.callbacks`` chooses which run (``"*"``, the default: all).
     """

@@ -14,7 +14,7 @@ from .backbones import InfoDiscriminator
 from .checkpoint import load_model_tensors, load_module_tensors, offered_generators, read_metadata, read_model_metadata, resolve_checkpoint
 from .checkpoint_schema import check_layout_detail
 from .config import Config, apply_dict
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PluginError, ToolkitError
 from .extensions import RAW_GENERATOR
 from .images import from_uint8, to_unit
 from .noise import sample_noise
@@ -171,4 +171,29 @@ def load_checkpoint(
     checkpoint's generators to use: ``"raw"`` (the trained weights) or one an extension kept
     (``"ema"`` with ``train.ema``); None, the default, takes the averaged one where it exists.
     """
+    return TrainedModel.load(path, device=device, host=host, generator=generator)
+
+
+def from_pretrained(
+    ref: str | Path,
+    device: str | torch.device = "cpu",
+    host: PluginHost | None = None,
+    revision: str | None = None,
+    generator: str | None = None,
+) -> TrainedModel:
+    """Load an exported folder (``infogan-tk export``), a run directory, a checkpoint file, or a
+    Hub id ``owner/name`` (through ``huggingface_hub``; ``revision`` a branch, tag or commit);
+    ``generator`` as for :meth:`TrainedModel.load` (an export holds the one it was made from).
+
+    Whatever the source, the weights load as :func:`~infogan_toolkit.load_checkpoint` loads them:
+    pickle-free, with the networks rebuilt through the installed plugins and a missing one named.
+    """
+    from .pretrained import download, is_hub_id  # the Hub side loads only for a Hub id
+
+    text = str(ref)
+    path = Path(text).expanduser()
+    if not path.exists() and is_hub_id(text):
+        path = download(text, revision)
+    elif revision is not None:
+        raise ToolkitError(f"revision applies to a Hub id; '{text}' is a local path")
     return TrainedModel.load(path, device=device, host=host, generator=generator)

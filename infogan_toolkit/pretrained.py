@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import __version__
+from .version import __version__
 from .checkpoint import atomic_save, model_tensors
 from .errors import CheckpointError, ToolkitError
+from .evaluate.findings import code_findings, evaluation_numbers, short_number
 from .files import make_dirs, write_problem
 from .plugins import PluginHost
 from .rundir import (
@@ -190,50 +191,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _number(v: float) -> str:
-    return f"{v:.4g}"
-
-
-def code_findings(evaluation: dict[str, Any] | None) -> dict[str, list[str]]:
-    """Code name -> what the evaluation found it controls: its accuracy against the labels (a
-    discrete code) and the factor it holds most information about (where the data set has factors)."""
-    from .evaluate.factor_map import factor_map
-
-    found: dict[str, list[str]] = {}
-    if not evaluation:
-        return found
-    dataset = (evaluation.get("dataset") or {}).get("name")
-    for name, row in ((evaluation.get("accuracy") or {}).get("codes") or {}).items():
-        if isinstance(row.get("accuracy"), (int, float)):
-            found.setdefault(name, []).append(f"the labels of '{dataset}' at {row['accuracy']:.1%} accuracy (Hungarian matching)")
-    for row in factor_map(evaluation):
-        code = row["column"].split("[")[0]
-        verdict = "alone" if row["holds_alone"] else "shared with others"
-        found.setdefault(code, []).append(
-            f"{row['column']}: factor '{row['factor']}' ({_number(row['information'])} nats, "
-            f"next '{row['runner_up']}' {_number(row['runner_up_information'])}; {verdict})"
-        )
-    return found
-
-
-def evaluation_numbers(evaluation: dict[str, Any]) -> list[list[str]]:
-    """(metric, quantity, value) rows: every number at the top of each metric's section, and each
-    code's L_I against H(c)."""
-    rows = []
-    for name, code in ((evaluation.get("mi") or {}).get("codes") or {}).items():
-        rows.append(["mi", f"L_I of {name} ({code.get('prior')})", f"{_number(code['L_I'])} of H(c) {_number(code['entropy'])}"])
-    for name, code in ((evaluation.get("accuracy") or {}).get("codes") or {}).items():
-        if isinstance(code.get("accuracy"), (int, float)):
-            rows.append(["accuracy", f"{name} against the labels", f"{code['accuracy']:.2%}"])
-    for metric, section in evaluation.items():
-        if metric in ("mi", "accuracy", "sizes", "dataset", "representation", "seconds") or not isinstance(section, dict):
-            continue
-        for key, value in section.items():
-            if isinstance(value, float):
-                rows.append([metric, key, _number(value)])
-    return rows
-
-
 def model_card(model: "TrainedModel", record: dict[str, Any], license: str | None) -> str:
     """The README.md of an exported folder, from the model and what the export wrote (``record``)."""
     cfg = model.config
@@ -281,7 +238,7 @@ def model_card(model: "TrainedModel", record: dict[str, Any], license: str | Non
     rows = []
     for code in model.codes:
         known = "; ".join(findings.get(code.name, [])) or ("not found by the evaluation" if evaluation else "not evaluated")
-        rows.append([code.name, code.code.describe(), code.kind, code.head_name, _number(code.weight), known])
+        rows.append([code.name, code.code.describe(), code.kind, code.head_name, short_number(code.weight), known])
     lines += [_table(["code", "prior", "kind", "Q head", "lambda", "what it is known to control"], rows), ""]
     if not evaluation:
         lines += ["No evaluation of this checkpoint came with the export (`infogan-tk eval RUN` writes one).", ""]
@@ -345,31 +302,6 @@ def download(ref: str, revision: str | None = None) -> Path:
     if not exported_model(folder).is_file():
         raise CheckpointError(f"Hub repository '{ref}' holds no {EXPORT_MODEL_FILE}; it is not an infogan-tk export")
     return folder
-
-
-def from_pretrained(
-    ref: str | Path,
-    device: str | torch.device = "cpu",
-    host: PluginHost | None = None,
-    revision: str | None = None,
-    generator: str | None = None,
-) -> "TrainedModel":
-    """Load an exported folder (``infogan-tk export``), a run directory, a checkpoint file, or a
-    Hub id ``owner/name`` (through ``huggingface_hub``; ``revision`` a branch, tag or commit);
-    ``generator`` as for :meth:`TrainedModel.load` (an export holds the one it was made from).
-
-    Whatever the source, the weights load as :func:`~infogan_toolkit.load_checkpoint` loads them:
-    pickle-free, with the networks rebuilt through the installed plugins and a missing one named.
-    """
-    from .model import TrainedModel
-
-    text = str(ref)
-    path = Path(text).expanduser()
-    if not path.exists() and is_hub_id(text):
-        path = download(text, revision)
-    elif revision is not None:
-        raise ToolkitError(f"revision applies to a Hub id; '{text}' is a local path")
-    return TrainedModel.load(path, device=device, host=host, generator=generator)
 
 
 # ------------------------------------------------------------------------------------ pushing

@@ -9,7 +9,7 @@ wrong, so it works from pytest or from a script::
         check_code_kind(make_my_codes, "3", heads={"my-head": MyHead()})
 
 The checks only use the interfaces (:mod:`infogan_toolkit.codes`, :mod:`infogan_toolkit.backbones`,
-:mod:`infogan_toolkit.datasets`, :mod:`infogan_toolkit.regularisers`, :mod:`infogan_toolkit.engine.events`,
+:mod:`infogan_toolkit.datasets`, :mod:`infogan_toolkit.regularisers`, :mod:`infogan_toolkit.callbacks`,
 :mod:`infogan_toolkit.evaluate.report`); they know nothing about any concrete plugin. Regularisers,
 metrics and callbacks are checked in a small real run: the kit's own 1x8x8 backbone
 (:class:`KitBackbone`) trained for two steps on its own factor-grid data set (:class:`KitBars`),
@@ -36,7 +36,7 @@ from torch import Tensor
 from .backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
 from .codes import CodeControl, LatentCode, QHead, parse_code_spec
 from .datasets import DatasetPlugin, DatasetRequest, ImageDataset
-from .engine.events import Callback, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
+from .callbacks import Callback, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
 from .errors import ToolkitError
 from .evaluate.report import Metric
 from .hookspecs import hookimpl
@@ -58,6 +58,7 @@ __all__ = [
     "check_metric",
     "check_metric_sink",
     "check_regulariser",
+    "CliResult",
     "invoke_cli",
 ]
 
@@ -918,7 +919,7 @@ def check_callback(
         for method, event in events:
             handler = getattr(callback, method, None)
             if not callable(handler):
-                _fail(where, f"has no {method}(event) method; subclass infogan_toolkit.engine.events.Callback")
+                _fail(where, f"has no {method}(event) method; subclass infogan_toolkit.callbacks.Callback")
             try:
                 handler(event)
             except Exception as exc:
@@ -930,14 +931,14 @@ def check_metric_sink(factory: Callable[..., Any]) -> Any:
     """Check a metric sink factory in a temporary run directory; return the sink (closed).
 
     The factory is called as a run calls it: ``factory(run_dir)``, or ``factory(run_dir, setup)``
-    with a :class:`~infogan_toolkit.engine.metrics.SinkSetup` (its ``options`` defaults, not
+    with a :class:`~infogan_toolkit.sinks.SinkSetup` (its ``options`` defaults, not
     configured, not named: as under ``train.sinks = ["*"]``) when it takes two arguments. None is
     :class:`NotApplicable` (an inactive sink, e.g. its package is missing or it is opt-in and not
     configured here); otherwise ``write(step, metrics)`` must accept two log intervals (one value
     nan), ``write_images`` (where it has one) an RGB and a grey picture, ``finish`` (where it has
     one) the run's end, and ``close()`` end it.
     """
-    from .engine.metrics import SinkSetup, parse_sink_table, start_sink
+    from .sinks import SinkSetup, parse_sink_table, start_sink
 
     where = f"metric sink factory {getattr(factory, '__name__', type(factory).__name__)!r}"
     with tempfile.TemporaryDirectory(prefix="infogan-tk-kit-") as tmp:
@@ -1016,12 +1017,27 @@ def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = 
     return module
 
 
-def invoke_cli(*args: str) -> Any:
-    """Run ``infogan-tk ARGS`` in this process, as a plugin's own tests drive the command line.
+@attrs.frozen
+class CliResult:
+    """What a command printed and its exit status."""
 
-    Returns click's result: ``exit_code``, ``stdout``, ``stderr`` and ``output`` (both streams)."""
-    from typer.testing import CliRunner
+    exit_code: int  #: the process's exit status
+    stdout: str  #: everything on standard output
+    stderr: str  #: everything on standard error
 
-    from .cli.app import app  # here, not at the top: the kit's checks need no command line
+    @property
+    def output(self) -> str:
+        """Both streams, standard output first."""
+        return self.stdout + self.stderr
 
-    return CliRunner().invoke(app, list(args))
+
+def invoke_cli(*args: str, timeout: float = 600) -> CliResult:
+    """Run ``infogan-tk ARGS`` as a user does, in a child process of this Python with this
+    process's environment, and return what it printed: how a plugin's own tests drive the command
+    line (a fresh process, so the plugins load as they would for the user)."""
+    import subprocess
+    import sys
+
+    code = "from infogan_toolkit.cli.entry import main; main()"
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    return CliResult(done.returncode, done.stdout, done.stderr)

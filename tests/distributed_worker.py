@@ -8,7 +8,7 @@ from pathlib import Path
 import torch.distributed as dist
 
 from infogan_toolkit.checkpoint import atomic_save, model_tensors
-from infogan_toolkit.cli.common import build_config
+from infogan_toolkit import build_config
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.plugins import PluginHost
 

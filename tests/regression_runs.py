@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path
-from infogan_toolkit.cli.common import build_config
+from infogan_toolkit import build_config
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.devices import cpu_model
 from infogan_toolkit.engine.trainer import Trainer

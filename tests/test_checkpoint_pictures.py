@@ -12,7 +12,7 @@ from PIL import Image
 
 from infogan_toolkit import hookimpl, load_checkpoint
 from infogan_toolkit.config import Config, apply_dict
-from infogan_toolkit.engine.events import Callback
+from infogan_toolkit.callbacks import Callback
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.evaluate.figures import write_sample_grid
 from infogan_toolkit.rundir import samples_figure, traversal_figure

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infogan_toolkit.assembly import resolve
-from infogan_toolkit.cli.common import build_config
+from infogan_toolkit import build_config
 from infogan_toolkit.config import Config, apply_dict, parse_override
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.registry import is_builtin

@@ -13,7 +13,7 @@ import torch
 from infogan_toolkit import hookimpl
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path, read_metadata
-from infogan_toolkit.cli.common import build_config
+from infogan_toolkit import build_config
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.trainer import NonFiniteLossError, Trainer, build_objective
 from infogan_toolkit.errors import ConfigError

@@ -9,7 +9,7 @@ import pytest
 
 from infogan_toolkit import hookimpl
 from infogan_toolkit.config import Config, apply_dict
-from infogan_toolkit.engine.events import Callback
+from infogan_toolkit.callbacks import Callback
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import ToolkitError
 

@@ -55,8 +55,8 @@ def test_abstract_members_are_required_and_every_public_member_is_listed():
     import infogan_toolkit.backbones as b
     import infogan_toolkit.codes as c
     import infogan_toolkit.datasets as d
-    import infogan_toolkit.engine.events as e
-    import infogan_toolkit.engine.metrics as m
+    import infogan_toolkit.callbacks as e
+    import infogan_toolkit.sinks as m
     import infogan_toolkit.evaluate.report as r
     import infogan_toolkit.regularisers as g
 

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from infogan_toolkit.cli.common import build_config
+from infogan_toolkit import build_config
 from infogan_toolkit.engine.trainer import Trainer
 
 STEPS = 300

@@ -6,7 +6,7 @@ import attrs
 import pytest
 import torch
 
-from infogan_toolkit.cli.common import build_config
+from infogan_toolkit import build_config
 from infogan_toolkit.config import Config
 from infogan_toolkit.engine.devices import (
     NATIVE_BF16_CAPABILITIES,

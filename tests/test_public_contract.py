@@ -27,7 +27,7 @@ def toolkit_imports(source: str) -> list[tuple[int, str]]:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             modules = [node.module]
             if node.module == "infogan_toolkit":  # `from infogan_toolkit import engine` reaches in too
-                modules = [f"infogan_toolkit.{a.name}" if a.name not in {"hookimpl", "load_checkpoint", "from_pretrained", "__version__"}
+                modules = [f"infogan_toolkit.{a.name}" if a.name not in {"hookimpl", "load_checkpoint", "from_pretrained", "build_config", "__version__"}
                            else "infogan_toolkit" for a in node.names]
         elif isinstance(node, ast.Import):
             modules = [a.name for a in node.names]
@@ -94,5 +94,5 @@ def test_every_class_on_the_interface_page_is_in_the_contract():
 
 
 def test_the_walk_catches_a_reach_past_the_contract():
-    source = "from infogan_toolkit.engine.events import Callback\nfrom infogan_toolkit import engine\nimport infogan_toolkit.codes\n"
-    assert [m for _, m in toolkit_imports(source)] == ["infogan_toolkit.engine.events", "infogan_toolkit.engine", "infogan_toolkit.codes"]
+    source = "from infogan_toolkit.callbacks import Callback\nfrom infogan_toolkit import engine\nimport infogan_toolkit.codes\n"
+    assert [m for _, m in toolkit_imports(source)] == ["infogan_toolkit.callbacks", "infogan_toolkit.engine", "infogan_toolkit.codes"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from infogan_toolkit.engine.events import Callback
+from infogan_toolkit.callbacks import Callback
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.evaluate.report import Metric
 from infogan_toolkit.plugins import PluginHost

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from .. import __version__
+from ..version import __version__
+from . import encode, evaluate, explore, export, pictures, plugin_tools, show, sweep, train
 
 app = typer.Typer(
     name="infogan-tk",
@@ -13,8 +14,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-config_app = typer.Typer(help="Show configurations.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
+# Each command module holds its commands in its own Typer and imports nothing from here, so that
+# the command line is assembled in one place and no module imports back into it.
+for _module in (train, show, pictures, evaluate, export, encode, plugin_tools, explore):
+    app.registered_commands += _module.commands.registered_commands
+app.add_typer(train.config_commands, name="config")
+app.add_typer(sweep.sweep_app, name="sweep")
 
 
 def _version(value: bool) -> None:
@@ -28,15 +33,3 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """InfoGAN toolkit."""
-
-
-# Registering the commands (import for their side effect on `app`).
-from . import train as _train  # noqa: E402,F401
-from . import show as _show  # noqa: E402,F401
-from . import pictures as _pictures  # noqa: E402,F401
-from . import evaluate as _evaluate  # noqa: E402,F401
-from . import export as _export  # noqa: E402,F401
-from . import encode as _encode  # noqa: E402,F401
-from . import plugin_tools as _plugin_tools  # noqa: E402,F401
-from . import sweep as _sweep  # noqa: E402,F401
-from . import explore as _explore  # noqa: E402,F401

@@ -10,11 +10,14 @@ from ..checkpoint import atomic_save
 from ..encode import encode_dataset
 from ..errors import ConfigError
 from ..files import output_file, write_file, write_problem
-from .app import app
 from .common import err_console, one_line_errors, print_json
 
 
-@app.command()
+#: This module's commands; cli/app.py adds them to `infogan-tk`.
+commands = typer.Typer()
+
+
+@commands.command()
 @one_line_errors
 def encode(
     checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."),
@@ -33,7 +36,7 @@ def encode(
     from ..engine.devices import pick_device
     from ..evaluate.report import dataset_assembly
     from ..plugins import PluginHost
-    from ..pretrained import from_pretrained
+    from ..model import from_pretrained
 
     if (image_dir is None) == (dataset is None):
         raise ConfigError("give either an image folder or --dataset NAME (not both, not neither)")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sys
 
-INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
-INTERRUPTED_MESSAGE = "error: interrupted (Ctrl-C) before the command finished; nothing was trained, run it again\n"
+from .interrupt import INTERRUPTED, INTERRUPTED_MESSAGE
 
 
 def main() -> None:

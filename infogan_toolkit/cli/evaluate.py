@@ -17,8 +17,11 @@ from ..errors import ConfigError
 from ..evaluate.report import EvalSizes, evaluate, metric_names, parse_metrics
 from ..model import TrainedModel
 from ..plugins import PluginHost
-from .app import app
 from .common import GENERATOR_OPT, check_seed, err_console, one_line_errors, out_console, print_json
+
+#: This module's commands; cli/app.py adds them to `infogan-tk`.
+commands = typer.Typer()
+
 
 _SIZE_DEFAULTS = ", ".join(f"{k}={v}" for k, v in attrs.asdict(EvalSizes()).items())
 
@@ -110,7 +113,7 @@ def result_table(result: dict, metrics: Any) -> Table:
     return table
 
 
-@app.command("eval")
+@commands.command("eval")
 @one_line_errors
 def eval_command(
     checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory (its latest checkpoint)."),

@@ -9,15 +9,18 @@ import typer
 
 from ..errors import ConfigError
 from ..files import real_directory, write_file
-from .app import app
 from .common import GENERATOR_OPT, err_console, one_line_errors
+
+#: This module's commands; cli/app.py adds them to `infogan-tk`.
+commands = typer.Typer()
+
 
 MODEL_ARG = typer.Argument(..., help="A run directory, a .safetensors checkpoint, an exported folder or a Hub id (owner/name).")
 DATA_ROOT_OPT = typer.Option(None, "--data-root", help="Folder holding the run's data set (default: the checkpoint's data.root).")
 REPORT_OUT_OPT = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write.")
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def explore(
     run: Path = MODEL_ARG,
@@ -37,7 +40,7 @@ def explore(
     from ..explore.server import bind, is_loopback, serve, url_of
     from ..explore.session import Explorer, check_port
     from ..plugins import PluginHost
-    from ..pretrained import from_pretrained
+    from ..model import from_pretrained
 
     check_port(port)
     plugin_host = PluginHost()
@@ -56,7 +59,7 @@ def explore(
     serve(explorer, sock, loopback_only=loopback)
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def report(
     run: Path = MODEL_ARG,
@@ -73,7 +76,7 @@ def report(
     from ..explore.report import render_report
     from ..explore.session import MAX_SEED
     from ..plugins import PluginHost
-    from ..pretrained import from_pretrained
+    from ..model import from_pretrained
 
     if not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"--seed must be from 0 to {MAX_SEED}, got {seed}")

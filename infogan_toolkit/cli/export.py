@@ -12,9 +12,12 @@ from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
 from ..pretrained import push_folder, require_hub
 from ..rundir import CHECKPOINTS_DIR, EXPORT_METADATA_FILE, eval_path
-from .app import app
 from .common import check_seed, err_console, one_line_errors, print_json
 from .pictures import DEVICE_OPT, MAX_IMAGES
+
+
+#: This module's commands; cli/app.py adds them to `infogan-tk`.
+commands = typer.Typer()
 
 
 def run_evaluation(checkpoint: Path, step: int) -> tuple[dict | None, str | None]:
@@ -32,7 +35,7 @@ def run_evaluation(checkpoint: Path, step: int) -> tuple[dict | None, str | None
     return evaluation, None
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def export(
     run: Path = typer.Argument(..., help="A run directory (its latest checkpoint) or a .safetensors checkpoint."),

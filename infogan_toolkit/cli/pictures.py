@@ -15,8 +15,11 @@ from ..evaluate.animation import traversal_animation, write_gif
 from ..evaluate.figures import SHEET_RANGE, draw_traversal_sheet, traversal_panels
 from ..model import TrainedModel
 from ..suggest import did_you_mean
-from .app import app
 from .common import GENERATOR_OPT, check_seed, err_console, one_line_errors, print_json
+
+#: This module's commands; cli/app.py adds them to `infogan-tk`.
+commands = typer.Typer()
+
 
 DEVICE_OPT = typer.Option("cpu", "--device", help="cpu, cuda, mps or auto.")
 #: The most images ``sample --n`` draws into one grid.
@@ -25,7 +28,7 @@ MAX_IMAGES = 10_000
 
 def _load(checkpoint: Path, device: str, generator: str | None) -> TrainedModel:
     from ..engine.devices import pick_device
-    from ..pretrained import from_pretrained
+    from ..model import from_pretrained
 
     return from_pretrained(checkpoint, device=pick_device(device), generator=generator)
 
@@ -37,7 +40,7 @@ def describe_source(checkpoint: Path, model: TrainedModel) -> str:
     return f"{source}, step {model.step}{which}"
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def sample(
     checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."),
@@ -67,7 +70,7 @@ def sample(
 RANGE_LIMIT = 1e6
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def traverse(
     checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."),

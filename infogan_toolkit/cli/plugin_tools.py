@@ -19,10 +19,13 @@ from ..codes import parse_code_spec
 from ..errors import ConfigError, PluginError, ToolkitError
 from ..plugins import DISABLE_ENV, HOOK_REGISTRIES, PluginHost
 from ..registry import normalise_distribution
-from .app import app
 from .common import one_line_errors, out_console, print_json
 
 #: Argument strings tried, in order, for a code kind that no backbone default or --args names.
+#: This module's commands; cli/app.py adds them to `infogan-tk`.
+commands = typer.Typer()
+
+
 CANDIDATE_ARGS = ("1", "2", "3", "10", "")
 
 
@@ -273,7 +276,7 @@ def _parse_args(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def check(
     distribution: str = typer.Argument(..., help="An installed plugin distribution, e.g. infogan-tk-circular."),
@@ -358,7 +361,7 @@ def _refuse_taken_names(skeleton: Skeleton) -> None:
         raise ConfigError(f"dataset '{skeleton.dataset}' already comes from {regs.datasets.entry(skeleton.dataset).source()}; pick another NAME")
 
 
-@app.command("new-plugin")
+@commands.command("new-plugin")
 @one_line_errors
 def new_plugin(
     name: str = typer.Argument(..., help="Plugin name, e.g. 'bern': distribution infogan-tk-bern, package infogan_tk_bern."),

@@ -18,8 +18,11 @@ from ..errors import PluginError
 from ..plugins import HOOK_REGISTRIES, PluginHost
 from ..registry import install_advice
 from ..text import one_line, printable
-from .app import app
 from .common import one_line_errors, out_console, print_json
+
+
+#: This module's commands; cli/app.py adds them to `infogan-tk`.
+commands = typer.Typer()
 
 
 class Kind(str, Enum):
@@ -62,7 +65,7 @@ def _describe(kind: str, obj) -> str:
     return ""
 
 
-@app.command("list")
+@commands.command("list")
 @one_line_errors
 def list_(
     kind: Kind = typer.Argument(None, help="What to list; all kinds when left out."),
@@ -91,7 +94,7 @@ def list_(
         console.print(table)
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def plugins(json_out: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """Show every plugin: status, distribution and version, and the hooks it implements.
@@ -181,7 +184,7 @@ def missing_plugins(provenance: dict[str, dict], host: PluginHost) -> list[str]:
     return warnings + unregistered
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def inspect(
     checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory."),

@@ -13,7 +13,6 @@ from typer.core import TyperGroup
 from ..errors import ConfigError, ToolkitError
 from ..plugins import PluginHost
 from ..suggest import did_you_mean
-from .app import app
 from .common import build_config, err_console, one_line_errors, out_console, print_json
 
 
@@ -36,13 +35,13 @@ class _RunByDefault(TyperGroup):
             run.format_help(run_ctx, formatter)
 
 
+#: `infogan-tk sweep ...`; cli/app.py adds it to `infogan-tk`.
 sweep_app = typer.Typer(
     cls=_RunByDefault,
     no_args_is_help=True,
     help="Run a grid of settings x seeds (`sweep SPEC.toml` or `sweep --config NAME --grid KEY=V1,V2 --seeds 0-7`), "
     "resumably, and summarise it (`sweep report DIR`).",
 )
-app.add_typer(sweep_app, name="sweep")
 
 
 def _spec(spec_file: Path | None, config: str | None, grid: list[str], seeds: str | None, sets: list[str],

@@ -15,8 +15,13 @@ from ..files import write_file
 from ..plugins import PluginHost
 from ..rundir import CONFIG_FILE, check_new_run_dir, config_path, eval_path
 from ..engine.devices import describe_numerics
-from .app import app, config_app
 from .common import build_config, err_console, one_line_errors, out_console, print_json
+
+#: This module's commands; cli/app.py adds them to `infogan-tk`.
+commands = typer.Typer()
+#: `infogan-tk config ...`.
+config_commands = typer.Typer(help="Show configurations.", no_args_is_help=True)
+
 
 CONFIG_OPT = typer.Option(None, "--config", "-c", help="A TOML file or a registered config name (see `infogan-tk list configs`).")
 BACKBONE_OPT = typer.Option(None, "--backbone", "-b", help="Backbone name (see `infogan-tk list backbones`).")
@@ -35,7 +40,7 @@ def _flags(backbone, codes, dataset, data_root, download, steps, batch_size, dev
     }
 
 
-@app.command()
+@commands.command()
 @one_line_errors
 def train(
     config: str = CONFIG_OPT,
@@ -123,7 +128,7 @@ def train(
         raise typer.Exit(128 + (result.stop_signal or signal.SIGINT))
 
 
-@config_app.command("show")
+@config_commands.command("show")
 @one_line_errors
 def config_show(
     config: str = CONFIG_OPT,

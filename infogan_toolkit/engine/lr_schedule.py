@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-DECAY_KINDS = ("none", "linear", "cosine")
+from ..config import DECAY_KINDS
 
 
 def lr_factor(kind: str, decay_from: float, total_steps: int, step: int) -> float:

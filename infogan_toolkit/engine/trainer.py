@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from rich.console import Console
 
-from .. import __version__
+from ..version import __version__
 from ..assembly import (
     Assembly, build_networks, build_request, check_training_names, load_dataset, plugin_errors,
     provenance_of, provenance_source, resolve,
@@ -54,8 +54,8 @@ from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import apply_precision_switches, pick_device
 from .linear_kernels import use_onednn_linear
-from .events import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
-from .metrics import MetricLog
+from ..callbacks import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
+from ..sinks import MetricLog
 from .progress import make_progress
 from .objective import InfoGANObjective, ObjectiveSettings
 

@@ -131,7 +131,7 @@ def _accuracy(evaluation: dict[str, Any]) -> str:
 
 
 def _metrics(evaluation: dict[str, Any]) -> str:
-    from ..pretrained import evaluation_numbers
+    from ..evaluate.findings import evaluation_numbers
 
     rows = [r for r in evaluation_numbers(evaluation) if r[0] not in ("mi", "accuracy")]
     skipped = evaluation.get("skipped") or {}

@@ -1,5 +1,5 @@
 """The executor interface (``register_sweep_executors``): what runs a sweep's runs, and the one way a
-run is carried out wherever it runs (a child process of :mod:`infogan_toolkit.sweep.worker`)."""
+run is carried out wherever it runs (a child process of :mod:`infogan_toolkit.cli.sweep_worker`)."""
 
 from __future__ import annotations
 
@@ -24,14 +24,14 @@ class RunJob:
     run_id: str
     #: The run directory (a normal ``infogan-tk train`` directory).
     run_dir: Path
-    #: The job file :mod:`infogan_toolkit.sweep.worker` reads (the train and eval arguments).
+    #: The job file :mod:`infogan_toolkit.cli.sweep_worker` reads (the train and eval arguments).
     job_file: Path
     #: Where the run's output (stdout and stderr of its process) goes.
     log_file: Path
 
     def command(self) -> list[str]:
         """The command line that carries the run out: this Python running the sweep worker."""
-        return [sys.executable, "-m", "infogan_toolkit.sweep.worker", str(self.job_file)]
+        return [sys.executable, "-m", "infogan_toolkit.cli.sweep_worker", str(self.job_file)]
 
 
 @attrs.frozen

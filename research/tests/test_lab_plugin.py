@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.app import app
-from infogan_toolkit.cli.common import build_config
+from infogan_toolkit import build_config
 from infogan_toolkit.plugins import PluginHost
 
 ROOT = Path(__file__).resolve().parents[2]

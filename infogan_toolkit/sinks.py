@@ -1,6 +1,6 @@
 """Metrics at log intervals: a JSONL file in the run directory plus the registered sinks (a callback).
 
-Pictures other callbacks publish (:class:`~infogan_toolkit.engine.events.ImageEvent`) go to the
+Pictures other callbacks publish (:class:`~infogan_toolkit.callbacks.ImageEvent`) go to the
 sinks that take them: those with a ``write_images(step, images)`` method. At the end of the run a
 sink with a ``finish(step, checkpoint, interrupted)`` method hears of the last checkpoint before
 ``close()``.
@@ -24,14 +24,14 @@ from typing import Any
 import attrs
 from torch import Tensor
 
-from ..config import coerce_value
-from ..errors import ConfigError, ToolkitError, option_error
-from ..files import open_for_write
-from ..plugins import PluginHost
-from ..registry import Registry
-from ..suggest import did_you_mean
-from ..rundir import metrics_path
-from .events import Callback, ImageEvent, LogEvent, RunEndEvent
+from .config import coerce_value
+from .errors import ConfigError, ToolkitError, option_error
+from .files import open_for_write
+from .plugins import PluginHost
+from .registry import Registry
+from .suggest import did_you_mean
+from .rundir import metrics_path
+from .callbacks import Callback, ImageEvent, LogEvent, RunEndEvent
 
 
 class SinkStartError(ToolkitError):

@@ -1,4 +1,4 @@
-"""One sweep run in its own process: ``python -m infogan_toolkit.sweep.worker JOB.json``.
+"""One sweep run in its own process: ``python -m infogan_toolkit.cli.sweep_worker JOB.json``.
 
 Trains (or, when the run directory holds a checkpoint, resumes) and then evaluates with the sweep's
 metrics and sizes, through the same commands a user types, in one process so that the start-up
@@ -46,10 +46,10 @@ def eval_args(job: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """Run the job file's train and eval; the exit status of the first that fails, else 0."""
-    from ..cli.app import app
+    from .app import app
 
     if len(argv) != 1:
-        sys.stderr.write("error: usage: python -m infogan_toolkit.sweep.worker JOB.json\n")
+        sys.stderr.write("error: usage: python -m infogan_toolkit.cli.sweep_worker JOB.json\n")
         return 2
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     for args in (train_args(job), eval_args(job)):
