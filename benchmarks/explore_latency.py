@@ -57,8 +57,12 @@ def percentiles(times: list[float]) -> dict[str, float]:
     def at(q: float) -> float:  # nearest rank
         return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
-    return {"p50_ms": round(at(0.50) * 1000, 2), "p95_ms": round(at(0.95) * 1000, 2), "max_ms": round(ordered[-1] * 1000, 2),
-            "mean_ms": round(statistics.fmean(ordered) * 1000, 2)}
+    return {
+        "p50_ms": round(at(0.50) * 1000, 2),
+        "p95_ms": round(at(0.95) * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
+    }
 
 
 class Client:
@@ -106,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve_random(args.backbone, args.codes, 0)
         return 0
-    server = subprocess.Popen([sys.executable, __file__, "--serve", "--backbone", args.backbone]
-                              + (["--codes", args.codes] if args.codes else []), stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--backbone", args.backbone]
+        + (["--codes", args.codes] if args.codes else []),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         address = server.stdout.readline().strip()
         if not address.startswith("http://127.0.0.1:"):
@@ -144,12 +152,22 @@ def main(argv: list[str] | None = None) -> int:
         server.wait(timeout=30)
 
     record = {
-        "backbone": args.backbone, "codes": info["spec"], "image_shape": info["image_shape"],
-        "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch_version": torch.__version__, "python_version": platform.python_version(),
+        "backbone": args.backbone,
+        "codes": info["spec"],
+        "image_shape": info["image_shape"],
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
         "sequential": {"requests": args.requests, "failed": failed, **percentiles([t for t, _ in sequential])},
-        "concurrent": {"clients": args.clients, "requests": len(results), "failed": sum(s != 200 for _, s in results),
-                       "requests_per_s": round(len(results) / wall, 1), **percentiles([t for t, _ in results])},
+        "concurrent": {
+            "clients": args.clients,
+            "requests": len(results),
+            "failed": sum(s != 200 for _, s in results),
+            "requests_per_s": round(len(results) / wall, 1),
+            **percentiles([t for t, _ in results]),
+        },
     }
     print(json.dumps(record, indent=2))
     if args.json:

@@ -3,7 +3,8 @@
 Builds the same step as ``throughput.py`` (the real configuration, ``resolve`` and the trainer's
 step on an on-device image pool), runs a few untimed steps, then times each aten call of
 ``--steps`` steps with a dispatch mode and prints the ops with the largest share, matmuls split by
-their shapes with the FLOP rate each reached (every op FlopCounterMode has a formula for). A profiler adds its own cost to every call; this
+their shapes with the FLOP rate each reached (every op FlopCounterMode has a formula for). A profiler adds its own cost
+to every call; this
 times only the calls, so their sum stays close to the step's wall time (both are printed). It runs
 on the CPU only: on a GPU each call's time would be its launch, not its work.
 
@@ -19,14 +20,13 @@ import time
 from typing import Any
 
 import torch
+from throughput import Bench, engine_config, engine_step
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.errors import ConfigError, ToolkitError
 from infogan_toolkit.plugins import PluginHost
-
-from throughput import Bench, engine_config, engine_step
 
 
 class OpTimer(TorchDispatchMode):
@@ -67,8 +67,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top", type=int, default=20, help="ops to print (default: 20)")
     p.add_argument("--pool", type=int, default=1024, help="random uint8 images in the pool (default: 1024)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="configuration override (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="configuration override (repeatable)",
+    )
     p.set_defaults(device="cpu")  # what the shared engine_config reads; this script times the CPU only
     return p.parse_args(argv)
 
@@ -95,9 +101,11 @@ def main(argv: list[str] | None = None) -> None:
             step()
     timed = (time.perf_counter() - start) / args.steps
     total = sum(timer.seconds.values()) / args.steps
-    print(f"{args.backbone}, batch {args.batch_size}, {torch.backends.cpu.get_cpu_capability()}, "
-          f"{torch.get_num_threads()} threads: step {plain * 1e3:.1f} ms ({args.batch_size / plain:.0f} img/s); "
-          f"with op timing {timed * 1e3:.1f} ms, of which ops {total * 1e3:.1f} ms")
+    print(
+        f"{args.backbone}, batch {args.batch_size}, {torch.backends.cpu.get_cpu_capability()}, "
+        f"{torch.get_num_threads()} threads: step {plain * 1e3:.1f} ms ({args.batch_size / plain:.0f} img/s); "
+        f"with op timing {timed * 1e3:.1f} ms, of which ops {total * 1e3:.1f} ms"
+    )
     print(f"{'ms/step':>8} {'share':>6} {'calls':>5}  {'GFLOP/s':>7}  op")
     for key, seconds in sorted(timer.seconds.items(), key=lambda kv: -kv[1])[: args.top]:
         per_step = seconds / args.steps

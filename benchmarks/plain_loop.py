@@ -98,9 +98,14 @@ def mnist_loader(root: Path, batch_size: int) -> torch.utils.data.DataLoader:
     try:
         dataset = datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor())
     except RuntimeError as exc:  # torchvision's "Dataset not found" or a truncated file
-        raise DataError(f"torchvision could not read MNIST under '{root}' ({exc}); pass --mnist-root DIR with the IDX files") from None
+        raise DataError(
+            f"torchvision could not read MNIST under '{root}' ({exc}); pass --mnist-root DIR with the IDX files"
+        ) from None
     if len(dataset) < batch_size:
-        raise DataError(f"MNIST under '{root}' holds {len(dataset)} images, fewer than one batch of {batch_size}; use a smaller batch")
+        raise DataError(
+            f"MNIST under '{root}' holds {len(dataset)} images, fewer than one batch of {batch_size}; use a smaller "
+            "batch"
+        )
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0, drop_last=True)
 
 
@@ -114,7 +119,9 @@ def _forever(loader: torch.utils.data.DataLoader) -> Iterator[Tensor]:
 class PlainInfoGAN:
     """The baseline loop: sequential D then G+Q updates, three Adams, ``.item()`` every step."""
 
-    def __init__(self, backbone: Backbone, loader: torch.utils.data.DataLoader, device: torch.device, seed: int = 0) -> None:
+    def __init__(
+        self, backbone: Backbone, loader: torch.utils.data.DataLoader, device: torch.device, seed: int = 0
+    ) -> None:
         torch.manual_seed(seed)
         request = BuildRequest(
             noise_dim=NOISE_DIM,
@@ -128,7 +135,9 @@ class PlainInfoGAN:
         self.batch_size = loader.batch_size
         self.batches = _forever(loader)
         betas = (0.5, 0.999)
-        self.opt_d = torch.optim.Adam(list(self.D.trunk.parameters()) + list(self.D.d_head.parameters()), lr=2e-4, betas=betas)
+        self.opt_d = torch.optim.Adam(
+            list(self.D.trunk.parameters()) + list(self.D.d_head.parameters()), lr=2e-4, betas=betas
+        )
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=1e-3, betas=betas)
         self.opt_q = torch.optim.Adam(self.D.q_head.parameters(), lr=2e-4, betas=betas)
 
@@ -161,7 +170,9 @@ class PlainInfoGAN:
         self.opt_d.zero_grad()
         logit_real, _ = self.D(real)
         logit_fake, _ = self.D(fake.detach())
-        loss_d = F.binary_cross_entropy_with_logits(logit_real, ones) + F.binary_cross_entropy_with_logits(logit_fake, zeros)
+        loss_d = F.binary_cross_entropy_with_logits(logit_real, ones) + F.binary_cross_entropy_with_logits(
+            logit_fake, zeros
+        )
         loss_d.backward()
         self.opt_d.step()
 
@@ -174,4 +185,3 @@ class PlainInfoGAN:
         self.opt_g.step()
         self.opt_q.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "loss_info": loss_info.item()}
-

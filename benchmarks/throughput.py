@@ -36,8 +36,8 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from infogan_toolkit.assembly import Assembly, resolve
 from infogan_toolkit import build_config
+from infogan_toolkit.assembly import Assembly, resolve
 from infogan_toolkit.config import Config
 from infogan_toolkit.datasets import TensorImageDataset
 from infogan_toolkit.engine.devices import cpu_model, pick_device
@@ -85,22 +85,38 @@ REPO = Path(__file__).resolve().parents[1]
 # -- command line ------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command-line options (see ``benchmarks/README.md``)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: auto)")
     p.add_argument("--backbones", nargs="+", default=None, help="registered backbone names (default: all)")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[128], help="batch sizes to measure (default: 128)")
     p.add_argument("--steps", type=int, default=20, help="training steps per timed region (default: 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (default: 3)")
-    p.add_argument("--repeats", type=int, default=3, help="timed regions per measurement; the median is reported (default: 3)")
-    p.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated, parts joined by '+' (default: {DEFAULT_VARIANTS})")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="timed regions per measurement; the median is reported (default: 3)"
+    )
+    p.add_argument(
+        "--variants",
+        default=DEFAULT_VARIANTS,
+        help=f"comma-separated, parts joined by '+' (default: {DEFAULT_VARIANTS})",
+    )
     p.add_argument("--plain", action="store_true", help="also measure the plain PyTorch loop (MNIST) in this process")
     p.add_argument("--mnist-root", type=Path, default=None, help="folder with the MNIST IDX files, for --plain")
     p.add_argument("--pool", type=int, default=4096, help="random uint8 images held on the device (default: 4096)")
-    p.add_argument("--peak-size", type=int, default=2048, help="matrix size of the peak matmul measurement (default: 2048)")
+    p.add_argument(
+        "--peak-size", type=int, default=2048, help="matrix size of the peak matmul measurement (default: 2048)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="extra configuration override for every variant (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="extra configuration override for every variant (repeatable)",
+    )
     p.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
     args = p.parse_args(argv)
     for name in ("steps", "warmup", "repeats", "pool", "peak_size"):
@@ -120,7 +136,9 @@ def parse_variants(text: str) -> list[str]:
     for variant in variants:
         for part in variant.split("+"):
             if part not in VARIANTS:
-                raise ConfigError(f"unknown variant '{part}' in --variants; known: {', '.join(VARIANTS)} (join with '+')")
+                raise ConfigError(
+                    f"unknown variant '{part}' in --variants; known: {', '.join(VARIANTS)} (join with '+')"
+                )
     return variants
 
 
@@ -187,7 +205,9 @@ class MatmulProbe:
     """Times ``size x size`` matmuls in one precision on the device; its matrices are made once, so a
     probe between timed regions allocates nothing (and so does not show in the memory figures)."""
 
-    def __init__(self, device: torch.device, dtype: torch.dtype, size: int, tf32: bool = False, kernel: str = "torch") -> None:
+    def __init__(
+        self, device: torch.device, dtype: torch.dtype, size: int, tf32: bool = False, kernel: str = "torch"
+    ) -> None:
         gen = torch.Generator().manual_seed(0)
         self.device, self.size, self.tf32 = device, size, tf32
         self.a = torch.randn(size, size, generator=gen).to(device, dtype)
@@ -240,7 +260,9 @@ def _tf32_matmuls():
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
-def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool, want_tf32: bool = False) -> tuple[dict[str, Any], dict[str, MatmulProbe]]:
+def measure_peak(
+    device: torch.device, size: int, repeats: int, want_bf16: bool, want_tf32: bool = False
+) -> tuple[dict[str, Any], dict[str, MatmulProbe]]:
     """The device's measured matmul peak in fp32 (on a CPU, the faster of torch's and oneDNN's
     matmul) and, where asked and supported, bf16 and (CUDA) TF32; and the probes by precision
     name, kept to measure the peak again beside each timed region."""
@@ -266,7 +288,11 @@ def measure_peak(device: torch.device, size: int, repeats: int, want_bf16: bool,
         peak["fp32_torch_flops_per_s"] = peak["fp32_flops_per_s"]
         peak["fp32_onednn_flops_per_s"] = onednn.median_rate(repeats)
         if peak["fp32_onednn_flops_per_s"] > peak["fp32_flops_per_s"]:
-            probes["fp32"], peak["fp32_flops_per_s"], peak["fp32_kernel"] = onednn, peak["fp32_onednn_flops_per_s"], "onednn"
+            probes["fp32"], peak["fp32_flops_per_s"], peak["fp32_kernel"] = (
+                onednn,
+                peak["fp32_onednn_flops_per_s"],
+                "onednn",
+            )
     return peak, probes
 
 
@@ -328,7 +354,12 @@ class Timing:
 
 
 def time_steps(
-    step: Callable[[], Any], device: torch.device, steps: int, warmup: int, repeats: int, probe: MatmulProbe | None = None
+    step: Callable[[], Any],
+    device: torch.device,
+    steps: int,
+    warmup: int,
+    repeats: int,
+    probe: MatmulProbe | None = None,
 ) -> Timing:
     """Run ``warmup`` untimed steps, then ``repeats`` timed regions of ``steps`` steps each, each
     followed by one burst of ``probe``'s matmuls: a shared machine's speed drifts between minutes,
@@ -373,7 +404,12 @@ class Bench:
 
 def engine_config(host: PluginHost, backbone: str, batch: int, args: argparse.Namespace, sets: list[str]) -> Config:
     """The configuration of one measurement: the backbone's defaults, then --set, then the variant."""
-    base = [f"model.backbone={backbone}", f"train.batch_size={batch}", f"train.device={args.device}", f"train.seed={args.seed}"]
+    base = [
+        f"model.backbone={backbone}",
+        f"train.batch_size={batch}",
+        f"train.device={args.device}",
+        f"train.seed={args.seed}",
+    ]
     return build_config(host, sets=[*base, *sets])
 
 
@@ -436,7 +472,13 @@ def summarise(row: dict[str, Any], timing: Timing, flops: int, batch: int, peak:
 def measure_engine(bench: Bench, backbone: str, batch: int, variant: str) -> dict[str, Any]:
     """One engine measurement; a failure on the device becomes a 'failed' row with its reason."""
     args = bench.args
-    row: dict[str, Any] = {"kind": "engine", "backbone": backbone, "batch_size": batch, "variant": variant, "status": "ok"}
+    row: dict[str, Any] = {
+        "kind": "engine",
+        "backbone": backbone,
+        "batch_size": batch,
+        "variant": variant,
+        "status": "ok",
+    }
     probe = MemoryProbe(bench.device)
     probe.start()
     reset_precision()
@@ -494,7 +536,13 @@ def mnist_source(explicit: Path | None) -> Path:
 
 def measure_plain(bench: Bench, backbone: str, batch: int, workdir: Path) -> dict[str, Any]:
     """The plain loop at one batch size; failures (missing data, device errors) become a 'failed' row."""
-    row: dict[str, Any] = {"kind": "plain", "backbone": backbone, "batch_size": batch, "variant": "plain", "status": "ok"}
+    row: dict[str, Any] = {
+        "kind": "plain",
+        "backbone": backbone,
+        "batch_size": batch,
+        "variant": "plain",
+        "status": "ok",
+    }
     if backbone not in PLAIN_BACKBONES:
         row.update(status="skipped", reason=f"the plain loop is written for {', '.join(PLAIN_BACKBONES)} only")
         return row
@@ -506,7 +554,9 @@ def measure_plain(bench: Bench, backbone: str, batch: int, workdir: Path) -> dic
         from plain_loop import PlainInfoGAN, mnist_loader, stage_mnist
 
         root = stage_mnist(mnist_source(args.mnist_root), workdir / "torchvision-root")
-        loop = PlainInfoGAN(bench.host.registries.backbones.get(backbone), mnist_loader(root, batch), bench.device, args.seed)
+        loop = PlainInfoGAN(
+            bench.host.registries.backbones.get(backbone), mnist_loader(root, batch), bench.device, args.seed
+        )
         flops = count_flops(loop.step)
         timing = time_steps(loop.step, bench.device, args.steps, args.warmup, args.repeats, bench.probes["fp32"])
         summarise(row, timing, flops, batch, bench.peak["fp32_flops_per_s"])
@@ -548,10 +598,22 @@ def _fp32_kernels(peak: dict[str, Any]) -> str:
 def results_table(report: dict[str, Any]) -> Table:
     """The results as a rich table."""
     m = report["machine"]
-    table = Table(title=f"InfoGAN training throughput on {m['device_name']} ({m['device']}, torch {m['torch_version']}, {m['threads']} threads)")
+    table = Table(
+        title=f"InfoGAN training throughput on {m['device_name']} ({m['device']}, torch {m['torch_version']}, "
+        f"{m['threads']} threads)"
+    )
     for name, justify in [
-        ("backbone", "left"), ("batch", "right"), ("variant", "left"), ("img/s", "right"), ("limit img/s", "right"), ("vs plain", "right"),
-        ("GFLOP/step", "right"), ("TFLOP/s", "right"), ("% peak", "right"), ("peak MiB", "right"), ("compile s", "right"),
+        ("backbone", "left"),
+        ("batch", "right"),
+        ("variant", "left"),
+        ("img/s", "right"),
+        ("limit img/s", "right"),
+        ("vs plain", "right"),
+        ("GFLOP/step", "right"),
+        ("TFLOP/s", "right"),
+        ("% peak", "right"),
+        ("peak MiB", "right"),
+        ("compile s", "right"),
         ("status", "left"),
     ]:
         table.add_column(name, justify=justify)
@@ -560,7 +622,9 @@ def results_table(report: dict[str, Any]) -> Table:
         ratio = r.get("engine_over_plain")
         status = "ok" if ok else f"{r['status']}: {r.get('reason', '')}"
         table.add_row(
-            r["backbone"], str(r["batch_size"]), r["variant"],
+            r["backbone"],
+            str(r["batch_size"]),
+            r["variant"],
             _fmt(r.get("img_per_s"), ",.0f"),
             _fmt(r.get("peak_img_per_s"), ",.0f"),
             "-" if ratio is None else f"{ratio:.2f}x",
@@ -573,8 +637,10 @@ def results_table(report: dict[str, Any]) -> Table:
         )
     peak = report["peak"]
     table.caption = (
-        f"matmul peak {peak['matmul_size']}x{peak['matmul_size']}: fp32 {_fmt(peak['fp32_flops_per_s'], '.3f', 1e12)} TFLOP/s{_fp32_kernels(peak)}, "
-        f"bf16 {_fmt(peak.get('bf16_flops_per_s'), '.3f', 1e12)} TFLOP/s, tf32 {_fmt(peak.get('tf32_flops_per_s'), '.3f', 1e12)} TFLOP/s; memory: {report['memory_kind']}"
+        f"matmul peak {peak['matmul_size']}x{peak['matmul_size']}: fp32 {_fmt(peak['fp32_flops_per_s'], '.3f', 1e12)} "
+        f"TFLOP/s{_fp32_kernels(peak)}, "
+        f"bf16 {_fmt(peak.get('bf16_flops_per_s'), '.3f', 1e12)} TFLOP/s, tf32 "
+        f"{_fmt(peak.get('tf32_flops_per_s'), '.3f', 1e12)} TFLOP/s; memory: {report['memory_kind']}"
     )
     return table
 
@@ -616,8 +682,15 @@ def run(args: argparse.Namespace, command: str, console: Console) -> dict[str, A
         "command": command,
         "machine": machine_info(device),
         "settings": {
-            "backbones": backbones, "batch_sizes": args.batch_sizes, "variants": variants, "steps": args.steps,
-            "warmup": args.warmup, "repeats": args.repeats, "pool": args.pool, "seed": args.seed, "sets": args.sets,
+            "backbones": backbones,
+            "batch_sizes": args.batch_sizes,
+            "variants": variants,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "pool": args.pool,
+            "seed": args.seed,
+            "sets": args.sets,
             "plain": args.plain,
         },
         "peak": bench.peak,

@@ -1,6 +1,6 @@
 """Render throughput JSON files written by benchmarks/throughput.py as one markdown table.
 
-    python benchmarks/throughput_markdown.py research/results/throughput-cpu-*.json
+python benchmarks/throughput_markdown.py research/results/throughput-cpu-*.json
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ def _f(value, spec: str) -> str:
 
 def render(paths: list[Path]) -> str:
     """One table with a row per measurement, then the machine, peak and command of each file."""
-    lines = ["| backbone | batch | variant | img/s (median) | limit img/s | vs plain loop | GFLOP/step | achieved GFLOP/s | of matmul peak | peak MiB | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| backbone | batch | variant | img/s (median) | limit img/s | vs plain loop | GFLOP/step | achieved GFLOP/s "
+        "| of matmul peak | peak MiB | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     notes = []
     for path in paths:
         report = json.loads(path.read_text())
@@ -26,16 +29,24 @@ def render(paths: list[Path]) -> str:
             achieved = r.get("achieved_flops_per_s")
             ratio = r.get("peak_ratio")
             lines.append(
-                f"| {r['backbone']} | {r['batch_size']} | {r['variant']} | {_f(r.get('img_per_s'), '.0f')} | {_f(r.get('peak_img_per_s'), '.0f')} | "
+                f"| {r['backbone']} | {r['batch_size']} | {r['variant']} | {_f(r.get('img_per_s'), '.0f')} | "
+                f"{_f(r.get('peak_img_per_s'), '.0f')} | "
                 f"{_f(r.get('engine_over_plain'), '.2f')}{'x' if r.get('engine_over_plain') else ''} | "
                 f"{_f(flops / 1e9 if flops else None, '.2f')} | {_f(achieved / 1e9 if achieved else None, '.0f')} | "
-                f"{_f(ratio * 100 if ratio else None, '.0f')}{'%' if ratio else ''} | {_f(r.get('peak_memory_mib'), '.0f')} | {r['status']} |"
+                f"{_f(ratio * 100 if ratio else None, '.0f')}{'%' if ratio else ''} | "
+                f"{_f(r.get('peak_memory_mib'), '.0f')} | {r['status']} |"
             )
         m, p = report["machine"], report["peak"]
-        peaks = ", ".join(f"{k.removesuffix('_flops_per_s').replace('_', ' ')} {v / 1e9:.0f} GFLOP/s" for k, v in p.items() if k.endswith("flops_per_s") and v)
+        peaks = ", ".join(
+            f"{k.removesuffix('_flops_per_s').replace('_', ' ')} {v / 1e9:.0f} GFLOP/s"
+            for k, v in p.items()
+            if k.endswith("flops_per_s") and v
+        )
         capability = f" ({m['cpu_capability']})" if m.get("cpu_capability") and m.get("device_type") == "cpu" else ""
-        notes.append(f"- `{path.name}`: {m['device_name']}{capability}, {m['threads']} threads, torch {m['torch_version']}; "
-                     f"matmul peak {peaks}; command: `{report['command']}`")
+        notes.append(
+            f"- `{path.name}`: {m['device_name']}{capability}, {m['threads']} threads, torch {m['torch_version']}; "
+            f"matmul peak {peaks}; command: `{report['command']}`"
+        )
     return "\n".join(lines + [""] + notes) + "\n"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .assembly import load_dataset
 from .backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
+from .callbacks import Callback, CheckpointEvent, ImageEvent, LogEvent, RunEndEvent, RunInfo
 from .codes import CodeControl, CodeSet, LatentCode, QHead, ResolvedCode, resolve_codes
 from .datasets import (
     DatasetPlugin,
@@ -20,8 +21,6 @@ from .datasets import (
     grid_decode,
     grid_encode,
 )
-from .callbacks import Callback, CheckpointEvent, ImageEvent, LogEvent, RunEndEvent, RunInfo
-from .sinks import MetricSink, SinkSetup
 from .errors import CheckpointError, ConfigError, DataError, PluginError, ToolkitError
 from .evaluate.figures import write_training_figures
 from .evaluate.report import (
@@ -41,35 +40,88 @@ from .images import fit_picture, to_unit
 from .plugins import PluginHost
 from .regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 from .rundir import config_path, figures_dir
+from .sinks import MetricSink, SinkSetup
 from .suggest import did_you_mean
 from .sweep.executors import ExecutorSetup, RunJob, RunOutcome, SweepExecutor, last_error, run_job
 from .text import PlainConsole
 
 __all__ = [
     # Registering: the marker every hook implementation carries, and the host that loads plugins.
-    "hookimpl", "PluginHost",
+    "hookimpl",
+    "PluginHost",
     # Errors a plugin raises so that the user gets one line, never a traceback.
-    "ToolkitError", "ConfigError", "DataError", "PluginError", "CheckpointError",
+    "ToolkitError",
+    "ConfigError",
+    "DataError",
+    "PluginError",
+    "CheckpointError",
     # Latent codes and Q heads (register_code_kinds, register_heads).
-    "LatentCode", "CodeControl", "QHead", "CodeSet", "ResolvedCode", "resolve_codes",
+    "LatentCode",
+    "CodeControl",
+    "QHead",
+    "CodeSet",
+    "ResolvedCode",
+    "resolve_codes",
     # Networks (register_backbones).
-    "Backbone", "BuildRequest", "InfoDiscriminator", "Networks",
+    "Backbone",
+    "BuildRequest",
+    "InfoDiscriminator",
+    "Networks",
     # Data sets (register_datasets).
-    "DatasetPlugin", "DatasetRequest", "ImageDataset", "TensorImageDataset", "FactorGridDataset",
-    "grid_encode", "grid_decode", "load_dataset",
+    "DatasetPlugin",
+    "DatasetRequest",
+    "ImageDataset",
+    "TensorImageDataset",
+    "FactorGridDataset",
+    "grid_encode",
+    "grid_decode",
+    "load_dataset",
     # Terms of the objective (register_regularisers).
-    "Regulariser", "RegulariserPlugin", "RegulariserSetup", "StepView", "Terms",
+    "Regulariser",
+    "RegulariserPlugin",
+    "RegulariserSetup",
+    "StepView",
+    "Terms",
     # In a training run: extensions, callbacks and their events, metric sinks, the figures.
-    "Extension", "ExtensionSetup", "Callback", "RunInfo", "LogEvent", "ImageEvent", "CheckpointEvent",
-    "RunEndEvent", "MetricSink", "SinkSetup", "write_training_figures",
+    "Extension",
+    "ExtensionSetup",
+    "Callback",
+    "RunInfo",
+    "LogEvent",
+    "ImageEvent",
+    "CheckpointEvent",
+    "RunEndEvent",
+    "MetricSink",
+    "SinkSetup",
+    "write_training_figures",
     # Evaluation metrics (register_metrics) and the helpers they share.
-    "Metric", "EvalContext", "EvalSizes", "categorical_accuracy", "factor_represent",
-    "factor_representation", "information_bounds",
+    "Metric",
+    "EvalContext",
+    "EvalSizes",
+    "categorical_accuracy",
+    "factor_represent",
+    "factor_representation",
+    "information_bounds",
     # Feature extractors for sample-quality metrics (register_feature_extractors).
-    "FeatureExtractor", "ExtractorRequest", "cache_dir", "default_extractor",
+    "FeatureExtractor",
+    "ExtractorRequest",
+    "cache_dir",
+    "default_extractor",
     # Sweep executors (register_sweep_executors).
-    "SweepExecutor", "ExecutorSetup", "RunJob", "RunOutcome", "run_job", "last_error",
+    "SweepExecutor",
+    "ExecutorSetup",
+    "RunJob",
+    "RunOutcome",
+    "run_job",
+    "last_error",
     # Helpers: files opened without following planted links, pictures, messages, run-folder paths.
-    "open_regular", "read_bytes", "real_directory", "fit_picture", "to_unit", "did_you_mean",
-    "PlainConsole", "config_path", "figures_dir",
+    "open_regular",
+    "read_bytes",
+    "real_directory",
+    "fit_picture",
+    "to_unit",
+    "did_you_mean",
+    "PlainConsole",
+    "config_path",
+    "figures_dir",
 ]

@@ -74,7 +74,9 @@ def resolve(config: Config, host: PluginHost, terms: bool = True) -> Assembly:
         lambda_discrete=config.loss.lambda_discrete,
         lambda_continuous=config.loss.lambda_continuous,
     )
-    regularisers, tables = resolve_regularisers(config, regs.regularisers) if terms else ([], dict(config.loss.regularisers))
+    regularisers, tables = (
+        resolve_regularisers(config, regs.regularisers) if terms else ([], dict(config.loss.regularisers))
+    )
     provenance = {"backbone": provenance_of(entry)}
     for code in codes:
         provenance[f"code:{code.kind}"] = provenance_of(regs.codes.entry(code.kind))
@@ -84,7 +86,9 @@ def resolve(config: Config, host: PluginHost, terms: bool = True) -> Assembly:
     for term in regularisers:
         provenance[f"regulariser:{term.name}"] = provenance_of(regs.regularisers.entry(term.name))
     loss = attrs.evolve(config.loss, regularisers=tables)
-    assembly = Assembly(attrs.evolve(config, model=model, data=data, loss=loss), backbone, codes, provenance, regularisers)
+    assembly = Assembly(
+        attrs.evolve(config, model=model, data=data, loss=loss), backbone, codes, provenance, regularisers
+    )
     for term in regularisers:
         with plugin_errors(f"loss.{term.name}", regs.regularisers.entry(term.name).source()):
             term.plugin.check(term.options, assembly)
@@ -106,7 +110,9 @@ def plugin_errors(where: str, source: str) -> Iterator[None]:
 def provenance_source(assembly: Assembly, key: str) -> str:
     """``plugin 'x' (dist 1.0)`` for a piece the assembly's provenance records (``regulariser:NAME``)."""
     record = assembly.provenance.get(key) or {}
-    where = " ".join(str(v) for v in (record.get("distribution"), record.get("version")) if v) or "registered in-process"
+    where = (
+        " ".join(str(v) for v in (record.get("distribution"), record.get("version")) if v) or "registered in-process"
+    )
     return f"plugin '{record.get('plugin', '?')}' ({where})"
 
 
@@ -117,7 +123,9 @@ def resolve_regularisers(config: Config, registry) -> tuple[list[ResolvedRegular
     for name, table in sorted(config.loss.regularisers.items()):
         if name not in registry:
             known = ", ".join(registry.names()) or "none (are the plugins installed?)"
-            raise ConfigError(f"unknown regulariser 'loss.{name}'.{did_you_mean(name, registry.names())} Known: {known}.")
+            raise ConfigError(
+                f"unknown regulariser 'loss.{name}'.{did_you_mean(name, registry.names())} Known: {known}."
+            )
         entry = registry.entry(name)
         options = parse_options(entry.name, entry.obj, table, entry.source())
         tables[entry.name] = options_dict(options)
@@ -173,7 +181,8 @@ def load_dataset(assembly: Assembly, host: PluginHost, split: str = "train", nam
     name = name or cfg.dataset
     if name is None:
         raise ConfigError(
-            f"backbone '{assembly.config.model.backbone}' names no default dataset; pass --dataset NAME (see `infogan-tk list datasets`)"
+            f"backbone '{assembly.config.model.backbone}' names no default dataset; pass --dataset NAME (see "
+            "`infogan-tk list datasets`)"
         )
     plugin = host.registries.datasets.get(name)
     request = DatasetRequest(

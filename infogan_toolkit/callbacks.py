@@ -122,7 +122,9 @@ class Callbacks:
         self.active = list(callbacks)
 
     @classmethod
-    def from_registry(cls, registry: Any, enabled: list[str], info: RunInfo, first: list[tuple[str, Callback]] = ()) -> "Callbacks":
+    def from_registry(
+        cls, registry: Any, enabled: list[str], info: RunInfo, first: list[tuple[str, Callback]] = ()
+    ) -> "Callbacks":
         """``first``, then every registered callback that ``enabled`` names (``"*"``: all) and whose
         factory returns one for this run; an unknown name is an error with a suggestion."""
         wanted = set(enabled)
@@ -147,12 +149,17 @@ class Callbacks:
 
     def _emit(self, method: str, event: Any) -> None:
         for name, callback in list(self.active):
-            if (name, callback) not in self.active:  # turned off meanwhile, by an event it received from inside this one
+            if (
+                name,
+                callback,
+            ) not in self.active:  # turned off meanwhile, by an event it received from inside this one
                 continue
             try:
                 getattr(callback, method)(event)
             except Exception as exc:
-                sys.stderr.write(f"infogan-tk: callback '{name}' failed in {method} and is turned off: {type(exc).__name__}: {exc}\n")
+                sys.stderr.write(
+                    f"infogan-tk: callback '{name}' failed in {method} and is turned off: {type(exc).__name__}: {exc}\n"
+                )
                 self.active.remove((name, callback))
 
     def log(self, event: LogEvent) -> None:

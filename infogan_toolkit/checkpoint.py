@@ -44,9 +44,11 @@ from .checkpoint_schema import (
     layout_of,
 )
 from .errors import CheckpointError
-from .files import make_dirs
-from .rundir import MODEL_FORMAT, STATE_FORMAT, checkpoint_dir, exported_model, list_steps, model_path, state_path  # noqa: F401  (re-exported)
 from .extensions import RAW_GENERATOR
+from .files import make_dirs
+
+# noqa: F401  (re-exported)
+from .rundir import MODEL_FORMAT, STATE_FORMAT, checkpoint_dir, exported_model, list_steps, model_path, state_path
 
 PREFIXES = {
     "generator": "generator.",
@@ -67,7 +69,9 @@ def atomic_save(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]
             save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
         except SafetensorError as exc:  # its I/O errors (a full disk) arrive as text: an OSError again
             found = re.search(r"os error (\d+)", str(exc))
-            raise OSError(int(found[1]) if found else errno.EIO, os.strerror(int(found[1])) if found else str(exc)) from None
+            raise OSError(
+                int(found[1]) if found else errno.EIO, os.strerror(int(found[1])) if found else str(exc)
+            ) from None
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -76,7 +80,10 @@ def atomic_save(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]
 
 def _parts(generator: nn.Module, discriminator: nn.Module, extra: dict[str, nn.Module] | None) -> dict[str, nn.Module]:
     """Prefix -> module: G and D/Q under PREFIXES, each ``extra`` network under its own name plus a dot."""
-    parts = {PREFIXES["generator"]: generator, **{PREFIXES[p]: getattr(discriminator, p) for p in ("trunk", "d_head", "q_head")}}
+    parts = {
+        PREFIXES["generator"]: generator,
+        **{PREFIXES[p]: getattr(discriminator, p) for p in ("trunk", "d_head", "q_head")},
+    }
     for name, module in (extra or {}).items():
         prefix = name + "."
         if any(prefix.startswith(p) or p.startswith(prefix) for p in parts):
@@ -85,9 +92,15 @@ def _parts(generator: nn.Module, discriminator: nn.Module, extra: dict[str, nn.M
     return parts
 
 
-def model_tensors(generator: nn.Module, discriminator: nn.Module, extra: dict[str, nn.Module] | None = None) -> dict[str, Tensor]:
+def model_tensors(
+    generator: nn.Module, discriminator: nn.Module, extra: dict[str, nn.Module] | None = None
+) -> dict[str, Tensor]:
     """The state of G and D/Q (and ``extra`` networks, prefixed by their names) under the checkpoint's key prefixes."""
-    return {prefix + k: v for prefix, module in _parts(generator, discriminator, extra).items() for k, v in module.state_dict().items()}
+    return {
+        prefix + k: v
+        for prefix, module in _parts(generator, discriminator, extra).items()
+        for k, v in module.state_dict().items()
+    }
 
 
 def load_model_tensors(
@@ -108,12 +121,14 @@ def load_model_tensors(
     tensors = load_tensors(path, keys=layout.tensors)
     check_finite(path, tensors)
     for prefix, module in parts.items():
-        sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
             module.load_state_dict(sub, strict=True)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(f"checkpoint '{path}' does not fit the networks its config builds ({prefix.rstrip('.')}: {first})") from None
+            raise CheckpointError(
+                f"checkpoint '{path}' does not fit the networks its config builds ({prefix.rstrip('.')}: {first})"
+            ) from None
 
 
 def load_module_tensors(path: Path, module: nn.Module, prefix: str) -> None:
@@ -125,12 +140,14 @@ def load_module_tensors(path: Path, module: nn.Module, prefix: str) -> None:
     check_tensors(path, found, layout, f"the networks under '{prefix}'")
     tensors = load_tensors(path, keys=layout.tensors)
     check_finite(path, tensors)
-    sub = {k[len(prefix):]: v for k, v in tensors.items()}
+    sub = {k[len(prefix) :]: v for k, v in tensors.items()}
     try:
         module.load_state_dict(sub, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"checkpoint '{path}' does not fit the networks its config builds ({prefix.rstrip('.')}: {first})") from None
+        raise CheckpointError(
+            f"checkpoint '{path}' does not fit the networks its config builds ({prefix.rstrip('.')}: {first})"
+        ) from None
 
 
 def offered_generators(meta: dict[str, str], path: Path) -> dict[str, str]:
@@ -146,7 +163,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         if path.exists():  # a FIFO or device is never opened: reading it could block
-            raise CheckpointError(f"checkpoint '{path}' is not a regular file; give a .safetensors file or a run directory")
+            raise CheckpointError(
+                f"checkpoint '{path}' is not a regular file; give a .safetensors file or a run directory"
+            )
         raise CheckpointError(f"checkpoint '{path}' does not exist; give a .safetensors file or a run directory")
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -156,7 +175,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
             f"'{path}' is not a readable safetensors file (truncated or another format: {str(exc).splitlines()[0]})"
         ) from None
     if meta.get("format") not in (MODEL_FORMAT, STATE_FORMAT):
-        raise CheckpointError(f"'{path}' is a safetensors file but not an infogan-tk checkpoint (no infogan-tk format tag)")
+        raise CheckpointError(
+            f"'{path}' is a safetensors file but not an infogan-tk checkpoint (no infogan-tk format tag)"
+        )
     return meta
 
 
@@ -177,7 +198,10 @@ def load_tensors(path: Path, keys: Iterable[str] | None = None) -> dict[str, Ten
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             return {key: fh.get_tensor(key) for key in keys}
     except Exception as exc:
-        raise CheckpointError(f"'{path}' could not be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); the file may be truncated") from None
+        raise CheckpointError(
+            f"'{path}' could not be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); the file "
+            "may be truncated"
+        ) from None
 
 
 # -- optimiser and RNG state, without pickle ---------------------------------------------------------
@@ -192,13 +216,15 @@ def optimizer_to_tensors(name: str, optimizer: torch.optim.Optimizer) -> tuple[d
     return tensors, json.dumps(sd["param_groups"])
 
 
-def optimizer_from_tensors(name: str, optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], groups: str | list) -> None:
+def optimizer_from_tensors(
+    name: str, optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], groups: str | list
+) -> None:
     """Inverse of :func:`optimizer_to_tensors` (``groups`` as the JSON it wrote, or decoded)."""
     prefix = f"optim.{name}."
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith(prefix):
-            idx, field = key[len(prefix):].split(".", 1)
+            idx, field = key[len(prefix) :].split(".", 1)
             state.setdefault(int(idx), {})[field] = value
     groups = json.loads(groups) if isinstance(groups, str) else [dict(g) for g in groups]
     for g in groups:
@@ -250,9 +276,7 @@ def save_train_state(path: Path, state: TrainState) -> None:
     atomic_save(tensors, path, meta)
 
 
-def load_train_state(
-    path: Path, state: TrainState, rank: int = 0, passthrough: tuple[str, ...] = ()
-) -> dict[str, str]:
+def load_train_state(path: Path, state: TrainState, rank: int = 0, passthrough: tuple[str, ...] = ()) -> dict[str, str]:
     """Restore optimisers and generators in place (``rank``'s stream where saved); returns the metadata.
     Optimisers whose names start with a ``passthrough`` prefix (``NAME.`` of a regulariser the run no longer
     has) are left unread. The file is checked whole (:mod:`~infogan_toolkit.checkpoint_schema`)
@@ -267,11 +291,14 @@ def load_train_state(
         saved = name
         if saved not in parsed.param_groups:
             raise CheckpointError(
-                f"cannot resume from '{path}': it holds no state for optimiser '{name}' (it has {', '.join(sorted(parsed.param_groups)) or 'none'}); "
+                f"cannot resume from '{path}': it holds no state for optimiser '{name}' (it has "
+                f"{', '.join(sorted(parsed.param_groups)) or 'none'}); "
                 "it was written by another version or config of the run; start a new run from its weights instead"
             )
         saved_as[name] = saved
-    strays = sorted(n for n in parsed.param_groups if n not in saved_as.values() and not (passthrough and n.startswith(passthrough)))
+    strays = sorted(
+        n for n in parsed.param_groups if n not in saved_as.values() and not (passthrough and n.startswith(passthrough))
+    )
     if strays:
         raise CheckpointError(
             f"cannot resume from '{path}': it holds state for optimiser '{strays[0]}', which this run does not have "
@@ -279,15 +306,23 @@ def load_train_state(
         )
     for name, opt in state.optimizers.items():
         check_param_groups(path, saved_as[name], parsed.param_groups[saved_as[name]], opt)
-    check_state_tensors(path, file_specs(path), {saved_as[n]: opt for n, opt in state.optimizers.items()}, state.generators,
-                        passthrough=tuple(f"optim.{p}" for p in passthrough))
+    check_state_tensors(
+        path,
+        file_specs(path),
+        {saved_as[n]: opt for n, opt in state.optimizers.items()},
+        state.generators,
+        passthrough=tuple(f"optim.{p}" for p in passthrough),
+    )
     tensors = load_tensors(path)
     check_finite(path, tensors)
     for name, opt in state.optimizers.items():
         try:
             optimizer_from_tensors(saved_as[name], opt, tensors, parsed.param_groups[saved_as[name]])
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise CheckpointError(f"cannot resume from '{path}': the state of optimiser '{name}' does not restore ({str(exc).splitlines()[0][:120]})") from None
+            raise CheckpointError(
+                f"cannot resume from '{path}': the state of optimiser '{name}' does not restore "
+                f"({str(exc).splitlines()[0][:120]})"
+            ) from None
     for name, gen in state.generators.items():
         gen.set_state(tensors.get(f"rng.{name}.rank{rank}", tensors[f"rng.{name}"]))
     state.step = parsed.step

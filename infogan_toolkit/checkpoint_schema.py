@@ -72,8 +72,16 @@ _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", re.ASCII)
 
 #: torch dtype -> the name safetensors gives it in a file's header.
 _DTYPE_NAMES = {
-    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL",
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
 }
 
 
@@ -82,7 +90,9 @@ def _short(text: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _fail(path: Path, problem: str, fix: str = "the file is damaged or was edited; use the file the run wrote") -> CheckpointError:
+def _fail(
+    path: Path, problem: str, fix: str = "the file is damaged or was edited; use the file the run wrote"
+) -> CheckpointError:
     return CheckpointError(f"checkpoint '{path}': {problem}; {fix}")
 
 
@@ -114,7 +124,9 @@ class TensorLayout:
 
 def layout_of(parts: Mapping[str, nn.Module], passthrough: Iterable[str] = ()) -> TensorLayout:
     """The layout of modules saved under key prefixes (``{"generator.": G, ...}``)."""
-    tensors = {prefix + key: spec_of(value) for prefix, module in parts.items() for key, value in module.state_dict().items()}
+    tensors = {
+        prefix + key: spec_of(value) for prefix, module in parts.items() for key, value in module.state_dict().items()
+    }
     return TensorLayout(tensors, tuple(passthrough))
 
 
@@ -128,25 +140,34 @@ def file_specs(path: Path) -> dict[str, TensorSpec]:
                 specs[key] = TensorSpec(tuple(int(n) for n in piece.get_shape()), str(piece.get_dtype()))
             return specs
     except Exception as exc:  # safetensors raises several types for a bad header
-        raise CheckpointError(f"'{path}' is not a readable safetensors file ({_short(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 120)})") from None
+        raise CheckpointError(
+            f"'{path}' is not a readable safetensors file "
+            f"({_short(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 120)})"
+        ) from None
 
 
 def check_tensors(path: Path, found: Mapping[str, TensorSpec], layout: TensorLayout, what: str) -> None:
     """Refuse a file whose tensors are not exactly ``layout``'s: a missing or unknown name, or a
     shape or dtype that differs. ``what`` names the networks in the message."""
     missing = sorted(set(layout.tensors) - set(found))
-    unknown = sorted(k for k in found if k not in layout.tensors and not (layout.passthrough and k.startswith(layout.passthrough)))
+    unknown = sorted(
+        k for k in found if k not in layout.tensors and not (layout.passthrough and k.startswith(layout.passthrough))
+    )
     differ = [k for k in sorted(found) if k in layout.tensors and found[k] != layout.tensors[k]]
     problems = []
     if differ:
         k = differ[0]
-        problems.append(f"tensor '{_short(k)}' is {found[k]} where {what} need {layout.tensors[k]}" + _more(differ, "differ"))
+        problems.append(
+            f"tensor '{_short(k)}' is {found[k]} where {what} need {layout.tensors[k]}" + _more(differ, "differ")
+        )
     if unknown:
         problems.append(f"it holds tensor '{_short(unknown[0])}', which {what} do not have" + _more(unknown, "unknown"))
     if missing:
         problems.append(f"tensor '{_short(missing[0])}' of {what} is missing" + _more(missing, "missing"))
     if problems:
-        raise _fail(path, "; ".join(problems), "it was damaged, edited or made by another config; use the file the run wrote")
+        raise _fail(
+            path, "; ".join(problems), "it was damaged, edited or made by another config; use the file the run wrote"
+        )
 
 
 def _more(items: list, word: str) -> str:
@@ -157,8 +178,11 @@ def check_finite(path: Path, tensors: Mapping[str, Tensor]) -> None:
     """Refuse NaN or infinite values in any floating-point tensor (they give NaN images or losses)."""
     for key, value in tensors.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise _fail(path, f"tensor '{_short(key)}' holds NaN or infinite values",
-                        "the run diverged or the file was edited; use an earlier checkpoint")
+            raise _fail(
+                path,
+                f"tensor '{_short(key)}' holds NaN or infinite values",
+                "the run diverged or the file was edited; use an earlier checkpoint",
+            )
 
 
 # -- metadata --------------------------------------------------------------------------------------
@@ -166,7 +190,11 @@ def _json(path: Path, key: str, text: str) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        raise _fail(path, f"metadata '{key}' is not valid JSON (it should be {MODEL_METADATA.get(key) or MODEL_METADATA_OPTIONAL.get(key, 'JSON')})") from None
+        raise _fail(
+            path,
+            f"metadata '{key}' is not valid JSON (it should be "
+            f"{MODEL_METADATA.get(key) or MODEL_METADATA_OPTIONAL.get(key, 'JSON')})",
+        ) from None
 
 
 def _step(path: Path, key: str, text: str) -> int:
@@ -187,7 +215,11 @@ def _check_keys(path: Path, meta: Mapping[str, str], required: Iterable[str], op
         if not isinstance(value, str):
             raise _fail(path, f"metadata '{_short(key)}' is not text")
         if len(value) > MAX_METADATA_VALUE:
-            raise _fail(path, f"metadata '{_short(key)}' is {len(value):,} characters long, more than the {MAX_METADATA_VALUE:,} a checkpoint holds")
+            raise _fail(
+                path,
+                f"metadata '{_short(key)}' is {len(value):,} characters long, more than the {MAX_METADATA_VALUE:,} a "
+                "checkpoint holds",
+            )
 
 
 def _file_step(path: Path) -> int | None:
@@ -215,20 +247,30 @@ def check_model_metadata(path: Path, meta: Mapping[str, str]) -> ModelMetadata:
     path = Path(path)
     _check_keys(path, meta, MODEL_METADATA, MODEL_METADATA_OPTIONAL)
     if meta["format"] != MODEL_FORMAT:
-        raise _fail(path, f"format is {_short(meta['format'])!r}, not {MODEL_FORMAT!r}", "give the weights file of a checkpoint")
+        raise _fail(
+            path, f"format is {_short(meta['format'])!r}, not {MODEL_FORMAT!r}", "give the weights file of a checkpoint"
+        )
     config = _json(path, "config", meta["config"])
     if not isinstance(config, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in config.items()):
         raise _fail(path, "metadata 'config' is not a JSON object of tables (sections)")
     model = config.get("model", {})
     codes = meta["codes"]
     if model.get("codes") != codes:
-        raise _fail(path, f"the code spec {_short(codes)!r} differs from the config's model.codes {_short(model.get('codes'))!r}",
-                    "the metadata was edited, so which weights belong to which code is unknown; use the file the run wrote")
+        raise _fail(
+            path,
+            f"the code spec {_short(codes)!r} differs from the config's model.codes {_short(model.get('codes'))!r}",
+            "the metadata was edited, so which weights belong to which code is unknown; use the file the run wrote",
+        )
     if model.get("backbone") != meta["backbone"]:
-        raise _fail(path, f"backbone {_short(meta['backbone'])!r} differs from the config's model.backbone {_short(model.get('backbone'))!r}")
+        raise _fail(
+            path,
+            f"backbone {_short(meta['backbone'])!r} differs from the config's model.backbone "
+            f"{_short(model.get('backbone'))!r}",
+        )
     detail = _json(path, "codes_detail", meta["codes_detail"])
     if not isinstance(detail, list) or not all(
-        isinstance(d, dict) and all(isinstance(d.get(k), str) for k in ("name", "kind", "token", "head")) for d in detail
+        isinstance(d, dict) and all(isinstance(d.get(k), str) for k in ("name", "kind", "token", "head"))
+        for d in detail
     ):
         raise _fail(path, "metadata 'codes_detail' is not a list of code descriptions (name, kind, token, head)")
     if not detail:
@@ -248,9 +290,21 @@ def check_model_metadata(path: Path, meta: Mapping[str, str]) -> ModelMetadata:
     if "generators" in meta:
         check_generators(path, meta["generators"])
     plugins = check_plugins(path, meta["plugins"])
-    if plugins.get("backbone", {}).get("name") != meta["backbone"]:  # the writer records every piece, the backbone first
+    if (
+        plugins.get("backbone", {}).get("name") != meta["backbone"]
+    ):  # the writer records every piece, the backbone first
         raise _fail(path, f"metadata 'plugins' does not record where backbone {_short(meta['backbone'])!r} comes from")
-    return ModelMetadata(config, codes, detail, step, meta["toolkit_version"], plugins, meta["backbone"], tuple(shape), meta["output_range"])
+    return ModelMetadata(
+        config,
+        codes,
+        detail,
+        step,
+        meta["toolkit_version"],
+        plugins,
+        meta["backbone"],
+        tuple(shape),
+        meta["output_range"],
+    )
 
 
 #: The most generators a weights file may offer besides the raw one (a run keeps one or two).
@@ -267,15 +321,26 @@ def check_generators(path: Path, text: str) -> dict[str, str]:
         raise _fail(path, "metadata 'generators' is empty, not a JSON object of generator name -> key prefix")
     declared = _json(path, "generators", text)
     if not isinstance(declared, dict):
-        raise _fail(path, f"metadata 'generators' is a JSON {type(declared).__name__ if declared is not None else 'null'}, "
-                          "not an object of generator name -> key prefix")
+        raise _fail(
+            path,
+            f"metadata 'generators' is a JSON {type(declared).__name__ if declared is not None else 'null'}, "
+            "not an object of generator name -> key prefix",
+        )
     if len(declared) > MAX_GENERATORS:
-        raise _fail(path, f"metadata 'generators' names {len(declared):,} generators, more than the {MAX_GENERATORS} a checkpoint holds")
+        raise _fail(
+            path,
+            f"metadata 'generators' names {len(declared):,} generators, more than the {MAX_GENERATORS} a checkpoint "
+            "holds",
+        )
     for name, prefix in declared.items():
         if not _GENERATOR_NAME.match(name):
             raise _fail(path, f"metadata 'generators' has a generator named {_short(name)!r}, not a generator name")
         if not isinstance(prefix, str) or not _KEY_PREFIX.match(prefix):
-            raise _fail(path, f"metadata 'generators' gives generator {name!r} the key prefix {_short(prefix)!r}, not a prefix ending in '.'")
+            raise _fail(
+                path,
+                f"metadata 'generators' gives generator {name!r} the key prefix {_short(prefix)!r}, not a prefix "
+                "ending in '.'",
+            )
     return declared
 
 
@@ -289,14 +354,21 @@ def check_plugins(path: Path, text: str) -> dict[str, dict[str, str | None]]:
     for key, prov in table.items():
         where = f"metadata 'plugins' entry '{_short(key)}'"
         if not _PROVENANCE_KEY.match(key) or len(key) > 200:
-            raise _fail(path, f"{where} is not a known piece (backbone, dataset, code:KIND, head:NAME, regulariser:NAME, extension:NAME)")
+            raise _fail(
+                path,
+                f"{where} is not a known piece (backbone, dataset, code:KIND, head:NAME, regulariser:NAME, "
+                "extension:NAME)",
+            )
         if not isinstance(prov, dict) or sorted(prov) != sorted(_PROVENANCE_FIELDS):
             raise _fail(path, f"{where} is not a table of exactly {', '.join(_PROVENANCE_FIELDS)}")
         for field in ("name", "plugin"):
             if not isinstance(prov[field], str) or not prov[field] or len(prov[field]) > 200:
                 raise _fail(path, f"{where} has no valid {field}")
         if prov["distribution"] is not None and not is_distribution_name(prov["distribution"]):
-            raise _fail(path, f"{where} names distribution {_short(prov['distribution'])!r}, which is not a valid distribution name")
+            raise _fail(
+                path,
+                f"{where} names distribution {_short(prov['distribution'])!r}, which is not a valid distribution name",
+            )
         if prov["version"] is not None and not (isinstance(prov["version"], str) and _VERSION.match(prov["version"])):
             raise _fail(path, f"{where} has version {_short(prov['version'])!r}, which is not a version")
     return table
@@ -311,12 +383,19 @@ def check_layout_detail(path: Path, saved: ModelMetadata, codes: Any, backbone: 
         first = next((i for i, (a, b) in enumerate(zip(now, then)) if a != b), min(len(now), len(then)))
         a = then[first] if first < len(then) else None
         b = now[first] if first < len(now) else None
-        raise _fail(path, f"its config builds code {first + 1} as {_describe(b)} but the file recorded {_describe(a)}",
-                    "the metadata was edited or a plugin changed its codes; use the file the run wrote with the plugins it names")
+        raise _fail(
+            path,
+            f"its config builds code {first + 1} as {_describe(b)} but the file recorded {_describe(a)}",
+            "the metadata was edited or a plugin changed its codes; use the file the run wrote with the plugins it "
+            "names",
+        )
     if tuple(backbone.image_shape) != tuple(saved.image_shape) or backbone.output_range != saved.output_range:
-        raise _fail(path, f"backbone '{_short(saved.backbone)}' now makes {list(backbone.image_shape)} images in range "
-                    f"{backbone.output_range!r}, the file recorded {list(saved.image_shape)} in {_short(saved.output_range)!r}",
-                    "install the plugin version the checkpoint names (infogan-tk inspect shows it)")
+        raise _fail(
+            path,
+            f"backbone '{_short(saved.backbone)}' now makes {list(backbone.image_shape)} images in range "
+            f"{backbone.output_range!r}, the file recorded {list(saved.image_shape)} in {_short(saved.output_range)!r}",
+            "install the plugin version the checkpoint names (infogan-tk inspect shows it)",
+        )
 
 
 def _describe(code: dict | None) -> str:
@@ -336,11 +415,17 @@ class StateMetadata:
 def check_state_metadata(path: Path, meta: Mapping[str, str], extra_keys: Iterable[str] = ()) -> StateMetadata:
     """``format``, ``step``, ``optim.NAME.param_groups`` (JSON lists of tables) and ``extra_keys``."""
     path = Path(path)
-    groups_keys = [k for k in meta if k.startswith("optim.") and k.endswith(".param_groups") and len(k) > len("optim..param_groups")]
+    groups_keys = [
+        k
+        for k in meta
+        if k.startswith("optim.") and k.endswith(".param_groups") and len(k) > len("optim..param_groups")
+    ]
     extra = set(extra_keys)
     _check_keys(path, meta, ("format", "step"), [*groups_keys, *extra])
     if meta["format"] != STATE_FORMAT:
-        raise _fail(path, f"format is {_short(meta['format'])!r}, not {STATE_FORMAT!r}", "give the state file of a checkpoint")
+        raise _fail(
+            path, f"format is {_short(meta['format'])!r}, not {STATE_FORMAT!r}", "give the state file of a checkpoint"
+        )
     step = _step(path, "step", meta["step"])
     named = _file_step(path)
     if named is not None and named != step:
@@ -350,7 +435,7 @@ def check_state_metadata(path: Path, meta: Mapping[str, str], extra_keys: Iterab
         value = _json(path, key, meta[key])
         if not isinstance(value, list) or not value or not all(isinstance(g, dict) for g in value):
             raise _fail(path, f"metadata '{_short(key)}' is not a list of parameter groups")
-        groups[key[len("optim."):-len(".param_groups")]] = value
+        groups[key[len("optim.") : -len(".param_groups")]] = value
     return StateMetadata(step, groups, {k: meta[k] for k in extra if k in meta})
 
 
@@ -370,7 +455,9 @@ def check_param_groups(path: Path, name: str, saved: list[dict[str, Any]], optim
             odd = sorted(set(s) ^ set(g), key=str)[0]
             raise _fail(path, f"{where}, group {i}: key '{_short(odd)}' is {'unknown' if odd in s else 'missing'}")
         if s["params"] != g["params"]:
-            raise _fail(path, f"{where}, group {i}: parameter indices differ from the run's ({len(g['params'])} parameters)")
+            raise _fail(
+                path, f"{where}, group {i}: parameter indices differ from the run's ({len(g['params'])} parameters)"
+            )
         for key, want in g.items():
             value = s[key]
             if key == "params":
@@ -386,7 +473,9 @@ def check_param_groups(path: Path, name: str, saved: list[dict[str, Any]], optim
             else:
                 ok = type(value) is type(want)
             if not ok:
-                raise _fail(path, f"{where}, group {i}: '{key}' is {_short(json.dumps(value))}, not a value of its type")
+                raise _fail(
+                    path, f"{where}, group {i}: '{key}' is {_short(json.dumps(value))}, not a value of its type"
+                )
 
 
 #: The state fields Adam keeps per parameter (``max_exp_avg_sq`` with amsgrad); ``step`` is a scalar.
@@ -415,25 +504,50 @@ def check_state_tensors(
             base, _, rank = key[4:].rpartition(".rank")
             name = base if rank and rank.isascii() and rank.isdigit() and base in rng_specs else key[4:]
             if name not in rng_specs:
-                raise _fail(path, f"it holds tensor '{_short(key)}', which the run's random generators ({', '.join(rng_specs)}) do not have")
+                raise _fail(
+                    path,
+                    f"it holds tensor '{_short(key)}', which the run's random generators ({', '.join(rng_specs)}) do "
+                    "not have",
+                )
             if spec != rng_specs[name]:
-                raise _fail(path, f"random-generator state '{_short(key)}' is {spec}, the run's generator needs {rng_specs[name]}",
-                            "it was saved on another kind of device or edited; resume on the device the run used")
+                raise _fail(
+                    path,
+                    f"random-generator state '{_short(key)}' is {spec}, the run's generator needs {rng_specs[name]}",
+                    "it was saved on another kind of device or edited; resume on the device the run used",
+                )
             continue
         owner = next((n for n in by_name if key.startswith(f"optim.{n}.")), None)
         if owner is None:
-            raise _fail(path, f"it holds tensor '{_short(key)}', which is neither an optimiser's ({', '.join(optimizers)}) nor a generator's state")
-        index, _, field = key[len(f"optim.{owner}."):].partition(".")
-        if not (index.isascii() and index.isdigit() and len(index) <= 9 and int(index) < len(params[owner]) and _FIELD.match(field)):
-            raise _fail(path, f"tensor '{_short(key)}' does not name a parameter of optimiser '{owner}' ({len(params[owner])} parameters)")
+            raise _fail(
+                path,
+                f"it holds tensor '{_short(key)}', which is neither an optimiser's ({', '.join(optimizers)}) nor a "
+                "generator's state",
+            )
+        index, _, field = key[len(f"optim.{owner}.") :].partition(".")
+        if not (
+            index.isascii()
+            and index.isdigit()
+            and len(index) <= 9
+            and int(index) < len(params[owner])
+            and _FIELD.match(field)
+        ):
+            raise _fail(
+                path,
+                f"tensor '{_short(key)}' does not name a parameter of optimiser '{owner}' ({len(params[owner])} "
+                "parameters)",
+            )
         param = params[owner][int(index)]
         adam = isinstance(optimizers[owner], torch.optim.Adam)
         scalar = field == "step" if adam else spec.shape == ()
         if scalar:
             if spec.shape != () or not spec.dtype.startswith("F"):
-                raise _fail(path, f"tensor '{_short(key)}' is {spec}, optimiser '{owner}' keeps a floating-point scalar there")
+                raise _fail(
+                    path, f"tensor '{_short(key)}' is {spec}, optimiser '{owner}' keeps a floating-point scalar there"
+                )
         elif spec != spec_of(param):
-            raise _fail(path, f"tensor '{_short(key)}' is {spec} where optimiser '{owner}' has a parameter of {spec_of(param)}")
+            raise _fail(
+                path, f"tensor '{_short(key)}' is {spec} where optimiser '{owner}' has a parameter of {spec_of(param)}"
+            )
         fields[owner].setdefault(int(index), set()).add(field)
     for name, per_param in fields.items():
         if not per_param:
@@ -446,8 +560,11 @@ def check_state_tensors(
         for index, have in sorted(per_param.items()):  # a parameter that never had a gradient has no state
             if have != want:
                 odd = sorted(want - have) or sorted(have - want)
-                raise _fail(path, f"the state of optimiser '{name}', parameter {index}: field '{odd[0]}' is "
-                            f"{'missing' if odd[0] in want else 'unknown'}")
+                raise _fail(
+                    path,
+                    f"the state of optimiser '{name}', parameter {index}: field '{odd[0]}' is "
+                    f"{'missing' if odd[0] in want else 'unknown'}",
+                )
     for name in rng_specs:
         if f"rng.{name}" not in found:
             raise _fail(path, f"the state of random generator '{name}' is missing")

@@ -130,8 +130,13 @@ class CodeControl:
         """JSON-ready form, as the explore page reads it."""
         if self.kind == "choice":
             return {"kind": "choice", "labels": list(self.labels)}
-        return {"kind": "range", "low": float(self.low), "high": float(self.high),
-                "prior": list(self.prior) if self.prior is not None else None, "wraps": bool(self.wraps)}
+        return {
+            "kind": "range",
+            "low": float(self.low),
+            "high": float(self.high),
+            "prior": list(self.prior) if self.prior is not None else None,
+            "wraps": bool(self.wraps),
+        }
 
 
 class QHead(ABC):
@@ -180,6 +185,7 @@ class QHead(ABC):
 #: A code-kind factory receives the token's argument string and returns the codes it makes.
 CodeKind = Callable[[str], Sequence[LatentCode]]
 
+
 def _short(text: str, limit: int = 60) -> str:
     """``text`` cut to ``limit`` characters for a message, so a hostile spec cannot flood the terminal."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -221,7 +227,8 @@ def parse_code_spec(spec: str) -> list[CodeToken]:
         m = _TOKEN.match(text)
         if not m:
             raise CodeSpecError(
-                f"cannot parse token '{_short(text)}' {where}; expected KIND ARGS [xREPEAT] [@LAMBDA], e.g. 'cat10x4' or 'unif2@0.1'"
+                f"cannot parse token '{_short(text)}' {where}; expected KIND ARGS [xREPEAT] [@LAMBDA], e.g. 'cat10x4' "
+                "or 'unif2@0.1'"
             )
         if m["repeat"] is not None and len(m["repeat"].lstrip("0")) > 4:
             raise CodeSpecError(f"the repeat count {where} must be between 1 and 1000")
@@ -233,9 +240,13 @@ def parse_code_spec(spec: str) -> list[CodeToken]:
             try:
                 weight = float(m["lam"])
             except ValueError:
-                raise CodeSpecError(f"lambda '{_short(m['lam'])}' of token '{_short(text)}' {where} is not a number; write e.g. '@0.1'") from None
+                raise CodeSpecError(
+                    f"lambda '{_short(m['lam'])}' of token '{_short(text)}' {where} is not a number; write e.g. '@0.1'"
+                ) from None
             if not math.isfinite(weight) or weight < 0:
-                raise CodeSpecError(f"lambda {_short(m['lam'])} of token '{_short(text)}' {where} must be a finite number >= 0")
+                raise CodeSpecError(
+                    f"lambda {_short(m['lam'])} of token '{_short(text)}' {where} must be a finite number >= 0"
+                )
         tokens.append(CodeToken(text, i, m["kind"].lower(), m["args"] or "", repeat, weight))
     return tokens
 
@@ -280,7 +291,9 @@ class CodeSet:
     def __iter__(self):
         return iter(self.codes)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> list[Tensor]:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> list[Tensor]:
         """Draw a value for every code."""
         return [c.code.sample(n, generator, device) for c in self.codes]
 
@@ -316,7 +329,10 @@ class CodeSet:
         """Per-code :meth:`QHead.batch_information` over the batch, shape ``(L,)``; 0 for heads without one."""
         zero = q_params.new_zeros((), dtype=torch.float32)
         return torch.stack(
-            [c.head.batch_information(q_params[:, c.param_slice]) if c.head.has_batch_information else zero for c in self.codes]
+            [
+                c.head.batch_information(q_params[:, c.param_slice]) if c.head.has_batch_information else zero
+                for c in self.codes
+            ]
         )
 
     def weights(self, device: torch.device | str = "cpu") -> Tensor:
@@ -364,7 +380,8 @@ def resolve_codes(
     for kind in head_overrides:
         if kind not in kinds:
             raise CodeSpecError(
-                f"head override names unknown code kind '{kind}'.{did_you_mean(kind, kinds.names())} Known: {', '.join(kinds.names())}."
+                f"head override names unknown code kind '{kind}'.{did_you_mean(kind, kinds.names())} Known: "
+                f"{', '.join(kinds.names())}."
             )
     resolved: list[ResolvedCode] = []
     in_at = p_at = 0
@@ -391,7 +408,9 @@ def resolve_codes(
                         f"'{code.head_family}' head; pick a matching head"
                     )
                 pw = head.param_width(code.target_size)
-                weight = tok.weight if tok.weight is not None else (lambda_discrete if code.discrete else lambda_continuous)
+                weight = (
+                    tok.weight if tok.weight is not None else (lambda_discrete if code.discrete else lambda_continuous)
+                )
                 resolved.append(
                     ResolvedCode(
                         name=f"c{len(resolved) + 1}",
@@ -409,6 +428,7 @@ def resolve_codes(
                 p_at += pw
                 if in_at > MAX_CODE_WIDTH or p_at > MAX_CODE_WIDTH:
                     raise CodeSpecError(
-                        f"the codes '{_short(spec)}' need more than {MAX_CODE_WIDTH:,} generator inputs or Q outputs; use fewer or smaller codes"
+                        f"the codes '{_short(spec)}' need more than {MAX_CODE_WIDTH:,} generator inputs or Q outputs; "
+                        "use fewer or smaller codes"
                     )
     return CodeSet(resolved, spec)

@@ -34,7 +34,10 @@ def _positive(instance, attribute, value) -> None:
 def _one_of(*choices: str):
     def check(instance, attribute, value) -> None:
         if value not in choices:
-            raise ConfigError(f"{attribute.name} must be one of {', '.join(choices)}, got {value!r}{did_you_mean(str(value), choices)}")
+            raise ConfigError(
+                f"{attribute.name} must be one of {', '.join(choices)}, got "
+                f"{value!r}{did_you_mean(str(value), choices)}"
+            )
 
     return check
 
@@ -53,14 +56,21 @@ def _between(low: float, high: float, high_open: bool = False, low_open: bool = 
         inside = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
         if not inside:
             lo, hi = (f"{low:,}", f"{high:,}") if isinstance(high, int) else (f"{low:g}", f"{high:g}")
-            raise ConfigError(f"{attribute.name} must be in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}, got {value}")
+            raise ConfigError(
+                f"{attribute.name} must be in {'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}, got "
+                f"{value}"
+            )
 
     return check
 
 
 def _device(instance, attribute, value) -> None:
     kind, _, index = value.partition(":")
-    if kind not in ("auto", "cpu", "cuda", "mps") or (index and not (index.isascii() and index.isdigit())) or (index and kind == "auto"):
+    if (
+        kind not in ("auto", "cpu", "cuda", "mps")
+        or (index and not (index.isascii() and index.isdigit()))
+        or (index and kind == "auto")
+    ):
         raise ConfigError(f"{attribute.name} must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
 
 
@@ -71,7 +81,9 @@ class ModelConfig:
     backbone: str | None = None
     codes: str | None = None  # code spec; None -> the backbone's default
     # 0: G sees the codes alone; at most 65,536, a width whose layers fit in memory.
-    noise_dim: int | None = attrs.field(default=None, validator=attrs.validators.optional([_non_negative, _between(0, 65536)]))
+    noise_dim: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional([_non_negative, _between(0, 65536)])
+    )
     # How z is drawn: "normal" N(0, I), or "uniform" U(-1, 1) as in the authors' code.
     noise: str = attrs.field(default="normal", validator=_one_of(*NOISE_KINDS))
     heads: dict[str, str] = attrs.field(factory=dict)  # code kind -> Q head name
@@ -109,7 +121,8 @@ class LossConfig:
         for v in value:
             if v not in INFO_TARGETS:
                 raise ConfigError(
-                    f"loss.info_updates has unknown part '{v}'.{did_you_mean(v, INFO_TARGETS)} Known: {', '.join(INFO_TARGETS)}."
+                    f"loss.info_updates has unknown part '{v}'.{did_you_mean(v, INFO_TARGETS)} Known: "
+                    f"{', '.join(INFO_TARGETS)}."
                 )
 
     def info_targets(self) -> frozenset[str]:
@@ -180,8 +193,12 @@ class TrainConfig:
     # Per-sink option tables, sink name -> table ([train.sink_options.NAME]); each sink's plugin
     # declares and validates its own keys.
     sink_options: dict[str, dict] = attrs.field(factory=dict)
-    callbacks: list[str] = attrs.field(factory=lambda: ["*"])  # training callbacks to enable; "*" = every registered one
-    extensions: list[str] = attrs.field(factory=lambda: ["*"])  # training extensions to enable; "*" = every registered one
+    callbacks: list[str] = attrs.field(
+        factory=lambda: ["*"]
+    )  # training callbacks to enable; "*" = every registered one
+    extensions: list[str] = attrs.field(
+        factory=lambda: ["*"]
+    )  # training extensions to enable; "*" = every registered one
 
 
 @attrs.define
@@ -225,13 +242,17 @@ _TYPE_CHECKS: dict[str, tuple[Any, str]] = {
     "float": (_is_number, "a number"),
     "str": (lambda v: isinstance(v, str), "a string"),
     "list": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
-    "dict[str, str]": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "a table of strings"),
+    "dict[str, str]": (
+        lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "a table of strings",
+    ),
     "dict": (lambda v: isinstance(v, dict), "a table"),
 }
 
 
 def coerce_value(section: str, key: str, value: Any, field: attrs.Attribute) -> Any:
-    """Check a value against the field's declared type (``section.key`` names it in the error); ints are accepted for floats."""
+    """Check a value against the field's declared type (``section.key`` names it in the error); ints
+    are accepted for floats."""
     name = f"{section}.{key}"
     declared = str(field.type)
     if value is None:
@@ -262,7 +283,8 @@ def apply_dict(config: Config, data: dict[str, Any], source: str) -> Config:
     for section, values in data.items():
         if section not in classes:
             raise ConfigError(
-                f"unknown config section '{section}' in {source}.{did_you_mean(section, classes)} Known: {', '.join(classes)}."
+                f"unknown config section '{section}' in {source}.{did_you_mean(section, classes)} Known: "
+                f"{', '.join(classes)}."
             )
         if not isinstance(values, dict):
             raise ConfigError(f"config section '{section}' in {source} must be a table")
@@ -275,9 +297,16 @@ def apply_dict(config: Config, data: dict[str, Any], source: str) -> Config:
                 tables[key] = {**tables.get(key, {}), **value}
                 continue
             if section == "loss" and key == "regularisers":
-                raise ConfigError(f"unknown config key 'loss.regularisers' in {source}; give each regulariser its own table, e.g. loss.NAME.weight=1.0")
+                raise ConfigError(
+                    f"unknown config key 'loss.regularisers' in {source}; give each regulariser its own table, e.g. "
+                    "loss.NAME.weight=1.0"
+                )
             if key not in fields:
-                hint = " A regulariser is turned on with a table of options, e.g. loss.NAME.weight=1.0." if section == "loss" else ""
+                hint = (
+                    " A regulariser is turned on with a table of options, e.g. loss.NAME.weight=1.0."
+                    if section == "loss"
+                    else ""
+                )
                 raise ConfigError(
                     f"unknown config key '{section}.{key}' in {source}.{did_you_mean(key, fields)} "
                     f"Known: {', '.join(section + '.' + k for k in fields if k != 'regularisers')}.{hint}"
@@ -315,7 +344,9 @@ def load_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
     except RecursionError:
-        raise ConfigError(f"config file '{path}' nests tables or arrays too deeply to read; a config needs two levels") from None
+        raise ConfigError(
+            f"config file '{path}' nests tables or arrays too deeply to read; a config needs two levels"
+        ) from None
 
 
 def parse_override(text: str) -> dict[str, Any]:

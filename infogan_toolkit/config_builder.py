@@ -40,7 +40,9 @@ def build_config(
     flags = {s: {k: v for k, v in d.items() if v is not None} for s, d in (flags or {}).items()}
     flags = {s: d for s, d in flags.items() if d}
     sets = sets or []
-    override_backbone = "backbone" in flags.get("model", {}) or any(s.strip().startswith("model.backbone=") for s in sets)
+    override_backbone = "backbone" in flags.get("model", {}) or any(
+        s.strip().startswith("model.backbone=") for s in sets
+    )
     if config is None and base is None and not override_backbone:
         if "default" in host.registries.configs:
             config = "default"

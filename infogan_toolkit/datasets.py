@@ -210,7 +210,9 @@ class FactorGridDataset(ImageDataset):
         if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in sizes):
             raise PluginError(f"{where}: factor sizes must be positive ints, got {sizes!r}")
         if label_factor is not None and label_factor not in names:
-            raise PluginError(f"{where}: label_factor '{label_factor}' is not a factor name; use one of {', '.join(names)}")
+            raise PluginError(
+                f"{where}: label_factor '{label_factor}' is not a factor name; use one of {', '.join(names)}"
+            )
         if not callable(render):
             raise PluginError(f"{where}: render must be a function of factor indices (n, F) -> uint8 images")
         self.factor_names = names
@@ -223,7 +225,9 @@ class FactorGridDataset(ImageDataset):
             self.image_shape = tuple(image_shape)
         probe = self._checked(render(torch.zeros(1, len(sizes), dtype=torch.long)), 1, where)
         if image_shape is not None and tuple(probe.shape[1:]) != self.image_shape:
-            raise PluginError(f"{where}: render draws {tuple(probe.shape[1:])} images but image_shape is {self.image_shape}")
+            raise PluginError(
+                f"{where}: render draws {tuple(probe.shape[1:])} images but image_shape is {self.image_shape}"
+            )
         self.image_shape = tuple(int(d) for d in probe.shape[1:])
         if in_memory:
             chunks = [
@@ -238,7 +242,9 @@ class FactorGridDataset(ImageDataset):
             got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, Tensor) else type(images).__name__
             raise PluginError(f"{where}: render must return uint8 images (n, C, H, W), got {got}")
         if n is not None and images.shape[0] != n:
-            raise PluginError(f"{where}: render returned {images.shape[0]} images for {n} factor rows; draw one per row")
+            raise PluginError(
+                f"{where}: render returned {images.shape[0]} images for {n} factor rows; draw one per row"
+            )
         return images
 
     def __len__(self) -> int:

@@ -51,7 +51,11 @@ class Encoding:
         columns = self.columns()
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        head = ["index"] + (["source"] if self.sources is not None else []) + (["label"] if self.labels is not None else [])
+        head = (
+            ["index"]
+            + (["source"] if self.sources is not None else [])
+            + (["label"] if self.labels is not None else [])
+        )
         writer.writerow(head + [name for name, _ in columns])
         lists = [values.tolist() for _, values in columns]
         labels = self.labels.tolist() if self.labels is not None else None

@@ -32,7 +32,9 @@ def option_error(where: str, exc: BaseException, source: str = "") -> str:
     the option (from an attrs validator's arguments, when it passes its attribute), the plugin's
     own words squashed onto one line, who registered it, and the fix."""
     # attrs' validators pass (message, attribute, ...); the attribute names the option.
-    attribute = next((a for a in getattr(exc, "args", ())[1:] if type(a).__name__ == "Attribute" and hasattr(a, "name")), None)
+    attribute = next(
+        (a for a in getattr(exc, "args", ())[1:] if type(a).__name__ == "Attribute" and hasattr(a, "name")), None
+    )
     words = " ".join(str(exc.args[0] if exc.args else exc).split()) or type(exc).__name__
     name = attribute.name if attribute is not None else None
     if name is None and words.startswith("'") and "'" in words[1:]:  # attrs' le, ge...: "'weight' must be <= 10"

@@ -38,7 +38,8 @@ class ExtensionSetup:
     networks being trained (on ``device``, in the run's memory format, rank 0's weights under
     torchrun) and whether the step will be captured in a CUDA graph (``cuda_graph``)."""
 
-    #: The resolved run (``infogan_toolkit.assembly.Assembly``): ``config`` (read your switch from it), ``backbone``, ``codes``.
+    #: The resolved run (``infogan_toolkit.assembly.Assembly``): ``config`` (read your switch from it), ``backbone``,
+    #: ``codes``.
     assembly: Any
     #: G as it is trained: on ``device``, in the run's memory format, rank 0's weights under torchrun.
     generator: nn.Module
@@ -85,14 +86,20 @@ def build_extensions(registry: Any, enabled: list[str], setup: ExtensionSetup) -
             if extension is None:
                 continue
             if setup.cuda_graph and not extension.cuda_graph_capturable:
-                raise ConfigError(f"extension '{entry.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false")
+                raise ConfigError(
+                    f"extension '{entry.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false"
+                )
             found[entry.name] = extension
     return found
 
 
 def extension_networks(extensions: dict[str, Extension]) -> dict[str, nn.Module]:
     """The extensions' networks by checkpoint prefix (``NAME`` or ``NAME.KEY``)."""
-    return {f"{name}.{key}" if key else name: module for name, ext in extensions.items() for key, module in ext.networks().items()}
+    return {
+        f"{name}.{key}" if key else name: module
+        for name, ext in extensions.items()
+        for key, module in ext.networks().items()
+    }
 
 
 def generator_prefixes(extensions: dict[str, Extension]) -> dict[str, str]:
@@ -103,7 +110,10 @@ def generator_prefixes(extensions: dict[str, Extension]) -> dict[str, str]:
         owned = extension_networks({name: ext})
         for variant, generator in ext.generators().items():
             if variant == RAW_GENERATOR or variant in prefixes:
-                raise PluginError(f"extension '{name}' offers a generator named '{variant}', which is taken; the plugin must rename it")
+                raise PluginError(
+                    f"extension '{name}' offers a generator named '{variant}', which is taken; the plugin must rename "
+                    "it"
+                )
             prefixes[variant] = _prefix_of(generator, owned, name)
     return prefixes
 
@@ -113,7 +123,10 @@ def _prefix_of(target: nn.Module, owned: dict[str, nn.Module], extension: str) -
         for sub, candidate in module.named_modules():
             if candidate is target:
                 return f"{prefix}.{sub}." if sub else f"{prefix}."
-    raise PluginError(f"extension '{extension}' offers a generator that is not one of its networks(); the plugin must return it from networks() too")
+    raise PluginError(
+        f"extension '{extension}' offers a generator that is not one of its networks(); the plugin must return it "
+        "from networks() too"
+    )
 
 
 def check_names(registry: Any, enabled: Iterable[str]) -> None:

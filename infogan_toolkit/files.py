@@ -44,7 +44,10 @@ def _kind(mode: int) -> str:
 
 def _open_error(exc: OSError, path: Path, what: str, error: type[ToolkitError]) -> ToolkitError:
     if exc.errno == errno.ELOOP:
-        return error(f"{what} '{path}' is a symbolic link that loops (or, where links are not followed, a link); point at the real file")
+        return error(
+            f"{what} '{path}' is a symbolic link that loops (or, where links are not followed, a link); point at the "
+            "real file"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return error(f"{what} '{path}' cannot be read (permission denied); fix its permissions")
     if exc.errno == errno.EISDIR:
@@ -52,7 +55,9 @@ def _open_error(exc: OSError, path: Path, what: str, error: type[ToolkitError]) 
     return error(f"{what} '{path}' cannot be opened ({exc.strerror or exc})")
 
 
-def open_regular(path: str | Path, what: str = "file", error: type[ToolkitError] = ToolkitError, limit: int | None = None) -> IO[bytes]:
+def open_regular(
+    path: str | Path, what: str = "file", error: type[ToolkitError] = ToolkitError, limit: int | None = None
+) -> IO[bytes]:
     """Open ``path`` for reading only if it is a regular file (and, with ``limit``, at most that
     many bytes); otherwise raise ``error`` with one line naming ``what`` and the problem. Never
     blocks. A missing file raises FileNotFoundError, for the caller to say where it should come from."""
@@ -68,7 +73,9 @@ def open_regular(path: str | Path, what: str = "file", error: type[ToolkitError]
         if not stat.S_ISREG(info.st_mode):
             raise error(f"{what} '{path}' is {_kind(info.st_mode)}, not a regular file; give a regular file")
         if limit is not None and info.st_size > limit:
-            raise error(f"{what} '{path}' is {info.st_size:,} bytes, more than the {limit:,} allowed; is it the right file?")
+            raise error(
+                f"{what} '{path}' is {info.st_size:,} bytes, more than the {limit:,} allowed; is it the right file?"
+            )
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -76,7 +83,9 @@ def open_regular(path: str | Path, what: str = "file", error: type[ToolkitError]
         raise
 
 
-def read_bytes(path: str | Path, what: str = "file", error: type[ToolkitError] = ToolkitError, limit: int = 1 << 30) -> bytes:
+def read_bytes(
+    path: str | Path, what: str = "file", error: type[ToolkitError] = ToolkitError, limit: int = 1 << 30
+) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes (see :func:`open_regular`)."""
     with open_regular(path, what, error, limit) as fh:
         data = fh.read(limit + 1)
@@ -86,7 +95,9 @@ def read_bytes(path: str | Path, what: str = "file", error: type[ToolkitError] =
 
 
 def _refuse(path: Path, problem: str) -> ToolkitError:
-    return ToolkitError(f"refusing to write '{path}': {problem}; remove it (was it put there by someone else?) and retry")
+    return ToolkitError(
+        f"refusing to write '{path}': {problem}; remove it (was it put there by someone else?) and retry"
+    )
 
 
 def real_directory(path: str | Path) -> Path:
@@ -134,7 +145,9 @@ def make_dirs(path: str | Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise OutputError(f"cannot write into '{path}': it is a file, not a folder; remove it or pick another path") from None
+        raise OutputError(
+            f"cannot write into '{path}': it is a file, not a folder; remove it or pick another path"
+        ) from None
     except OSError as exc:
         raise write_problem(exc, path) from None
     if not path.is_dir():
@@ -148,7 +161,9 @@ def output_file(path: str | Path, suffixes: tuple[str, ...] = (), what: str = "-
     regular file, and its folder exists or can be made. A one-line :class:`OutputError` otherwise."""
     path = Path(path)
     if suffixes and path.suffix.lower() not in suffixes:
-        raise OutputError(f"{what} '{path}' must end in {' or '.join(suffixes)}; give a file name such as out{suffixes[0]}")
+        raise OutputError(
+            f"{what} '{path}' must end in {' or '.join(suffixes)}; give a file name such as out{suffixes[0]}"
+        )
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -303,4 +318,16 @@ def write_file(path: str | Path, data: str | bytes) -> None:
         fh.write(data)
 
 
-__all__ = ["OutputError", "make_dirs", "make_missing_dirs", "remove_made_dirs", "open_for_write", "open_regular", "output_file", "read_bytes", "real_directory", "write_file", "write_problem"]
+__all__ = [
+    "OutputError",
+    "make_dirs",
+    "make_missing_dirs",
+    "remove_made_dirs",
+    "open_for_write",
+    "open_regular",
+    "output_file",
+    "read_bytes",
+    "real_directory",
+    "write_file",
+    "write_problem",
+]

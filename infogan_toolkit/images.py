@@ -26,7 +26,9 @@ def to_unit(images: Tensor, output_range: str) -> Tensor:
     return x.clamp(0, 1)
 
 
-def crop_box(size: tuple[int, int], target_hw: tuple[int, int], crop: int | None = None) -> tuple[float, float, float, float]:
+def crop_box(
+    size: tuple[int, int], target_hw: tuple[int, int], crop: int | None = None
+) -> tuple[float, float, float, float]:
     """The centred box (left, top, right, bottom) with the target's aspect ratio.
 
     ``crop`` is the box width in source pixels (the height follows the aspect ratio); ``None`` or 0

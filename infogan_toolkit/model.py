@@ -11,7 +11,14 @@ from torch import Tensor
 
 from .assembly import Assembly, build_networks, resolve
 from .backbones import InfoDiscriminator
-from .checkpoint import load_model_tensors, load_module_tensors, offered_generators, read_metadata, read_model_metadata, resolve_checkpoint
+from .checkpoint import (
+    load_model_tensors,
+    load_module_tensors,
+    offered_generators,
+    read_metadata,
+    read_model_metadata,
+    resolve_checkpoint,
+)
 from .checkpoint_schema import check_layout_detail
 from .config import Config, apply_dict
 from .errors import ConfigError, PluginError, ToolkitError
@@ -58,7 +65,11 @@ class TrainedModel:
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None, generator: str | None = None
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        host: PluginHost | None = None,
+        generator: str | None = None,
     ) -> "TrainedModel":
         """Read a checkpoint file (or a run directory's latest) onto ``device``, with ``generator``
         the one of its generators to use (``raw``, or one an extension kept, e.g. ``ema``); None
@@ -94,7 +105,9 @@ class TrainedModel:
         check_layout_detail(path, saved, assembly.codes, assembly.backbone)
         nets = build_networks(assembly)
         # The regularisers' and extensions' networks are not built for sampling: their tensors may be present, unread.
-        unread = tuple(f"{key.split(':', 1)[1]}." for key in saved.plugins if key.startswith(("extension:", "regulariser:")))
+        unread = tuple(
+            f"{key.split(':', 1)[1]}." for key in saved.plugins if key.startswith(("extension:", "regulariser:"))
+        )
         load_model_tensors(path, nets.generator, nets.discriminator, passthrough=unread)
         if chosen != RAW_GENERATOR:
             load_module_tensors(path, nets.generator, offered[chosen])
@@ -121,11 +134,18 @@ class TrainedModel:
         ``metadata.json`` holds."""
         from .pretrained import save_pretrained
 
-        return save_pretrained(self, folder, evaluation=evaluation, source=source, force=force, samples=samples, seed=seed,
-                               host=host)
+        return save_pretrained(
+            self, folder, evaluation=evaluation, source=source, force=force, samples=samples, seed=seed, host=host
+        )
 
-    def push_to_hub(self, repo_id: str, evaluation: dict | None = None, private: bool = False,
-                    token: str | None = None, host: PluginHost | None = None) -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        evaluation: dict | None = None,
+        private: bool = False,
+        token: str | None = None,
+        host: PluginHost | None = None,
+    ) -> str:
         """Export this model and upload it to the Hugging Face Hub repository ``repo_id`` (needs
         ``huggingface_hub``: ``pip install 'infogan-toolkit[hub]'``); returns the commit's address."""
         from .pretrained import push_to_hub
@@ -156,7 +176,9 @@ class TrainedModel:
         """Q's raw outputs for real uint8 images, batched."""
         out = []
         for start in range(0, images_uint8.shape[0], batch_size):
-            x = from_uint8(images_uint8[start:start + batch_size].to(self.device), self.assembly.backbone.output_range)
+            x = from_uint8(
+                images_uint8[start : start + batch_size].to(self.device), self.assembly.backbone.output_range
+            )
             out.append(self.discriminator(x)[1].float())
         return torch.cat(out)
 

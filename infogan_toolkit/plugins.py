@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from importlib import metadata
 from collections.abc import Callable
+from importlib import metadata
 from typing import Any
 
 import attrs
@@ -117,7 +117,10 @@ class PluginHost:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not take the others down
                 self._info[ep.name] = PluginInfo(ep.name, "failed", dist, version, error=f"{type(exc).__name__}: {exc}")
-                sys.stderr.write(f"infogan-tk: plugin '{ep.name}' ({dist}) failed to import and is skipped: {type(exc).__name__}: {exc}\n")
+                sys.stderr.write(
+                    f"infogan-tk: plugin '{ep.name}' ({dist}) failed to import and is skipped: {type(exc).__name__}: "
+                    f"{exc}\n"
+                )
                 continue
             try:
                 self.register(module, ep.name, dist, version)
@@ -141,7 +144,8 @@ class PluginHost:
                 self.pm.unregister(name=name)
             detail = " ".join(str(exc).split())
             raise PluginError(
-                f"plugin '{name}' does not match the hook contract ({detail}); see docs/hooks.md for the hook names and signatures"
+                f"plugin '{name}' does not match the hook contract ({detail}); see docs/hooks.md for the hook names "
+                "and signatures"
             ) from None
         hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
         self._info[name] = PluginInfo(name, "loaded", distribution, version, hooks)
@@ -204,7 +208,13 @@ class PluginHost:
 
     @staticmethod
     def _add(
-        registry: Registry, plugin: str, dist: str | None, version: str | None, clashes: list | None, name: str, obj: object
+        registry: Registry,
+        plugin: str,
+        dist: str | None,
+        version: str | None,
+        clashes: list | None,
+        name: str,
+        obj: object,
     ) -> None:
         try:
             registry.add(name, obj, plugin, dist, version)
@@ -252,7 +262,10 @@ class PluginHost:
             if note:
                 raise PluginError(f"{reg.what} '{name}' (from distribution '{plugin_hint}'): {note}")
             if not is_distribution_name(plugin_hint):
-                raise PluginError(f"{reg.what} '{name}' from distribution {plugin_hint!r}, which is not installed: {install_advice(plugin_hint)}")
+                raise PluginError(
+                    f"{reg.what} '{name}' from distribution {plugin_hint!r}, which is not installed: "
+                    f"{install_advice(plugin_hint)}"
+                )
             raise PluginError(
                 f"{reg.what} '{name}' which comes from plugin distribution '{plugin_hint}', not installed or "
                 f"disabled; install it ({install_advice(plugin_hint)}) or check {DISABLE_ENV}"

@@ -18,9 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
-from .version import __version__
 from .checkpoint import atomic_save, model_tensors
 from .errors import CheckpointError, ToolkitError
 from .evaluate.findings import code_findings, evaluation_numbers, short_number
@@ -35,6 +32,7 @@ from .rundir import (
     exported_model,
     exported_traversal,
 )
+from .version import __version__
 
 if TYPE_CHECKING:
     from .model import TrainedModel
@@ -70,7 +68,9 @@ def _write(folder: Path, name: str, writer: Callable[[Path], None]) -> Path:
 def _prepare_folder(folder: Path, force: bool) -> None:
     """Refuse a link, a file, or a non-empty folder without ``force``; create the folder."""
     if folder.is_symlink():
-        raise ToolkitError(f"export folder '{folder}' is a symbolic link; give the real folder it points to, or a new one")
+        raise ToolkitError(
+            f"export folder '{folder}' is a symbolic link; give the real folder it points to, or a new one"
+        )
     if folder.exists() and not folder.is_dir():
         raise ToolkitError(f"export folder '{folder}' is a file; give a new or empty folder")
     if folder.is_dir() and any(folder.iterdir()):
@@ -119,26 +119,48 @@ def save_pretrained(
     weights = exported_model(folder)
     try:
         # The export's G is the generator the model was loaded with; it offers no other.
-        atomic_save(model_tensors(model.generator, model.discriminator), weights, {**model.metadata, "generators": "{}"})
+        atomic_save(
+            model_tensors(model.generator, model.discriminator), weights, {**model.metadata, "generators": "{}"}
+        )
     except OSError as exc:
         raise write_problem(exc, weights) from None
 
     images, _values = model.sample(samples, seed=seed)
-    _write(folder, EXPORT_SAMPLES_FILE,
-           lambda p: save_image(images.cpu(), p, nrow=max(1, int(samples**0.5)), padding=2, pad_value=1.0))
+    _write(
+        folder,
+        EXPORT_SAMPLES_FILE,
+        lambda p: save_image(images.cpu(), p, nrow=max(1, int(samples**0.5)), padding=2, pad_value=1.0),
+    )
     traversals = {}
     title = f"{source or 'model'}, step {model.step}"
     for i, code in enumerate(model.codes):
-        panel, = traversal_panels(model.generate, model.codes, model.noise_dim, [i], 5, 10, (-1.0, 1.0), seed,
-                                  model.device, model.assembly.config.model.noise)
+        (panel,) = traversal_panels(
+            model.generate,
+            model.codes,
+            model.noise_dim,
+            [i],
+            5,
+            10,
+            (-1.0, 1.0),
+            seed,
+            model.device,
+            model.assembly.config.model.noise,
+        )
         name = exported_traversal(folder, code.name).name
         _write(folder, name, lambda p, panel=panel: draw_traversal_sheet([panel], title, p))
         traversals[code.name] = name
 
     from .explore.report import render_report
 
-    page = render_report(model, source or "model", evaluation, None if evaluation else "none came with the export",
-                         seed=seed, with_dataset=False, host=host)
+    page = render_report(
+        model,
+        source or "model",
+        evaluation,
+        None if evaluation else "none came with the export",
+        seed=seed,
+        with_dataset=False,
+        host=host,
+    )
     _write(folder, EXPORT_REPORT_FILE, lambda p: p.write_text(page, encoding="utf-8"))
 
     meta = _decoded(model.metadata)
@@ -213,7 +235,8 @@ def model_card(model: "TrainedModel", record: dict[str, Any], license: str | Non
         "",
         f"An InfoGAN generator with its discriminator and Q network (Chen et al. 2016), trained with "
         f"infogan-toolkit {meta.get('toolkit_version', '?')} for {model.step} steps"
-        + (f", exported from `{record['source']}`" if record.get("source") else "") + ". "
+        + (f", exported from `{record['source']}`" if record.get("source") else "")
+        + ". "
         f"Images {'x'.join(str(d) for d in meta.get('image_shape', []))}, noise z of width {model.noise_dim}.",
         "",
         "## Use",
@@ -228,7 +251,8 @@ def model_card(model: "TrainedModel", record: dict[str, Any], license: str | Non
         "Loading reads `model.safetensors` (no pickle) and rebuilds the networks through the plugins "
         "listed under Plugins, which must be installed.",
         "",
-        f"[{record.get('report', EXPORT_REPORT_FILE)}]({record.get('report', EXPORT_REPORT_FILE)}) shows the model in one "
+        f"[{record.get('report', EXPORT_REPORT_FILE)}]({record.get('report', EXPORT_REPORT_FILE)}) shows the model in "
+        "one "
         "self-contained page (traversals, Q's reading of an image, the evaluation); `infogan-tk explore THIS_FOLDER` "
         "gives the same with live controls.",
         "",
@@ -237,34 +261,73 @@ def model_card(model: "TrainedModel", record: dict[str, Any], license: str | Non
     ]
     rows = []
     for code in model.codes:
-        known = "; ".join(findings.get(code.name, [])) or ("not found by the evaluation" if evaluation else "not evaluated")
+        known = "; ".join(findings.get(code.name, [])) or (
+            "not found by the evaluation" if evaluation else "not evaluated"
+        )
         rows.append([code.name, code.code.describe(), code.kind, code.head_name, short_number(code.weight), known])
     lines += [_table(["code", "prior", "kind", "Q head", "lambda", "what it is known to control"], rows), ""]
     if not evaluation:
         lines += ["No evaluation of this checkpoint came with the export (`infogan-tk eval RUN` writes one).", ""]
-    lines += ["## Samples", "", f"![{record['samples']['n']} samples, seed {record['samples']['seed']}]({record['samples']['file']})", ""]
+    lines += [
+        "## Samples",
+        "",
+        f"![{record['samples']['n']} samples, seed {record['samples']['seed']}]({record['samples']['file']})",
+        "",
+    ]
     lines += ["## Traversals", "", "Each row keeps its noise and other codes; the code varies along the columns.", ""]
     for name, file in record["traversals"].items():
         lines += [f"![traversal of {name}]({file})", ""]
     if evaluation:
         ds = evaluation.get("dataset") or {}
         where = f" on the {ds.get('split')} split of '{ds.get('name')}'" if ds else ""
-        lines += ["## Evaluation", "", f"`infogan-tk eval` of step {evaluation.get('step')}{where}, seed {evaluation.get('seed')}.", ""]
+        lines += [
+            "## Evaluation",
+            "",
+            f"`infogan-tk eval` of step {evaluation.get('step')}{where}, seed {evaluation.get('seed')}.",
+            "",
+        ]
         lines += [_table(["metric", "quantity", "value"], evaluation_numbers(evaluation)), ""]
         skipped = evaluation.get("skipped") or {}
-        lines += [f"- {metric}: not computed, {reason}" for metric, reason in skipped.items()] + ([""] if skipped else [])
+        lines += [f"- {metric}: not computed, {reason}" for metric, reason in skipped.items()] + (
+            [""] if skipped else []
+        )
     lines += ["## Data set", ""]
     if dataset:
         prov = plugins.get("dataset") or {}
-        lines.append(f"- name: {dataset}" + (f" (from plugin '{prov.get('plugin')}', {prov.get('distribution')} {prov.get('version') or ''})".rstrip() if prov else ""))
+        lines.append(
+            f"- name: {dataset}"
+            + (
+                f" (from plugin '{prov.get('plugin')}', "
+                f"{prov.get('distribution')} {prov.get('version') or ''})".rstrip()
+                if prov
+                else ""
+            )
+        )
         lines.append(f"- license: {license or 'not stated by the data set plugin; check the data source terms'}")
     else:
         lines.append("- none configured")
     lines += ["", "## Plugins", "", "What provided each piece; install these distributions to load the model.", ""]
-    rows = [[piece, info.get("name"), info.get("plugin"), info.get("distribution") or "registered in-process", info.get("version") or ""]
-            for piece, info in sorted(plugins.items())]
+    rows = [
+        [
+            piece,
+            info.get("name"),
+            info.get("plugin"),
+            info.get("distribution") or "registered in-process",
+            info.get("version") or "",
+        ]
+        for piece, info in sorted(plugins.items())
+    ]
     lines += [_table(["piece", "name", "plugin", "distribution", "version"], rows), ""]
-    lines += ["## Configuration", "", "The resolved configuration the model was trained with:", "", "```toml", cfg.to_toml().rstrip(), "```", ""]
+    lines += [
+        "## Configuration",
+        "",
+        "The resolved configuration the model was trained with:",
+        "",
+        "```toml",
+        cfg.to_toml().rstrip(),
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -287,7 +350,8 @@ def _hub_failure(ref: str, action: str, exc: BaseException) -> ToolkitError:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return ToolkitError(
         f"could not {action} '{ref}' on the Hugging Face Hub ({type(exc).__name__}: {first}); check the id, "
-        "the network and your login (huggingface-cli login); offline, a model downloaded before loads with HF_HUB_OFFLINE=1"
+        "the network and your login (huggingface-cli login); offline, a model downloaded before loads with "
+        "HF_HUB_OFFLINE=1"
     )
 
 
@@ -305,28 +369,41 @@ def download(ref: str, revision: str | None = None) -> Path:
 
 
 # ------------------------------------------------------------------------------------ pushing
-def push_folder(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None,
-                message: str | None = None) -> str:
+def push_folder(
+    folder: str | Path, repo_id: str, private: bool = False, token: str | None = None, message: str | None = None
+) -> str:
     """Upload an exported folder to the Hub repository ``repo_id`` (created when missing); returns
     the commit's address."""
     folder = Path(folder)
     if not is_hub_id(repo_id):
         raise ToolkitError(f"'{repo_id}' is not a Hub repository id; give owner/name")
     if not exported_model(folder).is_file():
-        raise ToolkitError(f"'{folder}' holds no {EXPORT_MODEL_FILE}; export a model into it first (infogan-tk export RUN DIR)")
+        raise ToolkitError(
+            f"'{folder}' holds no {EXPORT_MODEL_FILE}; export a model into it first (infogan-tk export RUN DIR)"
+        )
     hub = require_hub(f"pushing to '{repo_id}'")
     try:
         api = hub.HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=message or "Upload infogan-tk model",
-                                 ignore_patterns=[".*"])
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            commit_message=message or "Upload infogan-tk model",
+            ignore_patterns=[".*"],
+        )
     except Exception as exc:  # the Hub client raises many types (HTTP, offline, auth)
         raise _hub_failure(repo_id, "push to", exc) from None
     return str(getattr(info, "commit_url", info))
 
 
-def push_to_hub(model: "TrainedModel", repo_id: str, evaluation: dict[str, Any] | None = None, private: bool = False,
-                token: str | None = None, host: PluginHost | None = None) -> str:
+def push_to_hub(
+    model: "TrainedModel",
+    repo_id: str,
+    evaluation: dict[str, Any] | None = None,
+    private: bool = False,
+    token: str | None = None,
+    host: PluginHost | None = None,
+) -> str:
     """Export ``model`` into a temporary folder and upload it to ``repo_id``; returns the commit's address."""
     require_hub(f"pushing to '{repo_id}'")
     with tempfile.TemporaryDirectory(prefix="infogan-tk-export-") as tmp:

@@ -44,7 +44,10 @@ def install_advice(distribution: str) -> str:
     is not valid, so that no command is ever built from it."""
     if is_distribution_name(distribution):
         return f"pip install {distribution}"
-    return "the name it gives is not a valid distribution name, so there is nothing safe to install; get the checkpoint from a trusted source"
+    return (
+        "the name it gives is not a valid distribution name, so there is nothing safe to install; "
+        "get the checkpoint from a trusted source"
+    )
 
 
 def is_builtin(distribution: str | None) -> bool:
@@ -95,9 +98,7 @@ def clash_message(what: str, name: str, first: Entry, second: Entry) -> str:
     third_party = [e for e in (first, second) if not is_builtin(e.distribution)]
     if len(third_party) == 1:
         who = third_party[0]
-        return (
-            f"{head}; disable the third-party plugin with {_DISABLE_ENV}={who.plugin} or rename its {what}"
-        )
+        return f"{head}; disable the third-party plugin with {_DISABLE_ENV}={who.plugin} or rename its {what}"
     if len(third_party) == 2:
         return (
             f"{head}; disable one of them with {_DISABLE_ENV}={first.plugin} or {_DISABLE_ENV}={second.plugin}, "
@@ -143,7 +144,9 @@ class Registry(Generic[T]):
         (names are case-insensitive).
         """
         if not isinstance(name, str) or not name or name != name.strip():
-            raise PluginError(f"plugin '{plugin}' registered a {self.what} with an invalid name {name!r}; use a non-empty string")
+            raise PluginError(
+                f"plugin '{plugin}' registered a {self.what} with an invalid name {name!r}; use a non-empty string"
+            )
         key = name.lower()
         entry = Entry(name, obj, plugin, distribution, version)
         if key in self._entries:
@@ -175,15 +178,21 @@ class Registry(Generic[T]):
         (``where`` says where, e.g. ``train.sinks``): a name in another case is refused with the
         right spelling, an unknown one as :meth:`entry` refuses it."""
         if not isinstance(name, str) or not name:
-            raise UnknownNameError(f"{where} holds {name!r}, which is no {self.what} name; give a name from `infogan-tk list`")
+            raise UnknownNameError(
+                f"{where} holds {name!r}, which is no {self.what} name; give a name from `infogan-tk list`"
+            )
         try:
             entry = self.entry(name)
         except UnknownNameError as exc:
             prefix = f"unknown {self.what} '{name}'"
             text = str(exc)
-            raise UnknownNameError(prefix + f" in {where}" + text[len(prefix):] if text.startswith(prefix) else text) from None
+            raise UnknownNameError(
+                prefix + f" in {where}" + text[len(prefix) :] if text.startswith(prefix) else text
+            ) from None
         if entry.name != name:
-            raise UnknownNameError(f"unknown {self.what} '{name}' in {where}: names are case-sensitive. Did you mean '{entry.name}'?")
+            raise UnknownNameError(
+                f"unknown {self.what} '{name}' in {where}: names are case-sensitive. Did you mean '{entry.name}'?"
+            )
         return entry
 
     def __contains__(self, name: object) -> bool:

@@ -9,7 +9,8 @@ returns :class:`Terms`: losses for the D side, the G side, the information term,
 networks, plus named statistics for the metrics log.
 
 The engine owns everything around a term: the networks a term returns from ``networks()`` are
-placed on the device and broadcast under torchrun (``RegulariserSetup.prepare_module``), saved in every checkpoint under ``NAME.`` and restored on ``--resume``; the optimisers from
+placed on the device and broadcast under torchrun (``RegulariserSetup.prepare_module``), saved in every checkpoint under
+``NAME.`` and restored on ``--resume``; the optimisers from
 ``optimizers()`` are saved and restored with the Adam moments; gradients of the term's own
 parameters are averaged across ranks. Terms run in the order of their names, every step, so a run
 and its resumed twin draw the same random numbers in the same order.
@@ -92,7 +93,8 @@ class StepView:
     noise_dim: int
     #: Runs G on a generator input as the step does.
     generate: Callable[[Tensor], Tensor]
-    #: ``discriminate(x, update_running_stats=True) -> (logits, q)``: runs D as the step does; False keeps its batch norm statistics.
+    #: ``discriminate(x, update_running_stats=True) -> (logits, q)``: runs D as the step does; False keeps its batch
+    #: norm statistics.
     discriminate: Callable[..., tuple[Tensor, Tensor]]
     #: Converts an image batch to the step's memory format (channels_last or not).
     prepare: Callable[[Tensor], Tensor]
@@ -125,7 +127,8 @@ class RegulariserSetup:
     cuda_graph: bool
     #: ``make_optimizer(params, lr)``: an Adam configured as the run's others (betas, kernel, capture).
     make_optimizer: Callable[[list[nn.Parameter], float], torch.optim.Optimizer]
-    #: ``prepare_module(module)``: to the run's device and memory format, rank 0's weights under torchrun; call it before making the optimiser.
+    #: ``prepare_module(module)``: to the run's device and memory format, rank 0's weights under torchrun; call it
+    #: before making the optimiser.
     prepare_module: Callable[[nn.Module], nn.Module]
 
 
@@ -213,7 +216,6 @@ def parse_options(name: str, plugin: RegulariserPlugin, table: Mapping[str, Any]
         raise ConfigError(f"loss.{name}.{exc}") from None
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise ConfigError(option_error(f"loss.{name}", exc, source)) from None
-
 
 
 def options_dict(options: Any) -> dict[str, Any]:

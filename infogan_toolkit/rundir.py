@@ -157,7 +157,9 @@ def check_new_run_dir(run_dir: Path) -> None:
     except OSError as exc:  # a name too long, a permission: one line
         raise write_problem(exc, run_dir) from None
     if stat.S_ISLNK(info.st_mode):
-        raise OutputError(f"--out '{run_dir}' is a symbolic link; the toolkit trains only into a real folder, so name one")
+        raise OutputError(
+            f"--out '{run_dir}' is a symbolic link; the toolkit trains only into a real folder, so name one"
+        )
     if not stat.S_ISDIR(info.st_mode):
         raise OutputError(f"--out '{run_dir}' is a file, not a folder; name a new folder for the run")
     try:
@@ -225,13 +227,15 @@ def _claim(run_dir: Path) -> Path:
                 continue
             except (OSError, ToolkitError, ValueError, KeyError, TypeError):
                 raise ToolkitError(
-                    f"run directory '{run_dir}' has an unreadable lock file {path}; if no run is using it, delete the file and retry"
+                    f"run directory '{run_dir}' has an unreadable lock file {path}; if no run is using it, delete the "
+                    "file and retry"
                 ) from None
             if host == me["host"] and (pid == me["pid"] or not _alive(pid)):
                 path.unlink(missing_ok=True)  # our own, or left by a process that died
                 continue
             raise ToolkitError(
-                f"run directory '{run_dir}' is in use by process {pid} on {host!r} (since {owner.get('started', '?')}); "
+                f"run directory '{run_dir}' is in use by process {pid} on {host!r} (since "
+                f"{owner.get('started', '?')}); "
                 "wait for it to finish, or train into another --out"
             ) from None
         except OSError as exc:  # read-only, permission, full disk: one line

@@ -24,14 +24,14 @@ from typing import Any
 import attrs
 from torch import Tensor
 
+from .callbacks import Callback, ImageEvent, LogEvent, RunEndEvent
 from .config import coerce_value
 from .errors import ConfigError, ToolkitError, option_error
 from .files import open_for_write
 from .plugins import PluginHost
 from .registry import Registry
-from .suggest import did_you_mean
 from .rundir import metrics_path
-from .callbacks import Callback, ImageEvent, LogEvent, RunEndEvent
+from .suggest import did_you_mean
 
 
 class SinkStartError(ToolkitError):
@@ -84,10 +84,14 @@ def parse_sink_options(registry: Registry, tables: Mapping[str, Any]) -> dict[st
     for name, table in tables.items():
         entry = registry.exact(name, "train.sink_options")  # unknown or miscased: an error with a suggestion
         if not isinstance(table, Mapping):
-            raise ConfigError(f"train.sink_options.{name} must be a table of options, e.g. train.sink_options.{name}={{key = \"value\"}}")
+            raise ConfigError(
+                f"train.sink_options.{name} must be a table of options, e.g. "
+                f'train.sink_options.{name}={{key = "value"}}'
+            )
         if table and not takes_setup(entry.obj):
             raise ConfigError(
-                f"train.sink_options.{name} sets {', '.join(sorted(map(str, table)))}, but sink '{name}' ({entry.source()}) takes no options; remove the table"
+                f"train.sink_options.{name} sets {', '.join(sorted(map(str, table)))}, but sink '{name}' "
+                f"({entry.source()}) takes no options; remove the table"
             )
         parsed[name] = parse_sink_table(name, entry.obj, table, entry.source())
     return parsed
@@ -103,7 +107,9 @@ def parse_sink_table(name: str, factory: Any, table: Mapping[str, Any], source: 
     where = f"train.sink_options.{name}"
     for key in table:
         if key not in fields:
-            raise ConfigError(f"unknown option '{where}.{key}'.{did_you_mean(key, fields)} Known: {', '.join(fields) or 'none'}.")
+            raise ConfigError(
+                f"unknown option '{where}.{key}'.{did_you_mean(key, fields)} Known: {', '.join(fields) or 'none'}."
+            )
     values = {key: coerce_value(where, key, value, fields[key]) for key, value in table.items()}
     try:
         return cls(**values)
@@ -177,8 +183,10 @@ class MetricLog(Callback):
                 elif asked:
                     self.close()
                     raise SinkStartError(
-                        f"metric sink '{entry.name}' was asked for but is not available (its package is missing, or its plugin "
-                        f"turned it off; see the line above); install it, or leave it out of train.sinks and train.sink_options"
+                        f"metric sink '{entry.name}' was asked for but is not available (its package is missing, or "
+                        "its plugin "
+                        "turned it off; see the line above); install it, or leave it out of train.sinks and "
+                        "train.sink_options"
                     )
 
     def write(self, step: int, metrics: dict[str, float]) -> None:

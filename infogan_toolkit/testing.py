@@ -34,9 +34,9 @@ import torch
 from torch import Tensor
 
 from .backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
+from .callbacks import Callback, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
 from .codes import CodeControl, LatentCode, QHead, parse_code_spec
 from .datasets import DatasetPlugin, DatasetRequest, ImageDataset
-from .callbacks import Callback, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
 from .errors import ToolkitError
 from .evaluate.report import Metric
 from .hookspecs import hookimpl
@@ -164,7 +164,10 @@ def _check_code(code: LatentCode, where: str, heads: Any, n: int, device: torch.
     if not _same_device(first, device):
         _fail(where, f"sample(device={str(device)!r}) returned a tensor on {first.device}")
     if not torch.equal(first, again):
-        _fail(where, "sample is not reproducible: two draws with the same seeded generator differ; pass generator= to torch")
+        _fail(
+            where,
+            "sample is not reproducible: two draws with the same seeded generator differ; pass generator= to torch",
+        )
     _finite(where, "sample", first)
 
     enc = _is_tensor(where, "encode", code.encode(first))
@@ -277,7 +280,10 @@ def check_head(head: QHead, target_size: int, sample_target: Tensor) -> None:
         if info.requires_grad:
             info.backward()
         if params.grad is None or not bool(params.grad.abs().sum() > 0):
-            _fail(where, "no gradient reaches the parameters from batch_information; a term on the real batch could not train Q")
+            _fail(
+                where,
+                "no gradient reaches the parameters from batch_information; a term on the real batch could not train Q",
+            )
 
 
 def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: torch.device | str = "cpu") -> None:
@@ -310,10 +316,17 @@ def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: tor
     k = support.shape[0]
     flat_t, flat_s = target.reshape(n, -1), support.reshape(k, -1)
     if k != code.categories or torch.unique(flat_s, dim=0).shape[0] != k:
-        _fail(where, f"the traversal lists {k} values ({torch.unique(flat_s, dim=0).shape[0]} distinct) but categories is {code.categories}; they must agree")
+        _fail(
+            where,
+            f"the traversal lists {k} values ({torch.unique(flat_s, dim=0).shape[0]} distinct) but categories is "
+            f"{code.categories}; they must agree",
+        )
     inside = (flat_t[:, None, :] == flat_s[None, :, :]).all(dim=2).any(dim=1)
     if not bool(inside.all()):
-        _fail(where, "a prior sample is not among the traversal values; a discrete code's traversal must list every category")
+        _fail(
+            where,
+            "a prior sample is not among the traversal values; a discrete code's traversal must list every category",
+        )
     if bool((lp > _TOL).any()):
         _fail(where, f"a discrete log-likelihood is positive ({lp.max().item():.4g}); probabilities cannot exceed 1")
     rows = params[:8]
@@ -326,11 +339,22 @@ def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: tor
     with torch.no_grad():
         estimate = head.point_estimate(params)
     if estimate.dim() != 1 or estimate.shape[0] != n:
-        _fail(where, f"point_estimate has shape {tuple(estimate.shape)}; a discrete code's must be ({n},) category indices")
+        _fail(
+            where,
+            f"point_estimate has shape {tuple(estimate.shape)}; a discrete code's must be ({n},) category indices",
+        )
     as_index = estimate.long()
-    if not torch.equal(as_index.to(estimate.dtype), estimate) or bool((as_index < 0).any()) or bool((as_index >= k).any()):
-        _fail(where, f"point_estimate gives values outside range({k}) (min {estimate.min().item():g}, max {estimate.max().item():g}); "
-                     "it must return a category index, which evaluation counts")
+    if (
+        not torch.equal(as_index.to(estimate.dtype), estimate)
+        or bool((as_index < 0).any())
+        or bool((as_index >= k).any())
+    ):
+        _fail(
+            where,
+            f"point_estimate gives values outside range({k}) (min {estimate.min().item():g}, max "
+            f"{estimate.max().item():g}); "
+            "it must return a category index, which evaluation counts",
+        )
 
 
 # -- backbones ---------------------------------------------------------------------------------
@@ -413,9 +437,13 @@ def check_backbone(
 
     w_d = torch.randn(batch, generator=gen).to(device)
     w_q = torch.randn(batch, q_width, generator=gen).to(device)
-    check_gradients_reach(where, "the D logit", (logit * w_d).sum(), {"G": g, "trunk": d.trunk, "d_head": d.d_head}, (g, d))
+    check_gradients_reach(
+        where, "the D logit", (logit * w_d).sum(), {"G": g, "trunk": d.trunk, "d_head": d.d_head}, (g, d)
+    )
     logit, q = d(g(z))
-    check_gradients_reach(where, "the Q output", (q * w_q).sum(), {"G": g, "trunk": d.trunk, "q_head": d.q_head}, (g, d))
+    check_gradients_reach(
+        where, "the Q output", (q * w_q).sum(), {"G": g, "trunk": d.trunk, "q_head": d.q_head}, (g, d)
+    )
     for m in (g, d):
         m.zero_grad(set_to_none=True)
     check_channels_last(where, g, d, z)
@@ -442,17 +470,25 @@ def check_channels_last(where: str, g: torch.nn.Module, d: torch.nn.Module, z: T
                 x_cl = g_cl(z)
                 got = (x_cl, *d_cl(x_cl.contiguous(memory_format=channels_last) if x_cl.dim() == 4 else x_cl))
             except RuntimeError as exc:
-                _fail(where, f"fails in the channels_last layout, the default on a CPU ({str(exc).splitlines()[0]}); "
-                             "use .reshape or .flatten where the networks use .view")
+                _fail(
+                    where,
+                    f"fails in the channels_last layout, the default on a CPU ({str(exc).splitlines()[0]}); "
+                    "use .reshape or .flatten where the networks use .view",
+                )
     finally:
         g.train(), d.train()
     for what, a, b in zip(("generator output", "D logit", "Q output"), want, got):
         if not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
-            _fail(where, f"{what} differs in the channels_last layout by up to {(a - b).abs().max().item():.3g}; "
-                         "the networks must compute the same thing in either memory format")
+            _fail(
+                where,
+                f"{what} differs in the channels_last layout by up to {(a - b).abs().max().item():.3g}; "
+                "the networks must compute the same thing in either memory format",
+            )
 
 
-def check_gradients_reach(where: str, source: str, loss: Tensor, parts: dict[str, torch.nn.Module], all_modules) -> None:
+def check_gradients_reach(
+    where: str, source: str, loss: Tensor, parts: dict[str, torch.nn.Module], all_modules
+) -> None:
     """Back-propagate ``loss`` (after zeroing ``all_modules``) and fail, naming ``where``, unless every
     trainable parameter of each of ``parts`` (label -> module) gets a finite gradient."""
     for m in all_modules:
@@ -502,9 +538,15 @@ def check_dataset(
     index = torch.cat([torch.tensor([0, n - 1]), torch.randint(0, n, (k,), generator=gen)]).to(device)
     imgs = _is_tensor(where, "images", ds.images(index))
     if imgs.dtype != torch.uint8:
-        _fail(where, f"images() must return uint8, got {imgs.dtype}; keep pixels as bytes and let the engine scale them")
+        _fail(
+            where, f"images() must return uint8, got {imgs.dtype}; keep pixels as bytes and let the engine scale them"
+        )
     if tuple(imgs.shape) != (index.shape[0], *shape):
-        _fail(where, f"images() gives shape {tuple(imgs.shape)}; expected (len(index), *image_shape) = {(index.shape[0], *shape)}")
+        _fail(
+            where,
+            f"images() gives shape {tuple(imgs.shape)}; expected (len(index), *image_shape) = "
+            f"{(index.shape[0], *shape)}",
+        )
     if not _same_device(imgs, index.device):
         _fail(where, f"images() returned a tensor on {imgs.device} for an index on {index.device}")
     if not torch.equal(imgs, ds.images(index)):
@@ -520,7 +562,10 @@ def check_dataset(
             _fail(where, f"factors have shape {tuple(factors.shape)}; expected (N, F) with N = {n}")
         f = factors.shape[1]
         if len(ds.factor_names) != f or len(ds.factor_sizes) != f:
-            _fail(where, f"{f} factor columns but {len(ds.factor_names)} factor_names and {len(ds.factor_sizes)} factor_sizes")
+            _fail(
+                where,
+                f"{f} factor columns but {len(ds.factor_names)} factor_names and {len(ds.factor_sizes)} factor_sizes",
+            )
         sizes = torch.tensor(ds.factor_sizes, device=factors.device)
         if bool((factors < 0).any()) or bool((factors >= sizes).any()):
             _fail(where, "a factor value lies outside 0..factor_sizes-1")
@@ -534,8 +579,16 @@ KIT_BACKBONE = "testing-kit"
 KIT_DATASET = "testing-kit-bars"
 #: Evaluation sizes for checking a metric: every built-in metric runs on them in about a second.
 KIT_EVAL_SIZES = dict(
-    batch=64, accuracy_samples=64, factor_samples=64, factor_test_samples=32, mig_bins=5, dci_trees=2,
-    factorvae_batch=8, factorvae_train=32, factorvae_eval=16, factorvae_variance=64,
+    batch=64,
+    accuracy_samples=64,
+    factor_samples=64,
+    factor_test_samples=32,
+    mig_bins=5,
+    dci_trees=2,
+    factorvae_batch=8,
+    factorvae_train=32,
+    factorvae_eval=16,
+    factorvae_variance=64,
 )
 
 
@@ -558,12 +611,20 @@ class KitBackbone(Backbone):
         """G: two linear layers with batch norm, ending in a sigmoid; D/Q: a two-layer trunk."""
         h = int(request.options.get("hidden", 32))
         g = torch.nn.Sequential(
-            torch.nn.Linear(request.input_dim, h), torch.nn.BatchNorm1d(h), torch.nn.ReLU(),
-            torch.nn.Linear(h, 64), torch.nn.Sigmoid(), torch.nn.Unflatten(1, (1, 8, 8)),
+            torch.nn.Linear(request.input_dim, h),
+            torch.nn.BatchNorm1d(h),
+            torch.nn.ReLU(),
+            torch.nn.Linear(h, 64),
+            torch.nn.Sigmoid(),
+            torch.nn.Unflatten(1, (1, 8, 8)),
         )
         trunk = torch.nn.Sequential(
-            torch.nn.Flatten(), torch.nn.Linear(64, h), torch.nn.LeakyReLU(0.1),
-            torch.nn.Linear(h, h), torch.nn.BatchNorm1d(h), torch.nn.LeakyReLU(0.1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(64, h),
+            torch.nn.LeakyReLU(0.1),
+            torch.nn.Linear(h, h),
+            torch.nn.BatchNorm1d(h),
+            torch.nn.LeakyReLU(0.1),
         )
         return Networks(g, InfoDiscriminator(trunk, torch.nn.Linear(h, 1), torch.nn.Linear(h, request.q_width)))
 
@@ -647,17 +708,32 @@ def _kit(host: Any, attr: str | None = None, name: str | None = None, obj: Any =
 
 
 def _kit_config(
-    backbone: str | None, steps: int, device: torch.device | str, loss: Mapping[str, Any] | None = None, figures: bool = False
+    backbone: str | None,
+    steps: int,
+    device: torch.device | str,
+    loss: Mapping[str, Any] | None = None,
+    figures: bool = False,
 ) -> Any:
     from .config import Config, apply_dict
 
     model = {"backbone": backbone or KIT_BACKBONE}
     if backbone in (None, KIT_BACKBONE):
         model["codes"] = KitBackbone.default_codes
-    train = {"steps": steps, "batch_size": 8, "log_every": 1, "checkpoint_every": 1000, "device": str(device),
-             "figures": figures, "sinks": [], "callbacks": []}
-    return apply_dict(Config(), {"model": model, "data": {"dataset": KIT_DATASET}, "loss": dict(loss or {}), "train": train},
-                      "the conformance kit")
+    train = {
+        "steps": steps,
+        "batch_size": 8,
+        "log_every": 1,
+        "checkpoint_every": 1000,
+        "device": str(device),
+        "figures": figures,
+        "sinks": [],
+        "callbacks": [],
+    }
+    return apply_dict(
+        Config(),
+        {"model": model, "data": {"dataset": KIT_DATASET}, "loss": dict(loss or {}), "train": train},
+        "the conformance kit",
+    )
 
 
 def _kit_trainer(config: Any, run_dir: Path, host: Any, resume: bool = False) -> Any:
@@ -676,7 +752,9 @@ def _scalar(where: str, what: str, value: Any) -> Tensor:
     return t
 
 
-def _reaches(where: str, what: str, loss: Tensor, params: Sequence[torch.nn.Parameter], part: str, every: bool = False) -> None:
+def _reaches(
+    where: str, what: str, loss: Tensor, params: Sequence[torch.nn.Parameter], part: str, every: bool = False
+) -> None:
     """Fail unless a gradient of ``loss`` reaches ``params`` (some of them, or ``every`` one), finite."""
     if not loss.requires_grad:
         _fail(where, f"{what} does not depend on any trained parameter (detached?); it would train nothing")
@@ -737,7 +815,9 @@ def check_regulariser(
         try:
             resolve(config, host)
         except ConfigError as exc:
-            raise NotApplicable(f"refuses a run of backbone '{backbone or KIT_BACKBONE}': {' '.join(str(exc).split())}") from None
+            raise NotApplicable(
+                f"refuses a run of backbone '{backbone or KIT_BACKBONE}': {' '.join(str(exc).split())}"
+            ) from None
         # A probe run for the first step's terms: its extra forward pass must not touch the runs compared below.
         trainer = _kit_trainer(config, tmp / "probe", host)
         objective = trainer.objective
@@ -749,12 +829,16 @@ def check_regulariser(
         if not isinstance(stat_names, tuple) or not all(isinstance(s, str) and s for s in stat_names):
             _fail(where, f"stat_names must be a tuple of non-empty str, got {stat_names!r}")
         nets = term.networks()
-        if not isinstance(nets, dict) or not all(isinstance(k, str) and isinstance(m, torch.nn.Module) for k, m in nets.items()):
+        if not isinstance(nets, dict) or not all(
+            isinstance(k, str) and isinstance(m, torch.nn.Module) for k, m in nets.items()
+        ):
             _fail(where, "networks() must return a dict of str -> torch.nn.Module")
         own = list(term.own_parameters())
         own_ids = {id(p) for p in own}
         optimizers = term.optimizers()
-        if not isinstance(optimizers, dict) or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers.values()):
+        if not isinstance(optimizers, dict) or not all(
+            isinstance(o, torch.optim.Optimizer) for o in optimizers.values()
+        ):
             _fail(where, "optimizers() must return a dict of str -> torch.optim.Optimizer")
         for key, opt in optimizers.items():
             if any(id(p) not in own_ids for group in opt.param_groups for p in group["params"]):
@@ -762,7 +846,11 @@ def check_regulariser(
         for key, module in nets.items():
             for pname, p in module.named_parameters():
                 if not _same_device(p, trainer.device):
-                    _fail(where, f"network '{key}' parameter '{pname}' is on {p.device}, not the run's device; pass the network through setup.prepare_module")
+                    _fail(
+                        where,
+                        f"network '{key}' parameter '{pname}' is on {p.device}, not the run's device; pass the "
+                        "network through setup.prepare_module",
+                    )
 
         captured: list[Any] = []
         original = term.terms
@@ -792,7 +880,9 @@ def check_regulariser(
         if terms.own is not None:
             if not own:
                 _fail(where, "Terms.own is set but own_parameters() is empty; it would train nothing")
-            _reaches(where, "Terms.own", _scalar(where, "Terms.own", terms.own), own, "the term's own parameters", every=True)
+            _reaches(
+                where, "Terms.own", _scalar(where, "Terms.own", terms.own), own, "the term's own parameters", every=True
+            )
         if set(terms.stats) != set(stat_names):
             _fail(where, f"Terms.stats has keys {sorted(terms.stats)} but stat_names is {list(stat_names)}")
         for stat in stat_names:
@@ -814,9 +904,12 @@ def check_regulariser(
         resumed = load_tensors(model_path(tmp / "resumed", 2))
         differ = sorted(k for k in straight if k not in resumed or not torch.equal(straight[k], resumed[k]))
         if differ:
-            _fail(where, f"1 step, resume, 1 step differs from 2 straight steps in {differ[:3]}; initialise networks from "
-                         "setup.seed (inside torch.random.fork_rng), draw random numbers from view.rng only, and keep "
-                         "state in networks() and optimizers()")
+            _fail(
+                where,
+                f"1 step, resume, 1 step differs from 2 straight steps in {differ[:3]}; initialise networks from "
+                "setup.seed (inside torch.random.fork_rng), draw random numbers from view.rng only, and keep "
+                "state in networks() and optimizers()",
+            )
     return terms
 
 
@@ -845,10 +938,15 @@ def check_metric(
     if not isinstance(metric.needs_dataset, bool):
         _fail(where, f"needs_dataset must be a bool, got {metric.needs_dataset!r}")
     if not isinstance(metric.description, str) or not metric.description.strip() or "\n" in metric.description:
-        _fail(where, f"description must be one non-empty line (infogan-tk list metrics shows it), got {metric.description!r}")
+        _fail(
+            where,
+            f"description must be one non-empty line (infogan-tk list metrics shows it), got {metric.description!r}",
+        )
     if not isinstance(metric.default, bool):
         _fail(where, f"default must be a bool, got {metric.default!r}")
-    if not isinstance(metric.options, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metric.options.items()):
+    if not isinstance(metric.options, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metric.options.items()
+    ):
         _fail(where, f"options must map each --option key to a one-line meaning (str to str), got {metric.options!r}")
     name = name.lower()
     with _kit(host, "metrics", name, metric) as (host, tmp):
@@ -857,7 +955,16 @@ def check_metric(
         sizes = EvalSizes(**KIT_EVAL_SIZES)
 
         def run(metrics: list[str] | None) -> dict:
-            return evaluate(model, host, dataset=KIT_DATASET, samples=64, seed=0, metrics=metrics, sizes=sizes, skip_inapplicable=True)
+            return evaluate(
+                model,
+                host,
+                dataset=KIT_DATASET,
+                samples=64,
+                seed=0,
+                metrics=metrics,
+                sizes=sizes,
+                skip_inapplicable=True,
+            )
 
         alone = run([name])
         if name in alone["skipped"]:
@@ -871,16 +978,25 @@ def check_metric(
         except (TypeError, ValueError) as exc:
             _fail(where, f"run(ctx) must return JSON-ready values (dict, list, str, int, float, bool, None): {exc}")
         if json.dumps(run([name])[name], sort_keys=True) != text:
-            _fail(where, "two evaluations with the same seed differ; draw random numbers from a generator seeded by ctx.seed")
+            _fail(
+                where,
+                "two evaluations with the same seed differ; draw random numbers from a generator seeded by ctx.seed",
+            )
         registry = host.registries.metrics
         beside = [m for m in metric_names(registry) if registry.get(m).default or m == name]  # on-request ones stay off
         try:
             together = run(beside)
         except Exception as exc:
-            _fail(where, f"evaluating it with every installed metric failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
+            _fail(
+                where,
+                f"evaluating it with every installed metric failed: {type(exc).__name__}: {' '.join(str(exc).split())}",
+            )
         if json.dumps(together.get(name), sort_keys=True) != text:
-            _fail(where, "its result changes when other metrics run beside it; seed a generator of your own from ctx.seed "
-                         "and a constant instead of using a global random stream")
+            _fail(
+                where,
+                "its result changes when other metrics run beside it; seed a generator of your own from ctx.seed "
+                "and a constant instead of using a global random stream",
+            )
     return value
 
 
@@ -893,7 +1009,8 @@ def check_callback(
     """Check a callback factory against the events of a real two-step run; return the callback.
 
     The run is the kit's backbone on the kit's data with the default ``train`` settings, and with
-    ``regularisers`` (``{NAME: options}``) turned on, e.g. the terms the callback reports on. ``factory(RunInfo)`` returning None is
+    ``regularisers`` (``{NAME: options}``) turned on, e.g. the terms the callback reports on. ``factory(RunInfo)``
+    returning None is
     :class:`NotApplicable`; otherwise the callback must have ``on_log``, ``on_checkpoint`` and
     ``on_run_end``, and each must accept the run's real :class:`LogEvent` (its last log interval),
     :class:`CheckpointEvent` (its checkpoint and generator) and :class:`RunEndEvent`.
@@ -923,7 +1040,9 @@ def check_callback(
             try:
                 handler(event)
             except Exception as exc:
-                _fail(where, f"{method}({type(event).__name__}) raised {type(exc).__name__}: {' '.join(str(exc).split())}")
+                _fail(
+                    where, f"{method}({type(event).__name__}) raised {type(exc).__name__}: {' '.join(str(exc).split())}"
+                )
     return callback
 
 
@@ -946,9 +1065,13 @@ def check_metric_sink(factory: Callable[..., Any]) -> Any:
             options = parse_sink_table("kit", factory, {})
         except Exception as exc:
             _fail(where, f"its options class must build with no keys given: {' '.join(str(exc).split())}")
-        sink = start_sink(factory, SinkSetup(Path(tmp), options, configured=False, requested=False, config=_KIT_SINK_CONFIG))
+        sink = start_sink(
+            factory, SinkSetup(Path(tmp), options, configured=False, requested=False, config=_KIT_SINK_CONFIG)
+        )
         if sink is None:
-            raise NotApplicable("its factory returns None (inactive here, e.g. an optional package is missing or it is not configured)")
+            raise NotApplicable(
+                "its factory returns None (inactive here, e.g. an optional package is missing or it is not configured)"
+            )
         where = f"{where} (sink {type(sink).__name__})"
         for method in ("write", "close"):
             if not callable(getattr(sink, method, None)):
@@ -967,7 +1090,10 @@ def check_metric_sink(factory: Callable[..., Any]) -> Any:
 
 
 #: The resolved configuration a checked sink sees (a small nested table, as a run's config.toml).
-_KIT_SINK_CONFIG = {"model": {"backbone": KIT_BACKBONE, "codes": "cat3"}, "train": {"steps": 2, "sinks": ["*"], "sink_options": {}}}
+_KIT_SINK_CONFIG = {
+    "model": {"backbone": KIT_BACKBONE, "codes": "cat3"},
+    "train": {"steps": 2, "sinks": ["*"], "sink_options": {}},
+}
 
 
 def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = (1, 8, 8), n: int = 8) -> Any:
@@ -990,7 +1116,9 @@ def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = 
         _fail(where, f"datasets must be a tuple of dataset names, got {extractor.datasets!r}")
     data = KitBars().load(DatasetRequest(root=None, split="train", download=False, image_shape=image_shape, options={}))
     with tempfile.TemporaryDirectory(prefix="infogan-tk-kit-") as tmp:
-        request = ExtractorRequest(tuple(image_shape), torch.device("cpu"), Path(tmp), KIT_DATASET, lambda: data, lambda _line: None)
+        request = ExtractorRequest(
+            tuple(image_shape), torch.device("cpu"), Path(tmp), KIT_DATASET, lambda: data, lambda _line: None
+        )
         reason = extractor.not_applicable(request)
         if reason is not None:
             if not isinstance(reason, str) or not reason.strip() or "\n" in reason:
@@ -1007,7 +1135,9 @@ def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = 
                 _fail(where, f"features must be float ({x.shape[0]}, {size}), got {feats.dtype} {tuple(feats.shape)}")
             _finite(where, "features", feats)
             if not torch.equal(module(x), feats):
-                _fail(where, "the same images give different features; build the module in eval mode, without randomness")
+                _fail(
+                    where, "the same images give different features; build the module in eval mode, without randomness"
+                )
             if not torch.allclose(module(x[:2]), feats[:2], rtol=1e-4, atol=1e-5):
                 _fail(where, "an image's features depend on the rest of its batch; use eval mode (no batch statistics)")
         try:
@@ -1039,5 +1169,7 @@ def invoke_cli(*args: str, timeout: float = 600) -> CliResult:
     import sys
 
     code = "from infogan_toolkit.cli.entry import main; main()"
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)

@@ -3,13 +3,15 @@
     python research/code_sweep.py RUN [--steps 9] [--samples 64] [--json]
 
 For each value of the categorical code (the first one, if there are several) and each continuous
-code, the code is swept over its traversal range (the code's own, as `infogan-tk traverse` draws it) while the other codes keep random values drawn once; the
+code, the code is swept over its traversal range (the code's own, as `infogan-tk traverse` draws it) while the other
+codes keep random values drawn once; the
 generated images' centre of mass (x right, y down, pixels), spread (root mean squared distance of
 the ink from that centre, pixels: it grows with a glyph's size) and ink (sum of pixel values in
 [0, 1]) are averaged at each value. Printed: per category and code, the change of x, y, spread and ink from the
 bottom to the top of the range; then per category, over ``--samples`` fakes from the prior, the
 median ink and the share of fakes with less ink than ``--blank-ink`` (pixel units; 30 is about half
-the smallest glyph of the glyphs data set), i.e. drawn (almost) empty. A code that means the same for every glyph moves the ink the same
+the smallest glyph of the glyphs data set), i.e. drawn (almost) empty. A code that means the same for every glyph moves
+the ink the same
 way in every category; one whose sign flips between categories, or whose sweep covers a small part
 of the data's range, shows here even when the evaluation's information numbers look fine
 (research/results/HISTORY.md, glyphs, trial 58). ``picture_check`` turns that into a verdict, which
@@ -26,7 +28,6 @@ import torch
 from torch import Tensor
 
 from infogan_toolkit import load_checkpoint
-
 
 #: Which change of the sweep shows a factor of the glyphs data set (the others are not measured).
 MEASURE_OF_FACTOR = {"pos_x": "dx", "pos_y": "dy", "size": "dspread"}
@@ -83,9 +84,21 @@ def sweep(model, steps: int = 9, samples: int = 64, seed: int = 0) -> list[dict]
                 y_means.append(y.mean().item())
                 spreads.append(spread.mean().item())
                 inks.append(ink.mean().item())
-            rows.append({"category": category, "code": codes[i].name, "values": values.tolist(), "x": x_means, "y": y_means,
-                         "spread": spreads, "ink": inks, "dx": x_means[-1] - x_means[0], "dy": y_means[-1] - y_means[0],
-                         "dspread": spreads[-1] - spreads[0], "dink": inks[-1] - inks[0]})
+            rows.append(
+                {
+                    "category": category,
+                    "code": codes[i].name,
+                    "values": values.tolist(),
+                    "x": x_means,
+                    "y": y_means,
+                    "spread": spreads,
+                    "ink": inks,
+                    "dx": x_means[-1] - x_means[0],
+                    "dy": y_means[-1] - y_means[0],
+                    "dspread": spreads[-1] - spreads[0],
+                    "dink": inks[-1] - inks[0],
+                }
+            )
     return rows
 
 
@@ -99,13 +112,24 @@ def blank_shares(model, samples: int = 1000, blank_ink: float = 30.0, seed: int 
     with torch.no_grad():
         *_, ink = ink_geometry(model.generate(model.noise(samples, gen), values).float().cpu())
     if not discrete:
-        return [{"category": None, "median_ink": ink.median().item(), "blank_share": (ink < blank_ink).float().mean().item()}]
+        return [
+            {
+                "category": None,
+                "median_ink": ink.median().item(),
+                "blank_share": (ink < blank_ink).float().mean().item(),
+            }
+        ]
     category = values[discrete[0]].cpu()
     rows = []
     for k in range(codes[discrete[0]].code.categories):
         chosen = ink[category == k]
-        rows.append({"category": k, "median_ink": chosen.median().item() if len(chosen) else float("nan"),
-                     "blank_share": (chosen < blank_ink).float().mean().item() if len(chosen) else float("nan")})
+        rows.append(
+            {
+                "category": k,
+                "median_ink": chosen.median().item() if len(chosen) else float("nan"),
+                "blank_share": (chosen < blank_ink).float().mean().item() if len(chosen) else float("nan"),
+            }
+        )
     return rows
 
 
@@ -130,10 +154,22 @@ def picture_check(rows: list[dict], blanks: list[dict], factor_of_code: dict[str
         visible = largest > 0 and min(abs(c) for c in changes) >= MIN_MOVE_FRACTION * largest
         cross = CROSS_MEASURE.get(measure)
         straight = cross is None or all(abs(r[cross]) < MAX_CROSS_FRACTION * abs(r[measure]) for r in mine)
-        codes[code] = {"factor": factor, "measured": True, "changes": changes, "alike": alike, "visible": visible,
-                       "straight": straight, "ok": alike and visible and straight}
+        codes[code] = {
+            "factor": factor,
+            "measured": True,
+            "changes": changes,
+            "alike": alike,
+            "visible": visible,
+            "straight": straight,
+            "ok": alike and visible and straight,
+        }
     blank_ok = all(not b["blank_share"] > MAX_BLANK_SHARE for b in blanks)
-    return {"codes": codes, "blank": blanks, "blank_ok": blank_ok, "ok": blank_ok and all(c["ok"] for c in codes.values())}
+    return {
+        "codes": codes,
+        "blank": blanks,
+        "blank_ok": blank_ok,
+        "ok": blank_ok and all(c["ok"] for c in codes.values()),
+    }
 
 
 def main() -> None:
@@ -153,10 +189,15 @@ def main() -> None:
     if args.json:
         print(json.dumps({"sweep": rows, "blank": blanks}))
         return
-    print("category  code  x change (px)  y change (px)  spread change (px)  ink change   (from the bottom of the code's range to the top)")
+    print(
+        "category  code  x change (px)  y change (px)  spread change (px)  ink change   (from the bottom of the "
+        "code's range to the top)"
+    )
     for r in rows:
-        print(f"{'-' if r['category'] is None else r['category']:>8}  {r['code']:>4}  {r['dx']:+13.1f}  {r['dy']:+13.1f}"
-              f"  {r['dspread']:+18.2f}  {r['dink']:+10.1f}")
+        print(
+            f"{'-' if r['category'] is None else r['category']:>8}  {r['code']:>4}  {r['dx']:+13.1f}  {r['dy']:+13.1f}"
+            f"  {r['dspread']:+18.2f}  {r['dink']:+10.1f}"
+        )
     print(f"category  median ink  share with under {args.blank_ink:g} of ink (empty), of fakes from the prior")
     for b in blanks:
         print(f"{'-' if b['category'] is None else b['category']:>8}  {b['median_ink']:10.0f}  {b['blank_share']:6.1%}")

@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 
 import torch
-
 from code_sweep import MAX_BLANK_SHARE, blank_shares, picture_check, sweep
+
 from infogan_toolkit import load_checkpoint
 from infogan_toolkit.engine.devices import cpu_model
 from infogan_toolkit.evaluate.factor_map import DOMINANCE, factor_map
@@ -103,7 +103,11 @@ def timed_train(seed: int, runs: Path, train_args: list[str]) -> tuple[Path, dic
     if done.returncode != 0:
         sys.exit(f"error: seed {seed} failed (exit {done.returncode}); see {log}")
     evaluation = json.loads((run_dir / "eval.json").read_text())
-    return run_dir, evaluation, {"seed": seed, "command": " ".join(command[2:]), "run_dir": str(run_dir), **parse_time_v(log.read_text())}
+    return (
+        run_dir,
+        evaluation,
+        {"seed": seed, "command": " ".join(command[2:]), "run_dir": str(run_dir), **parse_time_v(log.read_text())},
+    )
 
 
 def run_seed(seed: int, runs: Path, train_args: list[str]) -> dict:
@@ -133,8 +137,13 @@ def judge_picture(record: dict) -> dict:
     factor_of_code = {r["column"]: r["factor"] for r in record["factor_map"]}
     record["picture"] = picture_check(sweep(model), blank_shares(model), factor_of_code)
     record["picture_ok"] = record["picture"]["ok"]
-    record["passed"] = (record["categorical_ok"] and record["continuous_alone"] and record["continuous_distinct"]
-                        and record["time_ok"] and record["picture_ok"])
+    record["passed"] = (
+        record["categorical_ok"]
+        and record["continuous_alone"]
+        and record["continuous_distinct"]
+        and record["time_ok"]
+        and record["picture_ok"]
+    )
     return record
 
 
@@ -155,23 +164,38 @@ def picture_verdict(record: dict) -> str:
             faults.append(f"{code} barely moves {c['factor']} in some category")
         if not c["straight"]:
             faults.append(f"{code} moves {c['factor']} on a diagonal")
-    faults += [f"category {b['category']} {b['blank_share']:.0%} empty" for b in picture["blank"] if b["blank_share"] > MAX_BLANK_SHARE]
+    faults += [
+        f"category {b['category']} {b['blank_share']:.0%} empty"
+        for b in picture["blank"]
+        if b["blank_share"] > MAX_BLANK_SHARE
+    ]
     return "; ".join(faults)
 
 
 def table(records: list[dict]) -> str:
     lines = [
-        "| variant | codes | seed | wall s | peak MB | accuracy | continuous code -> top factor (ratio to the next) | picture | passed | machine |",
+        "| variant | codes | seed | wall s | peak MB | accuracy | continuous code -> top factor (ratio to the next) | "
+        "picture | passed | machine |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         accuracy = ", ".join(f"{k} {v:.1%}" for k, v in r["accuracy"].items())
-        held = ", ".join(f"{m['column']} -> {m['factor']} ({m['ratio']:.1f}x)" for m in r["factor_map"] if m["column"] not in r["accuracy"])
-        lines.append(f"| {r.get('variant', 'the shipped config')} | {r.get('codes', '-')} | {r['seed']} | {r['wall_s']:.0f} | {r['max_rss_mb']:.0f} | {accuracy} | {held} | "
-                     f"{picture_verdict(r)} | {'yes' if r['passed'] else 'no'} | {r['machine']} |")
+        held = ", ".join(
+            f"{m['column']} -> {m['factor']} ({m['ratio']:.1f}x)"
+            for m in r["factor_map"]
+            if m["column"] not in r["accuracy"]
+        )
+        lines.append(
+            f"| {r.get('variant', 'the shipped config')} | {r.get('codes', '-')} | {r['seed']} | {r['wall_s']:.0f} | "
+            f"{r['max_rss_mb']:.0f} | {accuracy} | {held} | "
+            f"{picture_verdict(r)} | {'yes' if r['passed'] else 'no'} | {r['machine']} |"
+        )
     lines.append("")
     for r in records:
-        lines.append(f"{r.get('variant', 'The shipped config').capitalize()}, codes {r.get('codes', '-')}, seed {r['seed']}: mutual information (nats) of each code column with each factor")
+        lines.append(
+            f"{r.get('variant', 'The shipped config').capitalize()}, codes {r.get('codes', '-')}, seed {r['seed']}: "
+            "mutual information (nats) of each code column with each factor"
+        )
         lines.append("")
         lines.append("| column | " + " | ".join(r["factor_names"]) + " |")
         lines.append("|---|" + "---|" * len(r["factor_names"]))
@@ -183,29 +207,53 @@ def table(records: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="Seeds to run (none: only rewrite the table).")
+    parser.add_argument(
+        "--seeds", type=int, nargs="*", default=[0, 1, 2], help="Seeds to run (none: only rewrite the table)."
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs/first-run"))
-    parser.add_argument("--variant", default=None,
-                        help="Label of a trial run on a changed checkout (recorded with each seed; left out: the shipped config).")
-    parser.add_argument("--results", type=Path, default=Path("research/results/first-run"),
-                        help="Writes RESULTS.jsonl (appended) and RESULTS.md.")
-    parser.add_argument("--recheck-picture", action="store_true",
-                        help="Judge the picture again for every recorded run whose directory is still here (after the check changed).")
-    parser.add_argument("train_args", nargs="*", metavar="-- TRAIN_ARGS",
-                        help="Passed on to `infogan-tk train` after `--` (a trial: e.g. -- --codes cat3,unif2).")
+    parser.add_argument(
+        "--variant",
+        default=None,
+        help="Label of a trial run on a changed checkout (recorded with each seed; left out: the shipped config).",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("research/results/first-run"),
+        help="Writes RESULTS.jsonl (appended) and RESULTS.md.",
+    )
+    parser.add_argument(
+        "--recheck-picture",
+        action="store_true",
+        help="Judge the picture again for every recorded run whose directory is still here (after the check changed).",
+    )
+    parser.add_argument(
+        "train_args",
+        nargs="*",
+        metavar="-- TRAIN_ARGS",
+        help="Passed on to `infogan-tk train` after `--` (a trial: e.g. -- --codes cat3,unif2).",
+    )
     args = parser.parse_args()
     jsonl, markdown = args.results.with_suffix(".jsonl"), args.results.with_suffix(".md")
     if args.seeds:
         peak = matmul_peak_gflops()
-        machine = f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}, fp32 matmul {peak:.0f} GFLOP/s, torch {torch.__version__}"
+        capability = torch.backends.cpu.get_cpu_capability()
+        machine = f"{cpu_model()}, {capability}, fp32 matmul {peak:.0f} GFLOP/s, torch {torch.__version__}"
     for seed in args.seeds:
-        record = {**run_seed(seed, args.runs, args.train_args), "machine": machine, "python": platform.python_version(),
-                  "date": time.strftime("%Y-%m-%d")}
+        record = {
+            **run_seed(seed, args.runs, args.train_args),
+            "machine": machine,
+            "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d"),
+        }
         if args.variant:
             record["variant"] = args.variant
         with jsonl.open("a") as f:
             f.write(json.dumps(record) + "\n")
-        print(f"seed {seed}: wall {record['wall_s']:.0f} s, accuracy {record['accuracy']}, passed {record['passed']}", flush=True)
+        print(
+            f"seed {seed}: wall {record['wall_s']:.0f} s, accuracy {record['accuracy']}, passed {record['passed']}",
+            flush=True,
+        )
     records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     if args.recheck_picture:
         records = [judge_picture(r) if "picture" in r and same_run(r) else r for r in records]
@@ -218,7 +266,8 @@ def main() -> None:
         f"picture (`research/code_sweep.py`: each continuous code moves its factor the same way in every category, "
         f"a position code along its own axis, "
         f"no category over {MAX_BLANK_SHARE:.0%} empty; checked from 2026-12-06 on, `-` before).\n\n"
-        + table(records) + "\n"
+        + table(records)
+        + "\n"
     )
     print(f"wrote {jsonl} and {markdown}")
 

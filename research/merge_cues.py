@@ -53,7 +53,9 @@ def ink_statistics(images: Tensor) -> dict[str, Tensor]:
 SHEET_IMAGES = 64
 
 
-def categories_by_digit(run: str, digits: list[int], data_root: str | None, min_share: float, sheets: Path | None = None) -> list[dict]:
+def categories_by_digit(
+    run: str, digits: list[int], data_root: str | None, min_share: float, sheets: Path | None = None
+) -> list[dict]:
     """For each digit, every c1 category holding at least ``min_share`` of its test images, with the
     mean ink statistics of those images; with ``sheets``, the first ``SHEET_IMAGES`` of each such
     row's images saved there as ``digitD-categoryK.png``."""
@@ -65,7 +67,9 @@ def categories_by_digit(run: str, digits: list[int], data_root: str | None, min_
     name, assembly = dataset_assembly(model, None, data_root)
     dataset = load_dataset(assembly, host, split=EVAL_SPLIT)
     if dataset.labels is None:
-        raise ToolkitError(f"the {EVAL_SPLIT} split of '{name}' has no labels; pick a labelled dataset with --data-root")
+        raise ToolkitError(
+            f"the {EVAL_SPLIT} split of '{name}' has no labels; pick a labelled dataset with --data-root"
+        )
     labels = dataset.labels.cpu()
     rows = []
     for digit in digits:
@@ -81,11 +85,20 @@ def categories_by_digit(run: str, digits: list[int], data_root: str | None, min_
             share = float(chosen.double().mean())
             if share < min_share:
                 continue
-            rows.append({"digit": digit, "category": int(k), "images": int(chosen.sum()), "share": share,
-                         **{name: float(v[chosen].mean()) for name, v in stats.items()}})
+            rows.append(
+                {
+                    "digit": digit,
+                    "category": int(k),
+                    "images": int(chosen.sum()),
+                    "share": share,
+                    **{name: float(v[chosen].mean()) for name, v in stats.items()},
+                }
+            )
             if sheets is not None:
                 sheets.mkdir(parents=True, exist_ok=True)
-                torchvision.utils.save_image(images[chosen][:SHEET_IMAGES].float() / 255.0, sheets / f"digit{digit}-category{int(k)}.png", nrow=8)
+                torchvision.utils.save_image(
+                    images[chosen][:SHEET_IMAGES].float() / 255.0, sheets / f"digit{digit}-category{int(k)}.png", nrow=8
+                )
     return rows
 
 
@@ -96,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="the dataset's folder, if not the one the run was trained on")
     parser.add_argument("--min-share", type=float, default=0.1, help="smallest share of a digit a category must hold")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
-    parser.add_argument("--sheets", type=Path, help=f"save up to {SHEET_IMAGES} of each row's images here as digitD-categoryK.png")
+    parser.add_argument(
+        "--sheets", type=Path, help=f"save up to {SHEET_IMAGES} of each row's images here as digitD-categoryK.png"
+    )
     args = parser.parse_args(argv)
     try:
         rows = categories_by_digit(args.run, args.digits, args.data_root, args.min_share, args.sheets)
@@ -110,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| digit | category | images | share | slant (dx/dy) | width (px) | ink |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['digit']} | {r['category']} | {r['images']} | {r['share']:.2f} | {r['slant']:+.3f} | {r['width']:.2f} | {r['ink']:.1f} |")
+        print(
+            f"| {r['digit']} | {r['category']} | {r['images']} | {r['share']:.2f} | {r['slant']:+.3f} | "
+            f"{r['width']:.2f} | {r['ink']:.1f} |"
+        )
     return 0
 
 

@@ -82,7 +82,9 @@ def main() -> None:
     parser.add_argument("checkpoint", help="a run directory (its latest checkpoint) or a .safetensors file")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (the default of loss.contrastive.lr)")
+    parser.add_argument(
+        "--lr", type=float, default=2e-3, help="Adam learning rate (the default of loss.contrastive.lr)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--held-out", type=int, default=2048, help="pairs scored after training")

@@ -46,7 +46,13 @@ EXPERIMENTS = {
     "shapes": ("shapes", [], "mi,accuracy,mig,sap,dci,factorvae"),
 }
 # Smaller evaluation sizes for quick CPU sweeps (`--eval-size` each); a table marks rows evaluated so.
-REDUCED_SIZES = ["dci_trees=20", "dci_train=2000", "factorvae_train=1000", "factorvae_eval=500", "factorvae_variance=5000"]
+REDUCED_SIZES = [
+    "dci_trees=20",
+    "dci_train=2000",
+    "factorvae_train=1000",
+    "factorvae_eval=500",
+    "factorvae_variance=5000",
+]
 
 
 def run(cmd: list[str]) -> str:
@@ -87,7 +93,20 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
         shutil.copytree(source, ROOT / run_dir)
         train = ["infogan-tk", "train", "--resume", str(run_dir), "--quiet", "--json", "--no-eval"]
     else:
-        train = ["infogan-tk", "train", "--config", config, "--seed", str(seed), "--out", str(run_dir), "--quiet", "--json", "--no-eval", *extra]
+        train = [
+            "infogan-tk",
+            "train",
+            "--config",
+            config,
+            "--seed",
+            str(seed),
+            "--out",
+            str(run_dir),
+            "--quiet",
+            "--json",
+            "--no-eval",
+            *extra,
+        ]
         if config == "mnist":
             train += ["--data-root", str(args.data_root)]
     if args.steps:
@@ -101,29 +120,51 @@ def one_run(name: str, seed: int, args: argparse.Namespace) -> dict:
     summary = json.loads(run(train))
     run_dir = ROOT / run_dir
     wall = time.perf_counter() - t0
-    evaluation = ["infogan-tk", "eval", os.path.relpath(run_dir, ROOT), "--metrics", metrics, "--json", "--device", args.eval_device]
+    evaluation = [
+        "infogan-tk",
+        "eval",
+        os.path.relpath(run_dir, ROOT),
+        "--metrics",
+        metrics,
+        "--json",
+        "--device",
+        args.eval_device,
+    ]
     for s in args.eval_sizes:
         evaluation += ["--size", s]
     # One evaluation per asked-for generator of the same checkpoint (raw, or one an extension kept,
     # such as ema); each is a record of its own, labelled LABEL[NAME]. Training is shared.
     generators = args.generators or [None]
     reports = {g: json.loads(run(evaluation + (["--generator", g] if g else []))) for g in generators}
-    report = reports[generators[0]]
     # Earlier checkpoints of the same run: the accuracy after fewer steps, without training again.
     for step in sorted(set(args.eval_at) - {summary["step"]}):
         checkpoint = run_dir / "checkpoints" / f"step-{step:07d}.safetensors"
         if not checkpoint.is_file():
-            raise SystemExit(f"error: --eval-at {step}: no checkpoint {checkpoint}; set train.checkpoint_every and "
-                             "train.keep_checkpoints so that the run keeps it")
+            raise SystemExit(
+                f"error: --eval-at {step}: no checkpoint {checkpoint}; set train.checkpoint_every and "
+                "train.keep_checkpoints so that the run keeps it"
+            )
         early = [*evaluation[:2], os.path.relpath(checkpoint, ROOT), *evaluation[3:]]
-        write_record(args, record_as, {
-            "experiment": name, "label": f"{args.label}@{step}" if args.label else f"@{step}", "sets": args.sets,
-            "seed": seed, "steps": step, "train_command": shlex.join(train), "eval_command": shlex.join(early),
-            "wall_seconds": None, "images_per_second_last_interval": None,
-            "continued_from": continued_from,
-            "first_step_li_c1_above_2.25": first_step_above(run_dir / "metrics.jsonl", "li_c1", 2.25),
-            "final_interval_metrics": None, "eval": json.loads(run(early)), "figures": None,
-        })
+        write_record(
+            args,
+            record_as,
+            {
+                "experiment": name,
+                "label": f"{args.label}@{step}" if args.label else f"@{step}",
+                "sets": args.sets,
+                "seed": seed,
+                "steps": step,
+                "train_command": shlex.join(train),
+                "eval_command": shlex.join(early),
+                "wall_seconds": None,
+                "images_per_second_last_interval": None,
+                "continued_from": continued_from,
+                "first_step_li_c1_above_2.25": first_step_above(run_dir / "metrics.jsonl", "li_c1", 2.25),
+                "final_interval_metrics": None,
+                "eval": json.loads(run(early)),
+                "figures": None,
+            },
+        )
     figures = None
     if not args.no_figures:
         # The paper's Fig. 2 layout per code, continuous codes from -2 to 2, and the L_I curve.
@@ -191,13 +232,17 @@ def write_table(name: str, results: Path = RESULTS) -> Path:
     source = results / f"{name}.jsonl"
     if not source.is_file():
         raise SystemExit(f"error: no results file {source}; run the experiment first (without --table-only)")
-    records = [json.loads(l) for l in source.read_text().splitlines() if l.strip()]
+    records = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
     lines = [f"<!-- generated by research/reproduce_results.py {name}; do not edit by hand -->", ""]
     if records and records[0]["experiment"].startswith("mnist"):
         quality = any("fid" in r["eval"] or "kid" in r["eval"] for r in records)
         head = " FID | KID |" if quality else ""
-        lines += ["| setting | seed | steps | L_I(c1) eval | accuracy c1 |" + head + " first step L_I(c1) > 2.25 | wall s | img/s (last interval) |",
-                  "|---|---|---|---|---|" + ("---|---|" if quality else "") + "---|---|---|"]
+        lines += [
+            "| setting | seed | steps | L_I(c1) eval | accuracy c1 |"
+            + head
+            + " first step L_I(c1) > 2.25 | wall s | img/s (last interval) |",
+            "|---|---|---|---|---|" + ("---|---|" if quality else "") + "---|---|---|",
+        ]
         accs: dict[str, list[float]] = {}
         for r in records:
             label = r.get("label") or "-"
@@ -205,32 +250,59 @@ def write_table(name: str, results: Path = RESULTS) -> Path:
             acc = _get(r, "eval", "accuracy", "codes", "c1", "accuracy")
             if acc is not None:
                 accs.setdefault(label, []).append(acc)
-            cells = f" {_fmt(_get(r, 'eval', 'fid', 'value'), 1)} | {_fmt(_get(r, 'eval', 'kid', 'mean'), 1)} |" if quality else ""
-            lines.append(f"| {label} | {r['seed']} | {r['steps']} | {_fmt(li)} | {_fmt(acc, 4)} |{cells} {_fmt(r['first_step_li_c1_above_2.25'])} | "
-                         f"{_fmt(r['wall_seconds'], 1)} | {_fmt(r['images_per_second_last_interval'], 1)} |")
+            cells = (
+                f" {_fmt(_get(r, 'eval', 'fid', 'value'), 1)} | {_fmt(_get(r, 'eval', 'kid', 'mean'), 1)} |"
+                if quality
+                else ""
+            )
+            lines.append(
+                f"| {label} | {r['seed']} | {r['steps']} | {_fmt(li)} | {_fmt(acc, 4)} |{cells} "
+                f"{_fmt(r['first_step_li_c1_above_2.25'])} | "
+                f"{_fmt(r['wall_seconds'], 1)} | {_fmt(r['images_per_second_last_interval'], 1)} |"
+            )
         lines.append("")
         for label, values in accs.items():
             where = "" if label == "-" else f" ({label})"
-            lines.append(f"Accuracy over {len(values)} runs{where}: median {statistics.median(values):.4f}, "
-                         f"min {min(values):.4f}, max {max(values):.4f}.")
+            lines.append(
+                f"Accuracy over {len(values)} runs{where}: median {statistics.median(values):.4f}, "
+                f"min {min(values):.4f}, max {max(values):.4f}."
+            )
     else:
-        keys = [("mig", "mig"), ("factorvae", "factor_vae"), ("dci", "disentanglement"), ("dci", "completeness"),
-                ("dci", "informativeness_test"), ("sap", "sap")]
-        lines += ["| setting | seed | steps | MIG | FactorVAE | DCI disentanglement | DCI completeness | DCI informativeness (test) | SAP | accuracy c1 (shape) | eval sizes | wall s |",
-                  "|---|---|---|" + "---|" * len(keys) + "---|---|---|"]
+        keys = [
+            ("mig", "mig"),
+            ("factorvae", "factor_vae"),
+            ("dci", "disentanglement"),
+            ("dci", "completeness"),
+            ("dci", "informativeness_test"),
+            ("sap", "sap"),
+        ]
+        lines += [
+            "| setting | seed | steps | MIG | FactorVAE | DCI disentanglement | DCI completeness | DCI "
+            "informativeness (test) | SAP | accuracy c1 (shape) | eval sizes | wall s |",
+            "|---|---|---|" + "---|" * len(keys) + "---|---|---|",
+        ]
         for r in records:
             vals = [_fmt(_get(r, "eval", a, b)) for a, b in keys]
             acc = _fmt(_get(r, "eval", "accuracy", "codes", "c1", "accuracy"), 4)
-            lines.append(f"| {r.get('label') or '-'} | {r['seed']} | {r['steps']} | " + " | ".join(vals)
-                         + f" | {acc} | {eval_sizes(r['eval'])} | {_fmt(r['wall_seconds'], 1)} |")
+            lines.append(
+                f"| {r.get('label') or '-'} | {r['seed']} | {r['steps']} | "
+                + " | ".join(vals)
+                + f" | {acc} | {eval_sizes(r['eval'])} | {_fmt(r['wall_seconds'], 1)} |"
+            )
     lines += ["", "Commands of each run:", ""]
-    lines += [f"- {r.get('label') or name} seed {r['seed']}: "
-              + (f"a copy of `{r['continued_from']}` continued by " if r.get("continued_from") else "")
-              + f"`{r['train_command']}` then `{r['eval_command']}`"
-              + (f"; figures in `{r['figures']}/`" if r.get("figures") else "") for r in records]
+    lines += [
+        f"- {r.get('label') or name} seed {r['seed']}: "
+        + (f"a copy of `{r['continued_from']}` continued by " if r.get("continued_from") else "")
+        + f"`{r['train_command']}` then `{r['eval_command']}`"
+        + (f"; figures in `{r['figures']}/`" if r.get("figures") else "")
+        for r in records
+    ]
     if any(r.get("continued_from") for r in records):
-        lines += ["", "A continued run's wall time counts only the steps it added; resuming is bit for bit, so it "
-                      "ends with the weights of one run trained straight through."]
+        lines += [
+            "",
+            "A continued run's wall time counts only the steps it added; resuming is bit for bit, so it "
+            "ends with the weights of one run trained straight through.",
+        ]
     path = results / f"{name}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -247,22 +319,54 @@ def main() -> None:
     parser.add_argument("--eval-device", default="cpu", help="evaluate on this device (default: cpu)")
     parser.add_argument("--data-root", type=Path, default=MNIST_ROOT, help=f"MNIST IDX folder (default: {MNIST_ROOT})")
     parser.add_argument("--label", default="", help="name of this setting in a sweep (a column of the table)")
-    parser.add_argument("--record-as", default=None, help="results file name under research/results/ (default: the experiment)")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS, help=f"where the JSONL and table go (default: {RESULTS})")
-    parser.add_argument("--runs", type=Path, default=Path("runs") / "results", help="where run directories go (relative to the repository root)")
-    parser.add_argument("--eval-at", type=int, nargs="+", default=[],
-                        help="also evaluate these earlier checkpoints of each run (recorded as LABEL@STEP)")
-    parser.add_argument("--continue-from", default=None, metavar="RUN",
-                        help="copy this finished run directory ({seed} stands for the seed) and resume it to --steps "
-                             "instead of training from step 0; wall_seconds then counts only the added steps")
-    parser.add_argument("--eval-size", dest="eval_sizes", action="append", default=[], metavar="KEY=N",
-                        help="pass --size KEY=N to infogan-tk eval (default: the reference sizes); 'reduced' stands for "
-                             + " ".join(REDUCED_SIZES))
-    parser.add_argument("--metrics", default=None,
-                        help="the eval metrics (default: the experiment's); e.g. leave out accuracy for codes without a discrete one")
-    parser.add_argument("--generators", nargs="+", default=[], metavar="NAME",
-                        help="evaluate each of these generators of the final checkpoint (raw, ema, ...), one record "
-                             "each labelled LABEL[NAME] (default: the checkpoint's default generator only)")
+    parser.add_argument(
+        "--record-as", default=None, help="results file name under research/results/ (default: the experiment)"
+    )
+    parser.add_argument(
+        "--results-dir", type=Path, default=RESULTS, help=f"where the JSONL and table go (default: {RESULTS})"
+    )
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs") / "results",
+        help="where run directories go (relative to the repository root)",
+    )
+    parser.add_argument(
+        "--eval-at",
+        type=int,
+        nargs="+",
+        default=[],
+        help="also evaluate these earlier checkpoints of each run (recorded as LABEL@STEP)",
+    )
+    parser.add_argument(
+        "--continue-from",
+        default=None,
+        metavar="RUN",
+        help="copy this finished run directory ({seed} stands for the seed) and resume it to --steps "
+        "instead of training from step 0; wall_seconds then counts only the added steps",
+    )
+    parser.add_argument(
+        "--eval-size",
+        dest="eval_sizes",
+        action="append",
+        default=[],
+        metavar="KEY=N",
+        help="pass --size KEY=N to infogan-tk eval (default: the reference sizes); 'reduced' stands for "
+        + " ".join(REDUCED_SIZES),
+    )
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        help="the eval metrics (default: the experiment's); e.g. leave out accuracy for codes without a discrete one",
+    )
+    parser.add_argument(
+        "--generators",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="evaluate each of these generators of the final checkpoint (raw, ema, ...), one record "
+        "each labelled LABEL[NAME] (default: the checkpoint's default generator only)",
+    )
     parser.add_argument("--no-figures", action="store_true", help="skip the traversal figures and the L_I curve")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSONL")
     args = parser.parse_args()
@@ -271,7 +375,9 @@ def main() -> None:
     if not args.table_only:
         for seed in args.seeds:
             record = one_run(args.experiment, seed, args)
-            print(json.dumps({k: record[k] for k in ("experiment", "label", "seed", "steps", "wall_seconds")}), flush=True)
+            print(
+                json.dumps({k: record[k] for k in ("experiment", "label", "seed", "steps", "wall_seconds")}), flush=True
+            )
     print(write_table(args.record_as or args.experiment, args.results_dir))
 
 

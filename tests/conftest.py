@@ -9,19 +9,17 @@ import struct
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 import torch
 from torch import nn
 
-from infogan_toolkit import hookimpl
-from infogan_toolkit.config import Config, apply_dict
-from infogan_toolkit.engine.trainer import Trainer
-from infogan_toolkit.backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
-from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
-from infogan_toolkit.plugins import PluginHost
-
 from infogan_tk_mnist_data import verified_dir
+from infogan_toolkit import hookimpl
+from infogan_toolkit.backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
+from infogan_toolkit.config import Config, apply_dict
+from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageDataset
+from infogan_toolkit.engine.trainer import Trainer
+from infogan_toolkit.plugins import PluginHost
 
 #: The MNIST copy the toolkit ships (plugins/mnist-data, installed by scripts/install), hash-checked.
 MNIST_RAW = verified_dir()
@@ -50,9 +48,16 @@ class TinyBackbone(Backbone):
     def build(self, request: BuildRequest) -> Networks:
         h = request.options.get("hidden", 32)
         g = nn.Sequential(
-            nn.Linear(request.input_dim, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, 64), nn.Sigmoid(), nn.Unflatten(1, (1, 8, 8))
+            nn.Linear(request.input_dim, h),
+            nn.BatchNorm1d(h),
+            nn.ReLU(),
+            nn.Linear(h, 64),
+            nn.Sigmoid(),
+            nn.Unflatten(1, (1, 8, 8)),
         )
-        trunk = nn.Sequential(nn.Flatten(), nn.Linear(64, h), nn.LeakyReLU(0.1), nn.Linear(h, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.1))
+        trunk = nn.Sequential(
+            nn.Flatten(), nn.Linear(64, h), nn.LeakyReLU(0.1), nn.Linear(h, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.1)
+        )
         return Networks(g, InfoDiscriminator(trunk, nn.Linear(h, 1), nn.Linear(h, request.q_width)))
 
 
@@ -148,12 +153,28 @@ def bars_mnist_run(tmp_path_factory) -> tuple[Path, Path]:
         labels = rng.integers(0, 10, n)
         images = np.zeros((n, 28, 28), dtype=np.uint8)
         for i, label in enumerate(labels):
-            images[i, 4 + 2 * label:6 + 2 * label, 4:24] = 255
+            images[i, 4 + 2 * label : 6 + 2 * label, 4:24] = 255
         write_idx_images(root / f"{split}-images-idx3-ubyte.gz", images)
         write_idx_labels(root / f"{split}-labels-idx1-ubyte.gz", labels)
     out = tmp_path_factory.mktemp("bars-mnist-run") / "run"
-    result = CliRunner().invoke(app, ["train", "--config", "mnist", "--data-root", str(root), "--steps", "2",
-                                      "--batch-size", "8", "--no-eval", "--quiet", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            "mnist",
+            "--data-root",
+            str(root),
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--no-eval",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     return out, root
 
@@ -193,8 +214,22 @@ def train_tiny(host, out: Path, loss: dict, steps: int, log_every: int, codes: s
     """A real CPU run of the tiny backbone with ``loss`` (e.g. one regulariser's table), batch 16,
     one checkpoint at the end; returns the records of its ``metrics.jsonl``."""
     model = {"backbone": "tiny", **({"codes": codes} if codes else {})}
-    cfg = apply_dict(Config(), {"model": model, "loss": loss,
-                                "train": {"batch_size": 16, "steps": steps, "log_every": log_every, "checkpoint_every": steps,
-                                          "device": "cpu", "figures": False, "sinks": []}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {
+            "model": model,
+            "loss": loss,
+            "train": {
+                "batch_size": 16,
+                "steps": steps,
+                "log_every": log_every,
+                "checkpoint_every": steps,
+                "device": "cpu",
+                "figures": False,
+                "sinks": [],
+            },
+        },
+        "t",
+    )
     Trainer(cfg, out, host=host, progress=False).run()
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path
 from infogan_toolkit import build_config
+from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.devices import cpu_model
 from infogan_toolkit.engine.trainer import Trainer
@@ -38,10 +38,21 @@ STEPS = 4
 #: and Adam kernel "auto" picks on a CPU (channels_last, fused), one fixed seed, no figures, sinks,
 #: callbacks or third-party extensions (what happens to be installed must not change the run).
 PINNED = [
-    f"train.steps={STEPS}", "train.batch_size=16", "train.seed=0", "train.device='cpu'", "train.bf16=false",
-    "train.linear_kernel='torch'", "train.channels_last=true", "optim.implementation='fused'", "train.compile=false",
-    "train.log_every=1", f"train.checkpoint_every={STEPS // 2}", "train.figures=false", "train.sinks=[]",
-    "train.callbacks=[]", "train.extensions=[]",
+    f"train.steps={STEPS}",
+    "train.batch_size=16",
+    "train.seed=0",
+    "train.device='cpu'",
+    "train.bf16=false",
+    "train.linear_kernel='torch'",
+    "train.channels_last=true",
+    "optim.implementation='fused'",
+    "train.compile=false",
+    "train.log_every=1",
+    f"train.checkpoint_every={STEPS // 2}",
+    "train.figures=false",
+    "train.sinks=[]",
+    "train.callbacks=[]",
+    "train.extensions=[]",
 ]
 
 #: Run name -> (shipped config, settings over it). mnist-fast: the MNIST networks on the shipped
@@ -53,8 +64,16 @@ PINNED = [
 #: checked) and the EMA generator.
 RUNS: dict[str, tuple[str, list[str]]] = {
     "mnist-fast": ("mnist-fast", ["loss.real_consistency.confidence=0.0"]),
-    "shapes-contrastive": ("shapes", ["loss.contrastive.weight=1.0", "loss.contrastive.start=0", "loss.real_information.weight=0.5",
-                                      "train.ema=0.9", "train.extensions=['ema']"]),
+    "shapes-contrastive": (
+        "shapes",
+        [
+            "loss.contrastive.weight=1.0",
+            "loss.contrastive.start=0",
+            "loss.real_information.weight=0.5",
+            "train.ema=0.9",
+            "train.extensions=['ema']",
+        ],
+    ),
 }
 
 #: Fraction of the way through a flattened tensor of the elements recorded as they are.
@@ -122,9 +141,11 @@ def losses(run_dir: Path) -> dict[int, dict[str, float]]:
     out: dict[int, dict[str, float]] = {}
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         record = json.loads(line)
-        out[int(record["step"])] = {k: float(v) for k, v in sorted(record.items())
-                                    if k.startswith(("loss", "info", "contrastive", "real_", "invariance"))
-                                    and isinstance(v, (int, float))}
+        out[int(record["step"])] = {
+            k: float(v)
+            for k, v in sorted(record.items())
+            if k.startswith(("loss", "info", "contrastive", "real_", "invariance")) and isinstance(v, (int, float))
+        }
     return out
 
 
@@ -219,10 +240,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--record", action="store_true", help=f"train the runs and write {RECORD}")
-    mode.add_argument("--compare", action="store_true", help="replay the recorded runs and print the largest differences")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="with --compare: a setting over the recorded configs (to see that the check notices a change)")
-    parser.add_argument("--threads", type=int, default=default_threads(), help="torch threads (default: the test suite's)")
+    mode.add_argument(
+        "--compare", action="store_true", help="replay the recorded runs and print the largest differences"
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --compare: a setting over the recorded configs (to see that the check notices a change)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=default_threads(), help="torch threads (default: the test suite's)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,8 +273,15 @@ def main(argv: list[str] | None = None) -> int:
             train(config, Path(tmp) / name, host)
             now = summarise(Path(tmp) / name)
             worst = differences(run["summary"], now)
-            print(json.dumps({"run": name, "exact": now["sha256"] == run["summary"]["sha256"],
-                              **{k: [v, w] for k, (v, w) in worst.items()}}))
+            print(
+                json.dumps(
+                    {
+                        "run": name,
+                        "exact": now["sha256"] == run["summary"]["sha256"],
+                        **{k: [v, w] for k, (v, w) in worst.items()},
+                    }
+                )
+            )
     return 0
 
 

@@ -15,8 +15,21 @@ PACKAGE = ROOT / "infogan_toolkit"
 #: "" is the package's own __init__ (the user-facing names: load_checkpoint, from_pretrained, build_config).
 LAYERS: list[tuple[str, list[str]]] = [
     ("foundation", ["version", "errors", "suggest", "text", "files", "images", "noise", "hookspecs", "registry"]),
-    ("contract", ["config", "codes", "backbones", "datasets", "regularisers", "extensions", "extractors", "callbacks",
-                  "plugins", "rundir"]),
+    (
+        "contract",
+        [
+            "config",
+            "codes",
+            "backbones",
+            "datasets",
+            "regularisers",
+            "extensions",
+            "extractors",
+            "callbacks",
+            "plugins",
+            "rundir",
+        ],
+    ),
     ("setup", ["config_builder", "sinks", "checkpoint_schema", "checkpoint", "assembly", "encode"]),
     ("training and evaluation", ["engine", "evaluate"]),
     ("services", ["model", "pretrained", "explore", "sweep"]),
@@ -57,8 +70,12 @@ def imports_of(module: str) -> set[str]:
     """The toolkit modules ``module`` imports anywhere in its body (type-checking-only imports aside)."""
     path = MODULES[module]
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-                   for n in ast.walk(node)}
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
     found: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in typing_only:
@@ -89,8 +106,12 @@ def test_every_module_has_a_layer():
 
 
 def test_imports_go_down_or_across_never_up():
-    upward = [f"{m} ({LAYERS[layer_of(m)][0]}) imports {t} ({LAYERS[layer_of(t)][0]})"
-              for m, targets in GRAPH.items() for t in sorted(targets) if layer_of(t) > layer_of(m)]
+    upward = [
+        f"{m} ({LAYERS[layer_of(m)][0]}) imports {t} ({LAYERS[layer_of(t)][0]})"
+        for m, targets in GRAPH.items()
+        for t in sorted(targets)
+        if layer_of(t) > layer_of(m)
+    ]
     assert not upward, "\n".join(upward)
 
 
@@ -150,7 +171,9 @@ def test_the_config_imports_no_engine():
 def test_the_architecture_page_names_every_layer_and_module():
     page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     for name, members in LAYERS:
-        assert re.search(rf"^#+ .*{re.escape(name)}", page, flags=re.M | re.I), f"docs/architecture.md has no section for {name}"
+        assert re.search(rf"^#+ .*{re.escape(name)}", page, flags=re.M | re.I), (
+            f"docs/architecture.md has no section for {name}"
+        )
         for m in members:
             if m:
                 assert f"`{m}" in page, f"docs/architecture.md does not name {m}"

@@ -116,54 +116,122 @@ def expected(name: str, i: int, q: int, leak: float = 0.1) -> dict[str, list[tup
     q_mlp = [*F(1024 if name == "mnist" else 4096, 128, True, lr), ("fc", 128, q, True)]
     if name == "mnist":
         return {
-            "g": [*F(i, 1024, True, R), *F(1024, 6272, True, R), ("unflatten", (128, 7, 7)),
-                  *U(128, 64, True), *U(64, 1, False, "sigmoid")],
-            "trunk": [*C(1, 64, False, leak=leak), *C(64, 128, True, leak=leak), ("flatten",), *F(6272, 1024, True, lr)],
+            "g": [
+                *F(i, 1024, True, R),
+                *F(1024, 6272, True, R),
+                ("unflatten", (128, 7, 7)),
+                *U(128, 64, True),
+                *U(64, 1, False, "sigmoid"),
+            ],
+            "trunk": [
+                *C(1, 64, False, leak=leak),
+                *C(64, 128, True, leak=leak),
+                ("flatten",),
+                *F(6272, 1024, True, lr),
+            ],
             "d": [("fc", 1024, 1, True)],
             "q": q_mlp,
         }
     if name in ("svhn", "celeba"):
         return {
-            "g": [*F(i, 1792, True, R), ("unflatten", (448, 2, 2)), *U(448, 256, True), *U(256, 128, False),
-                  *U(128, 64, False), *U(64, 3, False, "tanh")],
-            "trunk": [*C(3, 64, False, leak=leak), *C(64, 128, True, leak=leak), *C(128, 256, True, leak=leak), ("flatten",)],
+            "g": [
+                *F(i, 1792, True, R),
+                ("unflatten", (448, 2, 2)),
+                *U(448, 256, True),
+                *U(256, 128, False),
+                *U(128, 64, False),
+                *U(64, 3, False, "tanh"),
+            ],
+            "trunk": [
+                *C(3, 64, False, leak=leak),
+                *C(64, 128, True, leak=leak),
+                *C(128, 256, True, leak=leak),
+                ("flatten",),
+            ],
             "d": [("fc", 4096, 1, True)],
             "q": q_mlp,
         }
     if name == "faces":
         return {
-            "g": [*F(i, 1024, True, R), *F(1024, 8192, True, R), ("unflatten", (128, 8, 8)),
-                  *U(128, 64, True), *U(64, 1, False, "sigmoid")],
-            "trunk": [*C(1, 64, False, leak=leak), *C(64, 128, True, leak=leak), ("flatten",), *F(8192, 1024, True, lr)],
+            "g": [
+                *F(i, 1024, True, R),
+                *F(1024, 8192, True, R),
+                ("unflatten", (128, 8, 8)),
+                *U(128, 64, True),
+                *U(64, 1, False, "sigmoid"),
+            ],
+            "trunk": [
+                *C(1, 64, False, leak=leak),
+                *C(64, 128, True, leak=leak),
+                ("flatten",),
+                *F(8192, 1024, True, lr),
+            ],
             "d": [("fc", 1024, 1, True)],
             "q": [("fc", 1024, q, True)],
         }
     if name == "chairs":
         return {
-            "g": [*F(i, 1024, True, R), *F(1024, 16384, True, R), ("unflatten", (256, 8, 8)),
-                  *U(256, 256, True, s=1), *U(256, 256, True, s=1), *U(256, 128, True), *U(128, 64, True),
-                  *U(64, 1, False, "sigmoid")],
-            "trunk": [*C(1, 64, False, leak=leak), *C(64, 128, True, leak=leak), *C(128, 256, True, leak=leak),
-                      *C(256, 256, True, s=1, leak=leak), *C(256, 256, True, s=1, leak=leak), ("flatten",),
-                      *F(16384, 1024, True, lr)],
+            "g": [
+                *F(i, 1024, True, R),
+                *F(1024, 16384, True, R),
+                ("unflatten", (256, 8, 8)),
+                *U(256, 256, True, s=1),
+                *U(256, 256, True, s=1),
+                *U(256, 128, True),
+                *U(128, 64, True),
+                *U(64, 1, False, "sigmoid"),
+            ],
+            "trunk": [
+                *C(1, 64, False, leak=leak),
+                *C(64, 128, True, leak=leak),
+                *C(128, 256, True, leak=leak),
+                *C(256, 256, True, s=1, leak=leak),
+                *C(256, 256, True, s=1, leak=leak),
+                ("flatten",),
+                *F(16384, 1024, True, lr),
+            ],
             "d": [("fc", 1024, 1, True)],
             "q": [("fc", 1024, q, True)],
         }
     if name == "glyphs":
         return {
-            "g": [*F(i, 256, True, R), *F(256, 2048, True, R), ("unflatten", (128, 4, 4)), *U(128, 64, True),
-                  *U(64, 32, True), *U(32, 1, False, "sigmoid")],
-            "trunk": [*C(1, 32, False, leak=leak), *C(32, 64, True, leak=leak), *C(64, 128, True, leak=leak),
-                      ("flatten",), *F(2048, 256, True, lr)],
+            "g": [
+                *F(i, 256, True, R),
+                *F(256, 2048, True, R),
+                ("unflatten", (128, 4, 4)),
+                *U(128, 64, True),
+                *U(64, 32, True),
+                *U(32, 1, False, "sigmoid"),
+            ],
+            "trunk": [
+                *C(1, 32, False, leak=leak),
+                *C(32, 64, True, leak=leak),
+                *C(64, 128, True, leak=leak),
+                ("flatten",),
+                *F(2048, 256, True, lr),
+            ],
             "d": [("fc", 256, 1, True)],
             "q": [*F(256, 128, True, lr), ("fc", 128, q, True)],
         }
     assert name == "shapes"
     return {
-        "g": [*F(i, 256, True, R), *F(256, 2048, True, R), ("unflatten", (128, 4, 4)), *U(128, 128, True),
-              *U(128, 64, True), *U(64, 32, True), *U(32, 1, False, "sigmoid")],
-        "trunk": [*C(1, 32, False, leak=leak), *C(32, 64, True, leak=leak), *C(64, 128, True, leak=leak),
-                  *C(128, 128, True, leak=leak), ("flatten",), *F(2048, 256, True, lr)],
+        "g": [
+            *F(i, 256, True, R),
+            *F(256, 2048, True, R),
+            ("unflatten", (128, 4, 4)),
+            *U(128, 128, True),
+            *U(128, 64, True),
+            *U(64, 32, True),
+            *U(32, 1, False, "sigmoid"),
+        ],
+        "trunk": [
+            *C(1, 32, False, leak=leak),
+            *C(32, 64, True, leak=leak),
+            *C(64, 128, True, leak=leak),
+            *C(128, 128, True, leak=leak),
+            ("flatten",),
+            *F(2048, 256, True, lr),
+        ],
         "d": [("fc", 256, 1, True)],
         "q": [*F(256, 128, True, lr), ("fc", 128, q, True)],
     }
@@ -175,14 +243,21 @@ def table_param_count(name: str, i: int, q: int) -> dict[str, int]:
     q_sep = lambda f: (f * 128 + 2 * 128) + (128 * q + q)  # noqa: E731 - FC128-BN-lReLU-FC
     if name == "mnist":
         return {
-            "g": (i * 1024 + 2 * 1024) + (1024 * 7 * 7 * 128 + 2 * 7 * 7 * 128) + (conv(128, 64) + 2 * 64) + (conv(64, 1) + 1),
+            "g": (i * 1024 + 2 * 1024)
+            + (1024 * 7 * 7 * 128 + 2 * 7 * 7 * 128)
+            + (conv(128, 64) + 2 * 64)
+            + (conv(64, 1) + 1),
             "trunk": (conv(1, 64) + 64) + (conv(64, 128) + 2 * 128) + (7 * 7 * 128 * 1024 + 2 * 1024),
             "d": 1024 + 1,
             "q": q_sep(1024),
         }
     if name in ("svhn", "celeba"):
         return {
-            "g": (i * 1792 + 2 * 1792) + (conv(448, 256) + 2 * 256) + (conv(256, 128) + 128) + (conv(128, 64) + 64) + (conv(64, 3) + 3),
+            "g": (i * 1792 + 2 * 1792)
+            + (conv(448, 256) + 2 * 256)
+            + (conv(256, 128) + 128)
+            + (conv(128, 64) + 64)
+            + (conv(64, 3) + 3),
             "trunk": (conv(3, 64) + 64) + (conv(64, 128) + 2 * 128) + (conv(128, 256) + 2 * 256),
             "d": 4096 + 1,
             "q": q_sep(4096),
@@ -196,25 +271,42 @@ def table_param_count(name: str, i: int, q: int) -> dict[str, int]:
         }
     if name == "chairs":
         return {
-            "g": (i * 1024 + 2 * 1024) + (1024 * 16384 + 2 * 16384) + 2 * (conv(256, 256) + 2 * 256)
-            + (conv(256, 128) + 2 * 128) + (conv(128, 64) + 2 * 64) + (conv(64, 1) + 1),
-            "trunk": (conv(1, 64) + 64) + (conv(64, 128) + 2 * 128) + (conv(128, 256) + 2 * 256)
-            + 2 * (conv(256, 256) + 2 * 256) + (16384 * 1024 + 2 * 1024),
+            "g": (i * 1024 + 2 * 1024)
+            + (1024 * 16384 + 2 * 16384)
+            + 2 * (conv(256, 256) + 2 * 256)
+            + (conv(256, 128) + 2 * 128)
+            + (conv(128, 64) + 2 * 64)
+            + (conv(64, 1) + 1),
+            "trunk": (conv(1, 64) + 64)
+            + (conv(64, 128) + 2 * 128)
+            + (conv(128, 256) + 2 * 256)
+            + 2 * (conv(256, 256) + 2 * 256)
+            + (16384 * 1024 + 2 * 1024),
             "d": 1024 + 1,
             "q": 1024 * q + q,
         }
     if name == "glyphs":
         return {
-            "g": (i * 256 + 2 * 256) + (256 * 2048 + 2 * 2048) + (conv(128, 64) + 2 * 64) + (conv(64, 32) + 2 * 32)
+            "g": (i * 256 + 2 * 256)
+            + (256 * 2048 + 2 * 2048)
+            + (conv(128, 64) + 2 * 64)
+            + (conv(64, 32) + 2 * 32)
             + (conv(32, 1) + 1),
             "trunk": (conv(1, 32) + 32) + (conv(32, 64) + 2 * 64) + (conv(64, 128) + 2 * 128) + (2048 * 256 + 2 * 256),
             "d": 256 + 1,
             "q": q_sep(256),
         }
     return {
-        "g": (i * 256 + 2 * 256) + (256 * 2048 + 2 * 2048) + (conv(128, 128) + 2 * 128) + (conv(128, 64) + 2 * 64)
-        + (conv(64, 32) + 2 * 32) + (conv(32, 1) + 1),
-        "trunk": (conv(1, 32) + 32) + (conv(32, 64) + 2 * 64) + (conv(64, 128) + 2 * 128) + (conv(128, 128) + 2 * 128)
+        "g": (i * 256 + 2 * 256)
+        + (256 * 2048 + 2 * 2048)
+        + (conv(128, 128) + 2 * 128)
+        + (conv(128, 64) + 2 * 64)
+        + (conv(64, 32) + 2 * 32)
+        + (conv(32, 1) + 1),
+        "trunk": (conv(1, 32) + 32)
+        + (conv(32, 64) + 2 * 64)
+        + (conv(64, 128) + 2 * 128)
+        + (conv(128, 128) + 2 * 128)
         + (2048 * 256 + 2 * 256),
         "d": 256 + 1,
         "q": q_sep(256),
@@ -244,7 +336,12 @@ def test_declared_defaults(host, registry, name):
     shape, rng, noise, codes, dataset, paper_input = DEFAULTS[name]
     b = registry.get(name)
     assert (b.image_shape, b.output_range, b.default_noise_dim, b.default_codes, b.default_dataset) == (
-        shape, rng, noise, codes, dataset)
+        shape,
+        rng,
+        noise,
+        codes,
+        dataset,
+    )
     assert b.default_options["leak"] == 0.1
     assert b.describe().startswith(f"{shape[0]}x{shape[1]}x{shape[2]}, noise {noise}, codes {codes}")
     # The default codes resolve with the built-in kinds and heads and give the paper's G input width.
@@ -391,11 +488,21 @@ def test_shapes_width_option(registry):
 def test_shapes_lean_layout_without_d_batch_norm(registry):
     nets = build(registry, "shapes", input_dim=74, q_width=14, layout="lean", d_norm="none")
     assert layers(nets.discriminator.trunk) == [
-        *C(1, 32, False), *C(32, 32, False), *C(32, 64, False), *C(64, 64, False), ("flatten",), *F(1024, 128, False, LR)
+        *C(1, 32, False),
+        *C(32, 32, False),
+        *C(32, 64, False),
+        *C(64, 64, False),
+        ("flatten",),
+        *F(1024, 128, False, LR),
     ]
     assert layers(nets.generator) == [
-        *F(74, 128, True, R), *F(128, 1024, True, R), ("unflatten", (64, 4, 4)), *U(64, 64, True), *U(64, 32, True),
-        *U(32, 32, True), *U(32, 1, False, "sigmoid"),
+        *F(74, 128, True, R),
+        *F(128, 1024, True, R),
+        ("unflatten", (64, 4, 4)),
+        *U(64, 64, True),
+        *U(64, 32, True),
+        *U(32, 32, True),
+        *U(32, 1, False, "sigmoid"),
     ]
     assert nets.generator(torch.randn(2, 74)).shape == (2, 1, 64, 64)
     logit, q = nets.discriminator(torch.rand(2, 1, 64, 64))

@@ -24,13 +24,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from infogan_tk_datasets import dsprites, mpi3d, shapes3d
+from infogan_tk_datasets._download import Remote, fetch, resolve
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.datasets import DatasetRequest, grid_decode
 from infogan_toolkit.errors import ConfigError, DataError, ToolkitError
 from infogan_toolkit.plugins import PluginHost
 from infogan_toolkit.testing import check_dataset
-from infogan_tk_datasets import dsprites, mpi3d, shapes3d
-from infogan_tk_datasets._download import Remote, fetch, resolve
 
 # Tiny grids leave many-valued factors with few rows per class; sklearn says so, rightly, every fit.
 pytestmark = pytest.mark.filterwarnings("ignore:The number of unique classes is greater than 50%:UserWarning")
@@ -61,8 +61,13 @@ def write_dsprites(folder: Path, sizes: tuple[int, ...] = DSPRITES_SIZES, seed: 
     return arrays
 
 
-def write_shapes3d(path: Path, sizes: tuple[int, ...] = SHAPES3D_SIZES, images: np.ndarray | None = None,
-                   labels: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+def write_shapes3d(
+    path: Path,
+    sizes: tuple[int, ...] = SHAPES3D_SIZES,
+    images: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """An HDF5 file with 3dshapes.h5's two datasets: uint8 images (chunked, gzip) and float64 label values."""
     classes = grid(sizes)
     if images is None:
@@ -76,8 +81,13 @@ def write_shapes3d(path: Path, sizes: tuple[int, ...] = SHAPES3D_SIZES, images: 
     return images
 
 
-def write_mpi3d(path: Path, sizes: tuple[int, ...] = MPI3D_SIZES, compressed: bool = False, seed: int = 0,
-                images: np.ndarray | None = None) -> np.ndarray:
+def write_mpi3d(
+    path: Path,
+    sizes: tuple[int, ...] = MPI3D_SIZES,
+    compressed: bool = False,
+    seed: int = 0,
+    images: np.ndarray | None = None,
+) -> np.ndarray:
     """An archive with MPI3D's one key, uint8 ``images`` saved as the factor grid (a shape the README names)."""
     if images is None:
         images = np.random.default_rng(seed).integers(0, 256, (*sizes, 64, 64, 3), dtype=np.uint8)
@@ -156,8 +166,15 @@ def test_shapes3d_images_factors_and_labels(registry, tmp_path, in_memory):
 def test_mpi3d_mapped_or_unpacked_once(registry, tmp_path, compressed):
     images = write_mpi3d(tmp_path / "mpi3d_toy.npz", compressed=compressed)
     ds = check_dataset(registry.get("mpi3d"), DatasetRequest(root=tmp_path, image_shape=(3, 64, 64)))
-    assert ds.factor_names == ("object_color", "object_shape", "object_size", "camera_height", "background_color",
-                               "first_dof", "second_dof")
+    assert ds.factor_names == (
+        "object_color",
+        "object_shape",
+        "object_size",
+        "camera_height",
+        "background_color",
+        "first_dof",
+        "second_dof",
+    )
     assert ds.factor_sizes == MPI3D_SIZES and len(ds) == 32
     assert torch.equal(ds.labels, torch.from_numpy(grid(MPI3D_SIZES)[:, 1]))
     flat = images.reshape(-1, 64, 64, 3)
@@ -193,18 +210,21 @@ def one_line(exc_info) -> str:
 N = 48
 
 
-@pytest.mark.parametrize(("replace", "message"), [
-    ({"imgs": None}, r"has no array 'imgs' \(it holds: .*latents_classes"),
-    ({"latents_classes": None}, "has no array 'latents_classes'"),
-    ({"imgs": np.zeros((N, 64, 64), np.float32)}, r"'imgs' is float32 \(48, 64, 64\), expected uint8"),
-    ({"imgs": np.zeros((N, 32, 32), np.uint8)}, r"'imgs' is uint8 \(48, 32, 32\), expected uint8 \(48, 64, 64\)"),
-    ({"imgs": np.full((N, 64, 64), 255, np.uint8)}, "pixel value above 1"),
-    ({"imgs": np.array([None] * N, dtype=object)}, "holds Python objects"),
-    ({"latents_classes": np.zeros((N, 5), np.int64)}, r"'latents_classes' is int64 \(48, 5\), expected int64"),
-    ({"latents_classes": grid(DSPRITES_SIZES)[::-1].copy()}, "not the complete factor grid in order"),
-    ({"latents_classes": grid(DSPRITES_SIZES)[:40].copy()}, "lists 40 images but its factor ranges"),
-    ({"latents_classes": grid((2, 3, 2, 2, 1, 2))}, "has 2 colours"),
-])
+@pytest.mark.parametrize(
+    ("replace", "message"),
+    [
+        ({"imgs": None}, r"has no array 'imgs' \(it holds: .*latents_classes"),
+        ({"latents_classes": None}, "has no array 'latents_classes'"),
+        ({"imgs": np.zeros((N, 64, 64), np.float32)}, r"'imgs' is float32 \(48, 64, 64\), expected uint8"),
+        ({"imgs": np.zeros((N, 32, 32), np.uint8)}, r"'imgs' is uint8 \(48, 32, 32\), expected uint8 \(48, 64, 64\)"),
+        ({"imgs": np.full((N, 64, 64), 255, np.uint8)}, "pixel value above 1"),
+        ({"imgs": np.array([None] * N, dtype=object)}, "holds Python objects"),
+        ({"latents_classes": np.zeros((N, 5), np.int64)}, r"'latents_classes' is int64 \(48, 5\), expected int64"),
+        ({"latents_classes": grid(DSPRITES_SIZES)[::-1].copy()}, "not the complete factor grid in order"),
+        ({"latents_classes": grid(DSPRITES_SIZES)[:40].copy()}, "lists 40 images but its factor ranges"),
+        ({"latents_classes": grid((2, 3, 2, 2, 1, 2))}, "has 2 colours"),
+    ],
+)
 def test_bad_dsprites_archives_are_one_line_errors(registry, tmp_path, replace, message):
     write_dsprites(tmp_path, **replace)
     with pytest.raises(DataError, match=message) as info:
@@ -222,7 +242,9 @@ def test_cut_off_and_huge_dsprites_archives(registry, tmp_path):
     one_line(info)
     # A header may claim any shape: a billion images in a few bytes is refused before anything is allocated.
     imgs = np.zeros((N, 64, 64), np.uint8)
-    npz_with_header(path, "latents_classes", {"descr": "<i8", "fortran_order": False, "shape": (10**9, 6)}, b"\0" * 96, imgs=imgs)
+    npz_with_header(
+        path, "latents_classes", {"descr": "<i8", "fortran_order": False, "shape": (10**9, 6)}, b"\0" * 96, imgs=imgs
+    )
     with pytest.raises(DataError, match=r"declares shape \(1000000000, 6\).*archive holds 96 bytes") as info:
         load(registry, "dsprites", tmp_path)
     one_line(info)
@@ -304,7 +326,9 @@ def test_options_and_shapes_are_checked(registry, tmp_path):
         load(registry, "mpi3d", tmp_path, in_memory="yes")
     with pytest.raises(ConfigError, match="has no option 'sha265'. Did you mean 'sha256'"):
         load(registry, "dsprites", tmp_path, sha265="0" * 64)
-    with pytest.raises(ConfigError, match="has 3x64x64 images, the backbone draws 1x64x64; use a 3x64x64 backbone such as 'rgb64'"):
+    with pytest.raises(
+        ConfigError, match="has 3x64x64 images, the backbone draws 1x64x64; use a 3x64x64 backbone such as 'rgb64'"
+    ):
         registry.get("mpi3d").load(DatasetRequest(root=tmp_path, image_shape=(1, 64, 64)))
     with pytest.raises(DataError, match=r"mpi3d_real.npz not found in .*or --download"):
         load(registry, "mpi3d", tmp_path, subset="real")
@@ -313,7 +337,9 @@ def test_options_and_shapes_are_checked(registry, tmp_path):
 def test_missing_h5py_names_the_extra(registry, tmp_path, monkeypatch):
     write_shapes3d(tmp_path / "3dshapes.h5")
     monkeypatch.setitem(sys.modules, "h5py", None)  # what Python does for a package that is not installed
-    with pytest.raises(ToolkitError, match=r"h5py is not installed.*pip install 'infogan-toolkit\[benchmarks\]'") as info:
+    with pytest.raises(
+        ToolkitError, match=r"h5py is not installed.*pip install 'infogan-toolkit\[benchmarks\]'"
+    ) as info:
         load(registry, "3dshapes", tmp_path)
     one_line(info)
 
@@ -376,7 +402,9 @@ def test_download_checks_the_published_checksum_and_keeps_nothing_wrong(server, 
 def test_cut_off_and_unreachable_downloads_are_one_line(server, archive, tmp_path):
     Files.files["dsprites.npz"] = archive
     sha = hashlib.sha256(archive).hexdigest()
-    with pytest.raises(DataError, match=r"was cut off at [0-9,]+ (of [0-9,]+ )?bytes.*run again with --download") as info:
+    with pytest.raises(
+        DataError, match=r"was cut off at [0-9,]+ (of [0-9,]+ )?bytes.*run again with --download"
+    ) as info:
         fetch(resolve(dsprites.REMOTE, "dsprites", f"{server}/cut/dsprites.npz", sha), tmp_path)
     one_line(info)
     assert list(tmp_path.iterdir()) == []
@@ -389,10 +417,30 @@ def test_cut_off_and_unreachable_downloads_are_one_line(server, archive, tmp_pat
 
 
 # -- through the CLI ----------------------------------------------------------------------------------
-TRAIN = ["--steps", "2", "--batch-size", "8", "--quiet", "--no-eval", "--device", "cpu",
-         "--set", "train.checkpoint_every=2", "--set", "train.figures=false"]
-SIZES = {"accuracy_samples": 40, "factor_samples": 40, "factor_test_samples": 20, "dci_trees": 2,
-         "factorvae_batch": 4, "factorvae_train": 10, "factorvae_eval": 10, "factorvae_variance": 32}
+TRAIN = [
+    "--steps",
+    "2",
+    "--batch-size",
+    "8",
+    "--quiet",
+    "--no-eval",
+    "--device",
+    "cpu",
+    "--set",
+    "train.checkpoint_every=2",
+    "--set",
+    "train.figures=false",
+]
+SIZES = {
+    "accuracy_samples": 40,
+    "factor_samples": 40,
+    "factor_test_samples": 20,
+    "dci_trees": 2,
+    "factorvae_batch": 4,
+    "factorvae_train": 10,
+    "factorvae_eval": 10,
+    "factorvae_variance": 32,
+}
 
 
 def size_args() -> list[str]:
@@ -412,8 +460,23 @@ def test_dsprites_downloads_trains_and_evaluates_through_the_cli(server, archive
     root, run = tmp_path / "data", tmp_path / "run"
     runner = CliRunner()
     url, sha = f"{server}/dsprites.npz", hashlib.sha256(archive).hexdigest()
-    args = ["train", "--backbone", "shapes", "--codes", "cat3,unif4", "--dataset", "dsprites", "--data-root", str(root),
-            "--download", "--set", f'data.options.url="{url}"', "--out", str(run), *TRAIN]
+    args = [
+        "train",
+        "--backbone",
+        "shapes",
+        "--codes",
+        "cat3,unif4",
+        "--dataset",
+        "dsprites",
+        "--data-root",
+        str(root),
+        "--download",
+        "--set",
+        f'data.options.url="{url}"',
+        "--out",
+        str(run),
+        *TRAIN,
+    ]
     # Without a pinned hash the mirror's file must be the published one: refused, nothing kept.
     assert "expected 7da33b31b13a06f4b04a70402ce90c2e" in one_line_cli_error(runner.invoke(app, args))
     assert not (root / dsprites.FILENAME).exists()
@@ -421,8 +484,21 @@ def test_dsprites_downloads_trains_and_evaluates_through_the_cli(server, archive
     assert result.exit_code == 0, result.stderr
     assert f"sha256 {sha}" in result.stderr
     assert (root / dsprites.FILENAME).read_bytes() == archive
-    result = runner.invoke(app, ["eval", str(run), "--json", "--samples", "40", "--seed", "1",
-                                 "--metrics", "accuracy,mig,sap,dci,factorvae", *size_args()])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(run),
+            "--json",
+            "--samples",
+            "40",
+            "--seed",
+            "1",
+            "--metrics",
+            "accuracy,mig,sap,dci,factorvae",
+            *size_args(),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["dataset"]["name"] == "dsprites" and report["dataset"]["factor_grid"] is True
@@ -439,21 +515,79 @@ def test_rgb_benchmarks_train_and_evaluate_through_the_cli(tmp_path):
     write_mpi3d(tmp_path / "mpi3d_toy.npz")
     runner = CliRunner()
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--backbone", "rgb64", "--dataset", "3dshapes", "--data-root", str(tmp_path),
-                                 "--out", str(run), *TRAIN])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "rgb64",
+            "--dataset",
+            "3dshapes",
+            "--data-root",
+            str(tmp_path),
+            "--out",
+            str(run),
+            *TRAIN,
+        ],
+    )
     assert result.exit_code == 0, result.stderr
-    result = runner.invoke(app, ["eval", str(run), "--json", "--samples", "40", "--dataset", "mpi3d",
-                                 "--data-root", str(tmp_path), "--metrics", "mig,factorvae", *size_args()])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(run),
+            "--json",
+            "--samples",
+            "40",
+            "--dataset",
+            "mpi3d",
+            "--data-root",
+            str(tmp_path),
+            "--metrics",
+            "mig,factorvae",
+            *size_args(),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["dataset"]["name"] == "mpi3d" and report["dataset"]["factor_sizes"] == list(MPI3D_SIZES)
     # A hostile file through the CLI: one line, no traceback.
     (tmp_path / "mpi3d_toy.npz").write_bytes(b"PK\x03\x04" + b"\0" * 100)
-    line = one_line_cli_error(runner.invoke(app, ["eval", str(run), "--dataset", "mpi3d", "--data-root", str(tmp_path),
-                                                  "--metrics", "mig", "--out", str(tmp_path / "bad.json")]))
+    line = one_line_cli_error(
+        runner.invoke(
+            app,
+            [
+                "eval",
+                str(run),
+                "--dataset",
+                "mpi3d",
+                "--data-root",
+                str(tmp_path),
+                "--metrics",
+                "mig",
+                "--out",
+                str(tmp_path / "bad.json"),
+            ],
+        )
+    )
     assert "mpi3d_toy.npz is not a readable .npz archive" in line
-    line = one_line_cli_error(runner.invoke(app, ["train", "--backbone", "shapes", "--dataset", "mpi3d", "--data-root",
-                                                  str(tmp_path), "--out", str(tmp_path / "r2"), *TRAIN]))
+    line = one_line_cli_error(
+        runner.invoke(
+            app,
+            [
+                "train",
+                "--backbone",
+                "shapes",
+                "--dataset",
+                "mpi3d",
+                "--data-root",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "r2"),
+                *TRAIN,
+            ],
+        )
+    )
     assert "use a 3x64x64 backbone such as 'rgb64'" in line
 
 
@@ -462,14 +596,32 @@ def test_the_infogan_cr_config_trains_on_dsprites(tmp_path):
     from step 0 so that it runs); the published run is research/gpu_session.sh's dsprites-cr phase."""
     write_dsprites(tmp_path / "data")
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--config", "dsprites-infogan-cr", "--data-root", str(tmp_path / "data"),
-                                      "--out", str(run), *TRAIN, "--set", "loss.contrastive.start=0",
-                                      "--set", "train.log_every=1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            "dsprites-infogan-cr",
+            "--data-root",
+            str(tmp_path / "data"),
+            "--out",
+            str(run),
+            *TRAIN,
+            "--set",
+            "loss.contrastive.start=0",
+            "--set",
+            "train.log_every=1",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     config = tomllib.loads((run / "config.toml").read_text())
     model, loss, optim = config["model"], config["loss"], config["optim"]
     assert (model["backbone"], model["codes"], model["noise_dim"], model["noise"]) == ("shapes", "unif5", 5, "uniform")
-    assert model["options"]["layout"] == "lean" and model["options"]["d_norm"] == "spectral" and model["options"]["width"] == 32
+    assert (
+        model["options"]["layout"] == "lean"
+        and model["options"]["d_norm"] == "spectral"
+        and model["options"]["width"] == 32
+    )
     assert model["heads"] == {"unif": "gaussian-fixed"} and loss["lambda_continuous"] == 0.05
     assert loss["contrastive"]["weight"] == 2.0 and (optim["lr_g"], optim["lr_d"], optim["beta1"]) == (1e-3, 2e-3, 0.5)
     published = tomllib.loads((Path(__file__).parents[1] / "configs" / "dsprites-infogan-cr.toml").read_text())

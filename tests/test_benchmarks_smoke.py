@@ -26,7 +26,9 @@ TINY = ["--device", "cpu", "--steps", "2", "--warmup", "1", "--peak-size", "64",
 def run_bench(*args: str) -> subprocess.CompletedProcess:
     """The script in a subprocess, as a user runs it."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=240, env=env, cwd=REPO
+    )
 
 
 def positive(row: dict, *keys: str) -> None:
@@ -37,8 +39,22 @@ def positive(row: dict, *keys: str) -> None:
 
 def test_tiny_run_writes_every_number(tmp_path: Path, tiny_mnist: Path) -> None:
     out = tmp_path / "bench.json"
-    proc = run_bench(*TINY, "--backbones", "mnist", "--batch-sizes", "8", "--repeats", "2",
-                     "--variants", "default,fused", "--plain", "--mnist-root", str(tiny_mnist), "--json", str(out))
+    proc = run_bench(
+        *TINY,
+        "--backbones",
+        "mnist",
+        "--batch-sizes",
+        "8",
+        "--repeats",
+        "2",
+        "--variants",
+        "default,fused",
+        "--plain",
+        "--mnist-root",
+        str(tiny_mnist),
+        "--json",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
 
@@ -60,15 +76,27 @@ def test_tiny_run_writes_every_number(tmp_path: Path, tiny_mnist: Path) -> None:
     for row in rows.values():
         assert row["status"] == "ok", row
         assert row["backbone"] == "mnist" and row["batch_size"] == 8
-        positive(row, "img_per_s", "step_seconds_median", "flops_per_step", "achieved_flops_per_s", "peak_ratio", "warmup_seconds")
+        positive(
+            row,
+            "img_per_s",
+            "step_seconds_median",
+            "flops_per_step",
+            "achieved_flops_per_s",
+            "peak_ratio",
+            "warmup_seconds",
+        )
         assert row["peak_memory_mib"] >= 0 and row["memory_kind"].startswith("cpu_max_rss_growth")
         assert len(row["img_per_s_repeats"]) == 2 and all(v > 0 for v in row["img_per_s_repeats"])
-        assert row["img_per_s"] == pytest.approx(sorted(row["img_per_s_repeats"])[0] / 2 + sorted(row["img_per_s_repeats"])[1] / 2)
+        assert row["img_per_s"] == pytest.approx(
+            sorted(row["img_per_s_repeats"])[0] / 2 + sorted(row["img_per_s_repeats"])[1] / 2
+        )
         # The reported FLOP rate is the counted FLOPs over the median step time.
         assert row["achieved_flops_per_s"] == pytest.approx(row["flops_per_step"] / row["step_seconds_median"])
         # The peak is measured again after each timed region; the ratio is the median of the regions' own.
         assert len(row["peak_flops_per_s_repeats"]) == 2 and all(v > 0 for v in row["peak_flops_per_s_repeats"])
-        own = [row["flops_per_step"] / s / p for s, p in zip(row["step_seconds_repeats"], row["peak_flops_per_s_repeats"])]
+        own = [
+            row["flops_per_step"] / s / p for s, p in zip(row["step_seconds_repeats"], row["peak_flops_per_s_repeats"])
+        ]
         assert row["peak_ratio_repeats"] == pytest.approx(own)
         assert row["peak_ratio"] == pytest.approx(sorted(own)[0] / 2 + sorted(own)[1] / 2)
         assert row["peak_img_per_s"] == pytest.approx(row["img_per_s"] / row["peak_ratio"])
@@ -87,8 +115,19 @@ def test_contrastive_variants_count_the_skipped_backward(tmp_path: Path) -> None
     # Before loss.contrastive_start an eager step skips G's backward through the pair classifier, so
     # an idle regulariser costs more than none and less than a paid one (counted FLOPs, not time).
     out = tmp_path / "bench.json"
-    proc = run_bench(*TINY, "--backbones", "mnist", "--batch-sizes", "8", "--repeats", "1",
-                     "--variants", "default,contrastive_idle,contrastive", "--json", str(out))
+    proc = run_bench(
+        *TINY,
+        "--backbones",
+        "mnist",
+        "--batch-sizes",
+        "8",
+        "--repeats",
+        "1",
+        "--variants",
+        "default,contrastive_idle,contrastive",
+        "--json",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     rows = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
     assert all(row["status"] == "ok" for row in rows.values()), rows
@@ -100,8 +139,22 @@ def test_failures_are_rows_not_crashes(tmp_path: Path, tiny_mnist: Path) -> None
     # Batch 1 cannot train batch norm (a real device-side failure); a corrupt IDX file breaks the plain loop.
     (tiny_mnist / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
     out = tmp_path / "bench.json"
-    proc = run_bench(*TINY, "--backbones", "mnist", "--batch-sizes", "1", "--repeats", "1", "--variants", "default",
-                     "--plain", "--mnist-root", str(tiny_mnist), "--json", str(out))
+    proc = run_bench(
+        *TINY,
+        "--backbones",
+        "mnist",
+        "--batch-sizes",
+        "1",
+        "--repeats",
+        "1",
+        "--variants",
+        "default",
+        "--plain",
+        "--mnist-root",
+        str(tiny_mnist),
+        "--json",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     rows = {r["kind"]: r for r in json.loads(out.read_text())["results"]}
     assert rows["engine"]["status"] == "failed" and "\n" not in rows["engine"]["reason"]
@@ -129,7 +182,22 @@ def test_user_mistakes_are_one_line(tmp_path: Path, flags: list[str], message: s
 def test_op_times_lists_the_step_ops_and_refuses_a_bad_override() -> None:
     script = REPO / "benchmarks" / "op_times.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    base = [sys.executable, str(script), "--backbone", "mnist", "--batch-size", "4", "--steps", "1", "--warmup", "1", "--pool", "16", "--top", "200"]
+    base = [
+        sys.executable,
+        str(script),
+        "--backbone",
+        "mnist",
+        "--batch-size",
+        "4",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--pool",
+        "16",
+        "--top",
+        "200",
+    ]
     proc = subprocess.run(base, capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     header, _, *rows = proc.stdout.strip().splitlines()
@@ -144,6 +212,12 @@ def test_op_times_lists_the_step_ops_and_refuses_a_bad_override() -> None:
     onednn = onednn_linear_min_weights(Config().train, torch.device("cpu")) is not None
     large = "_linear_pointwise 4x1024 6272x1024" if onednn else "mm 4x1024 @ 1024x6272"
     assert float(next(row for row in rows if large in row).split()[3]) > 0
-    bad = subprocess.run([*base, "--set", "train.batch_sise=8"], capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
+    bad = subprocess.run(
+        [*base, "--set", "train.batch_sise=8"], capture_output=True, text=True, timeout=240, env=env, cwd=REPO
+    )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().startswith("error:") and "batch_sise" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert (
+        bad.stderr.strip().startswith("error:")
+        and "batch_sise" in bad.stderr
+        and len(bad.stderr.strip().splitlines()) == 1
+    )

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
+from test_engine import tiny_config
 
 from infogan_toolkit import load_checkpoint
 from infogan_toolkit.checkpoint import PREFIXES, load_tensors, model_path, read_metadata, state_path
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import CheckpointError, PluginError
 from infogan_toolkit.plugins import PluginHost
-from test_engine import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +60,11 @@ def test_loaded_weights_equal_the_saved_ones(run, host):
 
 def test_missing_plugin_is_named(run):
     bare = PluginHost()  # no tiny plugin registered
-    with pytest.raises(PluginError, match="needs backbone 'tiny' which comes from plugin distribution 'tiny-test-plugin'.*pip install tiny-test-plugin"):
+    with pytest.raises(
+        PluginError,
+        match="needs backbone 'tiny' which comes from plugin distribution 'tiny-test-plugin'.*pip install "
+        "tiny-test-plugin",
+    ):
         load_checkpoint(run, host=bare)
 
 

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from infogan_toolkit import hookimpl, load_checkpoint
-from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.callbacks import Callback
+from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.evaluate.figures import write_sample_grid
 from infogan_toolkit.rundir import samples_figure, traversal_figure
@@ -62,9 +62,22 @@ def test_checkpoint_pictures_reach_tensorboard_callbacks_and_sinks(host, tmp_pat
     plugin = WatcherPlugin()
     host.register(plugin, "watcher-plugin")
     try:
-        config = apply_dict(Config(), {"model": {"backbone": "tiny"}, "train": {
-            "batch_size": 8, "steps": 4, "log_every": 2, "checkpoint_every": 2, "device": "cpu", "ema": 0.9,
-            "sinks": ["tensorboard", "watcher-sink"]}}, "test")
+        config = apply_dict(
+            Config(),
+            {
+                "model": {"backbone": "tiny"},
+                "train": {
+                    "batch_size": 8,
+                    "steps": 4,
+                    "log_every": 2,
+                    "checkpoint_every": 2,
+                    "device": "cpu",
+                    "ema": 0.9,
+                    "sinks": ["tensorboard", "watcher-sink"],
+                },
+            },
+            "test",
+        )
         run = tmp_path / "run"
         Trainer(config, run, host=host, progress=False).run()
     finally:
@@ -72,8 +85,10 @@ def test_checkpoint_pictures_reach_tensorboard_callbacks_and_sinks(host, tmp_pat
 
     for step in (2, 4):
         assert traversal_figure(run, step).is_file() and samples_figure(run, step).is_file()
-    assert [s for s in plugin.seen if s[0] == "callback"] == [("callback", 2, ["samples", "traversal"]),
-                                                              ("callback", 4, ["samples", "traversal"])]
+    assert [s for s in plugin.seen if s[0] == "callback"] == [
+        ("callback", 2, ["samples", "traversal"]),
+        ("callback", 4, ["samples", "traversal"]),
+    ]
     sink = [s for s in plugin.seen if s[0] == "sink"]
     assert [s[1] for s in sink] == [2, 4]
     height, width = _png_shape(samples_figure(run, 4))

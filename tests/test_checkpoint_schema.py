@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from test_engine import tiny_config
 from typer.testing import CliRunner
 
 from infogan_toolkit import load_checkpoint
@@ -20,13 +21,13 @@ from infogan_toolkit.checkpoint import model_path, read_metadata, state_path
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import CheckpointError, ToolkitError
-from test_engine import tiny_config
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A 3-step tiny run, trained once for the module (each test works on a copy)."""
     from conftest import TinyPlugin
+
     from infogan_toolkit.plugins import PluginHost
 
     host = PluginHost()
@@ -52,7 +53,11 @@ def rewrite(path: Path, meta: dict | None = None, tensors: dict | None = None, d
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def with_config(path: Path, **model) -> str:
@@ -72,28 +77,46 @@ def test_inspect_prints_markup_and_escapes_in_metadata_as_plain_text(run):
     assert "\\x1b[2J" in result.stdout and "\\x07" in result.stdout
 
 
-@pytest.mark.parametrize(("meta", "message"), [
-    ({"config": None}, "metadata key 'config' is missing"),
-    ({"config": "{not json"}, "metadata 'config' is not valid JSON"),
-    ({"config": "[1, 2]"}, "metadata 'config' is not a JSON object of tables"),
-    ({"plugins": "[]"}, "metadata 'plugins' is not a JSON object"),
-    ({"plugins": json.dumps({"backbone": {"name": "tiny", "plugin": "x", "distribution": "evil --index-url http://evil.example", "version": None}})},
-     "names distribution 'evil --index-url http://evil.example', which is not a valid distribution name"),
-    ({"plugins": "{}"}, "metadata 'plugins' does not record where backbone 'tiny' comes from"),
-    ({"codes_detail": "[]"}, "metadata 'codes_detail' describes no code"),
-    ({"step": "abc"}, "metadata 'step' is 'abc', not a step"),
-    ({"step": "\u0663"}, "metadata 'step' is '\u0663', not a step"),  # an Arabic-Indic 3 is not read as a number
-    ({"step": "4"}, "the file is named for step 3 but its metadata says step 4"),
-    ({"comment": "hi"}, "metadata has unknown key 'comment'"),
-    ({"codes": "unif1,cat4"}, "the code spec 'unif1,cat4' differs from the config's model.codes 'cat4,unif1'"),
-    ({"image_shape": "[1, 8]"}, "metadata 'image_shape' is [1, 8], not [channels, height, width]"),
-])
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"config": None}, "metadata key 'config' is missing"),
+        ({"config": "{not json"}, "metadata 'config' is not valid JSON"),
+        ({"config": "[1, 2]"}, "metadata 'config' is not a JSON object of tables"),
+        ({"plugins": "[]"}, "metadata 'plugins' is not a JSON object"),
+        (
+            {
+                "plugins": json.dumps(
+                    {
+                        "backbone": {
+                            "name": "tiny",
+                            "plugin": "x",
+                            "distribution": "evil --index-url http://evil.example",
+                            "version": None,
+                        }
+                    }
+                )
+            },
+            "names distribution 'evil --index-url http://evil.example', which is not a valid distribution name",
+        ),
+        ({"plugins": "{}"}, "metadata 'plugins' does not record where backbone 'tiny' comes from"),
+        ({"codes_detail": "[]"}, "metadata 'codes_detail' describes no code"),
+        ({"step": "abc"}, "metadata 'step' is 'abc', not a step"),
+        ({"step": "\u0663"}, "metadata 'step' is '\u0663', not a step"),  # an Arabic-Indic 3 is not read as a number
+        ({"step": "4"}, "the file is named for step 3 but its metadata says step 4"),
+        ({"comment": "hi"}, "metadata has unknown key 'comment'"),
+        ({"codes": "unif1,cat4"}, "the code spec 'unif1,cat4' differs from the config's model.codes 'cat4,unif1'"),
+        ({"image_shape": "[1, 8]"}, "metadata 'image_shape' is [1, 8], not [channels, height, width]"),
+    ],
+)
 def test_hostile_metadata_is_a_one_line_error_for_inspect_and_load(run, host, meta, message):
     path = rewrite(model_path(run, 3), meta)
     before = digest(run)
     result = CliRunner().invoke(app, ["inspect", str(path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and message in result.stderr, (
+        result.stderr
+    )
     assert "pip install" not in result.stderr
     with pytest.raises(CheckpointError, match="^checkpoint .*"):
         load_checkpoint(path, host=host)
@@ -103,7 +126,9 @@ def test_hostile_metadata_is_a_one_line_error_for_inspect_and_load(run, host, me
 def test_a_stray_file_named_like_a_checkpoint_is_named(run, host):
     (run / "checkpoints" / "step-abc.safetensors").write_bytes(b"")
     result = CliRunner().invoke(app, ["inspect", str(run)])
-    assert result.exit_code == 2 and "step-abc.safetensors' is not named as a checkpoint" in result.stderr, result.stderr
+    assert result.exit_code == 2 and "step-abc.safetensors' is not named as a checkpoint" in result.stderr, (
+        result.stderr
+    )
     with pytest.raises(ToolkitError, match="is not named as a checkpoint"):
         Trainer(tiny_config(steps=6, checkpoint_every=3), run, host=host, progress=False, resume=True)
 
@@ -113,14 +138,18 @@ def test_weights_of_another_dtype_are_refused_not_cast(run, host):
     path = model_path(run, 3)
     key = next(k for k in load_file(str(path)) if k.startswith("generator.") and k.endswith("weight"))
     rewrite(path, tensors={key: load_file(str(path))[key].double()})
-    with pytest.raises(CheckpointError, match=rf"tensor '{key}' is F64 \[.*\] where the networks its config builds need F32"):
+    with pytest.raises(
+        CheckpointError, match=rf"tensor '{key}' is F64 \[.*\] where the networks its config builds need F32"
+    ):
         load_checkpoint(path, host=host)
 
 
 def test_unknown_tensors_and_nan_weights_are_refused(run, host):
     path = model_path(run, 3)
     rewrite(path, tensors={"generator.backdoor": torch.zeros(3)})
-    with pytest.raises(CheckpointError, match="it holds tensor 'generator.backdoor', which the networks its config builds do not have"):
+    with pytest.raises(
+        CheckpointError, match="it holds tensor 'generator.backdoor', which the networks its config builds do not have"
+    ):
         load_checkpoint(path, host=host)
     tensors = load_file(str(path))
     del tensors["generator.backdoor"]
@@ -133,8 +162,12 @@ def test_unknown_tensors_and_nan_weights_are_refused(run, host):
 
 def test_a_reordered_code_spec_does_not_load_into_the_wrong_codes(run, host):
     # cat4,unif1 -> unif1,cat4 builds networks of the same shapes: only the recorded layout tells them apart
-    path = rewrite(model_path(run, 3), {"codes": "unif1,cat4", "config": with_config(model_path(run, 3), codes="unif1,cat4")})
-    with pytest.raises(CheckpointError, match="its config builds code 1 as 'unif1' with head .* but the file recorded 'cat4'"):
+    path = rewrite(
+        model_path(run, 3), {"codes": "unif1,cat4", "config": with_config(model_path(run, 3), codes="unif1,cat4")}
+    )
+    with pytest.raises(
+        CheckpointError, match="its config builds code 1 as 'unif1' with head .* but the file recorded 'cat4'"
+    ):
         load_checkpoint(path, host=host)
 
 
@@ -151,10 +184,16 @@ def test_a_tampered_state_file_is_refused_on_resume_and_nothing_changes(run, hos
         groups[0]["lr"] = "fast"
         meta["optim.g.param_groups"], message = json.dumps(groups), "'lr' is \"fast\", not a value of its type"
     elif tamper == "unknown":
-        tensors["optim.g.0.evil"], message = tensors["optim.g.0.exp_avg"].clone(), "parameter 0: field 'evil' is unknown"
+        tensors["optim.g.0.evil"], message = (
+            tensors["optim.g.0.exp_avg"].clone(),
+            "parameter 0: field 'evil' is unknown",
+        )
     else:
         key = next(k for k in tensors if k.startswith("rng."))
-        tensors[key], message = tensors[key][:10], re.escape(f"random-generator state '{key}' is U8 [10], the run's generator needs U8 [")
+        tensors[key], message = (
+            tensors[key][:10],
+            re.escape(f"random-generator state '{key}' is U8 [10], the run's generator needs U8 ["),
+        )
     save_file(tensors, str(path), metadata=meta)
     before = digest(run)
     with pytest.raises(CheckpointError, match=message):
@@ -170,7 +209,9 @@ def test_a_symbolic_link_planted_at_config_toml_is_not_followed(run, host, tmp_p
     target.mkdir(exist_ok=True)
     (target / "config.toml").unlink(missing_ok=True)
     (target / "config.toml").symlink_to(victim)
-    with pytest.raises(ToolkitError, match=r"has a symbolic link at .*config.toml, where the toolkit writes a file of its own"):
+    with pytest.raises(
+        ToolkitError, match=r"has a symbolic link at .*config.toml, where the toolkit writes a file of its own"
+    ):
         Trainer(tiny_config(steps=6, checkpoint_every=3), target, host=host, progress=False, resume=resume).run()
     assert victim.read_text() == "precious = true\n"
     assert (target / "config.toml").is_symlink() and not (target / ".lock").exists()

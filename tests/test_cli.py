@@ -52,7 +52,9 @@ def test_disabled_plugin_disappears(runner, monkeypatch):
     assert plugins["heads"]["status"] == "disabled"
     result = runner.invoke(app, ["config", "show", "--backbone", "mnist"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: unknown Q head 'softmax': plugin 'heads' (infogan-toolkit) provides it but is disabled")
+    assert result.stderr.startswith(
+        "error: unknown Q head 'softmax': plugin 'heads' (infogan-toolkit) provides it but is disabled"
+    )
 
 
 def test_config_show_resolves_backbone_defaults(runner):
@@ -73,7 +75,10 @@ def test_config_show_by_name_and_set(runner):
     "args, fragment",
     [
         (["config", "show", "--backbone", "svnh"], "unknown backbone 'svnh'. Did you mean 'svhn'?"),
-        (["config", "show", "--backbone", "mnist", "--codes", "cat10,unf2"], "unknown code kind 'unf' in 'cat10,unf2' (token 2)"),
+        (
+            ["config", "show", "--backbone", "mnist", "--codes", "cat10,unf2"],
+            "unknown code kind 'unf' in 'cat10,unf2' (token 2)",
+        ),
         (["config", "show", "--set", "train.step=3"], "Did you mean 'steps'?"),
         (["config", "show", "--config", "nope.toml"], "config file 'nope.toml' does not exist"),
         (["train", "--backbone", "mnist", "--data-root", "/nonexistent/mnist", "--steps", "1"], "/nonexistent/mnist"),
@@ -99,8 +104,30 @@ def test_debug_variable_shows_the_traceback(runner, monkeypatch):
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory, runner):
     out = tmp_path_factory.mktemp("cli") / "run"
-    args = ["train", "--backbone", "glyphs", "--dataset", "glyphs", "--codes", "cat3,unif3", "--set", "model.noise_dim=0", "--steps", "4", "--batch-size", "8", "--out", str(out), "--quiet", "--json", "--no-eval",
-            "--set", "train.checkpoint_every=2", "--set", "train.log_every=2"]
+    args = [
+        "train",
+        "--backbone",
+        "glyphs",
+        "--dataset",
+        "glyphs",
+        "--codes",
+        "cat3,unif3",
+        "--set",
+        "model.noise_dim=0",
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--out",
+        str(out),
+        "--quiet",
+        "--json",
+        "--no-eval",
+        "--set",
+        "train.checkpoint_every=2",
+        "--set",
+        "train.log_every=2",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
     return out, result
@@ -159,12 +186,36 @@ def test_train_svhn_with_the_papers_code_layouts(runner, tmp_path, codes, width)
     from scipy.io import savemat
 
     rng = np.random.default_rng(0)
-    savemat(tmp_path / "train_32x32.mat", {"X": rng.integers(0, 256, (32, 32, 3, 40), dtype=np.uint8),
-                                           "y": rng.integers(1, 11, (40, 1)).astype(np.uint8)})
+    savemat(
+        tmp_path / "train_32x32.mat",
+        {
+            "X": rng.integers(0, 256, (32, 32, 3, 40), dtype=np.uint8),
+            "y": rng.integers(1, 11, (40, 1)).astype(np.uint8),
+        },
+    )
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--backbone", "svhn", "--codes", codes, "--data-root", str(tmp_path),
-                                 "--steps", "2", "--batch-size", "8", "--out", str(out), "--quiet", "--json",
-                                 "--set", "train.figures=false"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "svhn",
+            "--codes",
+            codes,
+            "--data-root",
+            str(tmp_path),
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+            "--quiet",
+            "--json",
+            "--set",
+            "train.figures=false",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     meta = json.loads(runner.invoke(app, ["inspect", str(out), "--json"]).stdout)["metadata"]
     assert meta["codes"] == codes
@@ -174,17 +225,28 @@ def test_train_svhn_with_the_papers_code_layouts(runner, tmp_path, codes, width)
 
 @pytest.mark.parametrize("bounds", [("nan", "2"), ("-inf", "2"), ("1", "1"), ("0", "1e9")])
 def test_traverse_refuses_a_range_that_is_not_two_finite_numbers(runner, tmp_path, bounds):
-    result = runner.invoke(app, ["traverse", str(tmp_path / "no-run"), "--range", *bounds, "--out", str(tmp_path / "t")])
+    result = runner.invoke(
+        app, ["traverse", str(tmp_path / "no-run"), "--range", *bounds, "--out", str(tmp_path / "t")]
+    )
     assert result.exit_code == 2 and "--range takes two different finite numbers" in result.stderr, result.stderr
     assert not (tmp_path / "t").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["sample", "RUN", "--seed", "-1", "--out", "s.png"], "--seed must be a whole number in [0, 4,294,967,295], got -1"),
-    (["traverse", "RUN", "--seed", "4294967296", "--out", "t"], "--seed must be a whole number in [0, 4,294,967,295]"),
-    (["export", "RUN", "EXP", "--seed", "-2"], "--seed must be a whole number in [0, 4,294,967,295], got -2"),
-    (["export", "RUN", "EXP", "--samples", "100000000"], "--samples must be in [1, 10,000], got 100000000"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["sample", "RUN", "--seed", "-1", "--out", "s.png"],
+            "--seed must be a whole number in [0, 4,294,967,295], got -1",
+        ),
+        (
+            ["traverse", "RUN", "--seed", "4294967296", "--out", "t"],
+            "--seed must be a whole number in [0, 4,294,967,295]",
+        ),
+        (["export", "RUN", "EXP", "--seed", "-2"], "--seed must be a whole number in [0, 4,294,967,295], got -2"),
+        (["export", "RUN", "EXP", "--samples", "100000000"], "--samples must be in [1, 10,000], got 100000000"),
+    ],
+)
 def test_seeds_and_sizes_of_the_picture_commands_are_bounded(runner, tmp_path, args, message):
     args = [str(tmp_path / a) if a in ("RUN", "EXP", "s.png", "t") else a for a in args]
     result = runner.invoke(app, args)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infogan_toolkit.assembly import resolve
 from infogan_toolkit import build_config
+from infogan_toolkit.assembly import resolve
 from infogan_toolkit.config import Config, apply_dict, parse_override
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.registry import is_builtin
@@ -121,7 +121,9 @@ def test_each_shipped_config_says_which_regularisers_it_turns_on(host):
     assert len(shipped) >= 12
     for entry in shipped:
         text = Path(entry.obj).read_text()
-        (said,) = [line for line in text.splitlines() if line.startswith("# Regularisers turned on (docs/regularisers.md): ")]
+        (said,) = [
+            line for line in text.splitlines() if line.startswith("# Regularisers turned on (docs/regularisers.md): ")
+        ]
         on = sorted(t.name for t in resolve(build_config(host, entry.name), host).regularisers)
         named = sorted(name for name in host.registries.regularisers.names() if re.search(rf"\b{name}\b", said))
         assert named == on, f"{entry.name}: the comment names {named}, the config turns on {on}"

@@ -1,4 +1,5 @@
-"""The contrastive regulariser (``[loss.contrastive]``, InfoGAN-CR, a built-in regulariser plugin): pairs that share exactly one code,
+"""The contrastive regulariser (``[loss.contrastive]``, InfoGAN-CR, a built-in regulariser plugin): pairs that share
+exactly one code,
 a pair classifier that learns which, G's scheduled weight, checkpoints and exact resume, refusals."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ import json
 
 import pytest
 import torch
+from conftest import TinyBackbone
 from torch import nn
 
 from infogan_toolkit import hookimpl
@@ -18,8 +20,6 @@ from infogan_toolkit.engine.objective import InfoGANObjective
 from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.model import TrainedModel
-
-from conftest import TinyBackbone
 
 
 class TinyPairBackbone(TinyBackbone):
@@ -45,13 +45,24 @@ def pair_host(host):
 
 
 def config(backbone="tiny-pairs", codes="cat4,unif1", weight=1.0, start=0) -> Config:
-    return apply_dict(Config(), {
-        "model": {"backbone": backbone, "codes": codes},
-        "data": {"dataset": "tiny-bars"},
-        "loss": {"contrastive": {"weight": weight, "start": start}},
-        "train": {"batch_size": 32, "steps": 6, "log_every": 2, "checkpoint_every": 3, "device": "cpu", "figures": False,
-                  "sinks": []},
-    }, "test")
+    return apply_dict(
+        Config(),
+        {
+            "model": {"backbone": backbone, "codes": codes},
+            "data": {"dataset": "tiny-bars"},
+            "loss": {"contrastive": {"weight": weight, "start": start}},
+            "train": {
+                "batch_size": 32,
+                "steps": 6,
+                "log_every": 2,
+                "checkpoint_every": 3,
+                "device": "cpu",
+                "figures": False,
+                "sinks": [],
+            },
+        },
+        "test",
+    )
 
 
 def objective(host, cfg: Config) -> InfoGANObjective:
@@ -136,7 +147,9 @@ def test_loss_g_carries_the_weighted_contrastive_term(pair_host):
 
 
 def test_training_teaches_the_classifier_which_code_is_shared(pair_host, tmp_path):
-    cfg = apply_dict(config(codes="cat4,unif1"), {"train": {"steps": 800, "log_every": 50, "checkpoint_every": 800}}, "t")
+    cfg = apply_dict(
+        config(codes="cat4,unif1"), {"train": {"steps": 800, "log_every": 50, "checkpoint_every": 800}}, "t"
+    )
     Trainer(cfg, tmp_path / "r", host=pair_host, progress=False).run()
     logs = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     # two codes: chance is 0.5 and the untrained classifier's cross-entropy is about log 2
@@ -174,7 +187,9 @@ def test_without_the_regulariser_nothing_changes(host, tmp_path):
 
 
 def test_a_backbone_without_a_pair_classifier_is_refused(host, tmp_path):
-    with pytest.raises(ConfigError, match="backbone 'tiny' has no pair classifier, which loss.contrastive needs") as info:
+    with pytest.raises(
+        ConfigError, match="backbone 'tiny' has no pair classifier, which loss.contrastive needs"
+    ) as info:
         Trainer(config(backbone="tiny"), tmp_path / "r", host=host, progress=False)
     assert "\n" not in str(info.value) and not (tmp_path / "r").exists()
 
@@ -186,8 +201,21 @@ def test_one_code_is_refused(pair_host, tmp_path):
 
 @pytest.mark.parametrize("d_norm", ["batch", "spectral"])
 def test_paper_shapes_backbone_builds_a_pair_classifier(host, d_norm):
-    asm = resolve(apply_dict(Config(), {"model": {"backbone": "shapes", "codes": "cat3,unif4",
-                                                  "options": {"width": 4, "layout": "lean", "d_norm": d_norm}}}, "t"), host)
+    asm = resolve(
+        apply_dict(
+            Config(),
+            {
+                "model": {
+                    "backbone": "shapes",
+                    "codes": "cat3,unif4",
+                    "options": {"width": 4, "layout": "lean", "d_norm": d_norm},
+                }
+            },
+            "t",
+        ),
+        host,
+    )
+
     def build(seed: int) -> nn.Module:
         torch.manual_seed(seed)
         return asm.backbone.build_pair_classifier(build_request(asm), len(asm.codes))

@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 
 from infogan_tk_mnist_data import verified_dir
-
 from infogan_toolkit.datasets import DatasetRequest, ImageDataset
 from infogan_toolkit.errors import ConfigError, DataError
 from infogan_toolkit.plugins import PluginHost
@@ -69,7 +68,11 @@ def test_every_builtin_passes_the_conformance_kit(datasets, tmp_path):
 # ---------------------------------------------------------------------------------------------- MNIST
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
     """Write ``array`` (uint8) as an IDX file, the way the MNIST files are made."""
-    payload = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    payload = (
+        bytes([0, 0, 0x08, array.ndim])
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.astype(np.uint8).tobytes()
+    )
     if compress:
         path = path.with_name(path.name + ".gz")
         path.write_bytes(gzip.compress(payload))
@@ -253,7 +256,9 @@ def write_celeba(base: Path) -> None:
     lines = [str(len(CELEBA_SIZES)), " ".join(ATTRIBUTES)]
     lines += [f"{i + 1:06d}.jpg " + "".join(f"{v:3d}" for v in celeba_flags(i)) for i in range(len(CELEBA_SIZES))]
     (base / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
-    (base / "list_eval_partition.txt").write_text("".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate(CELEBA_PARTITION)))
+    (base / "list_eval_partition.txt").write_text(
+        "".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate(CELEBA_PARTITION))
+    )
 
 
 def test_celeba_splits_resize_and_attributes(datasets, tmp_path):
@@ -426,7 +431,9 @@ def test_shapes_deterministic_binary_and_device_local(datasets, shapes):
     again = load(datasets, "shapes", None, split="test").to("cpu").images(index)  # a new instance, the test split
     assert torch.equal(first, again)
     assert shapes.to("cpu") is shapes
-    assert not any(isinstance(v, torch.Tensor) and v.numel() > 1000 for v in vars(shapes).values() if v is not shapes._factors)
+    assert not any(
+        isinstance(v, torch.Tensor) and v.numel() > 1000 for v in vars(shapes).values() if v is not shapes._factors
+    )
 
 
 def test_shapes_position_moves_the_centre_of_mass(shapes):
@@ -568,21 +575,24 @@ def test_glyphs_positions_option_spreads_more_centres_over_the_same_span(dataset
     assert columns(right) - columns(left) == pytest.approx(10.0, abs=0.2)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"sizes": 0}, "'sizes' must be at least 1"),
-    ({"intensities": 0}, "'intensities' must be at least 1"),
-    ({"intensities": 40}, "'intensities' must be at most 32"),
-    ({"min_intensity": 0.0}, "'min_intensity' must be between 0.05 and 0.95"),
-    ({"min_intensity": "dim"}, "'min_intensity' must be a number"),
-    ({"positions": 1}, "'positions' must be at least 2"),
-    ({"positions": 42}, "'positions' must be at most 41"),
-    ({"sizes": 100}, "'sizes' must be at most 32"),
-    ({"sizes": "many"}, "'sizes' must be a whole number"),
-    ({"max_radius": 12}, "'max_radius' must be between 2 and 10"),
-    ({"min_radius": "big"}, "'min_radius' must be a number"),
-    ({"min_radius": 9, "max_radius": 6}, "min_radius \\(9\\) must be below max_radius \\(6\\)"),
-    ({"radius": 6}, "no option 'radius'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"sizes": 0}, "'sizes' must be at least 1"),
+        ({"intensities": 0}, "'intensities' must be at least 1"),
+        ({"intensities": 40}, "'intensities' must be at most 32"),
+        ({"min_intensity": 0.0}, "'min_intensity' must be between 0.05 and 0.95"),
+        ({"min_intensity": "dim"}, "'min_intensity' must be a number"),
+        ({"positions": 1}, "'positions' must be at least 2"),
+        ({"positions": 42}, "'positions' must be at most 41"),
+        ({"sizes": 100}, "'sizes' must be at most 32"),
+        ({"sizes": "many"}, "'sizes' must be a whole number"),
+        ({"max_radius": 12}, "'max_radius' must be between 2 and 10"),
+        ({"min_radius": "big"}, "'min_radius' must be a number"),
+        ({"min_radius": 9, "max_radius": 6}, "min_radius \\(9\\) must be below max_radius \\(6\\)"),
+        ({"radius": 6}, "no option 'radius'"),
+    ],
+)
 def test_glyphs_bad_options_are_refused_in_one_line(datasets, options, message):
     with pytest.raises(ConfigError, match=message) as caught:
         load(datasets, "glyphs", None, options=options)

@@ -31,7 +31,9 @@ def report(result: subprocess.CompletedProcess) -> str:
     return f"deptry exited {result.returncode}:\n{result.stdout}{result.stderr}"
 
 
-@pytest.mark.parametrize("folder", [ROOT, CIRCULAR, MEANINK], ids=["infogan-toolkit", "example-circular", "example-meanink"])
+@pytest.mark.parametrize(
+    "folder", [ROOT, CIRCULAR, MEANINK], ids=["infogan-toolkit", "example-circular", "example-meanink"]
+)
 def test_imports_match_declared_dependencies(folder):
     result = deptry(folder)
     assert result.returncode == 0, report(result)

@@ -107,9 +107,22 @@ def test_the_kit_catches_categories_that_disagree_with_the_traversal_or_the_head
 def run_and_evaluate(host, tmp_path, head: QHead) -> dict:
     host.register(BinaryPlugin(head), "binary-plugin")
     try:
-        cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "bern1,unif1"}, "data": {"dataset": "tiny-bars"},
-                                    "train": {"batch_size": 16, "steps": 2, "checkpoint_every": 2, "device": "cpu",
-                                              "figures": False, "sinks": []}}, "t")
+        cfg = apply_dict(
+            Config(),
+            {
+                "model": {"backbone": "tiny", "codes": "bern1,unif1"},
+                "data": {"dataset": "tiny-bars"},
+                "train": {
+                    "batch_size": 16,
+                    "steps": 2,
+                    "checkpoint_every": 2,
+                    "device": "cpu",
+                    "figures": False,
+                    "sinks": [],
+                },
+            },
+            "t",
+        )
         Trainer(cfg, tmp_path / "run", host=host, progress=False).run()
         model = TrainedModel.load(tmp_path / "run", host=host)
         return evaluate(model, host, samples=32, metrics=["mi", "accuracy"])
@@ -124,6 +137,9 @@ def test_evaluation_counts_the_stated_categories(host, tmp_path):
 
 
 def test_an_evaluation_error_names_the_code_and_its_plugin(host, tmp_path):
-    with pytest.raises(ConfigError, match=r"code c1 \(Bern\(1/2\), kind 'bern' from plugin 'binary-plugin' .*head 'logit'\).*LatentCode.categories") as info:
+    with pytest.raises(
+        ConfigError,
+        match=r"code c1 \(Bern\(1/2\), kind 'bern' from plugin 'binary-plugin' .*head 'logit'\).*LatentCode.categories",
+    ) as info:
         run_and_evaluate(host, tmp_path, BadEstimateHead())
     assert "\n" not in str(info.value)

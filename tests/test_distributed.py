@@ -18,8 +18,15 @@ HERE = Path(__file__).resolve().parent
 @pytest.mark.slow
 def test_two_rank_gloo_job_keeps_ranks_identical(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           str(HERE / "distributed_worker.py"), str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        str(HERE / "distributed_worker.py"),
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = load_file(str(tmp_path / "rank0.safetensors"))
@@ -29,7 +36,7 @@ def test_two_rank_gloo_job_keeps_ranks_identical(tmp_path):
     for key in r0:
         assert torch.equal(r0[key], r1[key]), key
     run = tmp_path / "run"
-    records = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3]  # one writer, no duplicate lines
     state = load_file(str(run / "checkpoints" / "step-0000003.state.safetensors"))
     assert "rng.data.rank0" in state and "rng.data.rank1" in state

@@ -43,11 +43,10 @@ import attrs
 import numpy as np
 import pytest
 import typer.main
+from conftest import write_idx_images, write_idx_labels
 from typer.testing import CliRunner
 
 from infogan_toolkit.cli.app import app
-
-from conftest import write_idx_images, write_idx_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -57,9 +56,21 @@ RUN_PLACEHOLDERS = {"RUN", "RUN_DIR", "RUN_DIR_OR_CKPT", "CKPT"}
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 TRAIN_BUDGET = ["--steps", "2", "--batch-size", "8", "--no-eval", "--quiet"]
 EVAL_BUDGET = ["--samples", "64"] + [
-    arg for pair in ("batch=64", "accuracy_samples=64", "factor_samples=64", "factor_test_samples=32", "mig_bins=5",
-                     "dci_trees=2", "dci_train=0", "factorvae_batch=8", "factorvae_train=32", "factorvae_eval=16",
-                     "factorvae_variance=64") for arg in ("--size", pair)
+    arg
+    for pair in (
+        "batch=64",
+        "accuracy_samples=64",
+        "factor_samples=64",
+        "factor_test_samples=32",
+        "mig_bins=5",
+        "dci_trees=2",
+        "dci_train=0",
+        "factorvae_batch=8",
+        "factorvae_train=32",
+        "factorvae_eval=16",
+        "factorvae_variance=64",
+    )
+    for arg in ("--size", pair)
 ]
 
 
@@ -152,8 +163,11 @@ def plan(line: DocLine) -> Plan:
         command = command.commands[rest.pop(0)]
     needs_args = any(p.required for p in command.params)
     synopsis = any("[" in t or "]" in t for t in rest)
-    unknown = [t for i, t in enumerate(rest) if PLACEHOLDER.match(t) and t not in RUN_PLACEHOLDERS
-               and not (i and rest[i - 1] == "--data-root")]
+    unknown = [
+        t
+        for i, t in enumerate(rest)
+        if PLACEHOLDER.match(t) and t not in RUN_PLACEHOLDERS and not (i and rest[i - 1] == "--data-root")
+    ]
     if synopsis or unknown or _is_group(command) or (needs_args and not rest):
         return Plan(line, "help", tuple(path), tuple(rest), env, stdout_to)
     return Plan(line, "run", tuple(path), tuple(rest), env, stdout_to)
@@ -170,7 +184,9 @@ def test_every_doc_command_line_has_a_rule():
     assert by_text["infogan-tk eval runs/shapes-run --json > scores.json"].stdout_to == "scores.json"
     assert by_text["infogan-tk train --resume RUN [--steps N]"].kind == "help"
     assert by_text["infogan-tk eval"].kind == "help" and by_text["infogan-tk plugins"].kind == "run"
-    assert any(t.startswith("infogan-tk eval RUN --size dci_trees=20 --size dci_train=2000") for t in by_text)  # a span across lines
+    assert any(
+        t.startswith("infogan-tk eval RUN --size dci_trees=20 --size dci_train=2000") for t in by_text
+    )  # a span across lines
     assert not any("research/results" in p.line.source for p in plans)
     assert sum(p.kind == "run" for p in plans) >= 30
     with pytest.raises(ValueError, match="'trian' is not an infogan-tk command"):
@@ -191,8 +207,13 @@ def data_root(tmp_path_factory) -> Path:
         write_idx_images(root / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
         write_idx_labels(root / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
     for split, n in (("train", 24), ("test", 8)):
-        savemat(root / f"{split}_32x32.mat", {"X": rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8),
-                                               "y": rng.integers(1, 11, (n, 1)).astype(np.uint8)})
+        savemat(
+            root / f"{split}_32x32.mat",
+            {
+                "X": rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8),
+                "y": rng.integers(1, 11, (n, 1)).astype(np.uint8),
+            },
+        )
     return root
 
 
@@ -255,7 +276,9 @@ def test_every_doc_command_runs(tmp_path, monkeypatch, data_root, trained_run):
                 options = {t.strip("[]").split("=")[0] for t in p.args if t.strip("[").startswith("--")}
                 missing = sorted(o for o in options if o not in result.stdout)
                 if result.exit_code != 0 or missing:
-                    failures.append(f"{where}: `infogan-tk {' '.join(p.command)} --help` exit {result.exit_code}, lacks {missing}")
+                    failures.append(
+                        f"{where}: `infogan-tk {' '.join(p.command)} --help` exit {result.exit_code}, lacks {missing}"
+                    )
                 continue
             cwd = tmp_path / f"cwd-{index}"
             cwd.mkdir()
@@ -273,7 +296,9 @@ def test_every_doc_command_runs(tmp_path, monkeypatch, data_root, trained_run):
                 args += EVAL_BUDGET
             result = runner.invoke(app, [*p.command, *args], env=p.env)
             if p.command == ("new-plugin",) and result.exit_code == 0:
-                written.add(Path(args[args.index("--dir") + 1] if "--dir" in args else ".").resolve() / f"infogan-tk-{args[0]}")
+                written.add(
+                    Path(args[args.index("--dir") + 1] if "--dir" in args else ".").resolve() / f"infogan-tk-{args[0]}"
+                )
             stdout = result.stdout
             if p.stdout_to:
                 (cwd / p.stdout_to).write_text(stdout)

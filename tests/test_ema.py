@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from infogan_tk_ema import GeneratorAverage
 from infogan_toolkit import hookimpl, load_checkpoint
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.checkpoint import load_tensors, model_path, read_metadata
@@ -18,12 +19,21 @@ from infogan_toolkit.datasets import DatasetRequest
 from infogan_toolkit.engine.trainer import Trainer, build_objective, make_train_step
 from infogan_toolkit.errors import ConfigError, PluginError, ToolkitError
 from infogan_toolkit.extensions import Extension
-from infogan_tk_ema import GeneratorAverage
 
 
 def tiny_config(**train) -> Config:
-    base = {"model": {"backbone": "tiny"}, "train": {"batch_size": 16, "steps": 6, "log_every": 2, "checkpoint_every": 3,
-                                                     "device": "cpu", "figures": False, "sinks": []}}
+    base = {
+        "model": {"backbone": "tiny"},
+        "train": {
+            "batch_size": 16,
+            "steps": 6,
+            "log_every": 2,
+            "checkpoint_every": 3,
+            "device": "cpu",
+            "figures": False,
+            "sinks": [],
+        },
+    }
     base["train"].update(train)
     return apply_dict(Config(), base, "test")
 
@@ -57,7 +67,9 @@ def test_training_is_unchanged_and_the_average_resumes_bit_for_bit(host, tmp_pat
     plain.run()
     Trainer(tiny_config(steps=2 * n, checkpoint_every=n, ema=0.9), tmp_path / "a", host=host, progress=False).run()
     Trainer(tiny_config(steps=n, checkpoint_every=n, ema=0.9), tmp_path / "b", host=host, progress=False).run()
-    resumed = Trainer(tiny_config(steps=2 * n, checkpoint_every=n, ema=0.9), tmp_path / "b", host=host, resume=True, progress=False)
+    resumed = Trainer(
+        tiny_config(steps=2 * n, checkpoint_every=n, ema=0.9), tmp_path / "b", host=host, resume=True, progress=False
+    )
     resumed.run()
     p, a, b = (load_tensors(model_path(tmp_path / d, 2 * n)) for d in ("plain", "a", "b"))
     assert a.keys() == b.keys() and set(a) - set(p) == {k for k in a if k.startswith("ema.")}
@@ -79,15 +91,27 @@ def test_turning_the_average_on_or_off_at_a_resume_says_so_and_takes_effect(host
     n = 3
     Trainer(tiny_config(steps=n, checkpoint_every=n), tmp_path / "on", host=host, progress=False).run()
     console = Console(stderr=True, width=400)
-    Trainer(tiny_config(steps=2 * n, checkpoint_every=n, ema=0.9), tmp_path / "on", host=host, resume=True, progress=False,
-            console=console).run()
+    Trainer(
+        tiny_config(steps=2 * n, checkpoint_every=n, ema=0.9),
+        tmp_path / "on",
+        host=host,
+        resume=True,
+        progress=False,
+        console=console,
+    ).run()
     assert "resuming with extension 'ema', which the checkpoint of step 3 has no state of" in capsys.readouterr().err
     on = load_tensors(model_path(tmp_path / "on", 2 * n))
     assert int(on["ema.n_averaged"]) == n + 1  # started at step 3's weights, then n updates
 
     Trainer(tiny_config(steps=n, checkpoint_every=n, ema=0.9), tmp_path / "off", host=host, progress=False).run()
-    Trainer(tiny_config(steps=2 * n, checkpoint_every=n), tmp_path / "off", host=host, resume=True, progress=False,
-            console=console).run()
+    Trainer(
+        tiny_config(steps=2 * n, checkpoint_every=n),
+        tmp_path / "off",
+        host=host,
+        resume=True,
+        progress=False,
+        console=console,
+    ).run()
     assert "resuming without the checkpoint's ema.* tensors" in capsys.readouterr().err
     path = model_path(tmp_path / "off", 2 * n)
     assert not any(k.startswith("ema.") for k in load_tensors(path))
@@ -152,11 +176,15 @@ def test_a_third_party_extension_is_stepped_saved_and_restored(host, tmp_path):
     host.register(_CounterPlugin(), "counter-plugin")
     try:
         Trainer(tiny_config(steps=3, extensions=["counter"]), tmp_path / "run", host=host, progress=False).run()
-        resumed = Trainer(tiny_config(steps=5, extensions=["counter"]), tmp_path / "run", host=host, resume=True, progress=False)
+        resumed = Trainer(
+            tiny_config(steps=5, extensions=["counter"]), tmp_path / "run", host=host, resume=True, progress=False
+        )
         assert int(resumed.extensions["counter"].module.steps) == 3
         resumed.run()
         assert int(load_tensors(model_path(tmp_path / "run", 5))["counter.steps"]) == 5
-        with pytest.raises(ToolkitError, match=r"unknown extension 'countr' in train.extensions. Did you mean 'counter'"):
+        with pytest.raises(
+            ToolkitError, match=r"unknown extension 'countr' in train.extensions. Did you mean 'counter'"
+        ):
             Trainer(tiny_config(extensions=["countr"]), tmp_path / "bad", host=host, progress=False)
         with pytest.raises(PluginError, match="extension 'stray' offers a generator that is not one of its networks"):
             Trainer(tiny_config(steps=1, extensions=["stray"]), tmp_path / "stray", host=host, progress=False)
@@ -173,8 +201,12 @@ def test_the_average_inside_a_captured_cuda_graph_matches_eager(host, tmp_path):
     steps = 8
     runs, start = {}, {}
     for graph in (False, True):
-        trainer = Trainer(tiny_config(device="cuda", steps=steps, checkpoint_every=steps, cuda_graph=graph, ema=0.8),
-                          tmp_path / f"g{graph}", host=host, progress=False)
+        trainer = Trainer(
+            tiny_config(device="cuda", steps=steps, checkpoint_every=steps, cuda_graph=graph, ema=0.8),
+            tmp_path / f"g{graph}",
+            host=host,
+            progress=False,
+        )
         start[graph] = {k: v.detach().float().cpu().clone() for k, v in trainer.G.state_dict().items()}
         trainer.run()
         if graph:

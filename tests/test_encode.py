@@ -27,7 +27,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_encode_on_the_test_split_gives_evals_accuracy(bars_mnist_run, tmp_path):
     run, root = bars_mnist_run
     out = tmp_path / "enc"
-    result = runner.invoke(app, ["encode", str(run), "--dataset", "mnist", "--data-root", str(root), "--out", str(out), "--json"])
+    result = runner.invoke(
+        app, ["encode", str(run), "--dataset", "mnist", "--data-root", str(root), "--out", str(out), "--json"]
+    )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["rows"] == 64 and summary["split"] == "test"
@@ -41,7 +43,9 @@ def test_encode_on_the_test_split_gives_evals_accuracy(bars_mnist_run, tmp_path)
     matched = unsupervised_accuracy(pred, labels, 10, num_labels=10)["accuracy"]
 
     report = tmp_path / "eval.json"
-    evaluated = runner.invoke(app, ["eval", str(run), "--metrics", "accuracy", "--data-root", str(root), "--out", str(report)])
+    evaluated = runner.invoke(
+        app, ["eval", str(run), "--metrics", "accuracy", "--data-root", str(root), "--out", str(report)]
+    )
     assert evaluated.exit_code == 0, evaluated.stderr
     assert json.loads(report.read_text())["accuracy"]["codes"]["c1"]["accuracy"] == pytest.approx(matched)
 
@@ -58,21 +62,41 @@ def test_heads_describe_what_they_model():
 
     logits = torch.tensor([[0.0, 2.0, -1.0], [3.0, 0.0, 0.0]])
     described = SoftmaxHead().describe(logits)
-    assert described["class"].tolist() == [1, 0] and torch.allclose(described["probabilities"], torch.softmax(logits, 1))
+    assert described["class"].tolist() == [1, 0] and torch.allclose(
+        described["probabilities"], torch.softmax(logits, 1)
+    )
     params = torch.tensor([[0.5, -20.0], [-0.25, 0.5]])  # mean, log std (the second below the floor)
     learned = GaussianHead(learned_std=True, min_log_std=-5.0).describe(params)
     assert learned["mean"].flatten().tolist() == [0.5, -0.25]
-    assert torch.allclose(learned["std"].flatten(), torch.tensor([torch.exp(torch.tensor(-5.0)), torch.exp(torch.tensor(0.5))]))
+    assert torch.allclose(
+        learned["std"].flatten(), torch.tensor([torch.exp(torch.tensor(-5.0)), torch.exp(torch.tensor(0.5))])
+    )
     assert set(GaussianHead(learned_std=False).describe(params[:, :1])) == {"mean"}
 
 
 def test_encode_does_not_depend_on_the_batch(bars_mnist_run, tmp_path):
     run, root = bars_mnist_run
     for batch in (7, 512):
-        result = runner.invoke(app, ["encode", str(run), "--dataset", "mnist", "--data-root", str(root), "--batch", str(batch),
-                                     "--out", str(tmp_path / f"b{batch}")])
+        result = runner.invoke(
+            app,
+            [
+                "encode",
+                str(run),
+                "--dataset",
+                "mnist",
+                "--data-root",
+                str(root),
+                "--batch",
+                str(batch),
+                "--out",
+                str(tmp_path / f"b{batch}"),
+            ],
+        )
         assert result.exit_code == 0, result.stderr
-    with safe_open(str(tmp_path / "b7.safetensors"), framework="pt") as a, safe_open(str(tmp_path / "b512.safetensors"), framework="pt") as b:
+    with (
+        safe_open(str(tmp_path / "b7.safetensors"), framework="pt") as a,
+        safe_open(str(tmp_path / "b512.safetensors"), framework="pt") as b,
+    ):
         assert sorted(a.keys()) == sorted(b.keys())
         for key in a.keys():
             assert torch.allclose(a.get_tensor(key).double(), b.get_tensor(key).double(), atol=1e-6), key
@@ -86,7 +110,7 @@ def test_encode_an_image_folder_names_each_file(bars_mnist_run, tmp_path):
         (folder / label).mkdir(parents=True)
         for i in range(2):
             array = np.zeros((28, 28), dtype=np.uint8)
-            array[8 + 4 * i:12 + 4 * i, 4:24] = 255
+            array[8 + 4 * i : 12 + 4 * i, 4:24] = 255
             Image.fromarray(array).save(folder / label / f"{i}.png")
             names.append(f"{label}/{i}.png")
     result = runner.invoke(app, ["encode", str(run), str(folder), "--out", str(tmp_path / "mine")])

@@ -10,25 +10,36 @@ import signal
 import pytest
 import torch
 
-from infogan_toolkit import hookimpl
+from infogan_toolkit import build_config, hookimpl
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path, read_metadata
-from infogan_toolkit import build_config
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.trainer import NonFiniteLossError, Trainer, build_objective
 from infogan_toolkit.errors import ConfigError
 
 
 def tiny_config(**train) -> Config:
-    base = {"model": {"backbone": "tiny"}, "train": {"batch_size": 16, "steps": 6, "log_every": 2, "checkpoint_every": 3,
-                                                     "device": "cpu", "figures": False, "sinks": []}}
+    base = {
+        "model": {"backbone": "tiny"},
+        "train": {
+            "batch_size": 16,
+            "steps": 6,
+            "log_every": 2,
+            "checkpoint_every": 3,
+            "device": "cpu",
+            "figures": False,
+            "sinks": [],
+        },
+    }
     base["train"].update(train)
     return apply_dict(Config(), base, "test")
 
 
 def _objective(host, info_updates=None, regular_gan=False):
     cfg = tiny_config()
-    cfg = apply_dict(cfg, {"loss": {"regular_gan": regular_gan, **({"info_updates": info_updates} if info_updates else {})}}, "t")
+    cfg = apply_dict(
+        cfg, {"loss": {"regular_gan": regular_gan, **({"info_updates": info_updates} if info_updates else {})}}, "t"
+    )
     return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 
@@ -75,7 +86,7 @@ def test_gan_losses_still_train_d_and_g_in_the_baseline(host):
 def test_training_writes_metrics_checkpoints_and_config(host, tmp_path):
     result = Trainer(tiny_config(), tmp_path / "run", host=host, progress=False).run()
     assert result.step == 6 and not result.interrupted
-    records = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6]
     for key in ("loss_d", "loss_g", "li_c1", "entropy_c1", "li_c2", "img_per_s"):
         assert key in records[-1]
@@ -99,17 +110,27 @@ def test_a_run_without_noise_trains_and_its_generator_reads_the_codes_alone(host
 
 
 def test_keep_last_k_checkpoints(host, tmp_path):
-    Trainer(tiny_config(steps=8, checkpoint_every=2, keep_checkpoints=2), tmp_path / "r", host=host, progress=False).run()
+    Trainer(
+        tiny_config(steps=8, checkpoint_every=2, keep_checkpoints=2), tmp_path / "r", host=host, progress=False
+    ).run()
     assert list_steps(tmp_path / "r") == [6, 8]
 
 
 @pytest.mark.parametrize("d_batch", ["joint", "separate"])
 def test_resume_is_bitwise_exact(host, tmp_path, d_batch):
     n = 4
-    straight = Trainer(tiny_config(steps=2 * n, checkpoint_every=n, d_batch=d_batch), tmp_path / "a", host=host, progress=False)
+    straight = Trainer(
+        tiny_config(steps=2 * n, checkpoint_every=n, d_batch=d_batch), tmp_path / "a", host=host, progress=False
+    )
     straight.run()
     Trainer(tiny_config(steps=n, checkpoint_every=n, d_batch=d_batch), tmp_path / "b", host=host, progress=False).run()
-    resumed = Trainer(tiny_config(steps=2 * n, checkpoint_every=n, d_batch=d_batch), tmp_path / "b", host=host, resume=True, progress=False)
+    resumed = Trainer(
+        tiny_config(steps=2 * n, checkpoint_every=n, d_batch=d_batch),
+        tmp_path / "b",
+        host=host,
+        resume=True,
+        progress=False,
+    )
     assert resumed.step == n
     resumed.run()
     a = load_tensors(model_path(tmp_path / "a", 2 * n))
@@ -123,14 +144,27 @@ def test_batch_norm_refresh_changes_only_the_running_statistics_and_resumes_exac
     n = 4
     plain = Trainer(tiny_config(steps=2 * n, checkpoint_every=n), tmp_path / "plain", host=host, progress=False)
     plain.run()
-    refreshed = Trainer(tiny_config(steps=2 * n, checkpoint_every=n, batch_norm_refresh=3), tmp_path / "a", host=host, progress=False)
+    refreshed = Trainer(
+        tiny_config(steps=2 * n, checkpoint_every=n, batch_norm_refresh=3), tmp_path / "a", host=host, progress=False
+    )
     refreshed.run()
-    Trainer(tiny_config(steps=n, checkpoint_every=n, batch_norm_refresh=3), tmp_path / "b", host=host, progress=False).run()
-    Trainer(tiny_config(steps=2 * n, checkpoint_every=n, batch_norm_refresh=3), tmp_path / "b", host=host, resume=True,
-            progress=False).run()
+    Trainer(
+        tiny_config(steps=n, checkpoint_every=n, batch_norm_refresh=3), tmp_path / "b", host=host, progress=False
+    ).run()
+    Trainer(
+        tiny_config(steps=2 * n, checkpoint_every=n, batch_norm_refresh=3),
+        tmp_path / "b",
+        host=host,
+        resume=True,
+        progress=False,
+    ).run()
     p, a, b = (load_tensors(model_path(tmp_path / d, 2 * n)) for d in ("plain", "a", "b"))
     running = [k for k in a if "running_" in k]
-    assert running and any(k.startswith("generator.") for k in running) and any(k.startswith("discriminator.") for k in running)
+    assert (
+        running
+        and any(k.startswith("generator.") for k in running)
+        and any(k.startswith("discriminator.") for k in running)
+    )
     for key in a:
         assert torch.equal(a[key], b[key]), key  # a resumed run refreshes as a straight one
         if "running_" in key:
@@ -170,7 +204,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(host, tmp_path):
         return stats * float("nan") if calls["n"] >= 5 else stats
 
     trainer.objective.step = poisoned
-    with pytest.raises(NonFiniteLossError, match="NaN or infinite by step 5; stopped, the last good checkpoint is step 4"):
+    with pytest.raises(
+        NonFiniteLossError, match="NaN or infinite by step 5; stopped, the last good checkpoint is step 4"
+    ):
         trainer.run()
     assert list_steps(tmp_path / "r") == [2, 4]
 
@@ -213,7 +249,11 @@ def test_unknown_sink_name_is_refused(host, tmp_path):
 
 
 def test_image_shape_mismatch_fails_before_training(host, tmp_path, mnist_root):
-    flags = {"model": {"backbone": "tiny"}, "data": {"dataset": "mnist", "root": str(mnist_root)}, "train": {"device": "cpu"}}
+    flags = {
+        "model": {"backbone": "tiny"},
+        "data": {"dataset": "mnist", "root": str(mnist_root)},
+        "train": {"device": "cpu"},
+    }
     cfg = build_config(host, None, flags)
     with pytest.raises(ConfigError, match=r"shape \(1, 28, 28\) but backbone 'tiny' needs \(1, 8, 8\)"):
         Trainer(cfg, tmp_path / "r", host=host, progress=False)
@@ -241,7 +281,9 @@ def test_backbone_with_unknown_output_range_is_named(host, tmp_path):
     host.register(BadPlugin(), "bad-range-plugin")
     try:
         cfg = apply_dict(tiny_config(), {"model": {"backbone": "bad-range"}}, "t")
-        with pytest.raises(Exception, match=r"backbone 'bad-range' \(plugin 'bad-range-plugin'\) declares output_range 'sigmoid'"):
+        with pytest.raises(
+            Exception, match=r"backbone 'bad-range' \(plugin 'bad-range-plugin'\) declares output_range 'sigmoid'"
+        ):
             resolve(cfg, host)
     finally:
         host.unregister("bad-range-plugin")

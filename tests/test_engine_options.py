@@ -14,7 +14,11 @@ from infogan_toolkit.checkpoint import load_tensors, model_path, model_tensors
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.cuda_graph import CudaGraphStep
-from infogan_toolkit.engine.devices import ONEDNN_LINEAR_AUTO_MIN_WEIGHTS, apply_precision_switches, onednn_linear_min_weights
+from infogan_toolkit.engine.devices import (
+    ONEDNN_LINEAR_AUTO_MIN_WEIGHTS,
+    apply_precision_switches,
+    onednn_linear_min_weights,
+)
 from infogan_toolkit.engine.linear_kernels import OneDNNLinear, onednn_linear_available
 from infogan_toolkit.engine.trainer import Trainer, build_objective
 from infogan_toolkit.errors import ConfigError, ToolkitError
@@ -26,8 +30,18 @@ CUDA = torch.cuda.is_available()
 
 
 def tiny(**sections) -> Config:
-    base = {"model": {"backbone": "tiny"}, "train": {"batch_size": 16, "steps": 4, "log_every": 2, "checkpoint_every": 4,
-                                                     "device": "cpu", "figures": False, "sinks": []}}
+    base = {
+        "model": {"backbone": "tiny"},
+        "train": {
+            "batch_size": 16,
+            "steps": 4,
+            "log_every": 2,
+            "checkpoint_every": 4,
+            "device": "cpu",
+            "figures": False,
+            "sinks": [],
+        },
+    }
     for section, values in sections.items():
         base.setdefault(section, {}).update(values)
     return apply_dict(Config(), base, "test")
@@ -90,7 +104,12 @@ def test_cuda_graph_makes_adam_capturable(host):
 def test_a_cpu_run_puts_its_linear_layers_where_the_setting_says(host):
     def linear_types(config: Config) -> dict[tuple[int, ...], type]:
         obj = build_objective(resolve(config, host), torch.device("cpu"))
-        return {tuple(m.weight.shape): type(m) for net in (obj.G, obj.D) for m in net.modules() if isinstance(m, torch.nn.Linear)}
+        return {
+            tuple(m.weight.shape): type(m)
+            for net in (obj.G, obj.D)
+            for m in net.modules()
+            if isinstance(m, torch.nn.Linear)
+        }
 
     assert set(linear_types(tiny(train={"linear_kernel": "onednn"})).values()) == {OneDNNLinear}
     assert set(linear_types(tiny(train={"linear_kernel": "torch"})).values()) == {torch.nn.Linear}
@@ -106,7 +125,9 @@ def test_a_cpu_run_puts_its_linear_layers_where_the_setting_says(host):
 def test_onednn_and_torch_linear_layers_train_alike_and_save_alike(host, tmp_path):
     losses = {}
     for kernel in ("torch", "onednn"):
-        Trainer(tiny(train={"linear_kernel": kernel, "log_every": 1}), tmp_path / kernel, host=host, progress=False).run()
+        Trainer(
+            tiny(train={"linear_kernel": kernel, "log_every": 1}), tmp_path / kernel, host=host, progress=False
+        ).run()
         records = [json.loads(line) for line in (tmp_path / kernel / "metrics.jsonl").read_text().splitlines()]
         losses[kernel] = [[r[key] for key in ("loss_d", "loss_g", "loss_info")] for r in records]
     # The same fp32 arithmetic summed in another order: every step's losses agree to rounding
@@ -121,7 +142,9 @@ def test_onednn_and_torch_linear_layers_train_alike_and_save_alike(host, tmp_pat
 # -- CUDA graphs ------------------------------------------------------------------------------------
 @pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without CUDA")
 def test_cuda_graph_without_cuda_is_refused_before_loading_data(host, tmp_path):
-    with pytest.raises(ToolkitError, match="train.cuda_graph needs a CUDA device, but this run is on 'cpu'; set train.cuda_graph=false"):
+    with pytest.raises(
+        ToolkitError, match="train.cuda_graph needs a CUDA device, but this run is on 'cpu'; set train.cuda_graph=false"
+    ):
         Trainer(tiny(train={"cuda_graph": True}), tmp_path / "r", host=host, progress=False)
     assert not (tmp_path / "r").exists()  # refused before anything was written
     with pytest.raises(ToolkitError, match="needs a CUDA device"):
@@ -130,8 +153,24 @@ def test_cuda_graph_without_cuda_is_refused_before_loading_data(host, tmp_path):
 
 @pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without CUDA")
 def test_cli_refuses_cuda_graph_on_cpu_in_one_line(tmp_path, mnist_root):
-    result = CliRunner().invoke(app, ["train", "--config", "mnist", "--data-root", str(mnist_root), "--device", "cpu",
-                                      "--steps", "2", "--out", str(tmp_path / "r"), "--set", "train.cuda_graph=true"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            "mnist",
+            "--data-root",
+            str(mnist_root),
+            "--device",
+            "cpu",
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "train.cuda_graph=true",
+        ],
+    )
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: train.cuda_graph needs a CUDA device") and "Traceback" not in result.stderr
@@ -149,7 +188,9 @@ def test_cuda_graph_training_matches_eager(host, tmp_path, bf16):
     steps = 8
     start = {}
     for graph in (False, True):
-        cfg = tiny(train={"device": "cuda", "steps": steps, "checkpoint_every": steps, "cuda_graph": graph, "bf16": bf16})
+        cfg = tiny(
+            train={"device": "cuda", "steps": steps, "checkpoint_every": steps, "cuda_graph": graph, "bf16": bf16}
+        )
         trainer = Trainer(cfg, tmp_path / f"g{graph}", host=host, progress=False)
         start[graph] = {k: v.detach().float().cpu().clone() for k, v in model_tensors(trainer.G, trainer.D).items()}
         trainer.run()

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
+from infogan_tk_metrics.disentanglement import mig
 from infogan_tk_mnist_data import verified_dir
-
 from infogan_toolkit import hookimpl
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.backbones import InfoDiscriminator
@@ -27,15 +27,31 @@ from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, DataConfig, ModelConfig
 from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, ImageDataset
 from infogan_toolkit.errors import ConfigError
-from infogan_tk_metrics.disentanglement import mig
-from infogan_toolkit.evaluate.report import EvalSizes, Metric, evaluate, factor_represent, factor_representation, point_estimates
+from infogan_toolkit.evaluate.report import (
+    EvalSizes,
+    Metric,
+    evaluate,
+    factor_represent,
+    factor_representation,
+    point_estimates,
+)
 from infogan_toolkit.model import TrainedModel
 
 # Tiny test sizes leave many-valued factors with few rows per class; sklearn says so, rightly, every fit.
 pytestmark = pytest.mark.filterwarnings("ignore:The number of unique classes is greater than 50%:UserWarning")
 
 MNIST_RAW = verified_dir()  # the MNIST copy the toolkit ships
-TRAIN = ["--steps", "2", "--batch-size", "8", "--quiet", "--set", "train.checkpoint_every=2", "--set", "train.figures=false"]
+TRAIN = [
+    "--steps",
+    "2",
+    "--batch-size",
+    "8",
+    "--quiet",
+    "--set",
+    "train.checkpoint_every=2",
+    "--set",
+    "train.figures=false",
+]
 # Small sizes so the whole file stays fast; every one of them must show up in the JSON.
 SHAPES_SIZES = {
     "accuracy_samples": 90,
@@ -76,7 +92,9 @@ def runner() -> CliRunner:
 @pytest.fixture(scope="module")
 def mnist_run(runner, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("eval") / "mnist-run"
-    result = runner.invoke(app, ["train", "--backbone", "mnist", "--data-root", str(MNIST_RAW), "--out", str(run), *TRAIN])
+    result = runner.invoke(
+        app, ["train", "--backbone", "mnist", "--data-root", str(MNIST_RAW), "--out", str(run), *TRAIN]
+    )
     assert result.exit_code == 0, result.stderr
     return run
 
@@ -169,22 +187,55 @@ def test_explicit_metric_the_dataset_cannot_serve_is_one_line_error(runner, mnis
 def test_data_root_flag_overrides_the_checkpoint(runner, mnist_run, tmp_path):
     missing = tmp_path / "no-such-dir"
     line = one_line_error(
-        runner.invoke(app, ["eval", str(mnist_run), "--metrics", "accuracy", "--data-root", str(missing), "--device", "cpu",
-                            "--out", str(tmp_path / "e.json")])
+        runner.invoke(
+            app,
+            [
+                "eval",
+                str(mnist_run),
+                "--metrics",
+                "accuracy",
+                "--data-root",
+                str(missing),
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "e.json"),
+            ],
+        )
     )
     assert str(missing) in line
 
 
 def test_split_val_reads_the_validation_split_for_choices(runner, mnist_run, tmp_path):
     out = tmp_path / "val.json"
-    done = runner.invoke(app, ["eval", str(mnist_run), "--metrics", "accuracy", "--split", "val", "--device", "cpu",
-                               "--size", "accuracy_samples=500", "--out", str(out), "--json"])
+    done = runner.invoke(
+        app,
+        [
+            "eval",
+            str(mnist_run),
+            "--metrics",
+            "accuracy",
+            "--split",
+            "val",
+            "--device",
+            "cpu",
+            "--size",
+            "accuracy_samples=500",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert done.exit_code == 0, done.stderr
     report = json.loads(out.read_text())
     assert report["dataset"]["split"] == "val" and report["dataset"]["size"] == 10000
     assert report["accuracy"]["split"] == "val" and report["accuracy"]["samples"] == 500
-    line = one_line_error(runner.invoke(app, ["eval", str(mnist_run), "--metrics", "accuracy", "--split", "vall", "--device", "cpu",
-                                                "--out", str(out)]))
+    line = one_line_error(
+        runner.invoke(
+            app,
+            ["eval", str(mnist_run), "--metrics", "accuracy", "--split", "vall", "--device", "cpu", "--out", str(out)],
+        )
+    )
     assert "no split 'vall'" in line and "val" in line
 
 
@@ -229,7 +280,18 @@ def test_same_seed_same_numbers(runner, shapes_run, tmp_path):
     outs = []
     for i in range(2):
         out = tmp_path / f"e{i}.json"
-        args = ["eval", str(shapes_run), "--metrics", "mi,accuracy", "--samples", "64", "--seed", "5", "--out", str(out)]
+        args = [
+            "eval",
+            str(shapes_run),
+            "--metrics",
+            "mi,accuracy",
+            "--samples",
+            "64",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+        ]
         result = runner.invoke(app, args + ["--size", "accuracy_samples=40", "--device", "cpu"])
         assert result.exit_code == 0, result.stderr
         outs.append(json.loads(out.read_text()))
@@ -250,7 +312,9 @@ def test_bad_size_key_suggests(runner, shapes_run):
 
 
 def test_negative_seed_is_one_line(runner, shapes_run):
-    line = one_line_error(runner.invoke(app, ["eval", str(shapes_run), "--metrics", "mi", "--seed", "-1", "--device", "cpu"]))
+    line = one_line_error(
+        runner.invoke(app, ["eval", str(shapes_run), "--metrics", "mi", "--seed", "-1", "--device", "cpu"])
+    )
     assert "--seed" in line
 
 
@@ -346,9 +410,13 @@ class OracleQ(nn.Module):
 def oracle(host):
     host.register(OracleGridPlugin(), "oracle-grid-plugin")
     try:
-        assembly = resolve(Config(model=ModelConfig(backbone="tiny", codes="cat3,unif1"), data=DataConfig(dataset="oracle-grid")), host)
+        assembly = resolve(
+            Config(model=ModelConfig(backbone="tiny", codes="cat3,unif1"), data=DataConfig(dataset="oracle-grid")), host
+        )
         disc = InfoDiscriminator(nn.Flatten(), nn.Linear(64, 1), OracleQ())
-        model = TrainedModel(assembly, OracleGenerator(assembly.config.model.noise_dim), disc.eval(), {"step": "7"}, torch.device("cpu"))
+        model = TrainedModel(
+            assembly, OracleGenerator(assembly.config.model.noise_dim), disc.eval(), {"step": "7"}, torch.device("cpu")
+        )
         yield model, host
     finally:
         host.unregister("oracle-grid-plugin")
@@ -357,8 +425,14 @@ def oracle(host):
 def test_oracle_model_gets_the_known_answers(oracle):
     model, host = oracle
     sizes = EvalSizes(
-        factor_samples=150, factor_test_samples=60, dci_trees=5, factorvae_batch=12, factorvae_train=40,
-        factorvae_eval=40, factorvae_variance=100, batch=32,
+        factor_samples=150,
+        factor_test_samples=60,
+        dci_trees=5,
+        factorvae_batch=12,
+        factorvae_train=40,
+        factorvae_eval=40,
+        factorvae_variance=100,
+        batch=32,
     )
     report = evaluate(model, host, samples=300, seed=1, sizes=sizes)
     json.dumps(report)  # JSON-ready, without a default= hook
@@ -386,7 +460,9 @@ def test_explicit_metrics_refused_when_not_applicable(oracle, monkeypatch):
     monkeypatch.setattr(OracleGrid, "factor_grid", False)
     with pytest.raises(ConfigError, match="'factorvae' cannot run.*factor grid"):
         evaluate(model, host, samples=10, metrics={"factorvae"})
-    report = evaluate(model, host, samples=10, metrics=None, sizes=EvalSizes(factor_samples=30, factor_test_samples=15, dci_trees=2))
+    report = evaluate(
+        model, host, samples=10, metrics=None, sizes=EvalSizes(factor_samples=30, factor_test_samples=15, dci_trees=2)
+    )
     assert "factor grid" in report["skipped"]["factorvae"] and "mig" in report
 
 
@@ -425,11 +501,19 @@ def test_a_third_party_metric_runs_with_the_built_ins_and_shares_their_represent
     model, host = oracle
     host.register(_MetricPlugin(), "metric-plugin")
     try:
-        sizes = EvalSizes(factor_samples=40, factor_test_samples=20, dci_trees=2, factorvae_train=10, factorvae_eval=10,
-                          factorvae_variance=50, batch=16)
+        sizes = EvalSizes(
+            factor_samples=40,
+            factor_test_samples=20,
+            dci_trees=2,
+            factorvae_train=10,
+            factorvae_eval=10,
+            factorvae_variance=50,
+            batch=16,
+        )
         report = evaluate(model, host, samples=50, seed=3, sizes=sizes)
-        assert [k for k in report if k in ("mi", "accuracy", "representation", "mig", "sap", "dci", "factorvae", "spread")] == [
-            "mi", "accuracy", "representation", "mig", "sap", "dci", "factorvae", "spread"]
+        assert [
+            k for k in report if k in ("mi", "accuracy", "representation", "mig", "sap", "dci", "factorvae", "spread")
+        ] == ["mi", "accuracy", "representation", "mig", "sap", "dci", "factorvae", "spread"]
         assert report["skipped"] == {"never": "never today"}
         assert set(report["spread"]["std"]) == {"c1", "c2"} and report["spread"]["std"]["c1"] > 0
         assert "representation" in report["seconds"] and "spread" in report["seconds"]
@@ -452,4 +536,6 @@ def test_the_built_in_mig_is_the_function_on_the_shared_representation(oracle):
     rows = np.random.default_rng((2, 2)).integers(0, len(data), size=80)
     rep, _ = point_estimates(model.codes, model.infer(data.images(torch.as_tensor(rows)), 16))
     factors = data.factors[torch.as_tensor(rows)].numpy()
-    assert {k: v for k, v in report["mig"].items() if k not in ("num_bins", "rows")} == mig(rep[:60], factors[:60], num_bins=20)
+    assert {k: v for k, v in report["mig"].items() if k not in ("num_bins", "rows")} == mig(
+        rep[:60], factors[:60], num_bins=20
+    )

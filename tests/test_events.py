@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from infogan_toolkit import hookimpl
-from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.callbacks import Callback
+from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import ToolkitError
 
@@ -58,15 +58,35 @@ def events(host):
 
 
 def tiny(**train) -> Config:
-    return apply_dict(Config(), {"model": {"backbone": "tiny"}, "data": {"dataset": "tiny-bars"},
-                                 "train": {"batch_size": 8, "steps": 4, "log_every": 2, "checkpoint_every": 4, "device": "cpu",
-                                           "sinks": [], **train}}, "t")
+    return apply_dict(
+        Config(),
+        {
+            "model": {"backbone": "tiny"},
+            "data": {"dataset": "tiny-bars"},
+            "train": {
+                "batch_size": 8,
+                "steps": 4,
+                "log_every": 2,
+                "checkpoint_every": 4,
+                "device": "cpu",
+                "sinks": [],
+                **train,
+            },
+        },
+        "t",
+    )
 
 
 def test_callbacks_see_every_event_in_order_and_a_failing_one_is_turned_off(events, tmp_path, capfd):
     host, seen = events
     Trainer(tiny(figures=False), tmp_path / "run", host=host, progress=False).run()
-    assert seen == [("start", "run", False), ("log", 2, True), ("log", 4, True), ("checkpoint", 4, True), ("end", 4, False)]
+    assert seen == [
+        ("start", "run", False),
+        ("log", 2, True),
+        ("log", 4, True),
+        ("checkpoint", 4, True),
+        ("end", 4, False),
+    ]
     err = capfd.readouterr().err
     assert err.count("callback 'broken' failed in on_log and is turned off: RuntimeError: disk on fire") == 1
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 2  # the metrics log is unaffected
@@ -77,14 +97,20 @@ def test_train_callbacks_chooses_and_an_unknown_name_is_refused(events, tmp_path
     Trainer(tiny(callbacks=["recorder"], figures=True), tmp_path / "only", host=host, progress=False).run()
     assert [s[0] for s in seen] == ["start", "log", "log", "checkpoint", "end"]
     assert not (tmp_path / "only" / "figures").exists()  # the figures callback was not chosen
-    with pytest.raises(ToolkitError, match=r"(?i)unknown callback 'recordr' in train.callbacks. Did you mean 'recorder'"):
+    with pytest.raises(
+        ToolkitError, match=r"(?i)unknown callback 'recordr' in train.callbacks. Did you mean 'recorder'"
+    ):
         Trainer(tiny(callbacks=["recordr"]), tmp_path / "bad", host=host, progress=False)
     assert not (tmp_path / "bad").exists()
 
 
 def test_the_figures_callback_draws_at_checkpoints_unless_turned_off(host, tmp_path):
     Trainer(tiny(figures=True), tmp_path / "on", host=host, progress=False).run()
-    assert sorted(p.name for p in (tmp_path / "on" / "figures").iterdir()) == ["information.png", "samples-0000004.png", "traversal-0000004.png"]
+    assert sorted(p.name for p in (tmp_path / "on" / "figures").iterdir()) == [
+        "information.png",
+        "samples-0000004.png",
+        "traversal-0000004.png",
+    ]
     Trainer(tiny(figures=False), tmp_path / "off", host=host, progress=False).run()
     assert not (tmp_path / "off" / "figures").exists()
 

@@ -19,7 +19,9 @@ DIST = "infogan-tk-circular"
 try:
     metadata.distribution(DIST)
 except metadata.PackageNotFoundError:
-    pytest.skip(f"{DIST} is not installed; run: pip install --no-deps -e plugins/example-circular", allow_module_level=True)
+    pytest.skip(
+        f"{DIST} is not installed; run: pip install --no-deps -e plugins/example-circular", allow_module_level=True
+    )
 
 
 @pytest.fixture(scope="module")

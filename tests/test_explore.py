@@ -28,10 +28,38 @@ from typer.testing import CliRunner
 
 from infogan_toolkit.cli.app import app
 
-TRAIN = ["--backbone", "glyphs", "--dataset", "glyphs", "--codes", "cat3,unif1,circ1", "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval",
-         "--set", "train.figures=false", "--set", "model.noise_dim=0"]
-EVAL = ["--metrics", "mi,accuracy,mig", "--samples", "64", "--size", "accuracy_samples=64", "--size", "factor_samples=64",
-        "--size", "factor_test_samples=32", "--size", "batch=64"]
+TRAIN = [
+    "--backbone",
+    "glyphs",
+    "--dataset",
+    "glyphs",
+    "--codes",
+    "cat3,unif1,circ1",
+    "--steps",
+    "2",
+    "--batch-size",
+    "8",
+    "--quiet",
+    "--no-eval",
+    "--set",
+    "train.figures=false",
+    "--set",
+    "model.noise_dim=0",
+]
+EVAL = [
+    "--metrics",
+    "mi,accuracy,mig",
+    "--samples",
+    "64",
+    "--size",
+    "accuracy_samples=64",
+    "--size",
+    "factor_samples=64",
+    "--size",
+    "factor_test_samples=32",
+    "--size",
+    "batch=64",
+]
 CLI = Path(sys.executable).with_name("infogan-tk")
 ADDRESS = re.compile(r"explore: (http://127\.0\.0\.1:\d+/)")
 
@@ -50,13 +78,19 @@ def run(tmp_path_factory) -> Path:
 
 def command(*args: str) -> list[str]:
     """The console script as a user runs it."""
-    return [str(CLI), *args] if CLI.is_file() else [sys.executable, "-c", "from infogan_toolkit.cli.entry import main; main()", *args]
+    return (
+        [str(CLI), *args]
+        if CLI.is_file()
+        else [sys.executable, "-c", "from infogan_toolkit.cli.entry import main; main()", *args]
+    )
 
 
 @contextmanager
 def explore_server(*args: str, pattern: re.Pattern = ADDRESS):
     """Start `infogan-tk explore ARGS --port 0`, wait for its address, yield (address, stderr lines); stop it after."""
-    proc = subprocess.Popen(command("explore", *args, "--port", "0"), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        command("explore", *args, "--port", "0"), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
     lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
@@ -87,12 +121,18 @@ def server(run):
         yield address
 
 
-def call(address: str, path: str, body: bytes | dict | None = None, headers: dict | None = None) -> tuple[int, dict | str]:
+def call(
+    address: str, path: str, body: bytes | dict | None = None, headers: dict | None = None
+) -> tuple[int, dict | str]:
     """One HTTP request; (status, JSON or text)."""
     data = json.dumps(body).encode() if isinstance(body, dict) else body
     kind = "application/json" if isinstance(body, dict) else "application/octet-stream"
-    request = urllib.request.Request(address.rstrip("/") + path, data=data, headers={"Content-Type": kind, **(headers or {})},
-                                     method="POST" if body is not None else "GET")
+    request = urllib.request.Request(
+        address.rstrip("/") + path,
+        data=data,
+        headers={"Content-Type": kind, **(headers or {})},
+        method="POST" if body is not None else "GET",
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             status, text = response.status, response.read().decode()
@@ -112,14 +152,18 @@ def png_of(uri: str) -> bytes:
 # ------------------------------------------------------------------------------------ the API
 def test_page_describes_every_code_with_its_declared_control(server):
     status, page = call(server, "/")
-    assert status == 200 and "<script src=\"/page.js\"" in page
+    assert status == 200 and '<script src="/page.js"' in page
     status, info = call(server, "/api/model")
     assert status == 200
     controls = {c["name"]: c["control"] for c in info["codes"]}
     assert controls["c1"] == {"kind": "choice", "labels": ["0", "1", "2"]}
     assert controls["c2"]["kind"] == "range" and controls["c2"]["low"] == -2 and controls["c2"]["prior"] == [-1, 1]
     # The example plugin's circular code declares its own range: once round the circle.
-    assert controls["c3"]["kind"] == "range" and controls["c3"]["wraps"] and controls["c3"]["high"] == pytest.approx(6.2832, abs=1e-4)
+    assert (
+        controls["c3"]["kind"] == "range"
+        and controls["c3"]["wraps"]
+        and controls["c3"]["high"] == pytest.approx(6.2832, abs=1e-4)
+    )
 
 
 def test_a_moved_control_changes_the_image_and_q_reads_that_very_image(server):
@@ -140,10 +184,12 @@ def test_a_moved_control_changes_the_image_and_q_reads_that_very_image(server):
 
 
 def test_bad_requests_get_a_message_and_the_server_goes_on(server):
-    for body, words in [({"seed": 1, "values": [7, 0, 0]}, "category from 0 to 2"),
-                        ({"seed": -1, "values": [0, 0, 0]}, "'seed' must be"),
-                        ({"seed": 1, "values": [0, "x", 0]}, "must be a number"),
-                        ({"seed": 1, "values": [0, 0]}, "list of 3 numbers")]:
+    for body, words in [
+        ({"seed": 1, "values": [7, 0, 0]}, "category from 0 to 2"),
+        ({"seed": -1, "values": [0, 0, 0]}, "'seed' must be"),
+        ({"seed": 1, "values": [0, "x", 0]}, "must be a number"),
+        ({"seed": 1, "values": [0, 0]}, "list of 3 numbers"),
+    ]:
         status, answer = call(server, "/api/render", body)
         assert status == 400 and words in answer["error"], answer
     status, answer = call(server, "/api/render", b"{not json")
@@ -157,10 +203,16 @@ def test_bad_requests_get_a_message_and_the_server_goes_on(server):
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that declares ``width`` x ``height`` gray pixels and holds almost none of them."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_hostile_uploads_get_a_clear_message(server):
@@ -184,18 +236,25 @@ def test_hostile_uploads_get_a_clear_message(server):
 
 
 def test_a_non_loopback_host_is_warned_about(run):
-    with explore_server(str(run), "--host", "0.0.0.0", pattern=re.compile(r"explore: (http://0\.0\.0\.0:\d+/)")) as (_, lines):
+    with explore_server(str(run), "--host", "0.0.0.0", pattern=re.compile(r"explore: (http://0\.0\.0\.0:\d+/)")) as (
+        _,
+        lines,
+    ):
         assert any(line.startswith("warning: listening on 0.0.0.0") for line in lines), lines
 
 
 def test_bad_flags_and_a_missing_extra_are_one_line(run, tmp_path):
-    result = subprocess.run(command("explore", str(run), "--port", "70000"), check=False, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        command("explore", str(run), "--port", "70000"), check=False, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "error: --port must be from 0 to 65535 (0: any free port), got 70000"]
+        "error: --port must be from 0 to 65535 (0: any free port), got 70000"
+    ]
     # Without the extra's packages (hidden from this interpreter): one line naming the extra.
     hide = "import sys; sys.modules['uvicorn'] = None; from infogan_toolkit.cli.entry import main; main()"
-    result = subprocess.run([sys.executable, "-c", hide, "explore", str(run)], check=False, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "explore", str(run)], check=False, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "error: infogan-tk explore needs uvicorn: pip install 'infogan-toolkit[explore]'"
 
@@ -207,7 +266,9 @@ def test_report_is_one_self_contained_file(run, tmp_path):
     assert result.exit_code == 0, result.stderr
     page = out.read_text()
     assert "<script" not in page and not re.search(r"""(src|href)=["']?(https?:|//|/)""", page)
-    assert page.count("data:image/png;base64,") >= 3 + 1 + 1 + 2  # strips, a point, samples, a data-set image and its regeneration
+    assert (
+        page.count("data:image/png;base64,") >= 3 + 1 + 1 + 2
+    )  # strips, a point, samples, a data-set image and its regeneration
     for code in ("c1", "c2", "c3"):
         assert f"traversal of {code}" in page
     assert "Information between each code and each factor" in page and "pos_x" in page
@@ -219,13 +280,21 @@ def _browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
-        pytest.skip("no Chromium and chromedriver on this machine (Debian: apt-get install -y chromium chromium-driver)")
+        pytest.skip(
+            "no Chromium and chromedriver on this machine (Debian: apt-get install -y chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1100"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1300,1100",
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 
@@ -250,7 +319,9 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         slider.send_keys(Keys.END)
         wait.until(lambda b: image.get_attribute("src") != before)
         wait.until(lambda b: b.find_element(By.ID, "q-c2").text != read_before)
-        assert browser.find_element(By.CSS_SELECTOR, "#q-c2 td:nth-child(2)").text == "2"  # the slider's end, beside Q's reading
+        assert (
+            browser.find_element(By.CSS_SELECTOR, "#q-c2 td:nth-child(2)").text == "2"
+        )  # the slider's end, beside Q's reading
 
         # The circular code's slider is built from what its plugin declares.
         circle = browser.find_element(By.CSS_SELECTOR, "input[type=range][data-code=c3]")
@@ -286,12 +357,23 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert "Information between each code and each factor" in browser.find_element(By.ID, "evaluation").text
         # Its cells are coloured: the page's Content-Security-Policy lets the fragment's style attributes through.
         shades = browser.execute_script(
-            "return [...document.querySelectorAll('#evaluation table.heat td')].map((td) => getComputedStyle(td).backgroundColor)")
+            "return [...document.querySelectorAll('#evaluation table.heat td')].map((td) => "
+            "getComputedStyle(td).backgroundColor)"
+        )
         assert shades and all(s.startswith("rgb(") for s in shades), shades
         browser.save_screenshot(str(tmp_path / "explore.png"))
-        # Script errors and policy violations fail the test; Chrome also logs the refused junk upload's 400, which is expected.
-        errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"
-                  and not (e.get("source") == "network" and "/api/encode" in e.get("message", "") and "status of 400" in e["message"])]
+        # Script errors and policy violations fail the test; Chrome also logs the refused junk upload's 400, which is
+        # expected.
+        errors = [
+            e
+            for e in browser.get_log("browser")
+            if e.get("level") == "SEVERE"
+            and not (
+                e.get("source") == "network"
+                and "/api/encode" in e.get("message", "")
+                and "status of 400" in e["message"]
+            )
+        ]
         assert not errors, errors
     finally:
         browser.quit()
@@ -304,4 +386,6 @@ def test_the_exported_card_links_its_report(run, tmp_path):
     assert "report.html" in json.loads(result.stdout)["files"]
     assert "[report.html](report.html)" in (folder / "README.md").read_text()
     page = (folder / "report.html").read_text()
-    assert "<script" not in page and "traversal of c3" in page and "Information between each code and each factor" in page
+    assert (
+        "<script" not in page and "traversal of c3" in page and "Information between each code and each factor" in page
+    )

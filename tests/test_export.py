@@ -24,7 +24,18 @@ from infogan_toolkit.cli.app import app
 from infogan_toolkit.errors import CheckpointError, PluginError, ToolkitError
 from infogan_toolkit.evaluate.factor_map import factor_map
 
-TRAIN = ["--steps", "2", "--batch-size", "8", "--quiet", "--no-eval", "--set", "train.checkpoint_every=2", "--set", "train.figures=false"]
+TRAIN = [
+    "--steps",
+    "2",
+    "--batch-size",
+    "8",
+    "--quiet",
+    "--no-eval",
+    "--set",
+    "train.checkpoint_every=2",
+    "--set",
+    "train.figures=false",
+]
 EVAL_SIZES = {"accuracy_samples": 64, "factor_samples": 64, "factor_test_samples": 32, "batch": 64}
 HUB_ID = "someone/infogan-mnist"
 
@@ -82,8 +93,16 @@ def test_round_trip_gives_bit_identical_samples(run, exported):
 def test_folder_holds_the_weights_metadata_card_and_pictures(exported, run):
     codes = [c.name for c in load_checkpoint(run).codes]
     names = sorted(p.name for p in exported.iterdir())
-    assert names == sorted(["README.md", "metadata.json", "model.safetensors", "report.html", "samples.png",
-                            *[f"traversal-{c}.png" for c in codes]])
+    assert names == sorted(
+        [
+            "README.md",
+            "metadata.json",
+            "model.safetensors",
+            "report.html",
+            "samples.png",
+            *[f"traversal-{c}.png" for c in codes],
+        ]
+    )
     record = json.loads((exported / "metadata.json").read_text())
     assert record["format"] == "infogan-tk-export/1" and record["metadata"]["step"] == "2"
     assert record["metadata"]["config"]["model"]["backbone"] == "mnist" and record["samples"]["n"] == 16
@@ -120,7 +139,9 @@ def test_card_of_an_evaluated_run_gives_its_numbers_and_what_each_code_controls(
     result = runner.invoke(app, ["train", "--config", "shapes", "--out", str(evaluated), *TRAIN])
     assert result.exit_code == 0, result.stderr
     sizes = [arg for k, v in EVAL_SIZES.items() for arg in ("--size", f"{k}={v}")]
-    result = runner.invoke(app, ["eval", str(evaluated), "--metrics", "mi,accuracy,mig", "--samples", "64", "--json", *sizes])
+    result = runner.invoke(
+        app, ["eval", str(evaluated), "--metrics", "mi,accuracy,mig", "--samples", "64", "--json", *sizes]
+    )
     assert result.exit_code == 0, result.stderr
     evaluation = json.loads((evaluated / "eval.json").read_text())
     folder = tmp_path / "model"
@@ -183,12 +204,18 @@ def test_a_hub_id_without_the_hub_client_is_a_one_line_error(runner, run, tmp_pa
 def test_a_hub_id_offline_is_a_one_line_error(tmp_path):
     pytest.importorskip("huggingface_hub")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    code = ("import infogan_toolkit\nfrom infogan_toolkit.errors import ToolkitError\n"
-            f"try:\n    infogan_toolkit.from_pretrained({HUB_ID!r})\nexcept ToolkitError as exc:\n    print(exc)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    code = (
+        "import infogan_toolkit\nfrom infogan_toolkit.errors import ToolkitError\n"
+        f"try:\n    infogan_toolkit.from_pretrained({HUB_ID!r})\nexcept ToolkitError as exc:\n    print(exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"could not download '{HUB_ID}' on the Hugging Face Hub"), proc.stdout
+    assert len(lines) == 1 and lines[0].startswith(f"could not download '{HUB_ID}' on the Hugging Face Hub"), (
+        proc.stdout
+    )
     assert "HF_HUB_OFFLINE=1" in lines[0]
 
 
@@ -202,11 +229,15 @@ def test_a_hub_id_downloaded_before_loads_offline_from_the_cache(exported, run, 
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    code = ("import infogan_toolkit, torch\n"
-            f"m = infogan_toolkit.from_pretrained({HUB_ID!r})\n"
-            f"want = infogan_toolkit.load_checkpoint({str(run)!r}).sample(16, seed=0)[0]\n"
-            "print(m.step, torch.equal(m.sample(16, seed=0)[0], want))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    code = (
+        "import infogan_toolkit, torch\n"
+        f"m = infogan_toolkit.from_pretrained({HUB_ID!r})\n"
+        f"want = infogan_toolkit.load_checkpoint({str(run)!r}).sample(16, seed=0)[0]\n"
+        "print(m.step, torch.equal(m.sample(16, seed=0)[0], want))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["2", "True"]
 
@@ -231,7 +262,9 @@ def test_a_non_empty_folder_is_refused_unless_forced(runner, run, tmp_path):
     result = runner.invoke(app, ["export", str(run), str(folder), "--force", "--samples", "4"])
     assert result.exit_code == 0, result.stderr
     assert (folder / "notes.txt").read_text() == "mine" and not (folder / "traversal-c9.png").exists()
-    assert torch.equal(infogan_toolkit.from_pretrained(folder).sample(4, seed=1)[0], load_checkpoint(run).sample(4, seed=1)[0])
+    assert torch.equal(
+        infogan_toolkit.from_pretrained(folder).sample(4, seed=1)[0], load_checkpoint(run).sample(4, seed=1)[0]
+    )
     file = tmp_path / "a-file"
     file.write_text("x")
     assert "is a file" in one_line_error(runner.invoke(app, ["export", str(run), str(file), "--force"]))
@@ -240,7 +273,9 @@ def test_a_non_empty_folder_is_refused_unless_forced(runner, run, tmp_path):
 def test_writing_follows_no_symbolic_link(runner, run, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
-    victims = {name: outside / f"victim-{name}" for name in ("README.md", "model.safetensors", "samples.png", "metadata.json")}
+    victims = {
+        name: outside / f"victim-{name}" for name in ("README.md", "model.safetensors", "samples.png", "metadata.json")
+    }
     folder = tmp_path / "model"
     folder.mkdir()
     for name, victim in victims.items():

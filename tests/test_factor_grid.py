@@ -62,8 +62,14 @@ def test_a_plugin_built_on_it_passes_the_conformance_kit():
         ({"factor_names": ("x", "x"), "factor_sizes": (6, 3)}, "distinct non-empty strings"),
         ({"factor_names": ("x", "w"), "factor_sizes": (6, 0)}, "positive ints"),
         ({"label_factor": "colour"}, "label_factor 'colour' is not a factor name; use one of x, width"),
-        ({"render": lambda f: torch.zeros(len(f), 1, 8, 8)}, "render must return uint8 images (n, C, H, W), got torch.float32"),
-        ({"render": lambda f: torch.zeros(2, 1, 8, 8, dtype=torch.uint8)}, "render returned 2 images for 1 factor rows"),
+        (
+            {"render": lambda f: torch.zeros(len(f), 1, 8, 8)},
+            "render must return uint8 images (n, C, H, W), got torch.float32",
+        ),
+        (
+            {"render": lambda f: torch.zeros(2, 1, 8, 8, dtype=torch.uint8)},
+            "render returned 2 images for 1 factor rows",
+        ),
         ({"image_shape": (1, 16, 16)}, "render draws (1, 8, 8) images but image_shape is (1, 16, 16)"),
     ],
 )

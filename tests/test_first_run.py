@@ -23,8 +23,28 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_the_glyphs_run_ends_with_a_summary_and_labelled_figures(tmp_path):
     run = tmp_path / "run"
-    done = _cli("train", "--backbone", "glyphs", "--dataset", "glyphs", "--codes", "cat3,unif3", "--set", "model.noise_dim=0", "--steps", "40", "--batch-size", "16", "--out", str(run),
-                "--set", "train.checkpoint_every=20", "--set", "train.log_every=20", cwd=tmp_path)
+    done = _cli(
+        "train",
+        "--backbone",
+        "glyphs",
+        "--dataset",
+        "glyphs",
+        "--codes",
+        "cat3,unif3",
+        "--set",
+        "model.noise_dim=0",
+        "--steps",
+        "40",
+        "--batch-size",
+        "16",
+        "--out",
+        str(run),
+        "--set",
+        "train.checkpoint_every=20",
+        "--set",
+        "train.log_every=20",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stderr
     assert "done: step 40 of 40" in out
@@ -49,7 +69,9 @@ def test_the_glyphs_run_ends_with_a_summary_and_labelled_figures(tmp_path):
     assert sheet.info["Title"] == "run, step 40"
     captions = sheet.info["Description"].splitlines()
     assert [c.split(" ")[0] for c in captions] == ["c1", "c2", "c3", "c4"]
-    assert captions[0].startswith("c1 Cat(3): category 0 to 2") and captions[1].startswith("c2 Unif(-1,1): value -2.00 to +2.00")
+    assert captions[0].startswith("c1 Cat(3): category 0 to 2") and captions[1].startswith(
+        "c2 Unif(-1,1): value -2.00 to +2.00"
+    )
 
     traversals = tmp_path / "traversals"
     shown = _cli("traverse", str(run), "--code", "c2", "--range", "-1", "1", "--out", str(traversals), cwd=tmp_path)

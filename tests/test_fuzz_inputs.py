@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import attrs
 import pytest
 import torch
+from conftest import install_fake
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
-
-from conftest import install_fake
 
 from infogan_toolkit.checkpoint import model_path, read_metadata, state_path
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config
+from infogan_toolkit.plugins import PluginHost
 
 SEED = 25
 CASE_SECONDS = 20  # a case that takes longer is taken for a hang
@@ -36,21 +39,41 @@ WRONG_TYPE = {
     "int": ['"abc"', "1.5", "[1]", "true", "{a = 1}", '"\u0663"', "nan"],
     "float": ['"abc"', "[1.0]", "true", "{a = 1}", '"1e-3"'],
     "str": ["123", "[1]", "true", "{a = 1}", "1.5"],
-    "list": ['"generator"', "[1, 2]", "true", "{a = 1}", "[[\"q_head\"]]"],
+    "list": ['"generator"', "[1, 2]", "true", "{a = 1}", '[["q_head"]]'],
     "dict": ['"x"', "1", "[1]", "true"],
 }
 #: Text that no name or value of the toolkit holds: markup, escapes, bidi overrides, other digits.
 NASTY = ["[/oops]", "[link=http://evil.example]x[/link]", "\x1b[2J", "\u202e", "\u0661\u0660", "\x00", "a" * 300, "🙂"]
 #: Tokens that make any code spec invalid.
-BAD_TOKENS = ["cat\u0661\u0660", "cat0", "cat99999", "zzz3", "cat4x0", "cat4x" + "9" * 500, "cat\x1b[2J4", "cat4;rm",
-              "\uff43\uff41\uff54\uff14", "cat4x1000000", "unif0", "gauss-1", "cat[/oops]4", "cat4@", ""]
+BAD_TOKENS = [
+    "cat\u0661\u0660",
+    "cat0",
+    "cat99999",
+    "zzz3",
+    "cat4x0",
+    "cat4x" + "9" * 500,
+    "cat\x1b[2J4",
+    "cat4;rm",
+    "\uff43\uff41\uff54\uff14",
+    "cat4x1000000",
+    "unif0",
+    "gauss-1",
+    "cat[/oops]4",
+    "cat4@",
+    "",
+]
 GOOD_TOKENS = ["cat4", "unif2", "gauss1", "cat10x2", "unif1"]
 
 
 def fields() -> list[tuple[str, str, str]]:
     """(section, key, declared type) of every config field."""
     sections = {s.name: s.default.factory for s in attrs.fields(Config)}
-    return [(section, f.name, str(f.type)) for section, cls in sections.items() for f in attrs.fields(cls) if f.name != "regularisers"]
+    return [
+        (section, f.name, str(f.type))
+        for section, cls in sections.items()
+        for f in attrs.fields(cls)
+        if f.name != "regularisers"
+    ]
 
 
 def wrong_value(rng: random.Random, declared: str) -> str:
@@ -68,19 +91,25 @@ def bad_config(rng: random.Random) -> tuple[str, bytes]:
     kind = rng.choice(["type", "unknown-key", "unknown-section", "syntax", "encoding", "nesting", "not-a-table"])
     if kind == "type":
         section, key, declared = rng.choice(fields())
-        return f"{section}.{key} = wrong type", (base + f"\n[{section}]\n{key} = {wrong_value(rng, declared)}\n").encode()
+        return f"{section}.{key} = wrong type", (
+            base + f"\n[{section}]\n{key} = {wrong_value(rng, declared)}\n"
+        ).encode()
     if kind == "unknown-key":
         section = rng.choice(["model", "data", "optim", "train", "loss"])
         key = rng.choice(["stepz", "lr", "backbon", "x" + rng.choice(NASTY).replace('"', "")])
         return f"unknown key {key!r}", (base + f"\n[{section}]\n{toml_string(key)} = {rng.randint(0, 9)}\n").encode()
     if kind == "unknown-section":
-        return "unknown section", (base + f"\n[{toml_string(rng.choice(['trian', 'optimiser', *NASTY]))}]\nx = 1\n").encode()
+        return "unknown section", (
+            base + f"\n[{toml_string(rng.choice(['trian', 'optimiser', *NASTY]))}]\nx = 1\n"
+        ).encode()
     if kind == "syntax":
         broken = rng.choice(['steps = "4\n', "steps = [1, 2\n", "= 4\n", "[train\n", "steps = 4 4\n", "steps = 0x\n"])
         return f"syntax {broken!r}", (base + broken).encode()
     if kind == "encoding":
         cut = rng.randrange(len(base))
-        return "not UTF-8", base[:cut].encode() + bytes([rng.choice([0xC3, 0xE9, 0xFF, 0x80])]) + b"\n" + base[cut:].encode()
+        return "not UTF-8", base[:cut].encode() + bytes([rng.choice([0xC3, 0xE9, 0xFF, 0x80])]) + b"\n" + base[
+            cut:
+        ].encode()
     if kind == "nesting":
         depth = rng.choice([2000, 5000])
         return f"nesting {depth}", (base + "x = " + "[" * depth + "]" * depth + "\n").encode()
@@ -104,7 +133,11 @@ def bad_codes(rng: random.Random) -> str:
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def invoke_refused(args: list[str], what: str, watched: Path) -> None:
@@ -118,7 +151,9 @@ def invoke_refused(args: list[str], what: str, watched: Path) -> None:
     assert "Traceback" not in result.output, f"{what}: {result.output[-500:]}"
     assert result.exit_code == 2, f"{what}: exit {result.exit_code}, stderr {result.stderr[-300:]!r}"
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and result.stderr.rstrip("\n").splitlines()[-1] == errors[0], f"{what}: {result.stderr[-300:]!r}"
+    assert len(errors) == 1 and result.stderr.rstrip("\n").splitlines()[-1] == errors[0], (
+        f"{what}: {result.stderr[-300:]!r}"
+    )
     assert "\x1b" not in result.output and "\u202e" not in result.output, f"{what}: raw control text in the output"
     assert digest(watched) == before, f"{what}: an input file changed"
 
@@ -135,13 +170,19 @@ def test_fuzzed_config_files_are_refused(tmp_path, case):
 @pytest.mark.parametrize("case", range(40))
 def test_fuzzed_overrides_are_refused(tmp_path, case):
     what, override = bad_override(random.Random(SEED * 2000 + case))
-    invoke_refused(["config", "show", "--backbone", "shapes", "--set", override], f"override case {case} ({what}: {override!r})", tmp_path)
+    invoke_refused(
+        ["config", "show", "--backbone", "shapes", "--set", override],
+        f"override case {case} ({what}: {override!r})",
+        tmp_path,
+    )
 
 
 @pytest.mark.parametrize("case", range(40))
 def test_fuzzed_code_specs_are_refused(tmp_path, case):
     spec = bad_codes(random.Random(SEED * 3000 + case))
-    invoke_refused(["config", "show", "--backbone", "shapes", "--codes", spec], f"code spec case {case} ({spec[:80]!r})", tmp_path)
+    invoke_refused(
+        ["config", "show", "--backbone", "shapes", "--codes", spec], f"code spec case {case} ({spec[:80]!r})", tmp_path
+    )
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
@@ -149,8 +190,25 @@ def test_fuzzed_code_specs_are_refused(tmp_path, case):
 def trained(tmp_path_factory) -> Path:
     """A 2-step shapes run trained through the CLI (each case works on a copy)."""
     run = tmp_path_factory.mktemp("fuzz") / "run"
-    args = ["train", "--backbone", "shapes", "--out", str(run), "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval",
-            "--device", "cpu", "--set", "train.checkpoint_every=2", "--set", "train.figures=false"]
+    args = [
+        "train",
+        "--backbone",
+        "shapes",
+        "--out",
+        str(run),
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--no-eval",
+        "--device",
+        "cpu",
+        "--set",
+        "train.checkpoint_every=2",
+        "--set",
+        "train.figures=false",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.stderr
     return run
@@ -172,7 +230,12 @@ def bad_model_metadata(rng: random.Random, meta: dict[str, str]) -> tuple[str, d
     elif kind == "unknown":
         meta[rng.choice(["extra", "comment", *NASTY])] = rng.choice(NASTY)
     elif kind == "garbage":
-        if key in ("backbone", "output_range", "toolkit_version", "codes"):  # free-ish text: break its agreement or form
+        if key in (
+            "backbone",
+            "output_range",
+            "toolkit_version",
+            "codes",
+        ):  # free-ish text: break its agreement or form
             meta[key] = rng.choice(["", "x" * 300, "\x1b[2J", "cat4,,", "[/oops]"])
         else:
             meta[key] = rng.choice(["{", "[1, 2]", "null", '{"a": ' * 3000, "\x00", "1e999", "NaN"])
@@ -215,10 +278,16 @@ def test_fuzzed_weights_files_are_refused_by_inspect_sample_traverse_and_eval(ru
     save_file(tensors, str(path), metadata=meta)
     if case % 3:
         invoke_refused(["inspect", str(path)], f"inspect case {case} ({what})", run)
-    invoke_refused(["sample", str(path), "--n", "4", "--out", str(tmp_path / "s.png")], f"sample case {case} ({what})", run)
+    invoke_refused(
+        ["sample", str(path), "--n", "4", "--out", str(tmp_path / "s.png")], f"sample case {case} ({what})", run
+    )
     assert not (tmp_path / "s.png").exists()
     if case % 4 == 0:  # traverse and eval read the weights as sample does; a share of the cases checks them too
-        invoke_refused(["traverse", str(path), "--rows", "2", "--steps", "3", "--out", str(tmp_path / "t")], f"traverse case {case} ({what})", run)
+        invoke_refused(
+            ["traverse", str(path), "--rows", "2", "--steps", "3", "--out", str(tmp_path / "t")],
+            f"traverse case {case} ({what})",
+            run,
+        )
         assert not (tmp_path / "t").exists()
     elif case % 4 == 1:
         invoke_refused(["eval", str(path), "--device", "cpu", "--samples", "50"], f"eval case {case} ({what})", run)
@@ -241,16 +310,23 @@ def test_fuzzed_state_files_are_refused_on_resume(run, case):
 
 
 # == the newer surfaces (issue 50): term options, names, outputs, generators metadata, eval sizes ==
-import os
-import stat
-import subprocess
-import sys
-
-from infogan_toolkit.plugins import PluginHost
 
 #: Numbers no bounded option takes: non-finite, beyond float range (TOML reads 1e400 as inf),
 #: far beyond any range (each built-in bound is at most 1e12), or below every lower bound (0).
-BAD_FLOATS = ["inf", "-inf", "nan", "+nan", "1e400", "-1e400", "1e308", "-1e308", "-1", "-0.5", "1e20", "99999999999999999999999"]
+BAD_FLOATS = [
+    "inf",
+    "-inf",
+    "nan",
+    "+nan",
+    "1e400",
+    "-1e400",
+    "1e308",
+    "-1e308",
+    "-1",
+    "-0.5",
+    "1e20",
+    "99999999999999999999999",
+]
 BAD_INTS = ["-1", "99999999999999999999", "1e400", "inf", "nan", "1.5", "-99999999999999999999"]
 
 
@@ -280,12 +356,24 @@ def test_fuzzed_term_numbers_are_refused_when_the_config_is_resolved(tmp_path, c
         args = ["config", "show", "--config", "shapes", "--set", f"loss.{term}.{option}={value}"]
     invoke_refused(args, f"term number case {case} (loss.{term}.{option}={value})", tmp_path)
     result = CliRunner().invoke(app, args)
-    assert f"loss.{term}.{option}" in result.stderr, f"case {case}: the error does not name the option: {result.stderr!r}"
+    assert f"loss.{term}.{option}" in result.stderr, (
+        f"case {case}: the error does not name the option: {result.stderr!r}"
+    )
 
 
-CONFIG_NUMBERS = [("optim", "lr_d"), ("optim", "lr_g"), ("loss", "lambda_discrete"), ("loss", "lambda_continuous"),
-                  ("optim", "beta1"), ("train", "ema"), ("train", "log_every"), ("train", "keep_checkpoints"),
-                  ("model", "noise_dim"), ("train", "batch_norm_refresh"), ("train", "checkpoint_every")]
+CONFIG_NUMBERS = [
+    ("optim", "lr_d"),
+    ("optim", "lr_g"),
+    ("loss", "lambda_discrete"),
+    ("loss", "lambda_continuous"),
+    ("optim", "beta1"),
+    ("train", "ema"),
+    ("train", "log_every"),
+    ("train", "keep_checkpoints"),
+    ("model", "noise_dim"),
+    ("train", "batch_norm_refresh"),
+    ("train", "checkpoint_every"),
+]
 
 
 @pytest.mark.parametrize("case", range(12))
@@ -296,12 +384,20 @@ def test_fuzzed_config_numbers_are_refused(tmp_path, case):
     value = rng.choice(BAD_INTS if "int" in declared else BAD_FLOATS)
     if "int" in declared and value == "-1" and key == "noise_dim":
         value = "9999999"  # noise_dim -1 is covered; the upper bound too
-    invoke_refused(["config", "show", "--config", "shapes", "--set", f"{section}.{key}={value}"],
-                   f"config number case {case} ({section}.{key}={value})", tmp_path)
+    invoke_refused(
+        ["config", "show", "--config", "shapes", "--set", f"{section}.{key}={value}"],
+        f"config number case {case} ({section}.{key}={value})",
+        tmp_path,
+    )
 
 
 def miscase(rng: random.Random, name: str) -> str:
-    variants = [name.upper(), name.capitalize(), name[:-1] + name[-1].upper(), name.swapcase() if name.swapcase() != name else name.upper()]
+    variants = [
+        name.upper(),
+        name.capitalize(),
+        name[:-1] + name[-1].upper(),
+        name.swapcase() if name.swapcase() != name else name.upper(),
+    ]
     return rng.choice([v for v in variants if v != name] or [name.upper()])
 
 
@@ -313,8 +409,12 @@ def test_fuzzed_names_of_sinks_callbacks_extensions_and_sink_options_are_refused
     registry = {"sinks": regs.sinks, "callbacks": regs.callbacks, "extensions": regs.extensions}.get(field, regs.sinks)
     known = registry.names()
     kind = rng.choice(["miscased", "unknown", "nasty", "empty"])
-    name = {"miscased": lambda: miscase(rng, rng.choice(known)), "unknown": lambda: rng.choice(["nope", "tensorbord", "mlfow", "figure", "emas"]),
-            "nasty": lambda: rng.choice(NASTY).replace('"', ""), "empty": lambda: ""}[kind]()
+    name = {
+        "miscased": lambda: miscase(rng, rng.choice(known)),
+        "unknown": lambda: rng.choice(["nope", "tensorbord", "mlfow", "figure", "emas"]),
+        "nasty": lambda: rng.choice(NASTY).replace('"', ""),
+        "empty": lambda: "",
+    }[kind]()
     if field == "sink_option_key":
         sink = rng.choice(["mlflow", "wandb", "tensorboard"])
         key = rng.choice(["bogus", "Tracking_URI", "timeout_", "MODE", "x"])
@@ -326,23 +426,36 @@ def test_fuzzed_names_of_sinks_callbacks_extensions_and_sink_options_are_refused
         listed = rng.sample(known, rng.randint(0, len(known)))
         listed.insert(rng.randint(0, len(listed)), name)
         override = f"train.{field}={json.dumps(listed)}"
-    invoke_refused(["config", "show", "--config", "shapes", "--set", override], f"name case {case} ({field} {kind}: {override!r})", tmp_path)
+    invoke_refused(
+        ["config", "show", "--config", "shapes", "--set", override],
+        f"name case {case} ({field} {kind}: {override!r})",
+        tmp_path,
+    )
 
 
 @pytest.mark.parametrize("case", range(10))
 def test_fuzzed_tracker_settings_are_refused(tmp_path, case):
     rng = random.Random(SEED * 7500 + case)
     sink = rng.choice(["mlflow", "wandb"])
-    key, value = rng.choice([("timeout", rng.choice(["0", "-1", "inf", "nan", "1e400", "601", '"10"', "true"])),
-                             ("tags", rng.choice(['"x"', "[1]", "{a = 1}" if sink == "mlflow" else "1"])),
-                             ("artifacts" if sink == "mlflow" else "images", rng.choice(['"yes"', "2"])),
-                             ("tracking_uri" if sink == "mlflow" else "mode", rng.choice(["1", "[1]", "true"] if sink == "mlflow" else ['"onlin"', '"ONLINE"', "1"]))])
+    key, value = rng.choice(
+        [
+            ("timeout", rng.choice(["0", "-1", "inf", "nan", "1e400", "601", '"10"', "true"])),
+            ("tags", rng.choice(['"x"', "[1]", "{a = 1}" if sink == "mlflow" else "1"])),
+            ("artifacts" if sink == "mlflow" else "images", rng.choice(['"yes"', "2"])),
+            (
+                "tracking_uri" if sink == "mlflow" else "mode",
+                rng.choice(["1", "[1]", "true"] if sink == "mlflow" else ['"onlin"', '"ONLINE"', "1"]),
+            ),
+        ]
+    )
     override = f"train.sink_options.{sink}={{{key} = {value}}}"
-    invoke_refused(["config", "show", "--config", "shapes", "--set", override], f"tracker case {case} ({override!r})", tmp_path)
+    invoke_refused(
+        ["config", "show", "--config", "shapes", "--set", override], f"tracker case {case} ({override!r})", tmp_path
+    )
 
 
 # -- a third-party plugin whose option classes refuse values with ValueError / TypeError -------------
-STRICT = '''
+STRICT = """
 import attrs
 from infogan_toolkit import hookimpl
 from infogan_toolkit.regularisers import Regulariser, RegulariserPlugin, Terms
@@ -388,7 +501,7 @@ def register_regularisers(register):
 @hookimpl
 def register_metric_sinks(register):
     register("strictsink", StrictSink())
-'''
+"""
 
 
 @pytest.fixture
@@ -402,9 +515,15 @@ def strict_plugin(tmp_path, monkeypatch):
 @pytest.mark.parametrize("case", range(10))
 def test_fuzzed_third_party_option_errors_are_one_line_naming_the_plugin(tmp_path, strict_plugin, case):
     rng = random.Random(SEED * 8000 + case)
-    key, values = rng.choice([("loss.strict.weight", ["11", "1e9", "100.5"]), ("loss.strict.mode", ['"c"', '"A"', '""']),
-                              ("loss.strict.level", ["1", "3", "-7"]), ("loss.strict.name", ['"X1"', '"a b"', '""']),
-                              ("train.sink_options.strictsink", ["{level = 0}", "{level = -3}"])])
+    key, values = rng.choice(
+        [
+            ("loss.strict.weight", ["11", "1e9", "100.5"]),
+            ("loss.strict.mode", ['"c"', '"A"', '""']),
+            ("loss.strict.level", ["1", "3", "-7"]),
+            ("loss.strict.name", ['"X1"', '"a b"', '""']),
+            ("train.sink_options.strictsink", ["{level = 0}", "{level = -3}"]),
+        ]
+    )
     override = f"{key}={rng.choice(values)}"
     args = ["config", "show", "--config", "shapes", "--set", override]
     invoke_refused(args, f"plugin option case {case} ({override})", tmp_path / "site")
@@ -414,7 +533,10 @@ def test_fuzzed_third_party_option_errors_are_one_line_naming_the_plugin(tmp_pat
 # -- outputs --------------------------------------------------------------------------------------
 def _mount(folder: Path, options: str) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode == 0
+    return (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode
+        == 0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -439,10 +561,14 @@ def mounts(tmp_path_factory):
         subprocess.run(["umount", str(folder)], capture_output=True)
 
 
-def hostile_out(rng: random.Random, tmp: Path, mounts: dict[str, Path], suffix: str, folder: bool = False) -> tuple[str, str]:
+def hostile_out(
+    rng: random.Random, tmp: Path, mounts: dict[str, Path], suffix: str, folder: bool = False
+) -> tuple[str, str]:
     """An output path the file system (or the command) must refuse, prepared under ``tmp``; (what, path)."""
     (tmp / "afile").write_text("x")
-    kinds = ["under-a-file", "too-long", "device", "fifo", "link"] + (["a-file"] if folder else ["wrong-suffix", "a-folder"])
+    kinds = ["under-a-file", "too-long", "device", "fifo", "link"] + (
+        ["a-file"] if folder else ["wrong-suffix", "a-folder"]
+    )
     kinds += [k for k in ("ro", "full") if k in mounts]
     kind = rng.choice(kinds)
     if kind == "under-a-file":
@@ -480,11 +606,27 @@ def test_fuzzed_output_paths_are_refused_and_leave_nothing(trained, tmp_path, mo
     elif command == "eval":
         args = ["eval", str(trained), "--device", "cpu", "--samples", "50", "--metrics", "mi", "--out", out]
     else:
-        args = ["train", "--backbone", "shapes", "--out", out, "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval", "--device", "cpu"]
+        args = [
+            "train",
+            "--backbone",
+            "shapes",
+            "--out",
+            out,
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--quiet",
+            "--no-eval",
+            "--device",
+            "cpu",
+        ]
     before_full = sorted(p.name for p in mounts["full"].rglob("*")) if "full" in mounts else []
     invoke_refused(args, f"output case {case} ({command} --out {what}: {out[:80]})", tmp_path)
     if "full" in mounts:  # nothing partial left on the full disk: no file, no folder
-        assert sorted(p.name for p in mounts["full"].rglob("*")) == before_full, f"output case {case}: left {list(mounts['full'].rglob('*'))}"
+        assert sorted(p.name for p in mounts["full"].rglob("*")) == before_full, (
+            f"output case {case}: left {list(mounts['full'].rglob('*'))}"
+        )
 
 
 @pytest.mark.parametrize("case", range(6))
@@ -492,23 +634,60 @@ def test_train_refuses_a_non_empty_folder_that_is_not_a_run(tmp_path, case):
     rng = random.Random(SEED * 9500 + case)
     folder = tmp_path / "project"
     folder.mkdir()
-    for name in rng.sample(["README.md", "setup.py", "notes.txt", "data", "src", ".git", "figures", "eval.json"], rng.randint(1, 3)):
+    for name in rng.sample(
+        ["README.md", "setup.py", "notes.txt", "data", "src", ".git", "figures", "eval.json"], rng.randint(1, 3)
+    ):
         (folder / name).mkdir() if "." not in name[1:] else (folder / name).write_text("mine")
-    invoke_refused(["train", "--backbone", "shapes", "--out", str(folder), "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval", "--device", "cpu"],
-                   f"non-run folder case {case} ({sorted(p.name for p in folder.iterdir())})", tmp_path)
+    invoke_refused(
+        [
+            "train",
+            "--backbone",
+            "shapes",
+            "--out",
+            str(folder),
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--quiet",
+            "--no-eval",
+            "--device",
+            "cpu",
+        ],
+        f"non-run folder case {case} ({sorted(p.name for p in folder.iterdir())})",
+        tmp_path,
+    )
 
 
 # -- the generators entry of a weights file's metadata ------------------------------------------------
 def bad_generators(rng: random.Random) -> str:
     depth = rng.choice([500, 3000, 20000])
-    return rng.choice([
-        "[" * depth + "]" * depth,
-        '{"ema": ' * depth + '"g."' + "}" * depth,
-        "not json", "{", "", "   ", "null", "[]", '["ema"]', "3", '"ema."', "true",
-        '{"ema": 3}', '{"ema": null}', '{"ema": ["g."]}', '{"ema": "generator"}', '{"ema": ""}',
-        '{"../x": "ema."}', '{"": "ema."}', '{"\\u001b[2J": "ema."}', '{"ema": "ema"}',
-        json.dumps({f"g{i}": f"g{i}." for i in range(rng.choice([65, 1000]))}),
-    ])
+    return rng.choice(
+        [
+            "[" * depth + "]" * depth,
+            '{"ema": ' * depth + '"g."' + "}" * depth,
+            "not json",
+            "{",
+            "",
+            "   ",
+            "null",
+            "[]",
+            '["ema"]',
+            "3",
+            '"ema."',
+            "true",
+            '{"ema": 3}',
+            '{"ema": null}',
+            '{"ema": ["g."]}',
+            '{"ema": "generator"}',
+            '{"ema": ""}',
+            '{"../x": "ema."}',
+            '{"": "ema."}',
+            '{"\\u001b[2J": "ema."}',
+            '{"ema": "ema"}',
+            json.dumps({f"g{i}": f"g{i}." for i in range(rng.choice([65, 1000]))}),
+        ]
+    )
 
 
 @pytest.mark.parametrize("case", range(16))
@@ -520,24 +699,43 @@ def test_fuzzed_generators_metadata_is_refused_by_inspect_sample_traverse_and_ev
     save_file(tensors, str(path), metadata={**meta, "generators": value})
     what = f"generators {value[:60]!r}"
     invoke_refused(["inspect", str(path)], f"inspect generators case {case} ({what})", run)
-    invoke_refused(["sample", str(path), "--n", "4", "--out", str(tmp_path / "s.png")], f"sample generators case {case} ({what})", run)
+    invoke_refused(
+        ["sample", str(path), "--n", "4", "--out", str(tmp_path / "s.png")],
+        f"sample generators case {case} ({what})",
+        run,
+    )
     assert not (tmp_path / "s.png").exists()
     if case % 2 == 0:
-        invoke_refused(["traverse", str(path), "--rows", "2", "--steps", "3", "--out", str(tmp_path / "t")], f"traverse generators case {case} ({what})", run)
+        invoke_refused(
+            ["traverse", str(path), "--rows", "2", "--steps", "3", "--out", str(tmp_path / "t")],
+            f"traverse generators case {case} ({what})",
+            run,
+        )
         assert not (tmp_path / "t").exists()
     else:
-        invoke_refused(["eval", str(path), "--device", "cpu", "--samples", "50", "--metrics", "mi"], f"eval generators case {case} ({what})", run)
+        invoke_refused(
+            ["eval", str(path), "--device", "cpu", "--samples", "50", "--metrics", "mi"],
+            f"eval generators case {case} ({what})",
+            run,
+        )
 
 
 # -- eval sizes and devices -----------------------------------------------------------------------
 @pytest.mark.parametrize("case", range(10))
 def test_fuzzed_eval_sizes_and_devices_are_refused(trained, case):
     rng = random.Random(SEED * 11000 + case)
-    extra = rng.choice([
-        ["--samples", rng.choice(["0", "-5", "1000001", "99999999999"])],
-        ["--size", f"{rng.choice(['dci_trees', 'factor_samples', 'batch', 'mig_bins'])}={rng.choice(['0', '99999999999', '-1'])}"],
-        ["--device", rng.choice(["cpu:junk", "cuda:x", "auto:0", "cpu:", "tpu", "cpu:99999"])],
-    ])
+    extra = rng.choice(
+        [
+            ["--samples", rng.choice(["0", "-5", "1000001", "99999999999"])],
+            [
+                "--size",
+                rng.choice(["dci_trees", "factor_samples", "batch", "mig_bins"])
+                + "="
+                + rng.choice(["0", "99999999999", "-1"]),
+            ],
+            ["--device", rng.choice(["cpu:junk", "cuda:x", "auto:0", "cpu:", "tpu", "cpu:99999"])],
+        ]
+    )
     args = ["eval", str(trained), "--metrics", "mi", *extra]
     if extra[0] != "--device":
         args += ["--device", "cpu"]
@@ -548,9 +746,26 @@ def test_fuzzed_eval_sizes_and_devices_are_refused(trained, case):
 
 def test_a_third_party_terms_build_error_is_one_line_naming_the_plugin(tmp_path, strict_plugin):
     out = tmp_path / "run"
-    args = ["train", "--backbone", "shapes", "--out", str(out), "--steps", "2", "--batch-size", "8", "--quiet", "--no-eval",
-            "--device", "cpu", "--set", "loss.strict.weight=1"]
+    args = [
+        "train",
+        "--backbone",
+        "shapes",
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--no-eval",
+        "--device",
+        "cpu",
+        "--set",
+        "loss.strict.weight=1",
+    ]
     invoke_refused(args, "strict build", tmp_path / "site")
     result = CliRunner().invoke(app, args)
-    assert "loss.strict" in result.stderr and "infogan-tk-strict" in result.stderr and "cannot be built" in result.stderr, result.stderr
+    assert (
+        "loss.strict" in result.stderr and "infogan-tk-strict" in result.stderr and "cannot be built" in result.stderr
+    ), result.stderr
     assert not out.exists(), "a refused run left its folder behind"

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_datasets import write_idx, write_small_mnist
 from typer.testing import CliRunner
 
+from infogan_tk_datasets.mnist import read_idx
 from infogan_toolkit import hookimpl
 from infogan_toolkit.assembly import load_dataset, resolve
 from infogan_toolkit.cli.app import app
@@ -24,8 +26,6 @@ from infogan_toolkit.datasets import DatasetPlugin, DatasetRequest, TensorImageD
 from infogan_toolkit.errors import ConfigError, DataError, ToolkitError
 from infogan_toolkit.files import open_for_write, real_directory
 from infogan_toolkit.plugins import PluginHost
-from infogan_tk_datasets.mnist import read_idx
-from test_datasets import write_idx, write_small_mnist
 
 
 def idx_header(*dims: int) -> bytes:
@@ -43,13 +43,16 @@ def test_a_config_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda p: p.mkdir(), "is a directory"),
-    (lambda p: p.write_bytes(b'[train]\nsteps = 4\n# caf\xe9\n'), r"is not UTF-8 text \(byte 23\)"),
-    (lambda p: p.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n"), "nests tables or arrays too deeply"),
-    (lambda p: p.symlink_to(p), "symbolic link that loops"),
-    (lambda p: p.write_text("# " + "x" * (1 << 20) + "\n"), "more than the 1,048,576 allowed"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b"[train]\nsteps = 4\n# caf\xe9\n"), r"is not UTF-8 text \(byte 23\)"),
+        (lambda p: p.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n"), "nests tables or arrays too deeply"),
+        (lambda p: p.symlink_to(p), "symbolic link that loops"),
+        (lambda p: p.write_text("# " + "x" * (1 << 20) + "\n"), "more than the 1,048,576 allowed"),
+    ],
+)
 def test_configs_that_cannot_be_read_are_one_line_errors(tmp_path, make, message):
     path = tmp_path / "c.toml"
     make(path)
@@ -109,7 +112,9 @@ def test_a_gzip_bomb_behind_a_valid_idx_header_stops_at_the_claimed_size(tmp_pat
 def test_an_idx_header_claiming_more_than_the_limit_is_refused_before_reading(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes(idx_header(4_000_000_000, 28, 28) + bytes(100))
-    with pytest.raises(DataError, match=r"claims dims \(4000000000, 28, 28\), 3,136,000,000,000 bytes of data, more than"):
+    with pytest.raises(
+        DataError, match=r"claims dims \(4000000000, 28, 28\), 3,136,000,000,000 bytes of data, more than"
+    ):
         read_idx(path)
 
 
@@ -151,5 +156,7 @@ def test_an_image_folder_with_a_fifo_named_like_an_image_does_not_hang(tmp_path)
     os.mkfifo(root / "3.png")
     start = time.monotonic()
     with pytest.raises(DataError, match=re.escape(f"'{root / '3.png'}' is a named pipe (FIFO), not a regular file")):
-        PluginHost().registries.datasets.get("image-folder").load(DatasetRequest(root=root, options={"image_shape": [1, 28, 28]}))
+        PluginHost().registries.datasets.get("image-folder").load(
+            DatasetRequest(root=root, options={"image_shape": [1, 28, 28]})
+        )
     assert time.monotonic() - start < 10

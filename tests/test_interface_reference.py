@@ -38,12 +38,16 @@ def _tables(text: str) -> dict[str, dict[str, str]]:
 def test_the_reference_is_what_the_code_generates(reference):
     generated = reference["render"]()
     committed = DOC.read_text(encoding="utf-8")
-    assert committed == generated, "docs/interfaces.md is out of date with the code; run scripts/reference and commit it"
+    assert committed == generated, (
+        "docs/interfaces.md is out of date with the code; run scripts/reference and commit it"
+    )
     assert reference["main"](["--check"]) == 0
 
 
 def test_every_hook_has_a_section_naming_its_registry_kind():
-    specs = {n for n, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, f"{hookspecs.PROJECT}_spec")}
+    specs = {
+        n for n, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, f"{hookspecs.PROJECT}_spec")
+    }
     sections = dict(re.findall(r"^## (register_\w+): (.+)$", DOC.read_text(encoding="utf-8"), flags=re.M))
     assert set(sections) == specs
     for hook, (_attr, noun) in HOOK_REGISTRIES.items():
@@ -53,24 +57,39 @@ def test_every_hook_has_a_section_naming_its_registry_kind():
 def test_abstract_members_are_required_and_every_public_member_is_listed():
     tables = _tables(DOC.read_text(encoding="utf-8"))
     import infogan_toolkit.backbones as b
+    import infogan_toolkit.callbacks as e
     import infogan_toolkit.codes as c
     import infogan_toolkit.datasets as d
-    import infogan_toolkit.callbacks as e
-    import infogan_toolkit.sinks as m
     import infogan_toolkit.evaluate.report as r
     import infogan_toolkit.regularisers as g
+    import infogan_toolkit.sinks as m
 
-    classes = [c.LatentCode, c.QHead, b.Backbone, d.DatasetPlugin, d.ImageDataset, m.MetricSink, g.RegulariserPlugin,
-               g.Regulariser, r.Metric, e.Callback]
+    classes = [
+        c.LatentCode,
+        c.QHead,
+        b.Backbone,
+        d.DatasetPlugin,
+        d.ImageDataset,
+        m.MetricSink,
+        g.RegulariserPlugin,
+        g.Regulariser,
+        r.Metric,
+        e.Callback,
+    ]
     for cls in classes:
         rows = tables[cls.__name__]
         for name in cls.__abstractmethods__ if hasattr(cls, "__abstractmethods__") else ():
             assert rows[name].startswith("required"), (cls.__name__, name, rows[name])
         public = {n for n in vars(cls) if not n.startswith("_")} | set(vars(cls).get("__annotations__", {}))
         assert public - set(rows) == set(), f"{cls.__name__} members missing from docs/interfaces.md"
-    assert tables["Backbone"]["image_shape"] == "required" and tables["Backbone"]["default_codes"].startswith("optional")
+    assert tables["Backbone"]["image_shape"] == "required" and tables["Backbone"]["default_codes"].startswith(
+        "optional"
+    )
     assert tables["BuildRequest"]["input_dim"] == "property" and tables["BuildRequest"]["noise_dim"] == "required"
-    assert tables["FactorGridDataset"]["factor_index"] == "optional" and tables["TensorImageDataset"]["images"] == "provided"
+    assert (
+        tables["FactorGridDataset"]["factor_index"] == "optional"
+        and tables["TensorImageDataset"]["images"] == "provided"
+    )
     for cls in (g.StepView, g.Terms, g.RegulariserSetup, e.RunInfo, e.LogEvent, r.EvalContext, d.DatasetRequest):
         import attrs
 
@@ -83,7 +102,10 @@ def test_a_new_member_changes_the_reference_and_an_undocumented_one_is_refused(r
         return ""
 
     monkeypatch.setattr(Backbone, "shape_hint", shape_hint, raising=False)
-    assert "| `shape_hint` | optional | `(scale: int) -> str` | A hint at the image shape, scaled. |" in reference["render"]()
+    assert (
+        "| `shape_hint` | optional | `(scale: int) -> str` | A hint at the image shape, scaled. |"
+        in reference["render"]()
+    )
 
     def bare(self, scale):
         return ""

@@ -1,4 +1,5 @@
-"""The invariance term ([loss.invariance], a built-in regulariser plugin): the random affine jitter, the config keys, which parts the
+"""The invariance term ([loss.invariance], a built-in regulariser plugin): the random affine jitter, the config keys,
+which parts the
 term trains, and a real training run that logs it."""
 
 from __future__ import annotations
@@ -7,17 +8,16 @@ import math
 
 import pytest
 import torch
+from conftest import centre_of_mass, generator_grads, train_tiny
 from typer.testing import CliRunner
 
+from infogan_tk_regularisers.jitter import random_affine
 from infogan_toolkit.assembly import resolve
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.objective import InfoGANObjective
 from infogan_toolkit.engine.trainer import build_objective
 from infogan_toolkit.errors import ConfigError
-from infogan_tk_regularisers.jitter import random_affine
-
-from conftest import centre_of_mass, generator_grads, train_tiny
 
 
 def dot_images(n: int = 64, size: int = 28) -> torch.Tensor:
@@ -109,44 +109,80 @@ def test_invariance_is_off_by_default_and_its_options_refuse_bad_values(host):
     base = {"model": {"backbone": "tiny"}}
     on = resolve(apply_dict(Config(), {**base, "loss": {"invariance": {"weight": 1.0}}}, "t"), host)
     assert [t.name for t in on.regularisers] == ["invariance"]
-    assert on.config.loss.regularisers["invariance"] == {"weight": 1.0, "rotation": 15.0, "scale": 0.1, "shift": 0.1, "shear": 0.0}
-    for table, message in (({"weight": -1.0}, "loss.invariance.weight must be >= 0"),
-                           ({"rotation": -5}, "loss.invariance.rotation must be >= 0"),
-                           ({"shear": -20}, "loss.invariance.shear must be >= 0"),
-                           ({"rotaton": 5}, "unknown option 'loss.invariance.rotaton'. Did you mean 'rotation'"),
-                           ({"weight": "high"}, "loss.invariance.weight must be a number")):
+    assert on.config.loss.regularisers["invariance"] == {
+        "weight": 1.0,
+        "rotation": 15.0,
+        "scale": 0.1,
+        "shift": 0.1,
+        "shear": 0.0,
+    }
+    for table, message in (
+        ({"weight": -1.0}, "loss.invariance.weight must be >= 0"),
+        ({"rotation": -5}, "loss.invariance.rotation must be >= 0"),
+        ({"shear": -20}, "loss.invariance.shear must be >= 0"),
+        ({"rotaton": 5}, "unknown option 'loss.invariance.rotaton'. Did you mean 'rotation'"),
+        ({"weight": "high"}, "loss.invariance.weight must be a number"),
+    ):
         with pytest.raises(ConfigError, match=message):
             resolve(apply_dict(Config(), {**base, "loss": {"invariance": table}}, "t"), host)
     with pytest.raises(ConfigError, match="unknown regulariser 'loss.invariace'. Did you mean 'invariance'"):
         resolve(apply_dict(Config(), {**base, "loss": {"invariace": {"weight": 1.0}}}, "t"), host)
-    assert resolve(apply_dict(Config(), {**base, "loss": {"invariance": {"weight": 0.0}}}, "t"), host).regularisers == []
+    assert (
+        resolve(apply_dict(Config(), {**base, "loss": {"invariance": {"weight": 0.0}}}, "t"), host).regularisers == []
+    )
 
 
 def test_cli_refuses_a_negative_invariance_in_one_line(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--steps", "1", "--out", str(tmp_path / "r"),
-                                      "--set", "loss.invariance.weight=-1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "shapes",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "loss.invariance.weight=-1",
+        ],
+    )
     assert result.exit_code == 2
     assert "loss.invariance.weight must be >= 0" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_old_flat_keys_get_a_one_line_pointer_to_the_table(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--steps", "1", "--out", str(tmp_path / "r"),
-                                      "--set", "loss.invariance=1"])
+    result = CliRunner().invoke(
+        app,
+        ["train", "--backbone", "shapes", "--steps", "1", "--out", str(tmp_path / "r"), "--set", "loss.invariance=1"],
+    )
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert "unknown config key 'loss.invariance'" in result.stderr and "loss.NAME.weight=1.0" in result.stderr
 
 
 def test_invariance_without_a_discrete_code_is_refused_in_one_line(host):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"invariance": {"weight": 1.0}}}, "t")
-    with pytest.raises(ConfigError, match=r"loss.invariance.weight is 1.0 but the codes 'unif2' have no discrete code.*set loss.invariance.weight=0"):
+    cfg = apply_dict(
+        Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"invariance": {"weight": 1.0}}}, "t"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"loss.invariance.weight is 1.0 but the codes 'unif2' have no discrete code"
+        r".*set loss.invariance.weight=0",
+    ):
         resolve(cfg, host)
     assert resolve(apply_dict(cfg, {"loss": {"invariance": {"weight": 0.0}}}, "t"), host).codes.width == 2
 
 
 # -- the objective ----------------------------------------------------------------------------------
 def tiny_objective(host, invariance: float, regular_gan: bool = False, shear: float = 0.0) -> InfoGANObjective:
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"},
-                                "loss": {"invariance": {"weight": invariance, "shear": shear}, "regular_gan": regular_gan}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {
+            "model": {"backbone": "tiny"},
+            "loss": {"invariance": {"weight": invariance, "shear": shear}, "regular_gan": regular_gan},
+        },
+        "t",
+    )
     return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 

@@ -5,10 +5,9 @@ equivariance term): where the content goes, how its area scales, and that gradie
 from __future__ import annotations
 
 import torch
+from conftest import position, square_images
 
 from infogan_tk_regularisers.jitter import scale_and_translate, translate
-
-from conftest import position, square_images
 
 
 # -- the translation --------------------------------------------------------------------------------

@@ -30,7 +30,9 @@ class OpCounter(TorchDispatchMode):
 
 def _pair(in_features: int = 40, out_features: int = 24, bias: bool = True) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(0)
-    plain = nn.Sequential(nn.Linear(in_features, 32, bias=bias), nn.LeakyReLU(0.1), nn.Linear(32, out_features, bias=bias))
+    plain = nn.Sequential(
+        nn.Linear(in_features, 32, bias=bias), nn.LeakyReLU(0.1), nn.Linear(32, out_features, bias=bias)
+    )
     fast = copy.deepcopy(plain)
     assert use_onednn_linear(fast) == 2
     return plain, fast

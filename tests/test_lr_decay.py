@@ -17,9 +17,20 @@ from infogan_toolkit.rundir import state_path
 
 
 def tiny(steps: int = 8, **optim) -> Config:
-    base = {"model": {"backbone": "tiny"}, "optim": optim,
-            "train": {"batch_size": 16, "steps": steps, "log_every": 2, "checkpoint_every": 4, "keep_checkpoints": 10,
-                      "device": "cpu", "figures": False, "sinks": []}}
+    base = {
+        "model": {"backbone": "tiny"},
+        "optim": optim,
+        "train": {
+            "batch_size": 16,
+            "steps": steps,
+            "log_every": 2,
+            "checkpoint_every": 4,
+            "keep_checkpoints": 10,
+            "device": "cpu",
+            "figures": False,
+            "sinks": [],
+        },
+    }
     return apply_dict(Config(), base, "test")
 
 
@@ -53,7 +64,9 @@ def test_linear_and_cosine_differ_and_none_is_flat():
 
 def test_the_rates_follow_the_schedule_and_training_changes_only_after_it_starts(host, tmp_path):
     Trainer(tiny(), tmp_path / "flat", host=host, progress=False).run()
-    Trainer(tiny(decay="linear", decay_from=0.5, lr_d=4e-4, lr_g=1e-3), tmp_path / "decay", host=host, progress=False).run()
+    Trainer(
+        tiny(decay="linear", decay_from=0.5, lr_d=4e-4, lr_g=1e-3), tmp_path / "decay", host=host, progress=False
+    ).run()
     # Step 8's checkpoint holds the rates step 7 ran at: 1 - (7 - 4) / 4 of the configured ones.
     assert saved_lrs(tmp_path / "decay", 8) == pytest.approx({"d": 4e-4 / 4, "g": 1e-3 / 4})
     assert saved_lrs(tmp_path / "decay", 4) == pytest.approx({"d": 4e-4, "g": 1e-3})

@@ -36,8 +36,12 @@ def ref_mig(codes: np.ndarray, factors: np.ndarray, num_bins: int) -> float:
     """mig._compute_mig: discrete MI (sklearn's mutual_info_score) of every binned dimension with every
     factor, the gap of the two largest per factor over the factor's entropy, averaged."""
     binned = ref_discretize(codes, num_bins)
-    m = np.array([[mutual_info_score(factors[:, f], binned[:, d]) for f in range(factors.shape[1])]
-                  for d in range(codes.shape[1])])
+    m = np.array(
+        [
+            [mutual_info_score(factors[:, f], binned[:, d]) for f in range(factors.shape[1])]
+            for d in range(codes.shape[1])
+        ]
+    )
     entropy = np.array([mutual_info_score(factors[:, f], factors[:, f]) for f in range(factors.shape[1])])
     top = np.sort(m, axis=0)[::-1]
     return float(np.mean((top[0] - top[1]) / entropy))
@@ -80,8 +84,16 @@ def ref_dci(codes, factors, codes_test, factors_test) -> dict:
     }
 
 
-def ref_factor_vae(represent, sizes, seed: int, batch_size: int, num_train: int, num_eval: int,
-                   num_variance_estimate: int, threshold: float = 0.05) -> float:
+def ref_factor_vae(
+    represent,
+    sizes,
+    seed: int,
+    batch_size: int,
+    num_train: int,
+    num_eval: int,
+    num_variance_estimate: int,
+    threshold: float = 0.05,
+) -> float:
     """factor_vae.compute_factor_vae with its RandomState, one vote at a time. As in the reference, the
     vote goes to the argmin's position among the *active* dimensions; the majority-vote accuracy does
     not depend on how the columns are numbered, so the score is the definition's."""

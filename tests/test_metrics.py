@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import mutual_info_score
+
 from infogan_tk_metrics import disentanglement as dis
 from infogan_tk_metrics.disentanglement import (
     FactorSampler,
@@ -17,8 +19,6 @@ from infogan_tk_metrics.disentanglement import (
     mig,
     sap,
 )
-from sklearn.metrics import mutual_info_score
-
 from infogan_toolkit.errors import ConfigError, DataError
 from infogan_toolkit.evaluate.accuracy import unsupervised_accuracy
 from infogan_toolkit.evaluate.information import mutual_information_bound

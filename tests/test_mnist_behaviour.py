@@ -18,8 +18,16 @@ STEPS = 300
 def _train(host, root, tmp_path, regular_gan: bool) -> dict[str, float]:
     flags = {
         "data": {"root": str(root)},
-        "train": {"steps": STEPS, "batch_size": 128, "device": "cpu", "log_every": 50, "checkpoint_every": STEPS,
-                  "figures": False, "sinks": [], "seed": 0},
+        "train": {
+            "steps": STEPS,
+            "batch_size": 128,
+            "device": "cpu",
+            "log_every": 50,
+            "checkpoint_every": STEPS,
+            "figures": False,
+            "sinks": [],
+            "seed": 0,
+        },
         # The invariance term off: it also trains G on c1, and could hide a broken information term.
         "loss": {"regular_gan": regular_gan, "invariance": {"weight": 0.0}},
     }

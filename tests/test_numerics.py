@@ -11,15 +11,15 @@ from infogan_toolkit.config import Config
 from infogan_toolkit.engine.devices import (
     NATIVE_BF16_CAPABILITIES,
     NATIVE_BF16_CPU_FLAGS,
+    ONEDNN_LINEAR_AUTO_MIN_WEIGHTS,
     adam_kernel,
     cpu_declares_native_bf16,
     cpu_flags,
     describe_numerics,
     native_bf16,
+    onednn_linear_min_weights,
     uses_bf16,
     uses_channels_last,
-    ONEDNN_LINEAR_AUTO_MIN_WEIGHTS,
-    onednn_linear_min_weights,
 )
 from infogan_toolkit.engine.linear_kernels import onednn_linear_available
 from infogan_toolkit.engine.objective import ObjectiveSettings
@@ -44,14 +44,21 @@ def test_cpu_flags_are_read_from_a_cpuinfo_file(tmp_path):
 
 def test_default_is_fp32_and_says_why_bf16_is_off():
     line, warning = describe_numerics(Config(), torch.device("cpu"), native=True)
-    assert line.startswith("numerics on cpu (") and "fp32 (bf16 is opt-in" in line and "native bf16 declared here" in line
+    assert (
+        line.startswith("numerics on cpu (") and "fp32 (bf16 is opt-in" in line and "native bf16 declared here" in line
+    )
     assert warning is None
 
 
 def test_bf16_where_it_is_not_native_warns():
     line, warning = describe_numerics(_with_train(bf16=True), torch.device("cpu"), native=False)
     assert "bf16 autocast" in line
-    assert warning is not None and "no native bf16" in warning and "not declared" in warning and "train.bf16=false" in warning
+    assert (
+        warning is not None
+        and "no native bf16" in warning
+        and "not declared" in warning
+        and "train.bf16=false" in warning
+    )
 
 
 def test_bf16_where_it_is_native_does_not_warn():
@@ -75,7 +82,9 @@ def test_a_set_layout_or_kernel_overrides_the_choice():
     assert not uses_channels_last(config.train, torch.device("cpu"))
     assert adam_kernel(config.optim, torch.device("cpu")) == "foreach"
     line, _ = describe_numerics(config, torch.device("cpu"), native=True)
-    assert line.endswith("contiguous layout; Adam foreach; linear layers torch")  # nothing was chosen, so no reason is given
+    assert line.endswith(
+        "contiguous layout; Adam foreach; linear layers torch"
+    )  # nothing was chosen, so no reason is given
     assert uses_channels_last(_with_train(channels_last=True).train, torch.device("cuda"))
 
 
@@ -102,7 +111,10 @@ def test_auto_bf16_follows_the_declared_capability_on_a_cpu_only():
 def test_auto_bf16_says_what_it_picked_and_why_and_never_warns():
     auto = _with_train(bf16="auto")
     line, warning = describe_numerics(auto, torch.device("cpu"), native=True)
-    assert 'bf16 autocast (train.bf16="auto" picks bf16 on a CPU that declares native bf16; native bf16 declared here)' in line
+    assert (
+        'bf16 autocast (train.bf16="auto" picks bf16 on a CPU that declares native bf16; native bf16 declared here)'
+        in line
+    )
     assert warning is None
     line, warning = describe_numerics(auto, torch.device("cpu"), native=False)
     assert 'fp32 (train.bf16="auto"' in line and "not declared here" in line and warning is None
@@ -138,7 +150,9 @@ def test_large_linear_layers_run_in_onednn_on_an_avx512_cpu_in_fp32_only():
     assert onednn_linear_min_weights(_with_train(compile=True).train, cpu, capability="AVX512") is None
     assert onednn_linear_min_weights(_with_train(linear_kernel="torch").train, cpu, capability="AVX512") is None
     # A set value is what it says, whatever the CPU, and then covers every layer.
-    assert onednn_linear_min_weights(_with_train(linear_kernel="onednn", compile=True).train, cpu, capability="AVX2") == 0
+    assert (
+        onednn_linear_min_weights(_with_train(linear_kernel="onednn", compile=True).train, cpu, capability="AVX2") == 0
+    )
     here = onednn_linear_min_weights(auto, cpu)
     assert here == (large if torch.backends.cpu.get_cpu_capability() == "AVX512" else None)
     line, _ = describe_numerics(Config(), cpu, native=True)
@@ -147,12 +161,16 @@ def test_large_linear_layers_run_in_onednn_on_an_avx512_cpu_in_fp32_only():
     line, _ = describe_numerics(_with_train(bf16="auto"), cpu, native=True)
     assert "; linear layers torch (" in line
     line, _ = describe_numerics(_with_train(linear_kernel="onednn"), cpu, native=True)
-    assert line.endswith("; linear layers oneDNN (train.channels_last and optim.implementation chosen for cpu, measured fastest there)")
+    assert line.endswith(
+        "; linear layers oneDNN (train.channels_last and optim.implementation chosen for cpu, measured fastest there)"
+    )
 
 
 def test_onednn_linear_off_a_cpu_is_refused_in_one_line(host):
     config = build_config(host, "mnist", sets=['train.linear_kernel="onednn"'])
-    with pytest.raises(ConfigError, match=r'train.linear_kernel="onednn" runs on a CPU only, not on cuda; use "auto" or "torch"'):
+    with pytest.raises(
+        ConfigError, match=r'train.linear_kernel="onednn" runs on a CPU only, not on cuda; use "auto" or "torch"'
+    ):
         ObjectiveSettings.from_config(config, torch.device("cuda"))
     with pytest.raises(ConfigError, match=r"linear_kernel must be one of auto, torch, onednn, got .onednnn."):
         build_config(host, "mnist", sets=['train.linear_kernel="onednnn"'])

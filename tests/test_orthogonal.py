@@ -7,6 +7,7 @@ import contextlib
 
 import pytest
 import torch
+from conftest import generator_grads, train_tiny
 from typer.testing import CliRunner
 
 from infogan_toolkit.assembly import resolve
@@ -16,12 +17,13 @@ from infogan_toolkit.engine.trainer import build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import StepView
 
-from conftest import generator_grads, train_tiny
-
 
 def orthogonal_term(host, codes: str = "cat2,unif3", weight: float = 1.0, step: float = 0.1):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": codes},
-                                "loss": {"orthogonal": {"weight": weight, "step": step}}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {"model": {"backbone": "tiny", "codes": codes}, "loss": {"orthogonal": {"weight": weight, "step": step}}},
+        "t",
+    )
     return build_objective(resolve(cfg, host), torch.device("cpu")).regularisers["orthogonal"]
 
 
@@ -40,10 +42,22 @@ def linear_view(term, directions: torch.Tensor, n: int = 8, noise_dim: int = 2) 
         return image
 
     fake = generate(gin)
-    return StepView(real=fake, fake=fake, generator_input=gin, values=values, logit_real=torch.zeros(n),
-                    logit_fake=torch.zeros(n), q_real=torch.zeros(n, 1), q_fake=torch.zeros(n, 1),
-                    rng=torch.Generator().manual_seed(0), noise_dim=noise_dim, generate=generate,
-                    discriminate=None, prepare=lambda x: x, autocast=contextlib.nullcontext)
+    return StepView(
+        real=fake,
+        fake=fake,
+        generator_input=gin,
+        values=values,
+        logit_real=torch.zeros(n),
+        logit_fake=torch.zeros(n),
+        q_real=torch.zeros(n, 1),
+        q_fake=torch.zeros(n, 1),
+        rng=torch.Generator().manual_seed(0),
+        noise_dim=noise_dim,
+        generate=generate,
+        discriminate=None,
+        prepare=lambda x: x,
+        autocast=contextlib.nullcontext,
+    )
 
 
 def pixel(i: int) -> torch.Tensor:
@@ -82,7 +96,9 @@ def test_each_code_steps_towards_the_middle_of_its_range(host):
     assert moved.shape == (9, gin.shape[1])  # three continuous codes, each the whole batch
     column = 2 + term.continuous[0][1].input_slice.start
     assert moved[:3, column].tolist() == pytest.approx([0.65, -0.65, 0.25])  # never past +-1
-    assert torch.equal(moved[:3, :column], gin[:, :column]) and torch.equal(moved[:3, column + 1:], gin[:, column + 1:])
+    assert torch.equal(moved[:3, :column], gin[:, :column]) and torch.equal(
+        moved[:3, column + 1 :], gin[:, column + 1 :]
+    )
 
 
 # -- configuration ----------------------------------------------------------------------------------
@@ -92,16 +108,32 @@ def test_orthogonal_is_off_by_default_and_its_options_refuse_bad_values(host):
     on = resolve(apply_dict(Config(), {**base, "loss": {"orthogonal": {"weight": 1.0}}}, "t"), host)
     assert [t.name for t in on.regularisers] == ["orthogonal"]
     assert on.config.loss.regularisers["orthogonal"] == {"weight": 1.0, "step": 0.1}
-    for table, message in (({"weight": -1.0}, "loss.orthogonal.weight must be >= 0"),
-                           ({"step": 0.0}, "loss.orthogonal.step must be > 0"),
-                           ({"stpe": 0.1}, "unknown option 'loss.orthogonal.stpe'. Did you mean 'step'")):
+    for table, message in (
+        ({"weight": -1.0}, "loss.orthogonal.weight must be >= 0"),
+        ({"step": 0.0}, "loss.orthogonal.step must be > 0"),
+        ({"stpe": 0.1}, "unknown option 'loss.orthogonal.stpe'. Did you mean 'step'"),
+    ):
         with pytest.raises(ConfigError, match=message):
             resolve(apply_dict(Config(), {**base, "loss": {"orthogonal": table}}, "t"), host)
 
 
 def test_orthogonal_with_one_continuous_code_is_refused_in_one_line(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--codes", "cat3,unif1", "--steps", "1",
-                                      "--out", str(tmp_path / "r"), "--set", "loss.orthogonal.weight=1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "shapes",
+            "--codes",
+            "cat3,unif1",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "loss.orthogonal.weight=1",
+        ],
+    )
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert "have 1 continuous code(s)" in result.stderr and "set loss.orthogonal.weight=0" in result.stderr
     assert not (tmp_path / "r").exists()
@@ -110,8 +142,11 @@ def test_orthogonal_with_one_continuous_code_is_refused_in_one_line(tmp_path):
 # -- in training ------------------------------------------------------------------------------------
 def tiny_objective(host, weight: float):
     """The tiny run's objective (two continuous codes) with the term at ``weight``."""
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "cat4,unif2"},
-                                "loss": {"orthogonal": {"weight": weight}}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {"model": {"backbone": "tiny", "codes": "cat4,unif2"}, "loss": {"orthogonal": {"weight": weight}}},
+        "t",
+    )
     return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 
@@ -121,5 +156,7 @@ def test_the_term_reaches_the_generator(host):
 
 
 def test_training_with_orthogonal_logs_the_term(host, tmp_path):
-    records = train_tiny(host, tmp_path / "run", {"orthogonal": {"weight": 1.0}}, steps=4, log_every=2, codes="cat4,unif2")
+    records = train_tiny(
+        host, tmp_path / "run", {"orthogonal": {"weight": 1.0}}, steps=4, log_every=2, codes="cat4,unif2"
+    )
     assert [r["step"] for r in records] == [2, 4] and all(0 < r["loss_orthogonal"] <= 1 for r in records)

@@ -35,7 +35,18 @@ def test_plain_console_prints_markup_and_escapes_literally():
     assert "\\x1b[31mred" in out and "\\u202e" in out
 
 
-@pytest.mark.parametrize("name", ["evil --index-url http://evil.example/simple", "https://evil.example/x.whl", "-e .", "a b", "", "x" * 101, "pkg;rm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "evil --index-url http://evil.example/simple",
+        "https://evil.example/x.whl",
+        "-e .",
+        "a b",
+        "",
+        "x" * 101,
+        "pkg;rm",
+    ],
+)
 def test_install_advice_builds_no_command_from_an_invalid_name(name):
     assert not is_distribution_name(name)
     assert "pip install" not in install_advice(name)

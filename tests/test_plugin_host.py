@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
 import math
+import os
 import re
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -74,10 +74,16 @@ def test_disable_env_blocks_plugins_by_name(monkeypatch):
     regs = host.registries
     assert "softmax" not in regs.heads and "tensorboard" not in regs.sinks
     assert "cat" in regs.codes  # the others keep working
-    with pytest.raises(UnknownNameError, match=r"unknown Q head 'softmax': plugin 'heads' \(infogan-toolkit\) provides it but is disabled by INFOGAN_TK_DISABLE_PLUGINS; remove 'heads'"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"unknown Q head 'softmax': plugin 'heads' \(infogan-toolkit\) provides it but is disabled by "
+        r"INFOGAN_TK_DISABLE_PLUGINS; remove 'heads'",
+    ):
         resolve_codes("cat10", regs.codes, regs.heads)
     # A disabled plugin is named as disabled, not as missing (installing would not help).
-    with pytest.raises(PluginError, match=r"Q head 'softmax' \(from distribution 'infogan-toolkit'\): plugin 'heads' .* disabled"):
+    with pytest.raises(
+        PluginError, match=r"Q head 'softmax' \(from distribution 'infogan-toolkit'\): plugin 'heads' .* disabled"
+    ):
         host.require_plugin_for("heads", "softmax", BUILTIN_DIST)
 
 
@@ -202,7 +208,10 @@ def test_duplicate_registration_names_both_plugins_and_distributions():
             host.registries
         msg = str(err.value)
         version = metadata.version(BUILTIN_DIST)
-        assert f"code kind 'CAT' is registered twice: by plugin 'codes' ({BUILTIN_DIST} {version}, built in) and by plugin 'dupe' (infogan-tk-dupe 2.0)" in msg
+        assert (
+            f"code kind 'CAT' is registered twice: by plugin 'codes' ({BUILTIN_DIST} {version}, built in) and by "
+            "plugin 'dupe' (infogan-tk-dupe 2.0)" in msg
+        )
         # The advice disables the third-party plugin, never the built-in one (which also holds unif, gauss).
         assert "INFOGAN_TK_DISABLE_PLUGINS=dupe" in msg and "=codes" not in msg
         assert "\n" not in msg
@@ -237,9 +246,17 @@ def test_unknown_name_names_the_disabled_plugin_that_provides_it(monkeypatch):
 
     host.register(infogan_tk_codes, "codes", BUILTIN_DIST)
     regs = host.registries
-    with pytest.raises(UnknownNameError, match=r"^unknown code kind 'bit': plugin 'extra' \(infogan-tk-extra\) provides it but is disabled by INFOGAN_TK_DISABLE_PLUGINS; remove 'extra' from that list$"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"^unknown code kind 'bit': plugin 'extra' \(infogan-tk-extra\) provides it but is disabled by "
+        r"INFOGAN_TK_DISABLE_PLUGINS; remove 'extra' from that list$",
+    ):
         regs.codes.get("bit")
-    with pytest.raises(CodeSpecError, match=r"unknown code kind 'cat' in 'cat10' \(token 1\); plugin 'codes' \(infogan-toolkit\) provides it but is disabled"):
+    with pytest.raises(
+        CodeSpecError,
+        match=r"unknown code kind 'cat' in 'cat10' \(token 1\); plugin 'codes' \(infogan-toolkit\) provides it but is "
+        r"disabled",
+    ):
         resolve_codes("cat10", regs.codes, regs.heads)
     # A name no disabled plugin provides gets the usual answer.
     with pytest.raises(UnknownNameError, match=r"^unknown code kind 'nosuch'\. Known: none"):
@@ -268,7 +285,9 @@ def test_did_you_mean_on_unknown_names():
         regs.codes.get("caat")
     with pytest.raises(UnknownNameError, match=r"Did you mean 'softmax'\?"):
         regs.heads.get("sofmax")
-    with pytest.raises(CodeSpecError, match=r"unknown code kind 'unf' in 'cat10,unf2' \(token 2\); did you mean 'unif'\?"):
+    with pytest.raises(
+        CodeSpecError, match=r"unknown code kind 'unf' in 'cat10,unf2' \(token 2\); did you mean 'unif'\?"
+    ):
         resolve_codes("cat10,unf2", regs.codes, regs.heads)
     with pytest.raises(UnknownNameError, match=r"unknown metric sink 'zzzz'\. Known:"):
         regs.sinks.get("zzzz")
@@ -423,11 +442,19 @@ def test_the_disabled_hint_survives_importlib_metadata_being_imported():
     # importlib_metadata (which mlflow imports) makes the stdlib's entry points that library's
     # class; the hint must still load a disabled plugin to see what it provides.
     pytest.importorskip("importlib_metadata")
-    code = ("import importlib_metadata\n"
-            "from infogan_toolkit.plugins import PluginHost\n"
-            "print(PluginHost()._disabled_provider('heads', 'softmax'))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, DISABLE_ENV: "heads"})
+    code = (
+        "import importlib_metadata\n"
+        "from infogan_toolkit.plugins import PluginHost\n"
+        "print(PluginHost()._disabled_provider('heads', 'softmax'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, DISABLE_ENV: "heads"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == (f"plugin 'heads' (infogan-toolkit) provides it but is disabled by {DISABLE_ENV}; "
-                                  "remove 'heads' from that list")
+    assert out.stdout.strip() == (
+        f"plugin 'heads' (infogan-toolkit) provides it but is disabled by {DISABLE_ENV}; remove 'heads' from that list"
+    )

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import install_fake
 from safetensors.torch import save_file
 from typer.testing import CliRunner
-
-from conftest import install_fake
 
 from infogan_toolkit.checkpoint import MODEL_FORMAT
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config
 
-CLASHER = '''
+CLASHER = """
 from infogan_tk_codes import Categorical
 from infogan_toolkit import hookimpl
 
@@ -28,7 +27,7 @@ from infogan_toolkit import hookimpl
 def register_code_kinds(register):
     register("cat", lambda args: [Categorical(int(args))])   # the built-in's name: a clash
     register("bern", lambda args: [Categorical(2) for _ in range(int(args or 1))])
-'''
+"""
 
 
 @pytest.fixture
@@ -48,8 +47,13 @@ def test_plugins_reports_a_clash_with_both_distributions_and_exits_1(clasher):
     assert rows["codes"]["clashes"] == ["code kind 'cat' also registered by plugin 'clasher' (infogan-tk-clasher)"]
     assert rows["heads"]["clashes"] == []
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: code kind 'cat' is registered twice: by plugin 'clasher' (infogan-tk-clasher 1.0) and by plugin 'codes' (infogan-toolkit ")
-    assert line.endswith("; disable the third-party plugin with INFOGAN_TK_DISABLE_PLUGINS=clasher or rename its code kind")
+    assert line.startswith(
+        "error: code kind 'cat' is registered twice: by plugin 'clasher' (infogan-tk-clasher 1.0) and by plugin "
+        "'codes' (infogan-toolkit "
+    )
+    assert line.endswith(
+        "; disable the third-party plugin with INFOGAN_TK_DISABLE_PLUGINS=clasher or rename its code kind"
+    )
 
     table = CliRunner().invoke(app, ["plugins"])
     assert table.exit_code == 1 and "clash" in table.stdout  # the status column (wrapped to the width)
@@ -74,11 +78,22 @@ def fake_checkpoint(path: Path, provenance: dict) -> Path:
     config = Config().to_dict()
     config["model"].update(backbone="mnist", codes="cat10")
     detail = [{"name": "c1", "kind": "cat", "token": "cat10", "prior": "Cat(10)", "head": "softmax"}]
-    save_file({"x": torch.zeros(1)}, str(path), metadata={
-        "format": MODEL_FORMAT, "config": json.dumps(config), "codes": "cat10", "codes_detail": json.dumps(detail),
-        "step": "3", "toolkit_version": "0.1.0", "plugins": json.dumps(provenance), "backbone": "mnist",
-        "image_shape": "[1, 28, 28]", "output_range": "unit",
-    })
+    save_file(
+        {"x": torch.zeros(1)},
+        str(path),
+        metadata={
+            "format": MODEL_FORMAT,
+            "config": json.dumps(config),
+            "codes": "cat10",
+            "codes_detail": json.dumps(detail),
+            "step": "3",
+            "toolkit_version": "0.1.0",
+            "plugins": json.dumps(provenance),
+            "backbone": "mnist",
+            "image_shape": "[1, 28, 28]",
+            "output_range": "unit",
+        },
+    )
     return path
 
 
@@ -87,13 +102,16 @@ def prov(name: str, plugin: str, dist: str | None, version: str | None = "0.1.0"
 
 
 def test_inspect_warns_about_missing_distributions_and_unregistered_names(tmp_path, monkeypatch):
-    ckpt = fake_checkpoint(tmp_path / "model.safetensors", {
-        "backbone": prov("mnist", "paper", "infogan-toolkit"),
-        "code:cat": prov("cat", "codes", "infogan-toolkit"),
-        "code:bern": prov("bern", "bern", "infogan-tk-bern"),
-        "head:bernoulli": prov("bernoulli", "bern", "infogan-tk-bern"),
-        "code:circ": prov("circ", "circular", "infogan-tk-circular"),
-    })
+    ckpt = fake_checkpoint(
+        tmp_path / "model.safetensors",
+        {
+            "backbone": prov("mnist", "paper", "infogan-toolkit"),
+            "code:cat": prov("cat", "codes", "infogan-toolkit"),
+            "code:bern": prov("bern", "bern", "infogan-tk-bern"),
+            "head:bernoulli": prov("bernoulli", "bern", "infogan-tk-bern"),
+            "code:circ": prov("circ", "circular", "infogan-tk-circular"),
+        },
+    )
     monkeypatch.setenv("INFOGAN_TK_DISABLE_PLUGINS", "circular")
     result = CliRunner().invoke(app, ["inspect", str(ckpt), "--json"])
     assert result.exit_code == 0
@@ -110,10 +128,13 @@ def test_inspect_warns_about_missing_distributions_and_unregistered_names(tmp_pa
 
 
 def test_inspect_of_a_checkpoint_whose_plugins_are_all_here_is_quiet(tmp_path):
-    ckpt = fake_checkpoint(tmp_path / "model.safetensors", {
-        "backbone": prov("mnist", "paper", "infogan-toolkit"),
-        "code:circ": prov("circ", "circular", "infogan-tk-circular"),
-    })
+    ckpt = fake_checkpoint(
+        tmp_path / "model.safetensors",
+        {
+            "backbone": prov("mnist", "paper", "infogan-toolkit"),
+            "code:circ": prov("circ", "circular", "infogan-tk-circular"),
+        },
+    )
     result = CliRunner().invoke(app, ["inspect", str(ckpt)])
     assert result.exit_code == 0 and result.stderr == ""
     assert "model.safetensors" in result.stdout

@@ -48,8 +48,12 @@ def test_new_plugin_writes_a_distribution_and_refuses_to_overwrite(runner, tmp_p
     root = tmp_path / "infogan-tk-gen-one"
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert files == [
-        "README.md", "infogan_tk_gen_one/__init__.py", "infogan_tk_gen_one/code.py", "infogan_tk_gen_one/dataset.py",
-        "pyproject.toml", "tests/test_infogan_tk_gen_one.py",
+        "README.md",
+        "infogan_tk_gen_one/__init__.py",
+        "infogan_tk_gen_one/code.py",
+        "infogan_tk_gen_one/dataset.py",
+        "pyproject.toml",
+        "tests/test_infogan_tk_gen_one.py",
     ]
     pyproject = (root / "pyproject.toml").read_text()
     assert 'name = "infogan-tk-gen-one"' in pyproject
@@ -60,7 +64,10 @@ def test_new_plugin_writes_a_distribution_and_refuses_to_overwrite(runner, tmp_p
 
     again = runner.invoke(app, ["new-plugin", "gen-one", "--dir", str(tmp_path)])
     assert again.exit_code == 2 and again.stdout == ""
-    assert again.stderr.strip() == f"error: '{root}' already exists and is not empty; pick another NAME or --dir, or remove it"
+    assert (
+        again.stderr.strip()
+        == f"error: '{root}' already exists and is not empty; pick another NAME or --dir, or remove it"
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,7 +90,11 @@ def test_the_skeletons_own_tests_pass(tmp_path):
     env.pop("INFOGAN_TK_DISABLE_PLUGINS", None)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "7 passed" in done.stdout
@@ -98,7 +109,9 @@ def test_check_runs_the_kit_on_an_in_process_skeleton(tmp_path, monkeypatch, for
     host.register(module, skeleton.name, skeleton.distribution, "0.1.0")
     rows = {(r.name, r.kind): r for r in check_distribution(host, "INFOGAN_TK_GEN_THREE")}  # names compare normalised
     assert set(rows) == {("gen_three", "code kind"), ("gen-three-bars", "dataset")}
-    assert rows["gen_three", "code kind"].result == "passed" and rows["gen_three", "code kind"].detail.startswith("'gen_three1'")
+    assert rows["gen_three", "code kind"].result == "passed" and rows["gen_three", "code kind"].detail.startswith(
+        "'gen_three1'"
+    )
     assert rows["gen-three-bars", "dataset"].result == "passed"
     assert rows["gen-three-bars", "dataset"].detail == "36 images of (1, 16, 16), a full factor grid"
 
@@ -136,7 +149,9 @@ def test_check_fails_with_exit_1_and_names_what_broke(runner, tmp_path, monkeypa
     good = runner.invoke(app, ["check", "infogan-tk-gen-four", "--args", "gen_four=3", "--json"])
     assert good.exit_code == 0, good.stderr
     assert [(r["name"], r["result"], r["detail"]) for r in json.loads(good.stdout)][0] == (
-        "gen_four", "passed", "'gen_four3', with its default head"
+        "gen_four",
+        "passed",
+        "'gen_four3', with its default head",
     )
 
     code = root / skeleton.package / "code.py"
@@ -153,8 +168,14 @@ def test_check_fails_with_exit_1_and_names_what_broke(runner, tmp_path, monkeypa
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["check", "infogan-tk-nosuch"], "error: distribution 'infogan-tk-nosuch' is not installed; install it (pip install -e DIR) first."),
-        (["check", "infogan-tk-circular", "--args", "circ"], "error: --args 'circ' must be KIND=ARGS, e.g. --args circ=2"),
+        (
+            ["check", "infogan-tk-nosuch"],
+            "error: distribution 'infogan-tk-nosuch' is not installed; install it (pip install -e DIR) first.",
+        ),
+        (
+            ["check", "infogan-tk-circular", "--args", "circ"],
+            "error: --args 'circ' must be KIND=ARGS, e.g. --args circ=2",
+        ),
     ],
 )
 def test_check_usage_errors_are_one_line(runner, args, message):

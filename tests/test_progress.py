@@ -13,9 +13,7 @@ from rich.console import Console
 from infogan_toolkit.engine.progress import LineProgress, LiveProgress, NoProgress, format_eta, make_progress
 
 CLI = Path(sys.executable).with_name("infogan-tk")
-LINE = re.compile(
-    r"^step +(\d+)/12 D [-\d.]+ G [-\d.]+ L_I/max (c\d=[-\d.]+(/[-\d.]+)? ?)+ [\d,]+ img/s ETA \d+s$"
-)
+LINE = re.compile(r"^step +(\d+)/12 D [-\d.]+ G [-\d.]+ L_I/max (c\d=[-\d.]+(/[-\d.]+)? ?)+ [\d,]+ img/s ETA \d+s$")
 
 
 def test_a_log_file_gets_one_whole_line_per_interval(tmp_path):
@@ -24,10 +22,30 @@ def test_a_log_file_gets_one_whole_line_per_interval(tmp_path):
     log = tmp_path / "train.log"
     with log.open("w") as stderr:
         done = subprocess.run(
-            [str(CLI), "train", "--codes", "cat3,unif5", "--steps", "12", "--batch-size", "8", "--out",
-             str(tmp_path / "run"), "--set", "train.log_every=4", "--set", "train.checkpoint_every=12",
-             "--set", "train.figures=false", "--no-eval"],
-            stderr=stderr, stdout=subprocess.PIPE, text=True, timeout=300, cwd=tmp_path,
+            [
+                str(CLI),
+                "train",
+                "--codes",
+                "cat3,unif5",
+                "--steps",
+                "12",
+                "--batch-size",
+                "8",
+                "--out",
+                str(tmp_path / "run"),
+                "--set",
+                "train.log_every=4",
+                "--set",
+                "train.checkpoint_every=12",
+                "--set",
+                "train.figures=false",
+                "--no-eval",
+            ],
+            stderr=stderr,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
         )
     text = log.read_text()
     assert done.returncode == 0, text

@@ -27,8 +27,12 @@ def toolkit_imports(source: str) -> list[tuple[int, str]]:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             modules = [node.module]
             if node.module == "infogan_toolkit":  # `from infogan_toolkit import engine` reaches in too
-                modules = [f"infogan_toolkit.{a.name}" if a.name not in {"hookimpl", "load_checkpoint", "from_pretrained", "build_config", "__version__"}
-                           else "infogan_toolkit" for a in node.names]
+                modules = [
+                    f"infogan_toolkit.{a.name}"
+                    if a.name not in {"hookimpl", "load_checkpoint", "from_pretrained", "build_config", "__version__"}
+                    else "infogan_toolkit"
+                    for a in node.names
+                ]
         elif isinstance(node, ast.Import):
             modules = [a.name for a in node.names]
         else:
@@ -44,15 +48,22 @@ def plugin_files() -> list[Path]:
 def test_the_walk_sees_the_plugins():
     files = {p.relative_to(ROOT).as_posix() for p in plugin_files()}
     # one file of each kind of plugin home, so that a moved folder cannot make the test pass vacuously
-    assert {"plugins/infogan_tk_paper/networks.py", "plugins/example-circular/infogan_tk_circular/code.py",
-            "plugins/example-meanink/tests/test_meanink_plugin.py",
-            "research/plugins/infogan-tk-lab/infogan_tk_lab/layout.py"} <= files
+    assert {
+        "plugins/infogan_tk_paper/networks.py",
+        "plugins/example-circular/infogan_tk_circular/code.py",
+        "plugins/example-meanink/tests/test_meanink_plugin.py",
+        "research/plugins/infogan-tk-lab/infogan_tk_lab/layout.py",
+    } <= files
     assert len(files) > 50
 
 
 @pytest.mark.parametrize("path", plugin_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_plugin_imports_only_the_contract(path):
-    wrong = [f"line {line}: {module}" for line, module in toolkit_imports(path.read_text(encoding="utf-8")) if module not in ALLOWED]
+    wrong = [
+        f"line {line}: {module}"
+        for line, module in toolkit_imports(path.read_text(encoding="utf-8"))
+        if module not in ALLOWED
+    ]
     assert not wrong, f"{path.relative_to(ROOT)} reaches past infogan_toolkit.api: {wrong}"
 
 
@@ -72,7 +83,9 @@ def test_doc_examples_import_only_the_contract():
         try:
             imports = toolkit_imports(block)
         except SyntaxError:  # a fragment (a signature, an elided body); the lines that import still count
-            imports = toolkit_imports("\n".join(line.strip() for line in block.splitlines() if line.strip().startswith(("from ", "import "))))
+            imports = toolkit_imports(
+                "\n".join(line.strip() for line in block.splitlines() if line.strip().startswith(("from ", "import ")))
+            )
         wrong += [f"{where} line {line}: {module}" for line, module in imports if module not in DOC_ALLOWED]
     assert not wrong, wrong
 
@@ -94,5 +107,15 @@ def test_every_class_on_the_interface_page_is_in_the_contract():
 
 
 def test_the_walk_catches_a_reach_past_the_contract():
-    source = "from infogan_toolkit.callbacks import Callback\nfrom infogan_toolkit import engine\nimport infogan_toolkit.codes\n"
-    assert [m for _, m in toolkit_imports(source)] == ["infogan_toolkit.callbacks", "infogan_toolkit.engine", "infogan_toolkit.codes"]
+    source = "\n".join(
+        [
+            "from infogan_toolkit.callbacks import Callback",
+            "from infogan_toolkit import engine",
+            "import infogan_toolkit.codes",
+        ]
+    )
+    assert [m for _, m in toolkit_imports(source)] == [
+        "infogan_toolkit.callbacks",
+        "infogan_toolkit.engine",
+        "infogan_toolkit.codes",
+    ]

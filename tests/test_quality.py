@@ -13,12 +13,12 @@ from safetensors.torch import save_file
 from torch.nn import functional as F
 from typer.testing import CliRunner
 
-from infogan_toolkit.cli.app import app
-from infogan_toolkit.datasets import TensorImageDataset
-from infogan_toolkit.extractors import ExtractorRequest
 from infogan_tk_quality.classifier import ClassifierExtractor
 from infogan_tk_quality.inception import WEIGHTS_FILE, WEIGHTS_URL, InceptionExtractor
 from infogan_tk_quality.metrics import frechet_distance, kernel_distance
+from infogan_toolkit.cli.app import app
+from infogan_toolkit.datasets import TensorImageDataset
+from infogan_toolkit.extractors import ExtractorRequest
 
 runner = CliRunner()
 
@@ -57,8 +57,14 @@ def test_kid_is_seeded():
 
 
 def _request(dataset: TensorImageDataset, cache: Path, name: str = "mnist", say=lambda _line: None) -> ExtractorRequest:
-    return ExtractorRequest(image_shape=dataset.image_shape, device=torch.device("cpu"), cache=cache,
-                            dataset_name=name, train_split=lambda: dataset, say=say)
+    return ExtractorRequest(
+        image_shape=dataset.image_shape,
+        device=torch.device("cpu"),
+        cache=cache,
+        dataset_name=name,
+        train_split=lambda: dataset,
+        say=say,
+    )
 
 
 @pytest.mark.slow
@@ -136,13 +142,18 @@ def test_eval_gives_fid_and_kid_with_the_mnist_extractor_and_records_how(bars_mn
     report = json.loads(out.read_text())
     fid, kid = report["fid"], report["kid"]
     assert fid["value"] > 0 and fid["extractor"]["name"] == "mnist-classifier"
-    assert fid["real"] == {"split": "test", "images": 48, "of": 64, "seed": 0} and fid["generated"] == {"images": 48, "seed": 0}
+    assert fid["real"] == {"split": "test", "images": 48, "of": 64, "seed": 0} and fid["generated"] == {
+        "images": 48,
+        "seed": 0,
+    }
     assert Path(fid["extractor"]["weights"]).is_file() and fid["extractor"]["trained_on"]["dataset"] == "mnist"
     assert kid["subsets"] == 5 and kid["subset_size"] == 16 and kid["std"] >= 0
     assert kid["extractor"] == fid["extractor"]
     assert report["options"] == {"images": "48", "kid_subsets": "5", "kid_subset_size": "16"}
     assert "fid" in result.stdout and "mnist-classifier" in result.stdout  # the table has their rows
-    again = runner.invoke(app, ["eval", str(run), "--metrics", "fid", *SMALL[:2], "--out", str(tmp_path / "again.json")])
+    again = runner.invoke(
+        app, ["eval", str(run), "--metrics", "fid", *SMALL[:2], "--out", str(tmp_path / "again.json")]
+    )
     assert again.exit_code == 0, again.stderr
     assert "training the mnist classifier" not in again.stderr
     assert json.loads((tmp_path / "again.json").read_text())["fid"]["value"] == fid["value"]  # seeded, same file
@@ -161,10 +172,22 @@ def test_fid_runs_only_on_request(bars_mnist_run, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--metrics", "fid", "--option", "extractr=inception"], "no chosen metric takes --option extractr. Did you mean 'extractor'"),
-        (["--metrics", "mi", "--option", "extractor=inception"], "--option extractor belongs to fid, kid, which --metrics does not choose; add it, e.g. --metrics mi,fid"),
-        (["--metrics", "fid", "--option", "extractor=inceptoin"], "unknown feature extractor 'inceptoin'. Did you mean 'inception'"),
-        (["--metrics", "fid", "--option", "extractor=inception"], "feature extractor 'inception' cannot run: its weights are not at"),
+        (
+            ["--metrics", "fid", "--option", "extractr=inception"],
+            "no chosen metric takes --option extractr. Did you mean 'extractor'",
+        ),
+        (
+            ["--metrics", "mi", "--option", "extractor=inception"],
+            "--option extractor belongs to fid, kid, which --metrics does not choose; add it, e.g. --metrics mi,fid",
+        ),
+        (
+            ["--metrics", "fid", "--option", "extractor=inceptoin"],
+            "unknown feature extractor 'inceptoin'. Did you mean 'inception'",
+        ),
+        (
+            ["--metrics", "fid", "--option", "extractor=inception"],
+            "feature extractor 'inception' cannot run: its weights are not at",
+        ),
         (["--metrics", "fid", "--option", "images=ten"], "--option images='ten' must be a whole number >= 2"),
         (["--metrics", "fid", "--option", "images"], "--option 'images' is not KEY=VALUE"),
     ],

@@ -22,8 +22,11 @@ NO_JITTER = {"rotation": 0.0, "scale": 0.0, "shift": 0.0, "shear": 0.0}
 
 
 def tiny_objective(host, **options) -> InfoGANObjective:
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"real_consistency": options},
-                                "train": {"d_batch": "separate"}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {"model": {"backbone": "tiny"}, "loss": {"real_consistency": options}, "train": {"d_batch": "separate"}},
+        "t",
+    )
     return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 
@@ -35,8 +38,11 @@ def real_batch() -> torch.Tensor:
 def test_off_by_default_and_bad_values_are_refused_with_the_key(host):
     assert "real_consistency" not in Config().loss.regularisers
     base = {"model": {"backbone": "tiny"}}
-    for options, message in (({"weight": -1.0}, "weight must be >= 0"), ({"confidence": 1.0}, r"confidence must be in \[0, 1\)"),
-                             ({"shear": -5.0}, "shear must be >= 0")):
+    for options, message in (
+        ({"weight": -1.0}, "weight must be >= 0"),
+        ({"confidence": 1.0}, r"confidence must be in \[0, 1\)"),
+        ({"shear": -5.0}, "shear must be >= 0"),
+    ):
         with pytest.raises(ConfigError, match=message):
             resolve(apply_dict(Config(), {**base, "loss": {"real_consistency": options}}, "t"), host)
     with pytest.raises(ConfigError, match="Did you mean 'real_consistency'"):
@@ -44,14 +50,31 @@ def test_off_by_default_and_bad_values_are_refused_with_the_key(host):
 
 
 def test_a_run_without_a_discrete_code_is_refused_in_one_line(host):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"real_consistency": {"weight": 1.0}}}, "t")
-    with pytest.raises(ConfigError, match=r"'unif2' have no discrete code, and the consistency term .*set loss.real_consistency.weight=0"):
+    cfg = apply_dict(
+        Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"real_consistency": {"weight": 1.0}}}, "t"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"'unif2' have no discrete code, and the consistency term .*set loss.real_consistency.weight=0",
+    ):
         resolve(cfg, host)
 
 
 def test_cli_refuses_a_mistyped_option_in_one_line(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--out", str(tmp_path / "r"), "--steps", "1",
-                                      "--set", "loss.real_consistency.confidence=1.5"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "shapes",
+            "--out",
+            str(tmp_path / "r"),
+            "--steps",
+            "1",
+            "--set",
+            "loss.real_consistency.confidence=1.5",
+        ],
+    )
     assert result.exit_code != 0
     assert "confidence must be in [0, 1)" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "r").exists()
@@ -92,9 +115,23 @@ def test_the_term_trains_q_and_the_trunk_on_real_images_and_never_the_generator(
 
 
 def test_a_real_run_logs_the_term(host, tmp_path):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"real_consistency": {"weight": 1.0, "confidence": 0.0}},
-                                "train": {"batch_size": 16, "steps": 6, "log_every": 3, "checkpoint_every": 6,
-                                          "device": "cpu", "figures": False, "sinks": []}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {
+            "model": {"backbone": "tiny"},
+            "loss": {"real_consistency": {"weight": 1.0, "confidence": 0.0}},
+            "train": {
+                "batch_size": 16,
+                "steps": 6,
+                "log_every": 3,
+                "checkpoint_every": 6,
+                "device": "cpu",
+                "figures": False,
+                "sinks": [],
+            },
+        },
+        "t",
+    )
     Trainer(cfg, tmp_path / "run", host=host, progress=False).run()
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [3, 6]

@@ -1,4 +1,5 @@
-"""The real-data information term ([loss.real_information], a built-in regulariser plugin): the softmax head's batch information,
+"""The real-data information term ([loss.real_information], a built-in regulariser plugin): the softmax head's batch
+information,
 the config keys, the conformance check, which parts the term trains, and a real run that logs it."""
 
 from __future__ import annotations
@@ -80,22 +81,46 @@ def test_real_information_is_off_by_default_and_refuses_bad_values(host):
 
 
 def test_real_information_without_a_softmax_head_is_refused_in_one_line(host):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"real_information": {"weight": 1.0}}}, "t")
-    with pytest.raises(ConfigError, match=r"loss.real_information.weight is 1.0 but no code in 'unif2' .*set loss.real_information.weight=0"):
+    cfg = apply_dict(
+        Config(), {"model": {"backbone": "tiny", "codes": "unif2"}, "loss": {"real_information": {"weight": 1.0}}}, "t"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"loss.real_information.weight is 1.0 but no code in 'unif2' .*set loss.real_information.weight=0",
+    ):
         resolve(cfg, host)
 
 
 def test_cli_refuses_a_negative_real_information_in_one_line(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--out", str(tmp_path / "r"), "--steps", "1",
-                                      "--set", "loss.real_information.weight=-1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "shapes",
+            "--out",
+            str(tmp_path / "r"),
+            "--steps",
+            "1",
+            "--set",
+            "loss.real_information.weight=-1",
+        ],
+    )
     assert result.exit_code != 0
     assert "loss.real_information.weight must be >= 0" in result.stderr and "Traceback" not in result.stderr
 
 
 # -- the objective ----------------------------------------------------------------------------------
 def tiny_objective(host, real_information: float, d_batch: str = "separate") -> InfoGANObjective:
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"real_information": {"weight": real_information}},
-                                "train": {"d_batch": d_batch}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {
+            "model": {"backbone": "tiny"},
+            "loss": {"real_information": {"weight": real_information}},
+            "train": {"d_batch": d_batch},
+        },
+        "t",
+    )
     return build_objective(resolve(cfg, host), torch.device("cpu"))
 
 
@@ -131,9 +156,23 @@ def test_the_logged_value_is_the_heads_information_on_the_real_batch(host):
 
 
 def test_training_with_real_information_logs_the_term(host, tmp_path):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny"}, "loss": {"real_information": {"weight": 1.0}, "invariance": {"weight": 1.0}},
-                                "train": {"batch_size": 16, "steps": 6, "log_every": 3, "checkpoint_every": 6,
-                                          "device": "cpu", "figures": False, "sinks": []}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {
+            "model": {"backbone": "tiny"},
+            "loss": {"real_information": {"weight": 1.0}, "invariance": {"weight": 1.0}},
+            "train": {
+                "batch_size": 16,
+                "steps": 6,
+                "log_every": 3,
+                "checkpoint_every": 6,
+                "device": "cpu",
+                "figures": False,
+                "sinks": [],
+            },
+        },
+        "t",
+    )
     Trainer(cfg, tmp_path / "run", host=host, progress=False).run()
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [3, 6]

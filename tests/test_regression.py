@@ -38,10 +38,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from regression_runs import RECORD, RUNS, STEPS, differences, machine, run_config, summarise, train
 
 from infogan_toolkit.checkpoint import model_path, state_path
 from infogan_toolkit.plugins import PluginHost
-from regression_runs import RECORD, RUNS, STEPS, differences, machine, run_config, summarise, train
 
 #: Largest allowed difference from the record on a machine other than the recording one, of each
 #: kind ``differences`` reports; a few times the largest seen across this machine's kernel paths.

@@ -29,11 +29,24 @@ def ink_host(host):
 
 
 def tiny(steps: int = 6, **loss) -> Config:
-    return apply_dict(Config(), {
-        "model": {"backbone": "tiny"}, "data": {"dataset": "tiny-bars"}, "loss": loss,
-        "train": {"batch_size": 16, "steps": steps, "log_every": 2, "checkpoint_every": 3, "device": "cpu",
-                  "figures": False, "sinks": []},
-    }, "test")
+    return apply_dict(
+        Config(),
+        {
+            "model": {"backbone": "tiny"},
+            "data": {"dataset": "tiny-bars"},
+            "loss": loss,
+            "train": {
+                "batch_size": 16,
+                "steps": steps,
+                "log_every": 2,
+                "checkpoint_every": 3,
+                "device": "cpu",
+                "figures": False,
+                "sinks": [],
+            },
+        },
+        "test",
+    )
 
 
 def test_a_third_party_term_trains_logs_checkpoints_and_resumes_exactly(ink_host, tmp_path):
@@ -52,7 +65,10 @@ def test_a_third_party_term_trains_logs_checkpoints_and_resumes_exactly(ink_host
     state = read_metadata(tmp_path / "a" / "checkpoints" / "step-0000006.state.safetensors")
     assert "optim.mean_ink.adam.param_groups" in state
     saved = json.loads(read_metadata(model_path(tmp_path / "a", 6))["plugins"])
-    assert (saved["regulariser:mean_ink"]["plugin"], saved["regulariser:mean_ink"]["distribution"]) == ("meanink", "infogan-tk-meanink")
+    assert (saved["regulariser:mean_ink"]["plugin"], saved["regulariser:mean_ink"]["distribution"]) == (
+        "meanink",
+        "infogan-tk-meanink",
+    )
 
 
 def test_the_term_changes_g_and_its_weight_zero_turns_it_off(ink_host, tmp_path):
@@ -64,11 +80,16 @@ def test_the_term_changes_g_and_its_weight_zero_turns_it_off(ink_host, tmp_path)
     g = [k for k in off if k.startswith("generator.")]
     assert any(not torch.equal(off[k], on[k]) for k in g)
     assert resolve(tiny(3, mean_ink={"weight": 0.0}), ink_host).config.loss.regularisers["mean_ink"] == {
-        "weight": 0.0, "target": 0.5, "lr": 1e-2}
+        "weight": 0.0,
+        "target": 0.5,
+        "lr": 1e-2,
+    }
 
 
 def test_options_are_validated_like_every_other_key(ink_host):
-    with pytest.raises(ConfigError, match=r"unknown option 'loss.mean_ink.targt'. Did you mean 'target'\?.*Known: loss.mean_ink.weight"):
+    with pytest.raises(
+        ConfigError, match=r"unknown option 'loss.mean_ink.targt'. Did you mean 'target'\?.*Known: loss.mean_ink.weight"
+    ):
         resolve(tiny(mean_ink={"targt": 1.0}), ink_host)
     with pytest.raises(ConfigError, match="unknown regulariser 'loss.mean_inc'. Did you mean 'mean_ink'"):
         resolve(tiny(mean_inc={"weight": 1.0}), ink_host)
@@ -82,11 +103,17 @@ def test_set_reaches_a_key_of_a_table_and_tables_merge_over_lower_layers():
     cfg = apply_dict(Config(), {"loss": {"invariance": {"weight": 1.0, "shear": 20.0}}}, "file")
     cfg = apply_dict(cfg, parse_override("loss.invariance.weight=2"), "--set")
     assert cfg.loss.regularisers == {"invariance": {"weight": 2, "shear": 20.0}}
-    cfg = apply_dict(apply_dict(Config(), {"model": {"options": {"leak": 0.1, "width": 8}}}, "f"), parse_override("model.options.leak=0.2"), "s")
+    cfg = apply_dict(
+        apply_dict(Config(), {"model": {"options": {"leak": 0.1, "width": 8}}}, "f"),
+        parse_override("model.options.leak=0.2"),
+        "s",
+    )
     assert cfg.model.options == {"leak": 0.2, "width": 8}
     with pytest.raises(ConfigError, match="must name section.key or section.table.key"):
         parse_override("a.b.c.d=1")
-    assert Config.to_dict(cfg)["loss"].keys() >= {"lambda_discrete"} and "regularisers" not in Config.to_dict(cfg)["loss"]
+    assert (
+        Config.to_dict(cfg)["loss"].keys() >= {"lambda_discrete"} and "regularisers" not in Config.to_dict(cfg)["loss"]
+    )
 
 
 # -- the flat keys of before the terms were plugins are ordinary unknown keys ----------------------
@@ -99,8 +126,13 @@ def test_an_old_flat_key_is_an_unknown_key(old):
 # -- what ships: published methods only -------------------------------------------------------------
 #: Each built-in term and the authors of the method it implements or adapts, as its module docstring
 #: and docs/regularisers.md cite them. A term without one belongs in the lab (research/plugins/infogan-tk-lab).
-SHIPPED = {"contrastive": "Lin et al. 2020", "invariance": "Sajjadi, Javanmardi & Tasdizen",
-           "orthogonal": "Wei et al.", "real_consistency": "Sohn et al. 2020", "real_information": "Krause, Perona & Gomes"}
+SHIPPED = {
+    "contrastive": "Lin et al. 2020",
+    "invariance": "Sajjadi, Javanmardi & Tasdizen",
+    "orthogonal": "Wei et al.",
+    "real_consistency": "Sohn et al. 2020",
+    "real_information": "Krause, Perona & Gomes",
+}
 
 
 def test_every_built_in_term_cites_the_method_it_implements(host):

@@ -21,20 +21,38 @@ from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path, rea
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.trainer import CheckpointWriteError, Trainer
 from infogan_toolkit.errors import ToolkitError
-from infogan_toolkit.rundir import LOCK_FILE, acquire_lock
+from infogan_toolkit.rundir import LOCK_FILE
 
 CLI = [str(Path(sys.executable).parent / "infogan-tk")]  # the installed entry point, as a user runs it
 
 
 def tiny(steps: int = 4, **optim) -> Config:
-    return apply_dict(Config(), {"model": {"backbone": "tiny"}, "data": {"dataset": "tiny-bars"}, "optim": optim,
-                                 "train": {"batch_size": 8, "steps": steps, "log_every": 2, "checkpoint_every": 2,
-                                           "device": "cpu", "figures": False, "sinks": []}}, "t")
+    return apply_dict(
+        Config(),
+        {
+            "model": {"backbone": "tiny"},
+            "data": {"dataset": "tiny-bars"},
+            "optim": optim,
+            "train": {
+                "batch_size": 8,
+                "steps": steps,
+                "log_every": 2,
+                "checkpoint_every": 2,
+                "device": "cpu",
+                "figures": False,
+                "sinks": [],
+            },
+        },
+        "t",
+    )
 
 
 def hold_lock(run: Path) -> subprocess.Popen:
     """Another process that claims ``run`` and sleeps."""
-    code = f"from infogan_toolkit.rundir import acquire_lock; acquire_lock({str(run)!r}); print('held', flush=True); import time; time.sleep(60)"
+    code = (
+        f"from infogan_toolkit.rundir import acquire_lock; acquire_lock({str(run)!r}); "
+        "print('held', flush=True); import time; time.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
@@ -44,7 +62,9 @@ def test_a_second_process_cannot_train_into_a_claimed_directory(host, tmp_path):
     run = tmp_path / "run"
     holder = hold_lock(run)
     try:
-        with pytest.raises(ToolkitError, match=rf"run directory '{run}' is in use by process {holder.pid} .*train into another --out"):
+        with pytest.raises(
+            ToolkitError, match=rf"run directory '{run}' is in use by process {holder.pid} .*train into another --out"
+        ):
             Trainer(tiny(), run, host=host, progress=False)
         assert sorted(p.name for p in run.iterdir()) == [LOCK_FILE]  # nothing written beside the lock
     finally:
@@ -89,8 +109,11 @@ def test_a_full_disk_is_one_error_and_the_last_good_checkpoint_stays(host, tmp_p
         return real_save(tensors, filename, metadata=metadata)
 
     monkeypatch.setattr(checkpoint_module, "save_file", save_until_full)
-    with pytest.raises(CheckpointWriteError, match=r"could not write the checkpoint of step 4 .*No space left on device; "
-                                                   r"the last good checkpoint is step 2; free space .* --resume"):
+    with pytest.raises(
+        CheckpointWriteError,
+        match=r"could not write the checkpoint of step 4 .*No space left on device; "
+        r"the last good checkpoint is step 2; free space .* --resume",
+    ):
         Trainer(tiny(4), run, host=host, progress=False).run()
     assert list_steps(run) == [2] and not list((run / "checkpoints").glob(".*.tmp"))
     assert not (run / LOCK_FILE).exists()
@@ -118,8 +141,23 @@ def test_a_learning_rate_changed_on_resume_takes_effect_and_is_recorded(host, tm
 
 def test_sigterm_checkpoints_exits_non_zero_and_the_run_resumes(tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--steps", "100000", "--batch-size", "8", "--out", str(run), "--quiet", "--no-eval",
-            "--set", "train.log_every=5", "--set", "train.figures=false", "--set", "train.sinks=[]"]
+    args = [
+        "train",
+        "--steps",
+        "100000",
+        "--batch-size",
+        "8",
+        "--out",
+        str(run),
+        "--quiet",
+        "--no-eval",
+        "--set",
+        "train.log_every=5",
+        "--set",
+        "train.figures=false",
+        "--set",
+        "train.sinks=[]",
+    ]
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline and proc.poll() is None:
@@ -130,24 +168,32 @@ def test_sigterm_checkpoints_exits_non_zero_and_the_run_resumes(tmp_path):
     assert "interrupted at step" in err and f"--resume {run}" in err and "Traceback" not in err
     step = list_steps(run)[-1]
     assert step >= 5 and not (run / LOCK_FILE).exists()
-    again = subprocess.run([*CLI, "train", "--resume", str(run), "--steps", str(step + 2), "--quiet", "--no-eval"],
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [*CLI, "train", "--resume", str(run), "--steps", str(step + 2), "--quiet", "--no-eval"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr
     assert list_steps(run)[-1] == step + 2
 
 
 # -- careless and hostile code specs -------------------------------------------------------------------
-@pytest.mark.parametrize(("spec", "message"), [
-    ("cat١٠", "cannot parse token"),  # Arabic-Indic digits are not read as numbers
-    ("cat10x" + "9" * 5000, "the repeat count in 'cat10x9999"),  # thousands of digits: no int() overflow
-    ("cat" + "9" * 5000, "out of range 1..4096"),
-    ("cat4096x1000", "need more than 65,536 generator inputs"),  # refused before anything is allocated
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("cat١٠", "cannot parse token"),  # Arabic-Indic digits are not read as numbers
+        ("cat10x" + "9" * 5000, "the repeat count in 'cat10x9999"),  # thousands of digits: no int() overflow
+        ("cat" + "9" * 5000, "out of range 1..4096"),
+        ("cat4096x1000", "need more than 65,536 generator inputs"),  # refused before anything is allocated
+    ],
+)
 def test_code_specs_that_would_crash_or_allocate_are_one_line_errors(host, spec, message):
     from infogan_toolkit.codes import CodeSpecError
 
     with pytest.raises(CodeSpecError, match=message) as info:
         from infogan_toolkit.assembly import resolve
+
         resolve(apply_dict(Config(), {"model": {"backbone": "tiny", "codes": spec}}, "t"), host)
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
 
@@ -160,12 +206,15 @@ def test_an_empty_code_spec_is_refused_not_replaced_by_the_default(host):
         resolve(apply_dict(Config(), {"model": {"backbone": "tiny", "codes": ""}}, "t"), host)
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("optim.beta1=5", r"optim.beta1 must be in \[0, 1\), got 5.0"),
-    ("train.seed=123456789012345", r"train.seed must be in \[0, 4,294,967,295\]"),
-    ("train.device=cpu:abc", "train.device must be auto, cpu, cuda, cuda:N or mps, got 'cpu:abc'"),
-    ("train.batch_size=100000000000", r"train.batch_size must be in \[1, 1,048,576\]"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.beta1=5", r"optim.beta1 must be in \[0, 1\), got 5.0"),
+        ("train.seed=123456789012345", r"train.seed must be in \[0, 4,294,967,295\]"),
+        ("train.device=cpu:abc", "train.device must be auto, cpu, cuda, cuda:N or mps, got 'cpu:abc'"),
+        ("train.batch_size=100000000000", r"train.batch_size must be in \[1, 1,048,576\]"),
+    ],
+)
 def test_values_training_would_reject_are_refused_by_config_show_already(override, message):
     from typer.testing import CliRunner
 
@@ -180,6 +229,9 @@ def test_resuming_with_fewer_total_steps_than_done_is_refused_and_keeps_the_conf
     run = tmp_path / "r"
     Trainer(tiny(4), run, host=host, progress=False).run()
     before = (run / "config.toml").read_text()
-    with pytest.raises(ToolkitError, match=r"train.steps = 2 is the total number of steps, .* already at step 4; pass --steps N with N > 4"):
+    with pytest.raises(
+        ToolkitError,
+        match=r"train.steps = 2 is the total number of steps, .* already at step 4; pass --steps N with N > 4",
+    ):
         Trainer(tiny(2), run, host=host, resume=True, progress=False)
     assert (run / "config.toml").read_text() == before and list_steps(run)[-1] == 4

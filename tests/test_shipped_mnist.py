@@ -14,7 +14,6 @@ import torch
 
 import infogan_tk_mnist_data
 from infogan_tk_mnist_data import SHA256, DamagedCopyError, check_dir, sha256, verified_dir
-
 from infogan_toolkit.datasets import DatasetRequest
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.plugins import PluginHost
@@ -43,7 +42,9 @@ def test_a_changed_or_missing_file_is_named_and_refused(tmp_path):
     data = bytearray(target.read_bytes())
     data[-1] ^= 0xFF
     target.write_bytes(bytes(data))
-    with pytest.raises(DamagedCopyError, match=r"t10k-labels-idx1-ubyte.gz has SHA-256 .* not the published .*reinstall"):
+    with pytest.raises(
+        DamagedCopyError, match=r"t10k-labels-idx1-ubyte.gz has SHA-256 .* not the published .*reinstall"
+    ):
         check_dir(copy)
     target.unlink()
     with pytest.raises(DamagedCopyError, match=r"lacks .*t10k-labels-idx1-ubyte.gz; reinstall"):
@@ -64,9 +65,12 @@ def test_a_damaged_install_stops_the_cli_in_one_line(tmp_path, monkeypatch):
     # A new process whose shipped package points at the damaged copy: the package reads RAW_DIR.
     script = (
         "import infogan_tk_mnist_data as m, pathlib, sys; m.RAW_DIR = pathlib.Path(sys.argv[1]); "
-        "from infogan_toolkit.cli.entry import main; sys.argv = ['infogan-tk', 'train', '--steps', '1', '--out', sys.argv[2]]; main()"
+        "from infogan_toolkit.cli.entry import main; sys.argv = ['infogan-tk', 'train', '--steps', '1', '--out', "
+        "sys.argv[2]]; main()"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(copy), str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(copy), str(tmp_path / "run")], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: the shipped MNIST file") and "reinstall infogan-tk-mnist-data" in lines[-1]
@@ -78,8 +82,21 @@ def test_a_damaged_install_stops_the_cli_in_one_line(tmp_path, monkeypatch):
 def test_the_default_command_trains_the_paper_mnist_setting_on_the_shipped_copy(tmp_path):
     run = tmp_path / "run"
     done = subprocess.run(
-        [str(CLI), "train", "--steps", "4", "--batch-size", "16", "--out", str(run), "--set", "train.checkpoint_every=4"],
-        capture_output=True, text=True, timeout=600,
+        [
+            str(CLI),
+            "train",
+            "--steps",
+            "4",
+            "--batch-size",
+            "16",
+            "--out",
+            str(run),
+            "--set",
+            "train.checkpoint_every=4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout + done.stderr

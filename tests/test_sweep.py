@@ -31,19 +31,49 @@ from infogan_toolkit.sweep.spec import SweepSpec, parse_grid_flag, parse_seeds
 
 CLI = [str(Path(sys.executable).parent / "infogan-tk")]  # the installed entry point, as a user runs it
 # A few steps of the built-in shapes config, evaluated on a few hundred images: seconds per run.
-TINY = ["--config", "shapes", "--set", "train.batch_size=4", "--set", "train.log_every=5", "--set", "train.figures=false",
-        "--device", "cpu", "--samples", "100", "--size", "accuracy_samples=100", "--size", "factor_samples=100",
-        "--size", "factor_test_samples=20", "--size", "batch=50"]
+TINY = [
+    "--config",
+    "shapes",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "train.log_every=5",
+    "--set",
+    "train.figures=false",
+    "--device",
+    "cpu",
+    "--samples",
+    "100",
+    "--size",
+    "accuracy_samples=100",
+    "--size",
+    "factor_samples=100",
+    "--size",
+    "factor_test_samples=20",
+    "--size",
+    "batch=50",
+]
 
 
 # -- the spec ----------------------------------------------------------------------------------------
 def test_seeds_grid_and_settings_parse_and_bad_input_is_one_line():
-    assert parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("0..2,7") == [0, 1, 2, 7] and parse_seeds([2, 1]) == [1, 2]
+    assert (
+        parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("0..2,7") == [0, 1, 2, 7] and parse_seeds([2, 1]) == [1, 2]
+    )
     assert parse_grid_flag("loss.lambda_continuous=0.1,1") == ("loss.lambda_continuous", [0.1, 1])
-    spec = SweepSpec.from_dict({"config": "shapes", "seeds": "0-1", "grid": {"train.batch_size": [8, 16], "optim.lr_g": [1e-3, 2e-3]}}, "t")
+    spec = SweepSpec.from_dict(
+        {"config": "shapes", "seeds": "0-1", "grid": {"train.batch_size": [8, 16], "optim.lr_g": [1e-3, 2e-3]}}, "t"
+    )
     assert len(spec.settings()) == 4 and spec.settings()[3].label == "train.batch_size=16 optim.lr_g=0.002"
-    assert spec.fingerprint() == SweepSpec.from_dict({"config": "shapes", "seeds": [5], "grid": dict(spec.grid)}, "t").fingerprint()
-    for bad, match in (({"seed": 1}, "(?i)did you mean 'seeds'"), ({"grid": {"steps": [1]}}, "section.key"), ({"seeds": "3-1"}, "backwards")):
+    assert (
+        spec.fingerprint()
+        == SweepSpec.from_dict({"config": "shapes", "seeds": [5], "grid": dict(spec.grid)}, "t").fingerprint()
+    )
+    for bad, match in (
+        ({"seed": 1}, "(?i)did you mean 'seeds'"),
+        ({"grid": {"steps": [1]}}, "section.key"),
+        ({"seeds": "3-1"}, "backwards"),
+    ):
         with pytest.raises(ConfigError, match=match):
             SweepSpec.from_dict(bad, "t")
     result = CliRunner().invoke(app, ["sweep", "--config", "shapes", "--grid", "train.batch_sise=8,16", "--dry-run"])
@@ -54,7 +84,9 @@ def test_seeds_grid_and_settings_parse_and_bad_input_is_one_line():
 
 def test_dry_run_lists_the_runs_and_writes_nothing(tmp_path):
     out = tmp_path / "sw"
-    result = CliRunner().invoke(app, ["sweep", *TINY, "--grid", "train.steps=2,3", "--seeds", "0-2", "--out", str(out), "--dry-run", "--json"])
+    result = CliRunner().invoke(
+        app, ["sweep", *TINY, "--grid", "train.steps=2,3", "--seeds", "0-2", "--out", str(out), "--dry-run", "--json"]
+    )
     assert result.exit_code == 0, result.output
     runs = json.loads(result.stdout)["runs"]
     assert [r["id"] for r in runs] == ["s00-seed0", "s00-seed1", "s00-seed2", "s01-seed0", "s01-seed1", "s01-seed2"]
@@ -72,7 +104,9 @@ def test_udr_ranks_copies_together_and_a_random_model_last():
     rng = np.random.default_rng(0)
     factors = rng.uniform(-1, 1, size=(600, 4))
 
-    def copy(seed: int) -> np.ndarray:  # the same code, permuted, sign-flipped, slightly noisy: what seeds of a disentangled setting give
+    def copy(
+        seed: int,
+    ) -> np.ndarray:  # the same code, permuted, sign-flipped, slightly noisy: what seeds of a disentangled setting give
         r = np.random.default_rng(seed)
         return factors[:, r.permutation(4)] * r.choice([-1, 1], size=4) + 0.05 * r.normal(size=factors.shape)
 
@@ -111,10 +145,24 @@ def _manifest(out: Path) -> dict:
 
 def test_a_2x2_sweep_survives_a_kill_resumes_and_reports(tmp_path):
     out = tmp_path / "sw"
-    args = ["sweep", *TINY, "--set", "train.steps=40", "--set", "train.checkpoint_every=5",
-            "--grid", "optim.lr_g=0.001,0.002", "--seeds", "0,1", "--out", str(out)]
+    args = [
+        "sweep",
+        *TINY,
+        "--set",
+        "train.steps=40",
+        "--set",
+        "train.checkpoint_every=5",
+        "--grid",
+        "optim.lr_g=0.001,0.002",
+        "--seeds",
+        "0,1",
+        "--out",
+        str(out),
+    ]
     # Its own session, so that the kill takes the sweep and the run it is carrying out, as a crash would.
-    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     target = None
     deadline = time.monotonic() + 120
     try:
@@ -122,7 +170,9 @@ def test_a_2x2_sweep_survives_a_kill_resumes_and_reports(tmp_path):
         while target is None and time.monotonic() < deadline and proc.poll() is None:
             runs = _manifest(out).get("runs", [])
             for run in runs[1:]:
-                if run["status"] == "queued" and list((out / run["dir"] / "checkpoints").glob("step-*.state.safetensors")):
+                if run["status"] == "queued" and list(
+                    (out / run["dir"] / "checkpoints").glob("step-*.state.safetensors")
+                ):
                     target = run
                     break
             time.sleep(0.02)
@@ -141,11 +191,18 @@ def test_a_2x2_sweep_survives_a_kill_resumes_and_reports(tmp_path):
     assert [r["status"] for r in runs] == ["done"] * 4
     assert all(r["attempts"] == 1 for r in runs if r["id"] in finished)  # the finished runs were skipped
     assert f"{len(finished)} of 4 runs already done" in again.stderr
-    assert "train --resume" in (out / target["dir"] / "sweep.log").read_text()  # the killed run continued from its checkpoint
+    assert (
+        "train --resume" in (out / target["dir"] / "sweep.log").read_text()
+    )  # the killed run continued from its checkpoint
     assert all((out / r["dir"] / "eval.json").is_file() for r in runs)
 
-    report = subprocess.run([*CLI, "sweep", "report", str(out), "--select-images", "64", "--device", "cpu", "--json"],
-                            check=False, capture_output=True, text=True, timeout=120)
+    report = subprocess.run(
+        [*CLI, "sweep", "report", str(out), "--select-images", "64", "--device", "cpu", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
     assert [s["evaluated"] for s in data["settings"]] == [2, 2]
@@ -159,8 +216,13 @@ def test_a_2x2_sweep_survives_a_kill_resumes_and_reports(tmp_path):
 def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     out = tmp_path / "sw"
     # A data set no plugin provides passes the config's checks but fails in its run.
-    result = subprocess.run([*CLI, "sweep", *TINY, "--set", "train.steps=2", "--grid", "data.dataset=nosuch,shapes", "--out", str(out)],
-                            check=False, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*CLI, "sweep", *TINY, "--set", "train.steps=2", "--grid", "data.dataset=nosuch,shapes", "--out", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     runs = _manifest(out)["runs"]
     assert [r["status"] for r in runs] == ["failed", "done"], result.stderr
     assert "nosuch" in runs[0]["error"] and runs[0]["error"].startswith("error:")
@@ -172,8 +234,31 @@ def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
 def test_the_ray_executor_runs_a_sweep_on_a_local_ray(tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "sw"
-    result = subprocess.run([*CLI, "sweep", *TINY, "--set", "train.steps=2", "--seeds", "0,1", "--executor", "ray",
-                             "--address", "local", "--parallel", "1", "--out", str(out)], check=False, capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [
+            *CLI,
+            "sweep",
+            *TINY,
+            "--set",
+            "train.steps=2",
+            "--seeds",
+            "0,1",
+            "--executor",
+            "ray",
+            "--address",
+            "local",
+            "--parallel",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr
     runs = _manifest(out)["runs"]
-    assert [r["status"] for r in runs] == ["done", "done"] and all((out / r["dir"] / "eval.json").is_file() for r in runs)
+    assert [r["status"] for r in runs] == ["done", "done"] and all(
+        (out / r["dir"] / "eval.json").is_file() for r in runs
+    )

@@ -26,7 +26,9 @@ def regs(host):
 # -- built-in codes and heads pass -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "args", "count"), [("cat", "10", 1), ("cat", "2", 1), ("unif", "3", 3), ("gauss", "2", 2)])
+@pytest.mark.parametrize(
+    ("kind", "args", "count"), [("cat", "10", 1), ("cat", "2", 1), ("unif", "3", 3), ("gauss", "2", 2)]
+)
 def test_builtin_code_kinds_conform(regs, kind, args, count):
     codes = check_code_kind(regs.codes.get(kind), args, heads=regs.heads)
     assert len(codes) == count and all(isinstance(c, LatentCode) for c in codes)
@@ -298,8 +300,18 @@ class _PairsDetached(_TinyBackbone):
         (_ShortQ(), r"Q output has shape \(4, 11\); expected \(4, 12\)"),
         (_ViewsFeatures(), r"fails in the channels_last layout, the default on a CPU .*use .reshape or .flatten"),
     ],
-    ids=["ok", "ok-with-pairs", "pairs-width", "pairs-detached", "unbounded", "range", "detached", "unused", "q-width",
-         "view"],
+    ids=[
+        "ok",
+        "ok-with-pairs",
+        "pairs-width",
+        "pairs-detached",
+        "unbounded",
+        "range",
+        "detached",
+        "unused",
+        "q-width",
+        "view",
+    ],
 )
 def test_backbone_faults_are_named(backbone, message):
     if message is None:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from infogan_toolkit.callbacks import Callback
+from infogan_toolkit.datasets import DatasetRequest
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.evaluate.report import Metric
 from infogan_toolkit.plugins import PluginHost
@@ -25,7 +26,6 @@ from infogan_toolkit.testing import (
     check_metric_sink,
     check_regulariser,
 )
-from infogan_toolkit.datasets import DatasetRequest
 
 meanink = pytest.importorskip("infogan_tk_meanink", reason="pip install --no-deps -e plugins/example-meanink")
 
@@ -125,15 +125,24 @@ def _plugin(term_class, refuse: bool = False):
 def test_installed_regularisers_pass(host):
     terms = check_regulariser(meanink.MeanInk(), "mean_ink", host=host)
     assert terms.generator is not None and terms.own is not None and set(terms.stats) == {"mean_ink", "ink_tracker"}
-    assert check_regulariser(host.registries.regularisers.get("invariance"), "invariance", host=host).information is not None
-    assert check_regulariser(_plugin(_Term), "fine_term").own is not None  # an uninstalled one, registered for the check
+    assert (
+        check_regulariser(host.registries.regularisers.get("invariance"), "invariance", host=host).information
+        is not None
+    )
+    assert (
+        check_regulariser(_plugin(_Term), "fine_term").own is not None
+    )  # an uninstalled one, registered for the check
 
 
 @pytest.mark.parametrize(
     ("term_class", "message"),
     [
         (_GlobalNoise, r"1 step, resume, 1 step differs from 2 straight steps .*draw random numbers from view.rng"),
-        (_GlobalInit, r"differs from 2 straight steps in \['broken.net.bias', 'broken.net.weight'\]; initialise networks from setup.seed"),
+        (
+            _GlobalInit,
+            r"differs from 2 straight steps in \['broken.net.bias', 'broken.net.weight'\]; initialise networks from "
+            r"setup.seed",
+        ),
         (_Detached, r"Terms.generator does not depend on any trained parameter"),
         (_WrongStats, r"Terms.stats has keys \['inc'\] but stat_names is \['ink'\]"),
         (_NotScalar, r"Terms.generator must be a floating-point scalar tensor"),
@@ -145,7 +154,9 @@ def test_broken_regularisers_are_named(term_class, message):
 
 
 def test_a_regulariser_that_refuses_the_kits_run_is_not_applicable():
-    with pytest.raises(NotApplicable, match="refuses a run of backbone 'testing-kit': loss.broken needs a backbone with wings"):
+    with pytest.raises(
+        NotApplicable, match="refuses a run of backbone 'testing-kit': loss.broken needs a backbone with wings"
+    ):
         check_regulariser(_plugin(_Term, refuse=True), "broken")
 
 

@@ -20,7 +20,14 @@ from infogan_toolkit.rundir import list_steps
 from infogan_toolkit.testing import check_metric_sink
 
 CLI = Path(sys.executable).with_name("infogan-tk")  # the installed entry point, as a user runs it
-TRACKER_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "WANDB_PROJECT", "WANDB_MODE", "WANDB_DIR")
+TRACKER_VARS = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
+    "WANDB_PROJECT",
+    "WANDB_MODE",
+    "WANDB_DIR",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +44,19 @@ def _no_tracker_env(monkeypatch, tmp_path):
 
 def train(out: Path, *sets: str) -> object:
     """A 3-step default (MNIST) run logging every step; its CLI result."""
-    args = ["train", "--steps", "3", "--batch-size", "8", "--out", str(out), "--quiet", "--no-eval",
-            "--set", "train.log_every=1"]
+    args = [
+        "train",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-eval",
+        "--set",
+        "train.log_every=1",
+    ]
     for item in sets:
         args += ["--set", item]
     return CliRunner().invoke(app, args)
@@ -54,7 +72,9 @@ def test_mlflow_run_lands_in_a_local_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a new experiment's artifacts go to ./mlruns
     store = sqlite_store(tmp_path)
     out = tmp_path / "run"
-    result = train(out, 'train.sinks=["mlflow"]', f'train.sink_options.mlflow={{tracking_uri="{store}", experiment="tiny"}}')
+    result = train(
+        out, 'train.sinks=["mlflow"]', f'train.sink_options.mlflow={{tracking_uri="{store}", experiment="tiny"}}'
+    )
     assert result.exit_code == 0, result.stderr
     client = MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name("tiny")
@@ -140,11 +160,20 @@ def read_offline_run(folder: Path) -> tuple[dict, list[dict]]:
         record.ParseFromString(data)
         kind = record.WhichOneof("record_type")
         if kind == "run" and record.run.HasField("config"):
-            config.update({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.run.config.update})
+            config.update(
+                {
+                    item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                    for item in record.run.config.update
+                }
+            )
         elif kind == "config":
-            config.update({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.config.update})
+            config.update(
+                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.config.update}
+            )
         elif kind == "history":
-            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
+            rows.append(
+                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            )
     return config, rows
 
 
@@ -185,14 +214,33 @@ def test_a_named_tracker_whose_package_is_missing_stops_the_run_before_training(
     env["PYTHONPATH"] = str(tmp_path / "shim")
     out = tmp_path / "run"
     proc = subprocess.run(
-        [str(CLI), "train", "--steps", "2", "--batch-size", "8", "--out", str(out),
-         "--quiet", "--no-eval", "--set", f'train.sinks=["{name}"]'],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+        [
+            str(CLI),
+            "train",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-eval",
+            "--set",
+            f'train.sinks=["{name}"]',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
     )
     # Asked for by name, it cannot start: the run stops before training (issue 50), leaving nothing.
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if name in line]
-    assert lines[0] == f"infogan-tk: metric sink '{name}' is off: the {name} package is not installed (pip install 'infogan-toolkit[{name}]')"
+    assert (
+        lines[0] == f"infogan-tk: metric sink '{name}' is off: the {name} package is not installed "
+        f"(pip install 'infogan-toolkit[{name}]')"
+    )
     assert lines[-1].startswith(f"error: metric sink '{name}' was asked for but is not available") and len(lines) == 2
     assert "Traceback" not in proc.stderr and not out.exists()
 
@@ -209,7 +257,10 @@ def test_unknown_option_is_one_line_exit_2(tmp_path):
 
 def test_options_for_an_unknown_sink_are_refused(tmp_path):
     result = train(tmp_path / "run", 'train.sink_options.mlfow={experiment="x"}')
-    assert result.exit_code == 2 and "unknown metric sink 'mlfow' in train.sink_options. Did you mean 'mlflow'" in result.stderr
+    assert (
+        result.exit_code == 2
+        and "unknown metric sink 'mlfow' in train.sink_options. Did you mean 'mlflow'" in result.stderr
+    )
 
 
 def test_conformance_kit_on_both_factories(tmp_path, monkeypatch):
@@ -276,7 +327,9 @@ def test_a_tracking_server_that_accepts_but_never_answers_times_out(tmp_path):
     try:
         port = server.getsockname()[1]
         start = time.monotonic()
-        result = train(tmp_path / "run", f'train.sink_options.mlflow={{tracking_uri="http://127.0.0.1:{port}", timeout=2}}')
+        result = train(
+            tmp_path / "run", f'train.sink_options.mlflow={{tracking_uri="http://127.0.0.1:{port}", timeout=2}}'
+        )
         took = time.monotonic() - start
     finally:
         stop.set()
@@ -286,5 +339,8 @@ def test_a_tracking_server_that_accepts_but_never_answers_times_out(tmp_path):
         server.close()
     assert result.exit_code == 2, result.stderr
     assert took < 60, f"took {took:.0f} s"
-    assert "error: metric sink 'mlflow' was asked for but cannot start" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        "error: metric sink 'mlflow' was asked for but cannot start" in result.stderr
+        and "Traceback" not in result.stderr
+    )
     assert not (tmp_path / "run").exists()

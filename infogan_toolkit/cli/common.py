@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -20,9 +19,10 @@ from .interrupt import INTERRUPTED, INTERRUPTED_MESSAGE
 DEBUG_ENV = "INFOGAN_TK_DEBUG"
 
 GENERATOR_OPT = typer.Option(
-    None, "--generator",
+    None,
+    "--generator",
     help="Which of the checkpoint's generators: raw (the trained weights) or one the run kept beside it, "
-         "such as ema (train.ema's moving average); default: the averaged one where it exists, else raw.",
+    "such as ema (train.ema's moving average); default: the averaged one where it exists, else raw.",
 )
 
 
@@ -78,4 +78,12 @@ def one_line_errors(fn):
     return wrapper
 
 
-__all__ = ["GENERATOR_OPT", "build_config", "config_source", "err_console", "one_line_errors", "out_console", "print_json"]
+__all__ = [
+    "GENERATOR_OPT",
+    "build_config",
+    "config_source",
+    "err_console",
+    "one_line_errors",
+    "out_console",
+    "print_json",
+]

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import attrs
 import typer
 from rich.table import Table
 
 from ..checkpoint import resolve_checkpoint
-from ..files import OutputError, open_regular, output_file, write_file
-from ..rundir import EVAL_FILE, eval_path
 from ..errors import ConfigError
 from ..evaluate.report import EvalSizes, evaluate, metric_names, parse_metrics
+from ..files import OutputError, open_regular, output_file, write_file
 from ..model import TrainedModel
 from ..plugins import PluginHost
+from ..rundir import EVAL_FILE, eval_path
 from .common import GENERATOR_OPT, check_seed, err_console, one_line_errors, out_console, print_json
 
 #: This module's commands; cli/app.py adds them to `infogan-tk`.
@@ -62,7 +62,8 @@ MAX_SAMPLES = 1_000_000
 
 def check_not_fuller(target: Path, chosen: list[str] | None, known: list[str]) -> None:
     """Refuse to replace an evaluation file that holds metrics this run (``chosen``: the metrics of
-    ``--metrics``; None for the default set; ``known``: every metric's name) will not write again, such as a run's end-of-run
+    ``--metrics``; None for the default set; ``known``: every metric's name) will not write again, such as a run's
+    end-of-run
     ``eval.json`` that ``export``'s model card reads, with the fix (``--force`` or ``--out``)."""
     if chosen is None or chosen == ["all"] or not target.is_file():
         return
@@ -101,13 +102,21 @@ def result_table(result: dict, metrics: Any) -> Table:
     dataset = (result.get("dataset") or {}).get("name")
     which = f", {result['generator']} generator" if result.get("generator") else ""
     table = Table(title=f"step {result['step']}{which}, codes {result['codes']}, dataset {dataset or '-'}")
-    for column, justify in (("metric", "left"), ("of", "left"), ("value", "right"), ("detail", "left"), ("seconds", "right")):
+    for column, justify in (
+        ("metric", "left"),
+        ("of", "left"),
+        ("value", "right"),
+        ("detail", "left"),
+        ("seconds", "right"),
+    ):
         table.add_column(column, justify=justify)
     secs = result.get("seconds", {})
     for name in [k for k in metric_names(metrics) if k in result]:
         metric = metrics.get(name)
         for i, (of, value, detail) in enumerate(metric.summary(result[name])):
-            table.add_row((metric.label or name) if i == 0 else "", of, _f(value), detail, _f(secs.get(name), 1) if i == 0 else "")
+            table.add_row(
+                (metric.label or name) if i == 0 else "", of, _f(value), detail, _f(secs.get(name), 1) if i == 0 else ""
+            )
     for name, reason in result.get("skipped", {}).items():
         table.add_row(name, "skipped", "-", reason, "")
     return table
@@ -116,14 +125,27 @@ def result_table(result: dict, metrics: Any) -> Table:
 @commands.command("eval")
 @one_line_errors
 def eval_command(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint or a run directory (its latest checkpoint)."),
+    checkpoint: Path = typer.Argument(
+        ..., help="A .safetensors checkpoint or a run directory (its latest checkpoint)."
+    ),
     dataset: str = typer.Option(None, "--dataset", help="Dataset name (default: the checkpoint's data.dataset)."),
-    data_root: str = typer.Option(None, "--data-root", help="Folder holding the dataset's files (default: the checkpoint's data.root)."),
+    data_root: str = typer.Option(
+        None, "--data-root", help="Folder holding the dataset's files (default: the checkpoint's data.root)."
+    ),
     samples: int = typer.Option(10000, "--samples", help="Generated samples for the L_I estimate."),
     seed: int = typer.Option(0, "--seed", help="Seed for every random draw (samples, image subsets, classifiers)."),
-    metrics: str = typer.Option(None, "--metrics", help="Comma-separated metric names (`infogan-tk list metrics`; built in: mi,accuracy,mig,sap,dci,factorvae); default: those that apply, apart from on-request ones such as fid and kid; `all`: every one that applies."),
+    metrics: str = typer.Option(
+        None,
+        "--metrics",
+        help="Comma-separated metric names (`infogan-tk list metrics`; built in: mi,accuracy,mig,sap,dci,factorvae); "
+        "default: those that apply, apart from on-request ones such as fid and kid; `all`: every one that "
+        "applies.",
+    ),
     options: list[str] = typer.Option(
-        None, "--option", help="A metric's setting, KEY=VALUE (repeatable; `infogan-tk list metrics` names each metric's keys), e.g. images=5000."
+        None,
+        "--option",
+        help="A metric's setting, KEY=VALUE (repeatable; `infogan-tk list metrics` names each metric's keys), e.g. "
+        "images=5000.",
     ),
     sizes: list[str] = typer.Option(
         None,
@@ -131,13 +153,20 @@ def eval_command(
         help=f"Change a size: KEY=N (repeatable). Keys and defaults: {_SIZE_DEFAULTS}.",
     ),
     split: str = typer.Option(
-        "test", "--split", help="The dataset split the dataset metrics read: test for results, a validation split its dataset declares (e.g. val) for choosing anything."
+        "test",
+        "--split",
+        help="The dataset split the dataset metrics read: test for results, a validation split its dataset declares "
+        "(e.g. val) for choosing anything.",
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, mps or auto."),
     generator: str = GENERATOR_OPT,
-    out: Path = typer.Option(None, "--out", "-o", help="JSON file to write (default: RUN/eval.json, or <checkpoint>.eval.json)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="JSON file to write (default: RUN/eval.json, or <checkpoint>.eval.json)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Only JSON on stdout; the table and messages go to stderr."),
-    force: bool = typer.Option(False, "--force", help="Replace an evaluation file that holds metrics this run does not compute."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an evaluation file that holds metrics this run does not compute."
+    ),
 ) -> None:
     """Evaluate a checkpoint: L_I per code, categorical accuracy, MIG, SAP, DCI, FactorVAE."""
     from ..engine.devices import pick_device

@@ -15,7 +15,6 @@ from ..rundir import CHECKPOINTS_DIR, EXPORT_METADATA_FILE, eval_path
 from .common import check_seed, err_console, one_line_errors, print_json
 from .pictures import DEVICE_OPT, MAX_IMAGES
 
-
 #: This module's commands; cli/app.py adds them to `infogan-tk`.
 commands = typer.Typer()
 
@@ -29,9 +28,14 @@ def run_evaluation(checkpoint: Path, step: int) -> tuple[dict | None, str | None
     try:
         evaluation = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ToolkitError(f"could not read {path} ({exc}); run infogan-tk eval RUN again, or delete it to export without it") from None
+        raise ToolkitError(
+            f"could not read {path} ({exc}); run infogan-tk eval RUN again, or delete it to export without it"
+        ) from None
     if evaluation.get("step") != step:
-        return None, f"{path} is of step {evaluation.get('step')}, the checkpoint of step {step}; the card leaves it out"
+        return (
+            None,
+            f"{path} is of step {evaluation.get('step')}, the checkpoint of step {step}; the card leaves it out",
+        )
     return evaluation, None
 
 
@@ -40,10 +44,14 @@ def run_evaluation(checkpoint: Path, step: int) -> tuple[dict | None, str | None
 def export(
     run: Path = typer.Argument(..., help="A run directory (its latest checkpoint) or a .safetensors checkpoint."),
     folder: Path = typer.Argument(..., help="New or empty folder to write the model, its card and pictures into."),
-    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder (the export's files are replaced, others kept)."),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty folder (the export's files are replaced, others kept)."
+    ),
     samples: int = typer.Option(64, "--samples", help="Images in the card's sample grid."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample grid and traversals."),
-    push: str = typer.Option(None, "--push", help="Also upload the folder to this Hugging Face Hub repository (owner/name)."),
+    push: str = typer.Option(
+        None, "--push", help="Also upload the folder to this Hugging Face Hub repository (owner/name)."
+    ),
     private: bool = typer.Option(False, "--private", help="Create the --push repository as private."),
     device: str = DEVICE_OPT,
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
@@ -61,13 +69,29 @@ def export(
     host = PluginHost()
     model = TrainedModel.load(checkpoint, device=pick_device(device), host=host)
     evaluation, note = run_evaluation(checkpoint, model.step)
-    record = model.save_pretrained(folder, evaluation=evaluation, force=force, samples=samples, seed=seed,
-                                   source=str(run), host=host)
+    record = model.save_pretrained(
+        folder, evaluation=evaluation, force=force, samples=samples, seed=seed, source=str(run), host=host
+    )
     url = push_folder(folder, push, private=private) if push is not None else None
-    files = [record["model_file"], EXPORT_METADATA_FILE, record["card"], record["samples"]["file"], *record["traversals"].values(), record["report"]]
+    files = [
+        record["model_file"],
+        EXPORT_METADATA_FILE,
+        record["card"],
+        record["samples"]["file"],
+        *record["traversals"].values(),
+        record["report"],
+    ]
     if json_out:
-        print_json({"folder": str(folder), "step": model.step, "checkpoint": str(checkpoint), "files": files,
-                    "evaluation": evaluation is not None, "pushed": url})
+        print_json(
+            {
+                "folder": str(folder),
+                "step": model.step,
+                "checkpoint": str(checkpoint),
+                "files": files,
+                "evaluation": evaluation is not None,
+                "pushed": url,
+            }
+        )
         if note:
             err_console().print(note, markup=False)
         return

@@ -10,9 +10,9 @@ import typer
 from torchvision.utils import save_image
 
 from ..errors import ConfigError
-from ..files import OutputError, make_missing_dirs, open_for_write, output_file
 from ..evaluate.animation import traversal_animation, write_gif
 from ..evaluate.figures import SHEET_RANGE, draw_traversal_sheet, traversal_panels
+from ..files import OutputError, make_missing_dirs, open_for_write, output_file
 from ..model import TrainedModel
 from ..suggest import did_you_mean
 from .common import GENERATOR_OPT, check_seed, err_console, one_line_errors, print_json
@@ -43,7 +43,9 @@ def describe_source(checkpoint: Path, model: TrainedModel) -> str:
 @commands.command()
 @one_line_errors
 def sample(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."),
+    checkpoint: Path = typer.Argument(
+        ..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."
+    ),
     n: int = typer.Option(64, "--n", help="Number of images."),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write."),
@@ -73,14 +75,22 @@ RANGE_LIMIT = 1e6
 @commands.command()
 @one_line_errors
 def traverse(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."),
+    checkpoint: Path = typer.Argument(
+        ..., help="A .safetensors checkpoint, a run directory, an exported folder or a Hub id (owner/name)."
+    ),
     code: list[str] = typer.Option(None, "--code", help="Code(s) to vary, e.g. c1 (default: every code)."),
-    value_range: tuple[float, float] = typer.Option(SHEET_RANGE, "--range", help="Range for continuous codes (default the paper's -2 2), e.g. --range -1 1."),
+    value_range: tuple[float, float] = typer.Option(
+        SHEET_RANGE, "--range", help="Range for continuous codes (default the paper's -2 2), e.g. --range -1 1."
+    ),
     rows: int = typer.Option(5, "--rows", help="Rows of fixed noise and other codes."),
     steps: int = typer.Option(10, "--steps", help="Columns for a continuous code."),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(Path("traversals"), "--out", "-o", help="Folder for one PNG per code."),
-    gif: bool = typer.Option(False, "--gif", help="Also one animated GIF per code: the --rows images in a grid, the code swept across its values and back."),
+    gif: bool = typer.Option(
+        False,
+        "--gif",
+        help="Also one animated GIF per code: the --rows images in a grid, the code swept across its values and back.",
+    ),
     frame_ms: int = typer.Option(150, "--frame-ms", help="Milliseconds per GIF frame."),
     device: str = DEVICE_OPT,
     generator: str = GENERATOR_OPT,
@@ -92,7 +102,9 @@ def traverse(
     check_seed(seed)
     low, high = value_range
     if not all(math.isfinite(v) and abs(v) <= RANGE_LIMIT for v in value_range) or low == high:
-        raise ConfigError(f"--range takes two different finite numbers within +-{RANGE_LIMIT:g}, got {low} {high}; e.g. --range -2 2")
+        raise ConfigError(
+            f"--range takes two different finite numbers within +-{RANGE_LIMIT:g}, got {low} {high}; e.g. --range -2 2"
+        )
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out '{out}' is a file; traverse writes a folder of pictures, so name a folder")
     if frame_ms < 10:
@@ -108,7 +120,9 @@ def traverse(
     title = describe_source(checkpoint, model)
     noise_kind = model.assembly.config.model.noise
     try:
-        _draw_sheets(model, chosen, names, out, rows, steps, value_range, seed, gif, frame_ms, title, noise_kind, written)
+        _draw_sheets(
+            model, chosen, names, out, rows, steps, value_range, seed, gif, frame_ms, title, noise_kind, written
+        )
     except BaseException:
         # A full disk halfway: the sheets of this call are removed, so no partial set is left.
         for entry in written:
@@ -119,25 +133,50 @@ def traverse(
             shutil.rmtree(made[0], ignore_errors=True)
         raise
     if json_out:
-        print_json({"step": model.step, "generator": model.generator_name, "range": list(value_range), "traversals": written})
+        print_json(
+            {"step": model.step, "generator": model.generator_name, "range": list(value_range), "traversals": written}
+        )
     else:
         for w in written:
             err_console().print(f"{w['code']} ({w['prior']}): {w['file']}" + (f", {w['gif']}" if "gif" in w else ""))
 
 
-def _draw_sheets(model: TrainedModel, chosen: list[str], names: list[str], out: Path, rows: int, steps: int,
-                 value_range: tuple[float, float], seed: int, gif: bool, frame_ms: int, title: str, noise_kind: str,
-                 written: list[dict]) -> None:
+def _draw_sheets(
+    model: TrainedModel,
+    chosen: list[str],
+    names: list[str],
+    out: Path,
+    rows: int,
+    steps: int,
+    value_range: tuple[float, float],
+    seed: int,
+    gif: bool,
+    frame_ms: int,
+    title: str,
+    noise_kind: str,
+    written: list[dict],
+) -> None:
     """One sheet (and GIF) per chosen code into ``out``, each recorded in ``written`` as it is made."""
     for name in chosen:
         i = names.index(name)
-        panel, = traversal_panels(model.generate, model.codes, model.noise_dim, [i], rows, steps, value_range, seed,
-                                  model.device, noise_kind)
+        (panel,) = traversal_panels(
+            model.generate, model.codes, model.noise_dim, [i], rows, steps, value_range, seed, model.device, noise_kind
+        )
         path = draw_traversal_sheet([panel], title, out / f"traverse-{name}.png")
         entry = {"code": name, "prior": panel.prior, "file": str(path)}
         written.append(entry)
         if gif:
-            animation = traversal_animation(model.generate, model.codes, model.noise_dim, i, rows, steps, value_range, seed,
-                                            model.device, noise_kind)
+            animation = traversal_animation(
+                model.generate,
+                model.codes,
+                model.noise_dim,
+                i,
+                rows,
+                steps,
+                value_range,
+                seed,
+                model.device,
+                noise_kind,
+            )
             entry["gif"] = str(write_gif(animation, out / f"traverse-{name}.gif", frame_ms))
             entry["frames"] = len(animation.frames)

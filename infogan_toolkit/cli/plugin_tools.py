@@ -104,7 +104,12 @@ class _Checker:
             raise self._broke[name]
         if found is None:
             tried = ", ".join(repr(a) for a in self._candidates(name))
-            return CheckResult(name, "code kind", "failed", f"the factory accepts none of the argument strings {tried}; pass --args {name}=ARGS")
+            return CheckResult(
+                name,
+                "code kind",
+                "failed",
+                f"the factory accepts none of the argument strings {tried}; pass --args {name}=ARGS",
+            )
         args, _ = found
         check_code_kind(factory, args, heads=self.regs.heads)
         return CheckResult(name, "code kind", "passed", f"'{name}{args}', with its default head")
@@ -121,8 +126,11 @@ class _Checker:
                     matching.append((code.default_head.lower() != name.lower(), entry.name, found[0], code))
         if not matching:
             return CheckResult(
-                name, "Q head", "skipped",
-                f"no registered code kind makes a '{family}' code; test it with check_head(head, target_size, sample_target)",
+                name,
+                "Q head",
+                "skipped",
+                f"no registered code kind makes a '{family}' code; test it with check_head(head, target_size, "
+                "sample_target)",
             )
         _, kind, args, code = min(matching, key=lambda m: m[:3])
         check_code_with_head(code, head)
@@ -168,8 +176,12 @@ class _Checker:
             if backbone == KIT_BACKBONE:
                 self._kit_terms.append(name)
             losses = [f for f in ("generator", "discriminator", "information", "own") if getattr(terms, f) is not None]
-            return CheckResult(name, "regulariser", "passed", f"on backbone '{backbone}': terms {', '.join(losses)}; resumes exactly")
-        return CheckResult(name, "regulariser", "skipped", f"refuses every installed backbone; the kit's: {refusals[0]}")
+            return CheckResult(
+                name, "regulariser", "passed", f"on backbone '{backbone}': terms {', '.join(losses)}; resumes exactly"
+            )
+        return CheckResult(
+            name, "regulariser", "skipped", f"refuses every installed backbone; the kit's: {refusals[0]}"
+        )
 
     def callback(self, name: str, factory: Any) -> CheckResult:
         from ..testing import check_callback
@@ -182,7 +194,9 @@ class _Checker:
         from ..testing import check_metric
 
         check_metric(metric, name, host=self.host)
-        return CheckResult(name, "metric", "passed", "on a 2-step model and a factor grid: JSON, seeded, alone = with the others")
+        return CheckResult(
+            name, "metric", "passed", "on a 2-step model and a factor grid: JSON, seeded, alone = with the others"
+        )
 
     def sink(self, name: str, factory: Any) -> CheckResult:
         from ..testing import check_metric_sink
@@ -194,7 +208,12 @@ class _Checker:
         from ..testing import check_feature_extractor
 
         module = check_feature_extractor(extractor)
-        return CheckResult(name, "feature extractor", "passed", f"{module.num_features} features of the kit's 1x8x8 images: finite, repeatable, batch-independent")
+        return CheckResult(
+            name,
+            "feature extractor",
+            "passed",
+            f"{module.num_features} features of the kit's 1x8x8 images: finite, repeatable, batch-independent",
+        )
 
     def run(self, attr: str, name: str, obj: Any, what: str) -> CheckResult:
         """Check one entry; the kit's AssertionError, or anything the plugin raises, is a failed row;
@@ -202,9 +221,16 @@ class _Checker:
         from ..testing import NotApplicable
 
         method = {
-            "codes": self.code_kind, "heads": self.head, "backbones": self.backbone, "datasets": self.dataset,
-            "configs": self.config, "regularisers": self.regulariser, "callbacks": self.callback,
-            "metrics": self.metric, "sinks": self.sink, "extractors": self.extractor,
+            "codes": self.code_kind,
+            "heads": self.head,
+            "backbones": self.backbone,
+            "datasets": self.dataset,
+            "configs": self.config,
+            "regularisers": self.regulariser,
+            "callbacks": self.callback,
+            "metrics": self.metric,
+            "sinks": self.sink,
+            "extractors": self.extractor,
         }.get(attr)
         if method is None:
             return CheckResult(name, what, "no check", f"the conformance kit has no check for a {what}")
@@ -254,7 +280,9 @@ def check_distribution(
         )
     if all(p.status == "disabled" for p in infos):
         names = ",".join(p.name for p in infos)
-        raise PluginError(f"every plugin of '{distribution}' ({names}) is disabled by {DISABLE_ENV}; remove them from that list")
+        raise PluginError(
+            f"every plugin of '{distribution}' ({names}) is disabled by {DISABLE_ENV}; remove them from that list"
+        )
     rows = [CheckResult(p.name, "plugin", "failed", p.error or "failed to load") for p in infos if p.status == "failed"]
     checker = _Checker(host, data_root, code_args or {})
     for attr, what in HOOK_REGISTRIES.values():
@@ -262,7 +290,9 @@ def check_distribution(
             if entry.distribution and normalise_distribution(entry.distribution) == want:
                 rows.append(checker.run(attr, entry.name, entry.obj, what))
     if not rows:
-        raise PluginError(f"the plugins of '{distribution}' register nothing; call register(...) in their hooks (see docs/hooks.md)")
+        raise PluginError(
+            f"the plugins of '{distribution}' register nothing; call register(...) in their hooks (see docs/hooks.md)"
+        )
     return rows
 
 
@@ -280,8 +310,12 @@ def _parse_args(values: Sequence[str]) -> dict[str, str]:
 @one_line_errors
 def check(
     distribution: str = typer.Argument(..., help="An installed plugin distribution, e.g. infogan-tk-circular."),
-    data_root: Path = typer.Option(None, "--data-root", help="Files for the datasets that read them (others are skipped)."),
-    args: list[str] = typer.Option([], "--args", help="KIND=ARGS: the argument string to check a code kind with (repeatable)."),
+    data_root: Path = typer.Option(
+        None, "--data-root", help="Files for the datasets that read them (others are skipped)."
+    ),
+    args: list[str] = typer.Option(
+        [], "--args", help="KIND=ARGS: the argument string to check a code kind with (repeatable)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Run the conformance kit on everything DISTRIBUTION registers; print name, kind, result.
@@ -325,14 +359,21 @@ class Skeleton:
         name = raw.lower().removeprefix("infogan-tk-").replace("_", "-")
         if not _NAME.match(name) or "--" in name:
             raise ConfigError(
-                f"plugin name '{raw}' must be lower-case letters, digits and single hyphens, starting with a letter, e.g. 'bern'"
+                f"plugin name '{raw}' must be lower-case letters, digits and single hyphens, starting with a letter, "
+                "e.g. 'bern'"
             )
         kind = re.sub(r"[^a-z_]", "", name.replace("-", "_")).strip("_")
         return cls(name, f"infogan-tk-{name}", "infogan_tk_" + name.replace("-", "_"), kind, f"{name}-bars")
 
     def files(self) -> dict[str, str]:
         """Relative path -> file text."""
-        fmt = {"name": self.name, "dist": self.distribution, "pkg": self.package, "kind": self.code_kind, "dataset": self.dataset}
+        fmt = {
+            "name": self.name,
+            "dist": self.distribution,
+            "pkg": self.package,
+            "kind": self.code_kind,
+            "dataset": self.dataset,
+        }
         return {path.format(**fmt): textwrap.dedent(text).lstrip().format(**fmt) for path, text in _TEMPLATES.items()}
 
 
@@ -352,19 +393,26 @@ def _refuse_taken_names(skeleton: Skeleton) -> None:
     host = PluginHost()
     if host.plugin_info(skeleton.name) is not None:
         info = host.plugin_info(skeleton.name)
-        raise ConfigError(f"a plugin named '{skeleton.name}' is already installed (from {info.distribution}); pick another NAME")
+        raise ConfigError(
+            f"a plugin named '{skeleton.name}' is already installed (from {info.distribution}); pick another NAME"
+        )
     regs = host.registries
     if skeleton.code_kind in regs.codes:
         entry = regs.codes.entry(skeleton.code_kind)
         raise ConfigError(f"code kind '{skeleton.code_kind}' already comes from {entry.source()}; pick another NAME")
     if skeleton.dataset in regs.datasets:
-        raise ConfigError(f"dataset '{skeleton.dataset}' already comes from {regs.datasets.entry(skeleton.dataset).source()}; pick another NAME")
+        raise ConfigError(
+            f"dataset '{skeleton.dataset}' already comes from {regs.datasets.entry(skeleton.dataset).source()}; pick "
+            "another NAME"
+        )
 
 
 @commands.command("new-plugin")
 @one_line_errors
 def new_plugin(
-    name: str = typer.Argument(..., help="Plugin name, e.g. 'bern': distribution infogan-tk-bern, package infogan_tk_bern."),
+    name: str = typer.Argument(
+        ..., help="Plugin name, e.g. 'bern': distribution infogan-tk-bern, package infogan_tk_bern."
+    ),
     directory: Path = typer.Option(Path("."), "--dir", help="Folder to create the distribution's folder in."),
 ) -> None:
     """Write a small working plugin distribution: a code kind, a factor-grid dataset and a test that
@@ -379,12 +427,16 @@ def new_plugin(
     for rel in sorted(skeleton.files()):
         console.print(f"  {rel}", markup=False)
     console.print("next:", markup=False)
-    for line in (f"pip install -e {root}", f"python -m pytest {root}/tests -q", f"infogan-tk check {skeleton.distribution}"):
+    for line in (
+        f"pip install -e {root}",
+        f"python -m pytest {root}/tests -q",
+        f"infogan-tk check {skeleton.distribution}",
+    ):
         console.print(f"  {line}", markup=False)
 
 
 _TEMPLATES = {
-    "pyproject.toml": '''
+    "pyproject.toml": """
         [build-system]
         requires = ["setuptools>=68", "wheel"]
         build-backend = "setuptools.build_meta"
@@ -410,8 +462,8 @@ _TEMPLATES = {
 
         [tool.pytest.ini_options]
         testpaths = ["tests"]
-    ''',
-    "README.md": '''
+    """,
+    "README.md": """
         # {dist}
 
         An infogan-tk plugin (started with `infogan-tk new-plugin {name}`):
@@ -430,7 +482,7 @@ _TEMPLATES = {
 
         Replace the code kind and the dataset with your own; docs/plugins.md in infogan-tk has the
         interfaces and the conformance kit.
-    ''',
+    """,
     "{pkg}/__init__.py": '''
         """infogan-tk plugin ``{name}``: the ``{kind}N`` code kind and the ``{dataset}`` dataset.
 
@@ -485,7 +537,9 @@ _TEMPLATES = {
             def target_size(self) -> int:
                 return 1
 
-            def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+            def sample(
+                self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+            ) -> Tensor:
                 # The sum of two uniforms on (0, 1), minus 1; always draw through `generator`.
                 u = torch.rand(2, n, generator=generator, device=device)
                 return u[0] + u[1] - 1

@@ -20,7 +20,6 @@ from ..registry import install_advice
 from ..text import one_line, printable
 from .common import one_line_errors, out_console, print_json
 
-
 #: This module's commands; cli/app.py adds them to `infogan-tk`.
 commands = typer.Typer()
 
@@ -61,7 +60,9 @@ def _describe(kind: str, obj) -> str:
     if kind in ("callbacks", "extensions"):
         return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
     if kind == "regularisers":
-        return ((type(obj).__doc__ or "").strip().splitlines() or [""])[0] + f"; options: {', '.join(f.name for f in attrs.fields(obj.options))}"
+        return ((type(obj).__doc__ or "").strip().splitlines() or [""])[
+            0
+        ] + f"; options: {', '.join(f.name for f in attrs.fields(obj.options))}"
     return ""
 
 
@@ -71,12 +72,19 @@ def list_(
     kind: Kind = typer.Argument(None, help="What to list; all kinds when left out."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers, callbacks, extensions, metrics, feature extractors and sweep executors, with their plugins."""
+    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers,
+    callbacks, extensions, metrics, feature extractors and sweep executors, with their plugins."""
     regs = PluginHost().registries
     kinds = [kind.value] if kind else [k.value for k in Kind]
     rows = {
         k: [
-            {"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "version": e.version, "description": _describe(k, e.obj)}
+            {
+                "name": e.name,
+                "plugin": e.plugin,
+                "distribution": e.distribution,
+                "version": e.version,
+                "description": _describe(k, e.obj),
+            }
             for e in getattr(regs, k)
         ]
         for k in kinds
@@ -151,7 +159,10 @@ def missing_plugins(provenance: dict[str, dict], host: PluginHost) -> list[str]:
     try:
         regs = host.registries
     except PluginError as exc:
-        return [f"the installed plugins do not load ({' '.join(str(exc).split())}), so the checkpoint's plugins were not checked"]
+        return [
+            f"the installed plugins do not load ({' '.join(str(exc).split())}), so the checkpoint's plugins were not "
+            "checked"
+        ]
     absent: dict[str, list[str]] = {}  # distribution -> pieces
     unregistered: list[str] = []
     for key, prov in sorted(provenance.items()):
@@ -171,13 +182,15 @@ def missing_plugins(provenance: dict[str, dict], host: PluginHost) -> list[str]:
             note = reg.disabled_note(prov["name"])
             if not note:
                 note = (
-                    f"the checkpoint was made with {dist} {prov.get('version')}, {installed} is installed; install that version"
+                    f"the checkpoint was made with {dist} {prov.get('version')}, {installed} is installed; install "
+                    "that version"
                     if dist
                     else f"plugin '{prov.get('plugin')}' was registered in-process; register it again before loading"
                 )
             unregistered.append(f"the checkpoint's {what} is not registered here: {note}")
     warnings = [
-        f"the checkpoint's {', '.join(pieces)} come{'s' if len(pieces) == 1 else ''} from distribution '{dist}', which is not "
+        f"the checkpoint's {', '.join(pieces)} come{'s' if len(pieces) == 1 else ''} from distribution '{dist}', "
+        "which is not "
         f"installed; {install_advice(dist)} to load, evaluate or sample it"  # the schema admits valid names only
         for dist, pieces in absent.items()
     ]

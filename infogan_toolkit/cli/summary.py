@@ -31,10 +31,18 @@ def _information_line(code: dict[str, Any]) -> str:
     """``L_I -0.250 of -0.226 reachable (H(c) 0.693); Q reads it back: correlation 0.981``."""
     reach = code.get("reach")
     line = f"L_I {code['L_I']:.3f}"
-    line += f" of {reach:.3f} reachable (H(c) {code['entropy']:.3f})" if reach is not None else f" (H(c) {code['entropy']:.3f}; no ceiling with this head)"
+    line += (
+        f" of {reach:.3f} reachable (H(c) {code['entropy']:.3f})"
+        if reach is not None
+        else f" (H(c) {code['entropy']:.3f}; no ceiling with this head)"
+    )
     found = code.get("recovery")
     if found:
-        line += f"; Q reads it back: {found['measure']} {found['value']:.3f}" if found["measure"] == "correlation" else f"; Q reads it back: {found['value']:.1%} recovered"
+        line += (
+            f"; Q reads it back: {found['measure']} {found['value']:.3f}"
+            if found["measure"] == "correlation"
+            else f"; Q reads it back: {found['value']:.1%} recovered"
+        )
     return line
 
 
@@ -67,7 +75,10 @@ def print_summary(
     run_dir = Path(run["run_dir"])
     say = lambda line="": console.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     state = "stopped" if run["interrupted"] else "done"
-    say(f"{state}: step {run['step']} of {run['steps']} in {format_eta(run['seconds'])} ({run['images_per_second']:,.0f} img/s)")
+    say(
+        f"{state}: step {run['step']} of {run['steps']} in {format_eta(run['seconds'])} "
+        f"({run['images_per_second']:,.0f} img/s)"
+    )
     say(f"  run directory  {run_dir}")
     say(f"  checkpoint     {run['checkpoint']}")
     figures = figures_dir(run_dir)
@@ -78,7 +89,10 @@ def print_summary(
 
     information = (evaluation or {}).get("mi")
     if information:
-        say(f"each code: L_I against the most its head can reach, and how well Q reads it back ({information['samples']} generated samples):")
+        say(
+            "each code: L_I against the most its head can reach, and how well Q reads it back "
+            f"({information['samples']} generated samples):"
+        )
         for name, code in information["codes"].items():
             say(f"  {name} {code['prior']:<10} {_information_line(code)}")
     elif run.get("metrics"):
@@ -92,7 +106,10 @@ def print_summary(
         dataset = evaluation.get("dataset") or {}
         accuracy = evaluation.get("accuracy")
         if accuracy:
-            say(f"categorical codes against the labels of '{dataset.get('name')}' (Hungarian matching, {accuracy['samples']} images):")
+            say(
+                f"categorical codes against the labels of '{dataset.get('name')}' (Hungarian matching, "
+                f"{accuracy['samples']} images):"
+            )
             for name, code in accuracy["codes"].items():
                 say(f"  {name} {code['prior']:<10} accuracy {code['accuracy']:.1%}")
                 held = category_contents(code)
@@ -100,11 +117,16 @@ def print_summary(
                     say(f"    category->its most common label, that label's share of it: {held}")
         rows = factor_map(evaluation)
         if rows:
-            say(f"what each code holds (mutual information with each factor, nats; alone = at least {DOMINANCE:g}x the next):")
+            say(
+                f"what each code holds (mutual information with each factor, nats; alone = at least {DOMINANCE:g}x "
+                "the next):"
+            )
             for row in rows:
                 verdict = "alone" if row["holds_alone"] else "shared"
-                say(f"  {row['column']:<10} {row['factor']} {row['information']:.3f}, next {row['runner_up']} "
-                    f"{row['runner_up_information']:.3f} ({row['ratio']:.1f}x, {verdict})")
+                say(
+                    f"  {row['column']:<10} {row['factor']} {row['information']:.3f}, next {row['runner_up']} "
+                    f"{row['runner_up_information']:.3f} ({row['ratio']:.1f}x, {verdict})"
+                )
             say(f"  MIG {evaluation['mig']['mig']:.3f}")
         for metric, reason in evaluation.get("skipped", {}).items():
             say(f"  {metric}: not computed, {reason}")
@@ -115,6 +137,12 @@ def print_summary(
     more = 2 * run["steps"] if not run["interrupted"] else run["steps"]
     say("next:")
     say(f"  every metric (SAP, DCI, FactorVAE too)  infogan-tk eval {quoted}")
-    say(f"  one labelled sheet per code             infogan-tk traverse {quoted} --out {shlex.quote(str(run_dir / 'traversals'))}")
-    say(f"  a grid of samples                       infogan-tk sample {quoted} --n 64 --out {shlex.quote(str(run_dir / 'samples.png'))}")
+    say(
+        f"  one labelled sheet per code             infogan-tk traverse {quoted} --out "
+        f"{shlex.quote(str(run_dir / 'traversals'))}"
+    )
+    say(
+        f"  a grid of samples                       infogan-tk sample {quoted} --n 64 --out "
+        f"{shlex.quote(str(run_dir / 'samples.png'))}"
+    )
     say(f"  train on                                infogan-tk train --resume {quoted} --steps {more}")

@@ -44,8 +44,18 @@ sweep_app = typer.Typer(
 )
 
 
-def _spec(spec_file: Path | None, config: str | None, grid: list[str], seeds: str | None, sets: list[str],
-          metrics: str | None, samples: int | None, sizes: list[str], device: str | None, out: Path | None) -> Any:
+def _spec(
+    spec_file: Path | None,
+    config: str | None,
+    grid: list[str],
+    seeds: str | None,
+    sets: list[str],
+    metrics: str | None,
+    samples: int | None,
+    sizes: list[str],
+    device: str | None,
+    out: Path | None,
+) -> Any:
     """The spec from the file, the flags over it; with neither, the manifest's in ``out`` (a rerun)."""
     import attrs
 
@@ -56,13 +66,17 @@ def _spec(spec_file: Path | None, config: str | None, grid: list[str], seeds: st
     given = any(v for v in (config, grid, seeds, sets, metrics, samples, sizes, device))
     if spec_file is not None:
         if not Path(spec_file).is_file():
-            raise ConfigError(f"sweep spec '{spec_file}' does not exist; give a TOML file (see docs/user-guide.md, Sweeps)")
+            raise ConfigError(
+                f"sweep spec '{spec_file}' does not exist; give a TOML file (see docs/user-guide.md, Sweeps)"
+            )
         spec = SweepSpec.from_file(spec_file)
     elif out is not None and manifest_path(out).is_file() and not given:
         spec = SweepSpec.from_dict(read_manifest(out)["spec"], str(manifest_path(out)))
     elif not given:
-        raise ConfigError("nothing to sweep; give a SPEC.toml, or --config NAME with --grid KEY=V1,V2 and/or --seeds 0-7, "
-                          "or --out DIR of a sweep to continue")
+        raise ConfigError(
+            "nothing to sweep; give a SPEC.toml, or --config NAME with --grid KEY=V1,V2 and/or --seeds 0-7, "
+            "or --out DIR of a sweep to continue"
+        )
     else:
         spec = SweepSpec()
     changes: dict[str, Any] = {}
@@ -89,33 +103,73 @@ def _spec(spec_file: Path | None, config: str | None, grid: list[str], seeds: st
         ev = attrs.evolve(ev, samples=samples)
     if sizes:
         parse_sizes(sizes)  # a bad key is a one-line error here
-        ev = attrs.evolve(ev, sizes={**ev.sizes, **{k.strip().replace("-", "_"): int(v) for k, v in (s.split("=", 1) for s in sizes)}})
+        ev = attrs.evolve(
+            ev, sizes={**ev.sizes, **{k.strip().replace("-", "_"): int(v) for k, v in (s.split("=", 1) for s in sizes)}}
+        )
     return attrs.evolve(spec, eval=ev, **changes)
 
 
 @sweep_app.command("run")
 @one_line_errors
 def sweep_run(
-    spec_file: Annotated[Path | None, typer.Argument(metavar="SPEC.toml", help="A sweep spec (TOML); flags add to it or override it.")] = None,
-    config: Annotated[str | None, typer.Option("--config", "-c", help="Base config: a TOML file or a registered name.")] = None,
-    grid: Annotated[list[str] | None, typer.Option("--grid", help="KEY=V1,V2,... one grid axis (repeatable); every combination is a setting.")] = None,
-    seeds: Annotated[str | None, typer.Option("--seeds", help="Seeds of every setting: 0,1,2 or a range 0-7 (default 0).")] = None,
-    sets: Annotated[list[str] | None, typer.Option("--set", help="An override every run gets, section.key=value (repeatable).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="The sweep directory (default sweeps/<config>-<time>); rerun with it to resume.")] = None,
-    executor: Annotated[str, typer.Option("--executor", help="Who runs the runs (`infogan-tk list executors`): local or ray.")] = "local",
-    address: Annotated[str | None, typer.Option("--address", help="The Ray cluster (HOST:PORT, auto, or local to start one here).")] = None,
-    parallel: Annotated[int, typer.Option("--parallel", help="Runs at once (local: processes, e.g. several on one GPU; a local Ray: its CPUs).")] = 1,
-    gpus_per_run: Annotated[float, typer.Option("--gpus-per-run", help="GPUs each Ray task asks for (fractions share a GPU).")] = 0.0,
+    spec_file: Annotated[
+        Path | None, typer.Argument(metavar="SPEC.toml", help="A sweep spec (TOML); flags add to it or override it.")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="Base config: a TOML file or a registered name.")
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", help="KEY=V1,V2,... one grid axis (repeatable); every combination is a setting."),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Seeds of every setting: 0,1,2 or a range 0-7 (default 0).")
+    ] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="An override every run gets, section.key=value (repeatable).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="The sweep directory (default sweeps/<config>-<time>); rerun with it to resume."
+        ),
+    ] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="Who runs the runs (`infogan-tk list executors`): local or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option("--address", help="The Ray cluster (HOST:PORT, auto, or local to start one here).")
+    ] = None,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            "--parallel", help="Runs at once (local: processes, e.g. several on one GPU; a local Ray: its CPUs)."
+        ),
+    ] = 1,
+    gpus_per_run: Annotated[
+        float, typer.Option("--gpus-per-run", help="GPUs each Ray task asks for (fractions share a GPU).")
+    ] = 0.0,
     device: Annotated[str | None, typer.Option("--device", help="Each run's --device (cpu, cuda, mps, auto).")] = None,
-    metrics: Annotated[str | None, typer.Option("--metrics", help="What each run's eval computes (default mi,accuracy,mig).")] = None,
-    samples: Annotated[int | None, typer.Option("--samples", help="Generated samples for each run's L_I estimate (default 10000).")] = None,
-    sizes: Annotated[list[str] | None, typer.Option("--size", help="An eval size KEY=N for every run (repeatable; see `infogan-tk eval --help`).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs and their status; run nothing, write nothing.")] = False,
+    metrics: Annotated[
+        str | None, typer.Option("--metrics", help="What each run's eval computes (default mi,accuracy,mig).")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option("--samples", help="Generated samples for each run's L_I estimate (default 10000).")
+    ] = None,
+    sizes: Annotated[
+        list[str] | None,
+        typer.Option("--size", help="An eval size KEY=N for every run (repeatable; see `infogan-tk eval --help`)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the runs and their status; run nothing, write nothing.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Only JSON on stdout.")] = False,
 ) -> None:
     """Run every setting x seed as a normal run directory under one sweep directory, with a manifest.
 
-    `infogan-tk sweep ...` without `run` is the same. Rerunning the same command skips finished runs and resumes interrupted ones; a failed run is recorded with its error and the others go on. `infogan-tk sweep report DIR` summarises the sweep.
+    `infogan-tk sweep ...` without `run` is the same. Rerunning the same command skips finished runs and resumes
+    interrupted ones; a failed run is recorded with its error and the others go on. `infogan-tk sweep report DIR`
+    summarises the sweep.
     """
     from ..evaluate.report import metric_names, parse_metrics
     from ..sweep.executors import ExecutorSetup
@@ -127,7 +181,10 @@ def sweep_run(
     spec = _spec(spec_file, config, grid or [], seeds, sets or [], metrics, samples, sizes or [], device, out)
     registry = host.registries.executors
     if executor not in registry:
-        raise ConfigError(f"unknown executor '{executor}'.{did_you_mean(executor, registry.names())} Known: {', '.join(registry.names())}.")
+        raise ConfigError(
+            f"unknown executor '{executor}'.{did_you_mean(executor, registry.names())} Known: "
+            f"{', '.join(registry.names())}."
+        )
     if parallel < 1:
         raise ConfigError(f"--parallel must be at least 1, got {parallel}")
     if gpus_per_run < 0:
@@ -143,7 +200,10 @@ def sweep_run(
     sweep = Sweep(out, spec, write=not dry_run)
     console = err_console()
     if dry_run:
-        listing = [{"id": r["id"], "status": r["status"], "dir": str(out / r["dir"]), "seed": r["seed"], "sets": r["sets"]} for r in sweep.runs]
+        listing = [
+            {"id": r["id"], "status": r["status"], "dir": str(out / r["dir"]), "seed": r["seed"], "sets": r["sets"]}
+            for r in sweep.runs
+        ]
         if json_out:
             print_json({"sweep": str(out), "runs": listing})
             return
@@ -154,15 +214,25 @@ def sweep_run(
             table.add_row(r["id"], r["status"], str(r["seed"]), r["label"], entry["dir"])
         out_console().print(table)
         return
-    console.print(f"sweep of {len(sweep.runs)} runs ({len(spec.settings())} settings x {len(spec.seeds)} seeds) -> {out} ({executor} executor)")
-    counts = sweep.execute(registry.get(executor), ExecutorSetup(parallel=parallel, address=address, gpus_per_run=gpus_per_run), console.print)
+    console.print(
+        f"sweep of {len(sweep.runs)} runs ({len(spec.settings())} settings x {len(spec.seeds)} seeds) -> {out} "
+        f"({executor} executor)"
+    )
+    counts = sweep.execute(
+        registry.get(executor),
+        ExecutorSetup(parallel=parallel, address=address, gpus_per_run=gpus_per_run),
+        console.print,
+    )
     summary = {"sweep": str(out), "counts": counts, "runs": sweep.runs}
     if json_out:
         print_json(summary)
     failed = counts.get("failed", 0)
     console.print(f"{counts.get('done', 0)} of {len(sweep.runs)} runs done; report: infogan-tk sweep report {out}")
     if failed:
-        raise ToolkitError(f"{failed} of {len(sweep.runs)} runs failed (errors in {out}/manifest.json); fix the cause and run the same command again to retry them")
+        raise ToolkitError(
+            f"{failed} of {len(sweep.runs)} runs failed (errors in {out}/manifest.json); fix the cause and run the "
+            "same command again to retry them"
+        )
 
 
 def _select(report: dict[str, Any], sweep_dir: Path, host: PluginHost, images: int, device: str, say: Any) -> None:
@@ -203,10 +273,26 @@ def _select(report: dict[str, Any], sweep_dir: Path, host: PluginHost, images: i
 @one_line_errors
 def sweep_report(
     sweep_dir: Annotated[Path, typer.Argument(metavar="SWEEP_DIR", help="A sweep directory (it holds manifest.json).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for report.json, report.md and report.png (default SWEEP_DIR/report).")] = None,
-    select: Annotated[bool, typer.Option("--select/--no-select", help="Choose a run per setting without labels (UDR, Duan et al. 2020) and measure its agreement with the supervised metrics.")] = True,
-    select_images: Annotated[int, typer.Option("--select-images", help="Real images each run's codes are read on for the selection.")] = 1000,
-    device: Annotated[str, typer.Option("--device", help="Where the selection runs Q (cpu, cuda, mps, auto).")] = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder for report.json, report.md and report.png (default SWEEP_DIR/report)."
+        ),
+    ] = None,
+    select: Annotated[
+        bool,
+        typer.Option(
+            "--select/--no-select",
+            help="Choose a run per setting without labels (UDR, Duan et al. 2020) and measure its agreement with the "
+            "supervised metrics.",
+        ),
+    ] = True,
+    select_images: Annotated[
+        int, typer.Option("--select-images", help="Real images each run's codes are read on for the selection.")
+    ] = 1000,
+    device: Annotated[
+        str, typer.Option("--device", help="Where the selection runs Q (cpu, cuda, mps, auto).")
+    ] = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Only JSON on stdout; the table goes to stderr.")] = False,
 ) -> None:
     """Each setting's metrics over its seeds: median, min, max and a bootstrap interval of the median.

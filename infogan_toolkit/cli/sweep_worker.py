@@ -20,7 +20,14 @@ def train_args(job: dict[str, Any]) -> list[str]:
     run_dir = Path(job["run_dir"])
     if (run_dir / "checkpoints").is_dir() and list_steps(run_dir):
         # A resumed run keeps its saved config; --device only picks where it continues.
-        return ["train", "--resume", str(run_dir), "--no-eval", "--quiet", *(["--device", job["device"]] if job.get("device") else [])]
+        return [
+            "train",
+            "--resume",
+            str(run_dir),
+            "--no-eval",
+            "--quiet",
+            *(["--device", job["device"]] if job.get("device") else []),
+        ]
     args = ["train", "--out", str(run_dir), "--no-eval", "--quiet", "--seed", str(job["seed"])]
     if job.get("config"):
         args += ["--config", job["config"]]

@@ -10,11 +10,11 @@ from pathlib import Path
 import typer
 
 from ..config import Config, apply_dict, load_toml
+from ..engine.devices import describe_numerics
 from ..errors import ConfigError, ToolkitError
 from ..files import write_file
 from ..plugins import PluginHost
 from ..rundir import CONFIG_FILE, check_new_run_dir, config_path, eval_path
-from ..engine.devices import describe_numerics
 from .common import build_config, err_console, one_line_errors, out_console, print_json
 
 #: This module's commands; cli/app.py adds them to `infogan-tk`.
@@ -23,7 +23,9 @@ commands = typer.Typer()
 config_commands = typer.Typer(help="Show configurations.", no_args_is_help=True)
 
 
-CONFIG_OPT = typer.Option(None, "--config", "-c", help="A TOML file or a registered config name (see `infogan-tk list configs`).")
+CONFIG_OPT = typer.Option(
+    None, "--config", "-c", help="A TOML file or a registered config name (see `infogan-tk list configs`)."
+)
 BACKBONE_OPT = typer.Option(None, "--backbone", "-b", help="Backbone name (see `infogan-tk list backbones`).")
 CODES_OPT = typer.Option(None, "--codes", help="Latent codes, e.g. cat10x4,unif2 or cat10,unif2@0.1.")
 DATASET_OPT = typer.Option(None, "--dataset", help="Dataset name (default: the backbone's).")
@@ -54,11 +56,17 @@ def train(
     device: str = typer.Option(None, "--device", help="cpu, cuda, mps or auto."),
     seed: int = typer.Option(None, "--seed", help="Seed for initialisation, batches and noise."),
     out: Path = typer.Option(None, "--out", "-o", help="Run directory (default runs/<backbone>-<time>)."),
-    resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory from its latest checkpoint."),
-    regular_gan: bool = typer.Option(False, "--regular-gan", help="Baseline: no information term for G (Q still trained)."),
+    resume: Path = typer.Option(
+        None, "--resume", help="Continue the run in this directory from its latest checkpoint."
+    ),
+    regular_gan: bool = typer.Option(
+        False, "--regular-gan", help="Baseline: no information term for G (Q still trained)."
+    ),
     sets: list[str] = SET_OPT,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the evaluation at the end (L_I, accuracy, which factor each code holds)."),
+    no_eval: bool = typer.Option(
+        False, "--no-eval", help="Skip the evaluation at the end (L_I, accuracy, which factor each code holds)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Train an InfoGAN, then evaluate it. With no arguments: the registered config `default`."""
@@ -76,7 +84,9 @@ def train(
         base = apply_dict(Config(), load_toml(saved), str(saved))
         cfg = build_config(host, config, flags, sets, base=base)
         if cfg.model != base.model or cfg.data.dataset != base.data.dataset:
-            raise ConfigError("a resumed run keeps its model, codes and dataset; change only train/optim settings, or start a new run")
+            raise ConfigError(
+                "a resumed run keeps its model, codes and dataset; change only train/optim settings, or start a new run"
+            )
         run_dir = Path(resume)
     else:
         cfg = build_config(host, config, flags, sets)
@@ -88,7 +98,8 @@ def train(
         c = trainer.config
         console.print(
             f"training {c.model.backbone} on {c.data.dataset} with codes {c.model.codes} "
-            f"(noise {c.model.noise_dim}) on {trainer.device}, {c.train.steps} steps x {c.train.batch_size} -> {run_dir}"
+            f"(noise {c.model.noise_dim}) on {trainer.device}, {c.train.steps} steps x {c.train.batch_size} -> "
+            f"{run_dir}"
         )
         numerics, warning = describe_numerics(c, trainer.device)
         console.print(numerics, markup=False, highlight=False)
@@ -112,7 +123,12 @@ def train(
     evaluation, evaluation_error, eval_file = None, None, None
     if not no_eval and result.checkpoint is not None and not result.interrupted:
         try:
-            evaluation = evaluate_run(result.checkpoint, trainer.device, host, log=None if quiet else lambda line: console.print(line, style="dim"))
+            evaluation = evaluate_run(
+                result.checkpoint,
+                trainer.device,
+                host,
+                log=None if quiet else lambda line: console.print(line, style="dim"),
+            )
         except ToolkitError as exc:
             evaluation_error = " ".join(str(exc).split())
         else:
@@ -148,7 +164,12 @@ def config_show(
     from ..assembly import check_training_names, resolve
 
     host = PluginHost()
-    cfg = build_config(host, config, _flags(backbone, codes, dataset, data_root, False, steps, batch_size, device, seed, regular_gan), sets)
+    cfg = build_config(
+        host,
+        config,
+        _flags(backbone, codes, dataset, data_root, False, steps, batch_size, device, seed, regular_gan),
+        sets,
+    )
     resolved = resolve(cfg, host).config
     check_training_names(resolved, host)  # what train would refuse, show refuses too
     if json_out:

@@ -28,7 +28,9 @@ DEFAULT_WARMUP = 3
 def check_cuda_graph_support(device: torch.device, processes: int = 1) -> None:
     """Refuse ``train.cuda_graph`` where it cannot work, before any data is loaded."""
     if device.type != "cuda":
-        raise ToolkitError(f"train.cuda_graph needs a CUDA device, but this run is on '{device}'; set train.cuda_graph=false")
+        raise ToolkitError(
+            f"train.cuda_graph needs a CUDA device, but this run is on '{device}'; set train.cuda_graph=false"
+        )
     if processes > 1:
         raise ToolkitError("train.cuda_graph does not work with several processes yet; set train.cuda_graph=false")
 
@@ -89,7 +91,8 @@ class CudaGraphStep:
         for gen in self.generators:
             if not hasattr(graph, "register_generator_state"):
                 raise ToolkitError(
-                    f"train.cuda_graph needs torch >= 2.5 (CUDAGraph.register_generator_state); this is {torch.__version__}. "
+                    "train.cuda_graph needs torch >= 2.5 (CUDAGraph.register_generator_state); this is "
+                    f"{torch.__version__}. "
                     "Upgrade torch or set train.cuda_graph=false"
                 )
             graph.register_generator_state(gen)

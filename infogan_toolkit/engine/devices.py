@@ -20,7 +20,10 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if kind not in DEVICE_KINDS:
         raise ConfigError(f"unknown device '{name}'; use one of {', '.join(DEVICE_KINDS)}")
     if _ and not (index.isascii() and index.isdigit() and len(index) <= 4 and kind != "auto"):
-        raise ConfigError(f"device '{name}' is not KIND or KIND:N (e.g. cuda:0); use one of {', '.join(DEVICE_KINDS)}, with a GPU's number for cuda")
+        raise ConfigError(
+            f"device '{name}' is not KIND or KIND:N (e.g. cuda:0); use one of {', '.join(DEVICE_KINDS)}, with a GPU's "
+            "number for cuda"
+        )
     if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)
@@ -76,7 +79,9 @@ ONEDNN_LINEAR_CAPABILITIES = ("AVX512",)
 ONEDNN_LINEAR_AUTO_MIN_WEIGHTS = 2**20
 
 
-def onednn_linear_min_weights(train, device: torch.device, bf16: bool = False, capability: str | None = None) -> int | None:
+def onednn_linear_min_weights(
+    train, device: torch.device, bf16: bool = False, capability: str | None = None
+) -> int | None:
     """From how many weights a run with ``train`` settings on ``device`` computes an fp32 linear
     layer in oneDNN (``engine/linear_kernels.py``); None: no layer. "onednn": every layer (0).
     "auto": ``ONEDNN_LINEAR_AUTO_MIN_WEIGHTS`` on a CPU of a capability in
@@ -91,9 +96,14 @@ def onednn_linear_min_weights(train, device: torch.device, bf16: bool = False, c
         return ONEDNN_LINEAR_AUTO_MIN_WEIGHTS if chosen else None
     if kernel == "onednn":
         if device.type != "cpu":
-            raise ConfigError(f'train.linear_kernel="onednn" runs on a CPU only, not on {device.type}; use "auto" or "torch"')
+            raise ConfigError(
+                f'train.linear_kernel="onednn" runs on a CPU only, not on {device.type}; use "auto" or "torch"'
+            )
         if not onednn_linear_available():
-            raise ConfigError('train.linear_kernel="onednn" needs a torch built with oneDNN (mkldnn), which this one is not; use "auto" or "torch"')
+            raise ConfigError(
+                'train.linear_kernel="onednn" needs a torch built with oneDNN (mkldnn), which this one is not; use '
+                '"auto" or "torch"'
+            )
         return 0
     return None
 
@@ -174,22 +184,34 @@ def describe_numerics(config, device: torch.device, native: bool | None = None) 
     bf16 = uses_bf16(train, device, native)
     if train.bf16 == "auto":
         why = (
-            "bf16 on a CPU that declares native bf16" if device.type == "cpu"
+            "bf16 on a CPU that declares native bf16"
+            if device.type == "cpu"
             else "bf16 only on a CPU with native bf16, where its accuracy was measured"
         )
-        precision = f"{'bf16 autocast' if bf16 else 'fp32'} (train.bf16=\"auto\" picks {why}; {support})"
+        precision = f'{"bf16 autocast" if bf16 else "fp32"} (train.bf16="auto" picks {why}; {support})'
     elif bf16:
         precision = f"bf16 autocast (train.bf16=true; {support})"
     else:
-        precision = f"fp32 (bf16 is opt-in, train.bf16=true or \"auto\", as it changes numerics; {support})"
+        precision = f'fp32 (bf16 is opt-in, train.bf16=true or "auto", as it changes numerics; {support})'
     if device.type == "cuda":
         precision += f", TF32 {'on' if train.tf32 else 'off'}"
     layout = "channels_last" if uses_channels_last(train, device) else "contiguous"
     min_weights = onednn_linear_min_weights(train, device, bf16)
-    linear = "torch" if min_weights is None else "oneDNN" if min_weights == 0 else f"oneDNN from {min_weights:,} weights, torch below"
-    settings = (("train.channels_last", train.channels_last), ("optim.implementation", config.optim.implementation), ("train.linear_kernel", train.linear_kernel))
+    linear = (
+        "torch"
+        if min_weights is None
+        else "oneDNN"
+        if min_weights == 0
+        else f"oneDNN from {min_weights:,} weights, torch below"
+    )
+    settings = (
+        ("train.channels_last", train.channels_last),
+        ("optim.implementation", config.optim.implementation),
+        ("train.linear_kernel", train.linear_kernel),
+    )
     chosen = [key for key, value in settings if value == "auto"]
-    line = f"numerics on {where}: {precision}; {layout} layout; Adam {adam_kernel(config.optim, device)}; linear layers {linear}"
+    adam = adam_kernel(config.optim, device)
+    line = f"numerics on {where}: {precision}; {layout} layout; Adam {adam}; linear layers {linear}"
     if chosen:
         keys = chosen[0] if len(chosen) == 1 else f"{', '.join(chosen[:-1])} and {chosen[-1]}"
         line += f" ({keys} chosen for {device.type}, measured fastest there)"

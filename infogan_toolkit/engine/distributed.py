@@ -84,7 +84,7 @@ def average_gradients(params: Iterable[nn.Parameter], ctx: DistContext) -> None:
     offset = 0
     for g in grads:
         n = g.numel()
-        g.copy_(flat[offset:offset + n].view_as(g))
+        g.copy_(flat[offset : offset + n].view_as(g))
         offset += n
 
 

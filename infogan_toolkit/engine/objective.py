@@ -15,15 +15,13 @@ objective runs them in name order and knows none of them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
-import contextlib
-
+import attrs
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-import attrs
 
 from ..backbones import InfoDiscriminator
 from ..codes import CodeSet
@@ -32,7 +30,7 @@ from ..images import from_uint8
 from ..noise import sample_noise
 from ..regularisers import Regulariser, StepView
 from . import distributed
-from .devices import adam_kernel, uses_bf16, onednn_linear_min_weights, uses_channels_last
+from .devices import adam_kernel, onednn_linear_min_weights, uses_bf16, uses_channels_last
 from .lr_schedule import lr_factor
 from .running_stats import batch_norm_layers, running_stats_frozen
 
@@ -137,7 +135,11 @@ class InfoGANObjective:
         self.channels_last = settings.channels_last
         # Graph capture needs autocast's weight-cast cache off (casts must be recorded in the graph).
         self.autocast = (
-            (lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=not settings.cuda_graph))
+            (
+                lambda: torch.autocast(
+                    device_type=device.type, dtype=torch.bfloat16, cache_enabled=not settings.cuda_graph
+                )
+            )
             if settings.bf16
             else contextlib.nullcontext
         )
@@ -224,7 +226,9 @@ class InfoGANObjective:
         with self.autocast(), frozen:
             return self.d_forward(x)
 
-    def losses(self, real_uint8: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor, list[tuple[Regulariser, Tensor]]]:
+    def losses(
+        self, real_uint8: Tensor, rng: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, list[tuple[Regulariser, Tensor]]]:
         """Forward pass: ``(loss_d, loss_g, info, stats, own)``; ``info`` is -sum_i lambda_i
         E[log Q(c_i|x)] plus the regularisers' information terms, ``own`` each regulariser's loss
         for its own parameters."""
@@ -245,14 +249,27 @@ class InfoGANObjective:
         loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
         loss_g = F.softplus(-logit_fake).mean()  # non-saturating: -log D(G(z, c))
         with torch.no_grad():
-            head = torch.stack([loss_d, loss_g, info, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()])
+            head = torch.stack(
+                [loss_d, loss_g, info, torch.sigmoid(logit_real).mean(), torch.sigmoid(logit_fake).mean()]
+            )
             parts = [head, loglik]
         own: list[tuple[Regulariser, Tensor]] = []
         if self.regularisers:
             view = StepView(
-                real=real, fake=fake, generator_input=gin, values=values, logit_real=logit_real, logit_fake=logit_fake,
-                q_real=q_real, q_fake=q_fake, rng=rng, noise_dim=self.noise_dim, generate=self.g_forward,
-                discriminate=self.discriminate, prepare=self._prep, autocast=self.autocast,
+                real=real,
+                fake=fake,
+                generator_input=gin,
+                values=values,
+                logit_real=logit_real,
+                logit_fake=logit_fake,
+                q_real=q_real,
+                q_fake=q_fake,
+                rng=rng,
+                noise_dim=self.noise_dim,
+                generate=self.g_forward,
+                discriminate=self.discriminate,
+                prepare=self._prep,
+                autocast=self.autocast,
             )
             for term in self.regularisers.values():
                 terms = term.terms(view)
@@ -295,7 +312,9 @@ class InfoGANObjective:
             for layer, momentum in zip(layers, momenta):
                 layer.momentum = momentum
 
-    def backward(self, loss_d: Tensor, loss_g: Tensor, info: Tensor, own: list[tuple[Regulariser, Tensor]] = ()) -> None:
+    def backward(
+        self, loss_d: Tensor, loss_g: Tensor, info: Tensor, own: list[tuple[Regulariser, Tensor]] = ()
+    ) -> None:
         """Fill every parameter's gradient: D/Q from the D loss, G from the G loss, the information
         term into exactly the configured parts, each regulariser's own loss into its own parameters;
         averaged across ranks."""

@@ -18,7 +18,9 @@ class ProgressReporter(Protocol):
 
     def __enter__(self) -> "ProgressReporter": ...
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None: ...
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
     def advance(self, step: int) -> None:
         """Called after every step, so it must not do host work beyond a counter."""
@@ -58,8 +60,14 @@ class LiveProgress:
 
     def __init__(self, console: Console, total: int, start: int) -> None:
         self._bar = Progress(
-            TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, transient=False,
+            TextColumn("[bold]train[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+            transient=False,
         )
         self._task = self._bar.add_task("train", total=total, completed=start, rate="", info="")
 

@@ -17,19 +17,26 @@ from pathlib import Path
 
 import attrs
 import torch
-from torch import Tensor
 from rich.console import Console
+from torch import Tensor
 
-from ..version import __version__
 from ..assembly import (
-    Assembly, build_networks, build_request, check_training_names, load_dataset, plugin_errors,
-    provenance_of, provenance_source, resolve,
+    Assembly,
+    build_networks,
+    build_request,
+    check_training_names,
+    load_dataset,
+    plugin_errors,
+    provenance_of,
+    provenance_source,
+    resolve,
 )
+from ..callbacks import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
 from ..checkpoint import (
     PREFIXES,
     TrainState,
-    checkpoint_dir,
     atomic_save,
+    checkpoint_dir,
     list_steps,
     load_model_tensors,
     load_train_state,
@@ -44,20 +51,27 @@ from ..checkpoint_schema import check_layout_detail, file_specs
 from ..config import Config, apply_dict
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
-from ..extensions import RAW_GENERATOR, Extension, ExtensionSetup, build_extensions, extension_networks, generator_prefixes
-from ..regularisers import RegulariserSetup
+from ..extensions import (
+    RAW_GENERATOR,
+    Extension,
+    ExtensionSetup,
+    build_extensions,
+    extension_networks,
+    generator_prefixes,
+)
 from ..files import real_directory, write_file
-from ..rundir import acquire_lock, check_run_dir, checkpoint_metadata, config_path, release_lock, remove_partial_writes
 from ..plugins import PluginHost
+from ..regularisers import RegulariserSetup
+from ..rundir import acquire_lock, check_run_dir, checkpoint_metadata, config_path, release_lock, remove_partial_writes
+from ..sinks import MetricLog
 from ..text import PlainConsole
+from ..version import __version__
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import apply_precision_switches, pick_device
 from .linear_kernels import use_onednn_linear
-from ..callbacks import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
-from ..sinks import MetricLog
-from .progress import make_progress
 from .objective import InfoGANObjective, ObjectiveSettings
+from .progress import make_progress
 
 
 class NonFiniteLossError(ToolkitError):
@@ -96,20 +110,34 @@ def build_objective(
     terms = {}
     for resolved in assembly.regularisers:
         setup = RegulariserSetup(
-            assembly=assembly, build_request=build_request(assembly), device=device, seed=tc.seed,
+            assembly=assembly,
+            build_request=build_request(assembly),
+            device=device,
+            seed=tc.seed,
             cuda_graph=tc.cuda_graph,
             make_optimizer=lambda params, lr: settings.make_adam(params, lr, device),
-            prepare_module=lambda module: _place(module, device, memory_format, ctx, settings.onednn_linear_min_weights),
+            prepare_module=lambda module: _place(
+                module, device, memory_format, ctx, settings.onednn_linear_min_weights
+            ),
         )
         with plugin_errors(f"loss.{resolved.name}", provenance_source(assembly, f"regulariser:{resolved.name}")):
             term = resolved.plugin.build(resolved.options, setup)
         if tc.cuda_graph and not term.cuda_graph_capturable:
-            raise ConfigError(f"regulariser 'loss.{resolved.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false or loss.{resolved.name}.weight=0")
+            raise ConfigError(
+                f"regulariser 'loss.{resolved.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false "
+                f"or loss.{resolved.name}.weight=0"
+            )
         terms[resolved.name] = term
     for module in (nets.generator, nets.discriminator):
         _place(module, device, memory_format, ctx, settings.onednn_linear_min_weights)
     return InfoGANObjective(
-        nets.generator, nets.discriminator, assembly.codes, settings, assembly.backbone.output_range, device, ctx,
+        nets.generator,
+        nets.discriminator,
+        assembly.codes,
+        settings,
+        assembly.backbone.output_range,
+        device,
+        ctx,
         regularisers=terms,
     )
 
@@ -166,7 +194,10 @@ class Trainer:
         self.dist = distributed.context_from_env()
         self.device = pick_device(config.train.device, self.dist.local_rank)
         if config.train.cuda_graph and config.optim.decay != "none":
-            raise ConfigError("optim.decay cannot run in a captured CUDA graph, which holds the learning rates fixed; set optim.decay=none or train.cuda_graph=false")
+            raise ConfigError(
+                "optim.decay cannot run in a captured CUDA graph, which holds the learning rates fixed; set "
+                "optim.decay=none or train.cuda_graph=false"
+            )
         if config.train.cuda_graph:
             check_cuda_graph_support(self.device, self.dist.world_size)
         distributed.init(self.dist, self.device)
@@ -180,7 +211,10 @@ class Trainer:
         # mistyped name or option costs no data loading.
         self.sink_options = check_training_names(self.config, self.host)
         if not resume and self.dist.is_main and list_steps(self.run_dir):
-            raise ToolkitError(f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue it or --out NEWDIR")
+            raise ToolkitError(
+                f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue "
+                "it or --out NEWDIR"
+            )
         if resume and not list_steps(self.run_dir):
             raise ToolkitError(f"cannot resume: '{self.run_dir}' holds no complete checkpoint")
         if self.dist.is_main:
@@ -215,13 +249,21 @@ class Trainer:
         self.extensions: dict[str, Extension] = build_extensions(
             registry, tc.extensions, ExtensionSetup(self.assembly, self.G, self.D, self.device, tc.cuda_graph)
         )
-        self.extension_provenance = {f"extension:{name}": provenance_of(registry.entry(name)) for name in self.extensions}
-        self.generator_prefixes = generator_prefixes(self.extensions)  # checked here, so a plugin's mistake costs no training
+        self.extension_provenance = {
+            f"extension:{name}": provenance_of(registry.entry(name)) for name in self.extensions
+        }
+        self.generator_prefixes = generator_prefixes(
+            self.extensions
+        )  # checked here, so a plugin's mistake costs no training
         self.rng = torch.Generator(device=self.device)
         # Per-rank streams: rank r draws its own batches and noise.
         self.rng.manual_seed(tc.seed * 1_000_003 + self.dist.rank)
         self.train_step = make_train_step(
-            self.objective, self.dataset, self.rng, tc.batch_size, tc.cuda_graph,
+            self.objective,
+            self.dataset,
+            self.rng,
+            tc.batch_size,
+            tc.cuda_graph,
             after_step=[extension.after_step for extension in self.extensions.values()],
         )
         self.step = 0
@@ -234,10 +276,20 @@ class Trainer:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 write_file(config_path(self.run_dir), self.config.to_toml())
         self.log = MetricLog(
-            self.run_dir, self.host, tc.sinks, active=self.dist.is_main,
-            sink_options=self.sink_options, config=self.config.to_dict(),
+            self.run_dir,
+            self.host,
+            tc.sinks,
+            active=self.dist.is_main,
+            sink_options=self.sink_options,
+            config=self.config.to_dict(),
         )
-        info = RunInfo(self.run_dir, self.assembly, self.device, resumed=resume, publish_images=lambda event: self.callbacks.images(event))
+        info = RunInfo(
+            self.run_dir,
+            self.assembly,
+            self.device,
+            resumed=resume,
+            publish_images=lambda event: self.callbacks.images(event),
+        )
         self.callbacks = (
             Callbacks.from_registry(self.host.registries.callbacks, tc.callbacks, info, first=[("metrics", self.log)])
             if self.dist.is_main
@@ -262,7 +314,9 @@ class Trainer:
     def generators(self) -> dict[str, torch.nn.Module]:
         """Every generator a checkpoint of this run offers, the default first: the extensions' (such
         as ``ema``), then the raw G."""
-        offered = {name: module for extension in self.extensions.values() for name, module in extension.generators().items()}
+        offered = {
+            name: module for extension in self.extensions.values() for name, module in extension.generators().items()
+        }
         return {**offered, RAW_GENERATOR: self.G}
 
     def _check_resume(self) -> tuple[int, tuple[str, ...]]:
@@ -273,25 +327,37 @@ class Trainer:
         step = list_steps(self.run_dir)[-1]
         if self.config.train.steps < step:  # refused before config.toml is rewritten with it
             raise ConfigError(
-                f"cannot resume: train.steps = {self.config.train.steps} is the total number of steps, and '{self.run_dir}' "
+                f"cannot resume: train.steps = {self.config.train.steps} is the total number of steps, and "
+                f"'{self.run_dir}' "
                 f"is already at step {step}; pass --steps N with N > {step}"
             )
         path = model_path(self.run_dir, step)
         saved = read_model_metadata(path)
         then = apply_dict(Config(), saved.config, f"the metadata of {path}")
         now = self.config
-        differ = [(f"model.{k}", getattr(then.model, k), getattr(now.model, k)) for k in ("backbone", "codes", "noise_dim", "noise", "heads")]
+        differ = [
+            (f"model.{k}", getattr(then.model, k), getattr(now.model, k))
+            for k in ("backbone", "codes", "noise_dim", "noise", "heads")
+        ]
         differ += [(f"model.options.{k}", v, now.model.options.get(k)) for k, v in then.model.options.items()]
         differ += [("data.dataset", then.data.dataset, now.data.dataset)]
         for key, was, is_now in differ:
             if was != is_now:
                 raise ConfigError(
-                    f"cannot resume: the configuration has {key} = {is_now!r} but checkpoint '{path}' was trained with {was!r}; "
-                    f"a resumed run keeps its model, codes and dataset (restore {config_path(self.run_dir)} as the run wrote it)"
+                    f"cannot resume: the configuration has {key} = {is_now!r} but checkpoint '{path}' was trained "
+                    f"with {was!r}; "
+                    f"a resumed run keeps its model, codes and dataset (restore {config_path(self.run_dir)} as the "
+                    "run wrote it)"
                 )
         check_layout_detail(path, saved, self.assembly.codes, self.assembly.backbone)
         active = {term.name for term in self.assembly.regularisers}
-        dropped = tuple(sorted(f"{name}." for name, table in then.loss.regularisers.items() if table.get("weight") and name not in active))
+        dropped = tuple(
+            sorted(
+                f"{name}."
+                for name, table in then.loss.regularisers.items()
+                if table.get("weight") and name not in active
+            )
+        )
         return step, dropped
 
     def _restore(self) -> None:
@@ -309,21 +375,31 @@ class Trainer:
         # State of a registered extension that this run has off is left unread; any other tensor
         # the run cannot place is the schema's to refuse.
         claimed = (*PREFIXES.values(), *(prefix + "." for prefix in networks), *dropped)
-        unclaimed = sorted({key.split(".")[0] for key in found if not key.startswith(claimed)} & set(self.host.registries.extensions.names()))
+        unclaimed = sorted(
+            {key.split(".")[0] for key in found if not key.startswith(claimed)}
+            & set(self.host.registries.extensions.names())
+        )
         load_model_tensors(path, self.G, self.D, networks, passthrough=(*dropped, *(p + "." for p in unclaimed)))
         if unclaimed and self.dist.is_main:
             self.console.print(
-                f"resuming without the checkpoint's {', '.join(p + '.*' for p in unclaimed)} tensors: nothing in this run's "
+                f"resuming without the checkpoint's {', '.join(p + '.*' for p in unclaimed)} tensors: nothing in this "
+                "run's "
                 "configuration continues them, and its checkpoints will not hold them"
             )
         state = self._train_state()
         # The rates the checkpointed step ran at under this configuration (optim.decay included).
         self.objective.schedule(step - 1)
-        configured = {name: [{k: g[k] for k in ("lr", "betas") if k in g} for g in opt.param_groups] for name, opt in state.optimizers.items()}
+        configured = {
+            name: [{k: g[k] for k in ("lr", "betas") if k in g} for g in opt.param_groups]
+            for name, opt in state.optimizers.items()
+        }
         load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, passthrough=dropped)
         for prefix in dropped:
             if self.dist.is_main:
-                self.console.print(f"resuming without regulariser '{prefix[:-1]}' (off in the configuration): its saved networks and optimiser state are not restored")
+                self.console.print(
+                    f"resuming without regulariser '{prefix[:-1]}' (off in the configuration): its saved networks and "
+                    "optimiser state are not restored"
+                )
         self.step = state.step
         # The configured learning rates and betas take effect: a --resume --set optim.lr_g=... is
         # written into the restored optimiser, and the new checkpoints' metadata records it.
@@ -331,12 +407,17 @@ class Trainer:
             for group, wanted in zip(opt.param_groups, configured[name]):
                 for key, value in wanted.items():
                     if group[key] != value and self.dist.is_main:
-                        self.console.print(f"resuming with optimiser '{name}' {key} {group[key]} -> {value} (from the configuration)")
+                        self.console.print(
+                            f"resuming with optimiser '{name}' {key} {group[key]} -> {value} (from the configuration)"
+                        )
                     group[key] = value
         for name in fresh:
             self.extensions[name].start()
             if self.dist.is_main:
-                self.console.print(f"resuming with extension '{name}', which the checkpoint of step {step} has no state of: it starts from that step's weights")
+                self.console.print(
+                    f"resuming with extension '{name}', which the checkpoint of step {step} has no state of: it "
+                    "starts from that step's weights"
+                )
         if self.dist.is_main:
             write_file(config_path(self.run_dir), self.config.to_toml())
 
@@ -354,7 +435,11 @@ class Trainer:
         if not self.dist.is_main:
             return None
         meta = checkpoint_metadata(
-            self.assembly, self.step, __version__, generators=self.generator_prefixes, provenance=self.extension_provenance
+            self.assembly,
+            self.step,
+            __version__,
+            generators=self.generator_prefixes,
+            provenance=self.extension_provenance,
         )
         path = model_path(self.run_dir, self.step)
         real_directory(checkpoint_dir(self.run_dir))  # never a checkpoints/ link planted elsewhere
@@ -369,7 +454,8 @@ class Trainer:
             kept = f"the last good checkpoint is step {steps[-1]}" if steps else "no checkpoint was written yet"
             raise CheckpointWriteError(
                 f"could not write the checkpoint of step {self.step} in {checkpoint_dir(self.run_dir)}: "
-                f"{exc.strerror or exc}; {kept}; free space (or fix the folder) and continue with --resume {self.run_dir}"
+                f"{exc.strerror or exc}; {kept}; free space (or fix the folder) and continue with --resume "
+                f"{self.run_dir}"
             ) from None
         prune(self.run_dir, self.config.train.keep_checkpoints)
         self.callbacks.checkpoint(CheckpointEvent(self.step, path, self.G, self.generators()))
@@ -449,7 +535,9 @@ class Trainer:
             if interrupted:
                 last_ckpt = self.save_checkpoint() or last_ckpt
                 if self.dist.is_main:
-                    self.console.print(f"interrupted at step {self.step}; checkpoint saved; continue with --resume {self.run_dir}")
+                    self.console.print(
+                        f"interrupted at step {self.step}; checkpoint saved; continue with --resume {self.run_dir}"
+                    )
         finally:
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)

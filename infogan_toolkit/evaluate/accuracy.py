@@ -18,12 +18,18 @@ def _as_index_vector(values: Any, name: str) -> np.ndarray:
     """Return ``values`` as a 1-D int64 array of non-negative indices, or raise DataError."""
     array = np.asarray(values)
     if array.ndim != 1:
-        raise DataError(f"{name} must be a 1-D array of class indices, got shape {array.shape}; pass one index per sample.")
+        raise DataError(
+            f"{name} must be a 1-D array of class indices, got shape {array.shape}; pass one index per sample."
+        )
     if array.size == 0:
         raise DataError(f"{name} is empty; evaluate on at least one sample.")
     if not np.issubdtype(array.dtype, np.integer):
         # Float arrays holding whole numbers (e.g. read back from JSON) are accepted; anything else is not.
-        if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+        if (
+            not np.issubdtype(array.dtype, np.floating)
+            or not np.all(np.isfinite(array))
+            or np.any(array != np.round(array))
+        ):
             raise DataError(
                 f"{name} must hold integer class indices, got dtype {array.dtype}; pass argmax indices, not scores."
             )

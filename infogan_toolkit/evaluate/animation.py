@@ -70,8 +70,22 @@ def traversal_animation(
 ) -> TraversalAnimation:
     """The frames of code ``code_index`` swept across its traversal values and back; ``rows``
     images per frame (the traversal's rows), laid out ``ceil(sqrt(rows))`` to a line."""
-    images = traversal_images(generate, codes, noise_dim, code_index, rows, steps, value_range, seed=seed, device=device,
-                              noise_kind=noise_kind).float().cpu()
+    images = (
+        traversal_images(
+            generate,
+            codes,
+            noise_dim,
+            code_index,
+            rows,
+            steps,
+            value_range,
+            seed=seed,
+            device=device,
+            noise_kind=noise_kind,
+        )
+        .float()
+        .cpu()
+    )
     cols = columns_for(codes, code_index, steps)
     by_column = images.reshape(rows, cols, *images.shape[1:]).transpose(0, 1)  # (cols, rows, C, H, W)
     grid_columns = math.ceil(math.sqrt(rows))
@@ -80,9 +94,14 @@ def traversal_animation(
     column_values = [float(v) for v in values.reshape(values.shape[0], -1)[:, 0]]
     order = sweep_order(cols)
     return TraversalAnimation(
-        code=code.name, prior=code.code.describe(), discrete=bool(code.code.discrete),
+        code=code.name,
+        prior=code.code.describe(),
+        discrete=bool(code.code.discrete),
         frames=[make_grid(by_column[c], nrow=grid_columns, padding=PADDING, pad_value=1.0) for c in order],
-        column_values=column_values, order=order, cell=tuple(images.shape[-2:]), grid_columns=grid_columns,
+        column_values=column_values,
+        order=order,
+        cell=tuple(images.shape[-2:]),
+        grid_columns=grid_columns,
     )
 
 
@@ -118,10 +137,22 @@ def write_gif(animation: TraversalAnimation, out: Path, frame_ms: int = 150) -> 
         ImageDraw.Draw(frame).text((PADDING, 2), label, fill=0 if mode == "L" else (0, 0, 0), font=font)
         pictures.append(frame)
     make_dirs(out.parent)
-    first, last = (value_label(animation, v).split(" = ")[1] for v in (animation.column_values[0], animation.column_values[-1]))
-    comment = f"{animation.code} {animation.prior}: {first} to {last} and back; each cell keeps its noise and other codes"
+    first, last = (
+        value_label(animation, v).split(" = ")[1] for v in (animation.column_values[0], animation.column_values[-1])
+    )
+    comment = (
+        f"{animation.code} {animation.prior}: {first} to {last} and back; each cell keeps its noise and other codes"
+    )
     with open_for_write(out, binary=True) as fh:  # whole or not at all, never through a planted link
-        pictures[0].save(fh, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0, comment=comment.encode())
+        pictures[0].save(
+            fh,
+            format="GIF",
+            save_all=True,
+            append_images=pictures[1:],
+            duration=frame_ms,
+            loop=0,
+            comment=comment.encode(),
+        )
     return out
 
 

@@ -29,13 +29,15 @@ def factor_map(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
         top_mi = float(information[top])
         second_mi = float(information[second]) if second is not None else 0.0
         ratio = top_mi / second_mi if second_mi > 0 else float("inf")
-        rows.append({
-            "column": column,
-            "factor": names[top],
-            "information": top_mi,
-            "runner_up": names[second] if second is not None else None,
-            "runner_up_information": second_mi,
-            "ratio": ratio,
-            "holds_alone": ratio >= DOMINANCE,
-        })
+        rows.append(
+            {
+                "column": column,
+                "factor": names[top],
+                "information": top_mi,
+                "runner_up": names[second] if second is not None else None,
+                "runner_up_information": second_mi,
+                "ratio": ratio,
+                "holds_alone": ratio >= DOMINANCE,
+            }
+        )
     return rows

@@ -32,12 +32,14 @@ def plot_information_curve(run_dir: Path, out: Path | None = None) -> Path | Non
     records = read_metrics(run_dir)
     if not records:
         return None
-    codes = sorted({k[3:] for r in records for k in r if k.startswith("li_")}, key=lambda s: int(s[1:]) if s[1:].isdigit() else 0)
+    codes = sorted(
+        {k[3:] for r in records for k in r if k.startswith("li_")}, key=lambda s: int(s[1:]) if s[1:].isdigit() else 0
+    )
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     for i, name in enumerate(codes):
         steps = [r["step"] for r in records if isinstance(r.get(f"li_{name}"), (int, float))]
         vals = [r[f"li_{name}"] for r in records if isinstance(r.get(f"li_{name}"), (int, float))]
-        line, = ax.plot(steps, vals, label=f"L_I({name})")
+        (line,) = ax.plot(steps, vals, label=f"L_I({name})")
         h = records[-1].get(f"entropy_{name}")
         if isinstance(h, (int, float)):
             ax.axhline(h, color=line.get_color(), linestyle="--", linewidth=0.8)
@@ -68,23 +70,36 @@ class TraversalPanel:
 
 @torch.no_grad()
 def traversal_panels(
-    generate, codes, noise_dim: int, indices: list[int], rows: int = 5, steps: int = 10,
-    value_range: tuple[float, float] = (-1.0, 1.0), seed: int = 0, device: torch.device | str = "cpu",
+    generate,
+    codes,
+    noise_dim: int,
+    indices: list[int],
+    rows: int = 5,
+    steps: int = 10,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    seed: int = 0,
+    device: torch.device | str = "cpu",
     noise_kind: str = "normal",
 ) -> list[TraversalPanel]:
     """A panel per code in ``indices``; every panel has the same noise and other codes in a row
     (``traversal_images`` draws them from ``seed`` afresh for each)."""
     panels = []
     for i in indices:
-        images = traversal_images(generate, codes, noise_dim, i, rows, steps, value_range, seed=seed, device=device,
-                                  noise_kind=noise_kind)
+        images = traversal_images(
+            generate, codes, noise_dim, i, rows, steps, value_range, seed=seed, device=device, noise_kind=noise_kind
+        )
         code = codes.codes[i]
         values = code.code.traversal(steps, *value_range)
-        panels.append(TraversalPanel(
-            code=code.name, prior=code.code.describe(), discrete=bool(code.code.discrete),
-            grid=traversal_grid(images, columns_for(codes, i, steps)), cell=tuple(images.shape[-2:]),
-            values=[float(v) for v in values.reshape(values.shape[0], -1)[:, 0]],
-        ))
+        panels.append(
+            TraversalPanel(
+                code=code.name,
+                prior=code.code.describe(),
+                discrete=bool(code.code.discrete),
+                grid=traversal_grid(images, columns_for(codes, i, steps)),
+                cell=tuple(images.shape[-2:]),
+                values=[float(v) for v in values.reshape(values.shape[0], -1)[:, 0]],
+            )
+        )
     return panels
 
 
@@ -108,8 +123,9 @@ def draw_traversal_sheet(panels: list[TraversalPanel], title: str, out: Path) ->
     for k, panel in enumerate(panels):
         ax = fig.add_subplot(grid_spec[k])
         picture = panel.grid.permute(1, 2, 0).numpy()
-        ax.imshow(picture[:, :, 0] if picture.shape[2] == 1 else picture, cmap="gray", vmin=0, vmax=1,
-                  interpolation="nearest")
+        ax.imshow(
+            picture[:, :, 0] if picture.shape[2] == 1 else picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest"
+        )
         height, width = panel.cell
         pad = 2  # traversal_grid's padding
         ax.set_xticks([pad + c * (width + pad) + width / 2 for c in range(len(panel.values))])
@@ -117,7 +133,10 @@ def draw_traversal_sheet(panels: list[TraversalPanel], title: str, out: Path) ->
         ax.set_xticklabels(labels, fontsize=7)
         ax.set_yticks([])
         axis = "category" if panel.discrete else "value"
-        caption = f"{panel.code} {panel.prior}: {axis} {labels[0]} to {labels[-1]} along each row; a row keeps its noise and other codes"
+        caption = (
+            f"{panel.code} {panel.prior}: {axis} {labels[0]} to {labels[-1]} along each row; "
+            "a row keeps its noise and other codes"
+        )
         ax.set_title(caption, fontsize=8, loc="left")
         captions.append(caption)
         for side in ax.spines.values():
@@ -146,14 +165,33 @@ def _generate_with(generator, assembly):
 SHEET_RANGE = (-2.0, 2.0)
 
 
-def write_traversal_sheet(generator, assembly, device, out: Path, title: str, rows: int = 5, steps: int = 10,
-                          seed: int = 0, value_range: tuple[float, float] = SHEET_RANGE) -> Path:
+def write_traversal_sheet(
+    generator,
+    assembly,
+    device,
+    out: Path,
+    title: str,
+    rows: int = 5,
+    steps: int = 10,
+    seed: int = 0,
+    value_range: tuple[float, float] = SHEET_RANGE,
+) -> Path:
     """One labelled sheet with a traversal panel per code, continuous codes over ``value_range``."""
     was_training = generator.training
     generator.eval()
     codes = assembly.codes
-    panels = traversal_panels(_generate_with(generator, assembly), codes, assembly.config.model.noise_dim, list(range(len(codes))),
-                              rows, steps, value_range, seed=seed, device=device, noise_kind=assembly.config.model.noise)
+    panels = traversal_panels(
+        _generate_with(generator, assembly),
+        codes,
+        assembly.config.model.noise_dim,
+        list(range(len(codes))),
+        rows,
+        steps,
+        value_range,
+        seed=seed,
+        device=device,
+        noise_kind=assembly.config.model.noise,
+    )
     generator.train(was_training)
     return draw_traversal_sheet(panels, title, out)
 
@@ -187,13 +225,17 @@ def read_picture(path: Path) -> Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
-def write_training_figures(run_dir: Path, step: int, generator, assembly, device, generator_name: str | None = None) -> dict[str, Tensor]:
+def write_training_figures(
+    run_dir: Path, step: int, generator, assembly, device, generator_name: str | None = None
+) -> dict[str, Tensor]:
     """Called at every checkpoint: update the L_I curve, write this step's traversal sheet and
     sample grid (drawn by ``generator``, named in the sheet's title when ``generator_name`` is
     given). Returns the two pictures, ``traversal`` and ``samples``, as written."""
     real_directory(figures_dir(run_dir))  # refuses a figures/ that is a symbolic link
     plot_information_curve(run_dir)
     which = f", {generator_name} generator" if generator_name else ""
-    sheet = write_traversal_sheet(generator, assembly, device, traversal_figure(run_dir, step), title=f"{Path(run_dir).name}, step {step}{which}")
+    sheet = write_traversal_sheet(
+        generator, assembly, device, traversal_figure(run_dir, step), title=f"{Path(run_dir).name}, step {step}{which}"
+    )
     samples = write_sample_grid(generator, assembly, device, samples_figure(run_dir, step))
     return {"traversal": read_picture(sheet), "samples": samples}

@@ -8,7 +8,7 @@ from typing import Any
 from .factor_map import factor_map
 
 
-def shortshort_number(v: float) -> str:
+def short_number(v: float) -> str:
     """A number as a table shows it: four significant digits."""
     return f"{v:.4g}"
 
@@ -22,7 +22,9 @@ def code_findings(evaluation: dict[str, Any] | None) -> dict[str, list[str]]:
     dataset = (evaluation.get("dataset") or {}).get("name")
     for name, row in ((evaluation.get("accuracy") or {}).get("codes") or {}).items():
         if isinstance(row.get("accuracy"), (int, float)):
-            found.setdefault(name, []).append(f"the labels of '{dataset}' at {row['accuracy']:.1%} accuracy (Hungarian matching)")
+            found.setdefault(name, []).append(
+                f"the labels of '{dataset}' at {row['accuracy']:.1%} accuracy (Hungarian matching)"
+            )
     for row in factor_map(evaluation):
         code = row["column"].split("[")[0]
         verdict = "alone" if row["holds_alone"] else "shared with others"
@@ -38,12 +40,20 @@ def evaluation_numbers(evaluation: dict[str, Any]) -> list[list[str]]:
     code's L_I against H(c)."""
     rows = []
     for name, code in ((evaluation.get("mi") or {}).get("codes") or {}).items():
-        rows.append(["mi", f"L_I of {name} ({code.get('prior')})", f"{short_number(code['L_I'])} of H(c) {short_number(code['entropy'])}"])
+        rows.append(
+            [
+                "mi",
+                f"L_I of {name} ({code.get('prior')})",
+                f"{short_number(code['L_I'])} of H(c) {short_number(code['entropy'])}",
+            ]
+        )
     for name, code in ((evaluation.get("accuracy") or {}).get("codes") or {}).items():
         if isinstance(code.get("accuracy"), (int, float)):
             rows.append(["accuracy", f"{name} against the labels", f"{code['accuracy']:.2%}"])
     for metric, section in evaluation.items():
-        if metric in ("mi", "accuracy", "sizes", "dataset", "representation", "seconds") or not isinstance(section, dict):
+        if metric in ("mi", "accuracy", "sizes", "dataset", "representation", "seconds") or not isinstance(
+            section, dict
+        ):
             continue
         for key, value in section.items():
             if isinstance(value, float):

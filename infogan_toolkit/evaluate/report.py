@@ -4,7 +4,8 @@ Metrics are plugins (``register_metrics``, :class:`Metric`); the built-in ones (
 SAP, DCI, FactorVAE, package ``infogan_tk_metrics``) call the metric modules (``information``,
 ``accuracy``, ``disentanglement``), which work on plain arrays. This module produces those arrays
 from a :class:`~infogan_toolkit.model.TrainedModel`, loads the dataset once, asks each metric
-whether it applies and runs the chosen ones in their declared order. Everything it returns is JSON-ready, and records every size and
+whether it applies and runs the chosen ones in their declared order. Everything it returns is JSON-ready, and records
+every size and
 seed used and the seconds each metric took, so a number can always be traced to how it was made.
 """
 
@@ -48,7 +49,9 @@ MAX_SIZE = 10_000_000
 def _at_least(minimum: int) -> Callable[[Any, attrs.Attribute, int], None]:
     def check(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_SIZE:
-            raise ConfigError(f"size {attribute.name} must be a whole number in [{minimum}, {MAX_SIZE:,}], got {value!r}")
+            raise ConfigError(
+                f"size {attribute.name} must be a whole number in [{minimum}, {MAX_SIZE:,}], got {value!r}"
+            )
 
     return check
 
@@ -100,7 +103,8 @@ class EvalContext:
     """What a metric gets: the model, the dataset (None for metrics that need none), the sizes and
     seed of this evaluation, a progress callback, and a cache for work several metrics share."""
 
-    #: The model (``infogan_toolkit.model.TrainedModel``): ``generator``, ``discriminator``, ``codes``, ``sample``, ``infer``, ``device``.
+    #: The model (``infogan_toolkit.model.TrainedModel``): ``generator``, ``discriminator``, ``codes``, ``sample``,
+    #: ``infer``, ``device``.
     model: Any
     #: The dataset's test split, or None before it is loaded and for metrics that need none.
     data: ImageDataset | None
@@ -313,7 +317,8 @@ def information_bounds(model: "TrainedModel", samples: int, seed: int, batch: in
 def categorical_accuracy(
     model: "TrainedModel", dataset: ImageDataset, samples: int, seed: int, batch: int, split: str = EVAL_SPLIT
 ) -> dict:
-    """Hungarian-matched accuracy of every discrete code against the labels, on up to ``samples`` images of ``split``."""
+    """Hungarian-matched accuracy of every discrete code against the labels, on up to ``samples``
+    images of ``split``."""
     index = _subset(len(dataset), samples, np.random.default_rng((seed, _STREAM_ACCURACY)))
     q = q_outputs(model, dataset, torch.from_numpy(index), batch)
     labels = dataset.labels
@@ -330,7 +335,8 @@ def categorical_accuracy(
             prov = getattr(model, "assembly", None) and model.assembly.provenance.get(f"code:{code.kind}", {}) or {}
             source = f"plugin '{prov.get('plugin')}' ({prov.get('distribution')})" if prov else "its plugin"
             raise ConfigError(
-                f"code {code.name} ({code.code.describe()}, kind '{code.kind}' from {source}, head '{code.head_name}'): "
+                f"code {code.name} ({code.code.describe()}, kind '{code.kind}' from {source}, head "
+                f"'{code.head_name}'): "
                 f"{' '.join(str(exc).split())} The code kind must state its categories (LatentCode.categories) and its "
                 "head must return category indices below it; infogan_toolkit.testing.check_code_with_head checks both"
             ) from None
@@ -412,7 +418,9 @@ def evaluate(
         "codes": model.codes.spec,
         "device": str(model.device),
         "seed": seed,
-        "metrics_requested": list(chosen) if explicit else ("all that apply" if everything else "the defaults that apply"),
+        "metrics_requested": list(chosen)
+        if explicit
+        else ("all that apply" if everything else "the defaults that apply"),
         "options": options,
         "sizes": {"mi_samples": samples, **attrs.asdict(sizes)},
         "dataset": None,
@@ -429,7 +437,9 @@ def evaluate(
             if key not in sections_before:
                 result[key] = ctx.sections[key]
         result[name] = value
-        ctx.seconds[name] = time.perf_counter() - t - sum(ctx.seconds.get(k, 0.0) for k in set(ctx.sections) - sections_before)
+        ctx.seconds[name] = (
+            time.perf_counter() - t - sum(ctx.seconds.get(k, 0.0) for k in set(ctx.sections) - sections_before)
+        )
 
     for name in [m for m in chosen if not plugins[m].needs_dataset]:
         reason = plugins[name].not_applicable(ctx)
@@ -468,7 +478,9 @@ def evaluate(
                 if reason is None:
                     continue
                 if strict:
-                    raise ConfigError(f"metric '{m}' cannot run: {reason}; leave it out of --metrics or pick another --dataset")
+                    raise ConfigError(
+                        f"metric '{m}' cannot run: {reason}; leave it out of --metrics or pick another --dataset"
+                    )
                 skipped[m] = reason
                 wanted.remove(m)
     for name in wanted:

@@ -31,7 +31,11 @@ def find_evaluation(ref: str | Path, step: int) -> tuple[dict[str, Any] | None, 
             evaluation = json.loads(read_bytes(source, "export metadata", limit=MAX_EVALUATION_BYTES)).get("evaluation")
         else:
             checkpoint = resolve_checkpoint(path) if path.exists() else None
-            run_dir = checkpoint.parent.parent if checkpoint is not None and checkpoint.parent.name == CHECKPOINTS_DIR else None
+            run_dir = (
+                checkpoint.parent.parent
+                if checkpoint is not None and checkpoint.parent.name == CHECKPOINTS_DIR
+                else None
+            )
             if run_dir is None or not eval_path(run_dir).is_file():
                 return None, "no eval.json beside the checkpoint (infogan-tk eval RUN writes one)"
             source = eval_path(run_dir)
@@ -43,7 +47,11 @@ def find_evaluation(ref: str | Path, step: int) -> tuple[dict[str, Any] | None, 
     if not isinstance(evaluation, dict):
         return None, f"no evaluation came with {path}"
     if evaluation.get("step") != step:
-        return None, f"{source} is of step {evaluation.get('step')}, the model of step {step}; evaluate this checkpoint (infogan-tk eval)"
+        return (
+            None,
+            f"{source} is of step {evaluation.get('step')}, the model of step {step}; evaluate this checkpoint "
+            "(infogan-tk eval)",
+        )
     return evaluation, None
 
 
@@ -57,7 +65,7 @@ def _num(value: Any) -> str:
 
 def _bar(fraction: float, colour: str = "#3b6fb6") -> str:
     width = max(0.0, min(1.0, fraction)) * 100
-    return (f'<span class="bar"><span class="fill" style="width:{width:.1f}%;background:{colour}"></span></span>')
+    return f'<span class="bar"><span class="fill" style="width:{width:.1f}%;background:{colour}"></span></span>'
 
 
 def _information(evaluation: dict[str, Any], reaches: dict[str, float | None]) -> str:
@@ -82,14 +90,20 @@ def _information(evaluation: dict[str, Any], reaches: dict[str, float | None]) -
         recovery = code.get("recovery") if isinstance(code.get("recovery"), dict) else {}
         measure, value = recovery.get("measure"), recovery.get("value")
         recovered = f"{_e(measure)} {_num(value)}" if measure and isinstance(value, (int, float)) else ""
-        rows.append(f"<tr><td>{_e(name)}</td><td>{_e(code.get('prior', ''))}</td><td class='n'>{_num(bound)}</td>"
-                    f"<td>{bar}</td><td>{_e(against)}</td><td>{recovered}</td></tr>")
+        rows.append(
+            f"<tr><td>{_e(name)}</td><td>{_e(code.get('prior', ''))}</td><td class='n'>{_num(bound)}</td>"
+            f"<td>{bar}</td><td>{_e(against)}</td><td>{recovered}</td></tr>"
+        )
     samples = (evaluation.get("mi") or {}).get("samples")
-    return ("<h3>L<sub>I</sub> per code</h3>"
-            f"<p class='note'>From {_e(samples)} generated samples, in nats, against what each code can reach; "
-            "recovery is how often Q reads a category back, or the correlation of a continuous code with Q's reading.</p>"
-            "<table class='eval-li'><tr><th>code</th><th>prior</th><th>L<sub>I</sub></th><th></th><th>against</th><th>recovery</th></tr>"
-            + "".join(rows) + "</table>")
+    return (
+        "<h3>L<sub>I</sub> per code</h3>"
+        f"<p class='note'>From {_e(samples)} generated samples, in nats, against what each code can reach; "
+        "recovery is how often Q reads a category back, or the correlation of a continuous code with Q's reading.</p>"
+        "<table "
+        "class='eval-li'><tr><th>code</th><th>prior</th><th>L<sub>I</sub></th><th></th><th>against</th><th>recovery</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _heat(value: float, top: float) -> str:
@@ -109,25 +123,35 @@ def _matrix(evaluation: dict[str, Any]) -> str:
     top = max((float(v) for row in matrix for v in row), default=0.0)
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
     rows = "".join(
-        f"<tr><th>{_e(col)}</th>" + "".join(f"<td class='n' style='{_heat(float(v), top)}'>{float(v):.3f}</td>" for v in row) + "</tr>"
+        f"<tr><th>{_e(col)}</th>"
+        + "".join(f"<td class='n' style='{_heat(float(v), top)}'>{float(v):.3f}</td>" for v in row)
+        + "</tr>"
         for col, row in zip(columns, matrix)
     )
-    return ("<h3>Information between each code and each factor</h3>"
-            "<p class='note'>Nats, from MIG's binned estimate on real images; darker holds more.</p>"
-            f"<table class='heat'><tr><th></th>{head}</tr>{rows}</table>")
+    return (
+        "<h3>Information between each code and each factor</h3>"
+        "<p class='note'>Nats, from MIG's binned estimate on real images; darker holds more.</p>"
+        f"<table class='heat'><tr><th></th>{head}</tr>{rows}</table>"
+    )
 
 
 def _accuracy(evaluation: dict[str, Any]) -> str:
     section = evaluation.get("accuracy") or {}
     codes = section.get("codes") or {}
-    rows = [f"<tr><td>{_e(name)}</td><td>{_e(c.get('prior', ''))}</td><td class='n'>{c['accuracy']:.2%}</td>"
-            f"<td>{_bar(c['accuracy'], '#2e8b57')}</td></tr>"
-            for name, c in codes.items() if isinstance(c.get("accuracy"), (int, float))]
+    rows = [
+        f"<tr><td>{_e(name)}</td><td>{_e(c.get('prior', ''))}</td><td class='n'>{c['accuracy']:.2%}</td>"
+        f"<td>{_bar(c['accuracy'], '#2e8b57')}</td></tr>"
+        for name, c in codes.items()
+        if isinstance(c.get("accuracy"), (int, float))
+    ]
     if not rows:
         return ""
-    detail = f"Hungarian matching on {_e(section.get('samples'))} of {_e(section.get('of'))} {_e(section.get('split'))} images."
-    return (f"<h3>Accuracy against the labels</h3><p class='note'>{detail}</p>"
-            "<table><tr><th>code</th><th>prior</th><th>accuracy</th><th></th></tr>" + "".join(rows) + "</table>")
+    samples, of, split = _e(section.get("samples")), _e(section.get("of")), _e(section.get("split"))
+    detail = f"Hungarian matching on {samples} of {of} {split} images."
+    return (
+        f"<h3>Accuracy against the labels</h3><p class='note'>{detail}</p>"
+        "<table><tr><th>code</th><th>prior</th><th>accuracy</th><th></th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _metrics(evaluation: dict[str, Any]) -> str:
@@ -139,22 +163,37 @@ def _metrics(evaluation: dict[str, Any]) -> str:
         return ""
     out = "<h3>Disentanglement metrics</h3>"
     if rows:
-        out += ("<table><tr><th>metric</th><th>quantity</th><th>value</th></tr>"
-                + "".join(f"<tr><td>{_e(m)}</td><td>{_e(q)}</td><td class='n'>{_e(v)}</td></tr>" for m, q, v in rows) + "</table>")
+        out += (
+            "<table><tr><th>metric</th><th>quantity</th><th>value</th></tr>"
+            + "".join(f"<tr><td>{_e(m)}</td><td>{_e(q)}</td><td class='n'>{_e(v)}</td></tr>" for m, q, v in rows)
+            + "</table>"
+        )
     if skipped:
-        out += "<ul class='note'>" + "".join(f"<li>{_e(m)}: not computed, {_e(r)}</li>" for m, r in skipped.items()) + "</ul>"
+        out += (
+            "<ul class='note'>"
+            + "".join(f"<li>{_e(m)}: not computed, {_e(r)}</li>" for m, r in skipped.items())
+            + "</ul>"
+        )
     return out
 
 
-def evaluation_html(evaluation: dict[str, Any] | None, note: str | None, reaches: dict[str, float | None] | None = None) -> str:
+def evaluation_html(
+    evaluation: dict[str, Any] | None, note: str | None, reaches: dict[str, float | None] | None = None
+) -> str:
     """The evaluation section's inner HTML; ``note`` says why there is none; ``reaches`` gives each
     code's most reachable L_I where its head has one (else H(c) for a discrete code)."""
     if not evaluation:
         return f"<p class='note'>No evaluation: {_e(note or 'none came with this model')}.</p>"
     ds = evaluation.get("dataset") or {}
     where = f" on the {_e(ds.get('split'))} split of '{_e(ds.get('name'))}'" if ds else ""
-    parts = [f"<p class='note'><code>infogan-tk eval</code> of step {_e(evaluation.get('step'))}{where}, seed {_e(evaluation.get('seed'))}.</p>",
-             _information(evaluation, reaches or {}), _accuracy(evaluation), _matrix(evaluation), _metrics(evaluation)]
+    parts = [
+        f"<p class='note'><code>infogan-tk eval</code> of step {_e(evaluation.get('step'))}{where}, seed "
+        f"{_e(evaluation.get('seed'))}.</p>",
+        _information(evaluation, reaches or {}),
+        _accuracy(evaluation),
+        _matrix(evaluation),
+        _metrics(evaluation),
+    ]
     return "".join(p for p in parts if p)
 
 

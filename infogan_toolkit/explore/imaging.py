@@ -57,7 +57,7 @@ def strip(images: Tensor, pad: int = 2) -> Tensor:
     n, c, h, w = images.shape
     out = images.new_ones((c, h, n * w + (n - 1) * pad))
     for i in range(n):
-        out[:, :, i * (w + pad): i * (w + pad) + w] = images[i]
+        out[:, :, i * (w + pad) : i * (w + pad) + w] = images[i]
     return out
 
 
@@ -68,7 +68,7 @@ def grid(images: Tensor, columns: int, pad: int = 2) -> Tensor:
     out = images.new_ones((c, rows * h + (rows - 1) * pad, columns * w + (columns - 1) * pad))
     for i in range(n):
         r, k = divmod(i, columns)
-        out[:, r * (h + pad): r * (h + pad) + h, k * (w + pad): k * (w + pad) + w] = images[i]
+        out[:, r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = images[i]
     return out
 
 
@@ -83,19 +83,35 @@ def decode_upload(data: bytes, shape: tuple[int, int, int]) -> Tensor:
         with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as img:
             iw, ih = img.size  # from the header: nothing decoded yet
             if iw < 1 or ih < 1 or iw * ih > MAX_UPLOAD_PIXELS:
-                raise UploadError(f"the image is {iw} x {ih} pixels, more than the {MAX_UPLOAD_PIXELS:,} allowed; send a smaller image")
+                raise UploadError(
+                    f"the image is {iw} x {ih} pixels, more than the {MAX_UPLOAD_PIXELS:,} allowed; send a smaller "
+                    "image"
+                )
             array = fit_picture(img, shape)
     except UploadError:
         raise
     except Image.DecompressionBombError:
-        raise UploadError(f"the image declares more than the {MAX_UPLOAD_PIXELS:,} pixels allowed; send a smaller image") from None
-    except Exception as exc:  # noqa: BLE001 (Pillow raises many types for a broken file: OSError, SyntaxError, struct.error, ...)
+        raise UploadError(
+            f"the image declares more than the {MAX_UPLOAD_PIXELS:,} pixels allowed; send a smaller image"
+        ) from None
+    # noqa: BLE001 (Pillow raises many types for a broken file: OSError, SyntaxError, struct.error, ...)
+    except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise UploadError(
-            f"the upload is not a readable image ({type(exc).__name__}: {first}); send a complete PNG, JPEG, BMP, GIF or WebP file"
+            f"the upload is not a readable image ({type(exc).__name__}: {first}); send a complete PNG, JPEG, BMP, GIF "
+            "or WebP file"
         ) from None
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-__all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "UploadError", "data_uri", "decode_upload", "grid", "image_uri",
-           "png_bytes", "strip"]
+__all__ = [
+    "MAX_UPLOAD_BYTES",
+    "MAX_UPLOAD_PIXELS",
+    "UploadError",
+    "data_uri",
+    "decode_upload",
+    "grid",
+    "image_uri",
+    "png_bytes",
+    "strip",
+]

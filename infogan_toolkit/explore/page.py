@@ -32,7 +32,7 @@ def index_html(info: dict[str, Any], evaluation: str) -> str:
 <script src="/page.js" defer></script>
 </head><body>
 <header><h1>{html.escape(title)}</h1>
-<p>{html.escape(str(info['source']))} &middot; {html.escape(str(info['generator']))} generator &middot; noise of width {info['noise_dim']}</p></header>
+<p>{html.escape(str(info["source"]))} &middot; {html.escape(str(info["generator"]))} generator &middot; noise of width {info["noise_dim"]}</p></header>
 <main>
 <div>
 <section><h2>Codes</h2><div id="controls"></div></section>

@@ -41,8 +41,10 @@ MAX_CONNECTIONS = 64
 #: What the page may load: its own script and style, pictures as data URIs, requests to itself. Style
 #: attributes are allowed (no ``<style>`` element, no script): the evaluation fragment, shared with the
 #: static report, colours its heat map and sizes its bars with them.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -144,7 +146,9 @@ def create_app(explorer: Explorer, loopback_only: bool = True) -> Any:
         try:
             picture = await asyncio.wait_for(run_in_threadpool(decode_upload, data, shape), DECODE_SECONDS)
         except asyncio.TimeoutError:
-            raise RequestError(f"the image took more than {DECODE_SECONDS:g} s to decode; send a smaller one", 422) from None
+            raise RequestError(
+                f"the image took more than {DECODE_SECONDS:g} s to decode; send a smaller one", 422
+            ) from None
         return await run_in_threadpool(explorer.encode, picture, seed)
 
     async def dataset(request: Request) -> Any:
@@ -155,7 +159,9 @@ def create_app(explorer: Explorer, loopback_only: bool = True) -> Any:
         return await run_in_threadpool(explorer.dataset_image, payload.get("index"), seed)
 
     routes = [
-        Route("/", index), Route("/page.js", page_js), Route("/page.css", page_css),
+        Route("/", index),
+        Route("/page.js", page_js),
+        Route("/page.css", page_css),
         Route("/api/model", _answer(describe)),
         Route("/api/render", _answer(render), methods=["POST"]),
         Route("/api/traverse", _answer(traverse), methods=["POST"]),
@@ -177,16 +183,22 @@ class _Guard:
             return await self.app(scope, receive, send)
         if self.loopback_only:
             host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
-            name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+            name = host[1 : host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
             if name.lower() not in _LOOPBACK_NAMES:
-                response = JSONResponse({"error": "this server answers only requests to 127.0.0.1 or localhost"}, status_code=421)
+                response = JSONResponse(
+                    {"error": "this server answers only requests to 127.0.0.1 or localhost"}, status_code=421
+                )
                 return await response(scope, receive, send)
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
-                headers += [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -216,7 +228,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port, or --port 0 for any free one") from None
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port, or --port 0 for any free one"
+        ) from None
     return sock
 
 
@@ -228,8 +242,14 @@ def url_of(sock: socket.socket) -> str:
 
 def serve(explorer: Explorer, sock: socket.socket, loopback_only: bool = True) -> None:
     """Serve ``explorer`` on a bound socket until Ctrl-C or SIGTERM."""
-    config = uvicorn.Config(create_app(explorer, loopback_only), log_level="warning", access_log=False, lifespan="off",
-                            limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5)
+    config = uvicorn.Config(
+        create_app(explorer, loopback_only),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=5,
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

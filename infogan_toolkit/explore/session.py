@@ -52,8 +52,15 @@ def _number(value: Any, what: str) -> float:
 class Explorer:
     """A :class:`~infogan_toolkit.model.TrainedModel` as the page uses it."""
 
-    def __init__(self, model: TrainedModel, source: str, evaluation: dict | None = None, evaluation_note: str | None = None,
-                 host: PluginHost | None = None, data_root: str | None = None) -> None:
+    def __init__(
+        self,
+        model: TrainedModel,
+        source: str,
+        evaluation: dict | None = None,
+        evaluation_note: str | None = None,
+        host: PluginHost | None = None,
+        data_root: str | None = None,
+    ) -> None:
         self.model = model
         self.source = source
         self.evaluation = evaluation
@@ -74,17 +81,32 @@ class Explorer:
         codes = []
         for code, control in zip(model.codes, self.controls):
             reach = getattr(code, "information_reach", None)
-            codes.append({
-                "name": code.name, "kind": code.kind, "prior": code.code.describe(), "head": code.head_name,
-                "discrete": bool(code.code.discrete), "entropy": float(code.code.entropy()),
-                "reach": reach() if callable(reach) else None, "control": control.as_dict(),
-            })
+            codes.append(
+                {
+                    "name": code.name,
+                    "kind": code.kind,
+                    "prior": code.code.describe(),
+                    "head": code.head_name,
+                    "discrete": bool(code.code.discrete),
+                    "entropy": float(code.code.entropy()),
+                    "reach": reach() if callable(reach) else None,
+                    "control": control.as_dict(),
+                }
+            )
         cfg = model.config
         return {
-            "source": self.source, "step": model.step, "generator": model.generator_name,
-            "generators": list(model.generator_names), "backbone": cfg.model.backbone, "dataset": cfg.data.dataset,
-            "spec": model.codes.spec, "image_shape": list(model.assembly.backbone.image_shape), "noise_dim": model.noise_dim,
-            "codes": codes, "start": {"seed": 0, "values": self.start_values()}, "max_seed": MAX_SEED,
+            "source": self.source,
+            "step": model.step,
+            "generator": model.generator_name,
+            "generators": list(model.generator_names),
+            "backbone": cfg.model.backbone,
+            "dataset": cfg.data.dataset,
+            "spec": model.codes.spec,
+            "image_shape": list(model.assembly.backbone.image_shape),
+            "noise_dim": model.noise_dim,
+            "codes": codes,
+            "start": {"seed": 0, "values": self.start_values()},
+            "max_seed": MAX_SEED,
         }
 
     def start_values(self) -> list[float]:
@@ -133,8 +155,10 @@ class Explorer:
     def _values(self, rows: list[list[float]]) -> list[Tensor]:
         """One tensor per code for rows of numbers (one number per code in each row)."""
         device = self.model.device
-        return [torch.cat([code.code.value_from_control(row[i]) for row in rows]).to(device)
-                for i, code in enumerate(self.model.codes)]
+        return [
+            torch.cat([code.code.value_from_control(row[i]) for row in rows]).to(device)
+            for i, code in enumerate(self.model.codes)
+        ]
 
     def _generate(self, z: Tensor, rows: list[list[float]]) -> Tensor:
         """G's pictures for ``rows`` as uint8, exactly the pixels the page shows."""
@@ -150,14 +174,18 @@ class Explorer:
         for code in model.codes:
             params = q[:, code.param_slice]
             estimate = code.head.point_estimate(params).reshape(q.shape[0], -1)[:, 0]
-            described = {k: v.detach().float().reshape(q.shape[0], -1).cpu() for k, v in code.head.describe(params).items()}
+            described = {
+                k: v.detach().float().reshape(q.shape[0], -1).cpu() for k, v in code.head.describe(params).items()
+            }
             for r in range(q.shape[0]):
                 value = estimate[r].item()
-                out[r].append({
-                    "name": code.name,
-                    "estimate": int(value) if code.code.discrete else float(value),
-                    "outputs": {k: [round(float(x), 6) for x in v[r].tolist()] for k, v in described.items()},
-                })
+                out[r].append(
+                    {
+                        "name": code.name,
+                        "estimate": int(value) if code.code.discrete else float(value),
+                        "outputs": {k: [round(float(x), 6) for x in v[r].tolist()] for k, v in described.items()},
+                    }
+                )
         return out
 
     def render(self, seed: int, numbers: list[float]) -> dict[str, Any]:
@@ -191,7 +219,9 @@ class Explorer:
             pictures = self._generate(self.noise(seed).expand(len(rows), -1), rows).float() / 255
         out, at = [], 0
         for code, values in zip(self.model.codes, spans):
-            out.append({"name": code.name, "values": values, "image": image_uri(strip(pictures[at:at + len(values)]))})
+            out.append(
+                {"name": code.name, "values": values, "image": image_uri(strip(pictures[at : at + len(values)]))}
+            )
             at += len(values)
         return out
 
@@ -210,8 +240,14 @@ class Explorer:
             else:
                 values.append(float(min(max(read["estimate"], -MAX_NUMBER), MAX_NUMBER)))
         regenerated = self.render(seed, values)
-        return {"input": image_uri(picture.float() / 255), "readback": readback, "values": values, "seed": seed,
-                "regenerated": regenerated["image"], "regenerated_readback": regenerated["readback"]}
+        return {
+            "input": image_uri(picture.float() / 255),
+            "readback": readback,
+            "values": values,
+            "seed": seed,
+            "regenerated": regenerated["image"],
+            "regenerated_readback": regenerated["readback"],
+        }
 
     # -------------------------------------------------------------------------------- data set
     def dataset(self) -> ImageDataset:
@@ -235,7 +271,11 @@ class Explorer:
             _, assembly = dataset_assembly(self.model, name, self.data_root)
             return load_dataset(assembly, self.host or PluginHost(), split="test", name=name), None
         except ToolkitError as exc:
-            return None, f"the data set '{name}' could not be loaded ({exc}); start explore with --data-root DIR, or upload an image"
+            return (
+                None,
+                f"the data set '{name}' could not be loaded ({exc}); start explore with --data-root DIR, or upload an "
+                "image",
+            )
 
     def dataset_image(self, index: int | None, seed: int) -> dict[str, Any]:
         """:meth:`encode` of one test image of the run's data set (a random one for None)."""
@@ -246,8 +286,13 @@ class Explorer:
             raise PointError(f"the data set's test split has images 0 to {len(data) - 1}; got {index!r}")
         picture = data.images(torch.tensor([index]))[0].cpu()
         label = int(data.labels[index].item()) if data.labels is not None else None
-        return {**self.encode(picture, seed), "index": index, "of": len(data), "label": label,
-                "dataset": self.model.config.data.dataset}
+        return {
+            **self.encode(picture, seed),
+            "index": index,
+            "of": len(data),
+            "label": label,
+            "dataset": self.model.config.data.dataset,
+        }
 
 
 def check_port(port: int) -> int:

@@ -74,7 +74,11 @@ class SweepExecutor(ABC):
 def last_error(log_file: Path, limit: int = 300) -> str | None:
     """The last ``error:`` line of a run's log (the toolkit's one-line errors), else its last line."""
     try:
-        lines = [line.strip() for line in Path(log_file).read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        lines = [
+            line.strip()
+            for line in Path(log_file).read_text(encoding="utf-8", errors="replace").splitlines()
+            if line.strip()
+        ]
     except OSError:
         return None
     errors = [line for line in lines if line.startswith("error:")]
@@ -91,8 +95,13 @@ def run_job(job: RunJob, env: dict[str, str] | None = None) -> RunOutcome:
         log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(job.command())}\n")
         log.flush()
         try:
-            code = subprocess.call(job.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, **(env or {})})
+            code = subprocess.call(
+                job.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+            )
         except OSError as exc:
             return RunOutcome(127, f"could not start the run: {exc}", time.perf_counter() - started)
     seconds = time.perf_counter() - started

@@ -28,7 +28,9 @@ BOOTSTRAP = 2000
 LEVEL = 0.95
 
 
-def bootstrap_interval(values: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP, level: float = LEVEL) -> tuple[float, float]:
+def bootstrap_interval(
+    values: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP, level: float = LEVEL
+) -> tuple[float, float]:
     """The percentile bootstrap interval of the median of ``values`` (resampling seeds with
     replacement); one value gives a zero-width interval."""
     x = np.asarray(values, dtype=np.float64)
@@ -42,7 +44,9 @@ def bootstrap_interval(values: Sequence[float], seed: int = 0, resamples: int = 
     return float(np.quantile(medians, tail)), float(np.quantile(medians, 1 - tail))
 
 
-def metric_values(evaluation: dict[str, Any], summarise: Callable[[str, dict], list[tuple[str, float, str]]]) -> dict[str, float]:
+def metric_values(
+    evaluation: dict[str, Any], summarise: Callable[[str, dict], list[tuple[str, float, str]]]
+) -> dict[str, float]:
     """Named numbers of one ``eval.json``: ``mig``, ``accuracy c1 Cat(3)``, ... from each metric's summary rows."""
     out = {}
     for name, result in evaluation.items():
@@ -50,7 +54,12 @@ def metric_values(evaluation: dict[str, Any], summarise: Callable[[str, dict], l
             continue
         try:
             rows = summarise(name, result)
-        except (KeyError, TypeError, ValueError, ToolkitError):  # not a metric's section (dataset, sizes) or not its shape
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            ToolkitError,
+        ):  # not a metric's section (dataset, sizes) or not its shape
             continue
         for of, value, _detail in rows:
             if isinstance(value, (int, float)) and np.isfinite(value):
@@ -96,11 +105,34 @@ def collect(sweep_dir: Path, summarise: Callable[[str, dict], list[tuple[str, fl
             pairs = [(r["seed"], r["metrics"][name]) for r in scored if name in r["metrics"]]
             values = [v for _, v in pairs]
             low, high = bootstrap_interval(values, seed=index)
-            stats[name] = {"n": len(values), "median": float(np.median(values)), "min": float(min(values)), "max": float(max(values)),
-                           "ci_low": low, "ci_high": high, "seeds": [s for s, _ in pairs], "values": values}
-        settings.append({"setting": index, "label": members[0]["label"], "runs": len(members), "evaluated": len(scored), "metrics": stats})
-    return {"sweep": str(sweep_dir), "spec": spec, "sizes": wanted_sizes, "level": LEVEL, "bootstrap": BOOTSTRAP,
-            "runs": runs, "settings": settings}
+            stats[name] = {
+                "n": len(values),
+                "median": float(np.median(values)),
+                "min": float(min(values)),
+                "max": float(max(values)),
+                "ci_low": low,
+                "ci_high": high,
+                "seeds": [s for s, _ in pairs],
+                "values": values,
+            }
+        settings.append(
+            {
+                "setting": index,
+                "label": members[0]["label"],
+                "runs": len(members),
+                "evaluated": len(scored),
+                "metrics": stats,
+            }
+        )
+    return {
+        "sweep": str(sweep_dir),
+        "spec": spec,
+        "sizes": wanted_sizes,
+        "level": LEVEL,
+        "bootstrap": BOOTSTRAP,
+        "runs": runs,
+        "settings": settings,
+    }
 
 
 def add_agreement(report: dict[str, Any], scores: dict[str, float], supervised: set[str], method: str) -> None:
@@ -117,7 +149,10 @@ def add_agreement(report: dict[str, Any], scores: dict[str, float], supervised: 
             if name.split(" ")[0] not in supervised:
                 continue
             have = [r for r in members if name in r.get("metrics", {})]
-            agreement[name] = {"rho": spearman([scores[r["id"]] for r in have], [r["metrics"][name] for r in have]), "n": len(have)}
+            agreement[name] = {
+                "rho": spearman([scores[r["id"]] for r in have], [r["metrics"][name] for r in have]),
+                "n": len(have),
+            }
         setting["selection"] = {
             "method": method,
             "chosen": best["id"],
@@ -135,9 +170,14 @@ def _why(method: str, ranked: list[dict[str, Any]], scores: dict[str, float]) ->
         return f"the only run scored ({method} {top:.3f})"
     tied = [r["id"] for r in ranked[1:] if scores[r["id"]] == top]
     if tied:
-        return f"{method} {top:.3f}, tied with {', '.join(tied)}; the first of them is taken (with two runs UDR cannot tell them apart)"
-    return (f"highest {method} of the {len(ranked)} runs of this setting ({top:.3f}; next {scores[ranked[1]['id']]:.3f}): "
-            "its codes agree most with the other seeds' codes, up to permutation and sign")
+        return (
+            f"{method} {top:.3f}, tied with {', '.join(tied)}; the first of them is taken "
+            "(with two runs UDR cannot tell them apart)"
+        )
+    return (
+        f"highest {method} of the {len(ranked)} runs of this setting ({top:.3f}; next {scores[ranked[1]['id']]:.3f}): "
+        "its codes agree most with the other seeds' codes, up to permutation and sign"
+    )
 
 
 def _f(value: float | None) -> str:
@@ -149,8 +189,17 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
     out = []
     for s in report["settings"]:
         for name, st in s["metrics"].items():
-            out.append([f"s{s['setting']:02d} {s['label']}", name, str(st["n"]), _f(st["median"]), _f(st["min"]), _f(st["max"]),
-                        f"[{_f(st['ci_low'])}, {_f(st['ci_high'])}]"])
+            out.append(
+                [
+                    f"s{s['setting']:02d} {s['label']}",
+                    name,
+                    str(st["n"]),
+                    _f(st["median"]),
+                    _f(st["min"]),
+                    _f(st["max"]),
+                    f"[{_f(st['ci_low'])}, {_f(st['ci_high'])}]",
+                ]
+            )
     return out
 
 
@@ -159,10 +208,17 @@ HEADER = ["setting", "metric", "seeds", "median", "min", "max", f"{LEVEL:.0%} CI
 
 def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: the statistics table, the chosen runs with their agreement, the runs left out."""
-    lines = [f"# Sweep report: {report['sweep']}", "",
-             (f"Median over seeds, min, max and a {report['level']:.0%} percentile-bootstrap interval of the median "
-              f"({report['bootstrap']} resamples), from each run's eval.json (sizes {json.dumps(report['sizes'])})."), "",
-             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines = [
+        f"# Sweep report: {report['sweep']}",
+        "",
+        (
+            f"Median over seeds, min, max and a {report['level']:.0%} percentile-bootstrap interval of the median "
+            f"({report['bootstrap']} resamples), from each run's eval.json (sizes {json.dumps(report['sizes'])})."
+        ),
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows(report)]
     chosen = [s for s in report["settings"] if "selection" in s]
     if chosen:
@@ -190,7 +246,9 @@ def plot(report: dict[str, Any], out: Path) -> Path | None:
     names = sorted({n for s in report["settings"] for n in s["metrics"]})
     if not names:
         return None
-    fig, axes = plt.subplots(len(names), 1, figsize=(max(4, 1.2 * len(report["settings"]) + 2), 2.4 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(names), 1, figsize=(max(4, 1.2 * len(report["settings"]) + 2), 2.4 * len(names)), squeeze=False
+    )
     for ax, name in zip(axes[:, 0], names):
         labels = []
         for x, s in enumerate(report["settings"]):
@@ -200,8 +258,16 @@ def plot(report: dict[str, Any], out: Path) -> Path | None:
                 continue
             jitter = np.linspace(-0.12, 0.12, len(st["values"])) if len(st["values"]) > 1 else [0.0]
             ax.scatter(x + np.asarray(jitter), st["values"], s=14, color="tab:blue", alpha=0.7, zorder=3)
-            ax.errorbar([x + 0.25], [st["median"]], yerr=[[st["median"] - st["ci_low"]], [st["ci_high"] - st["median"]]],
-                        fmt="s", color="black", capsize=4, markersize=4, zorder=4)
+            ax.errorbar(
+                [x + 0.25],
+                [st["median"]],
+                yerr=[[st["median"] - st["ci_low"]], [st["ci_high"] - st["median"]]],
+                fmt="s",
+                color="black",
+                capsize=4,
+                markersize=4,
+                zorder=4,
+            )
         ax.set_xticks(range(len(labels)), labels)
         ax.set_title(name, fontsize=9)
         ax.grid(axis="y", alpha=0.3)

@@ -54,19 +54,21 @@ def plan(spec: SweepSpec, sweep_dir: Path) -> list[dict[str, Any]]:
     for setting in spec.settings():
         for seed in spec.seeds:
             run_dir = Path(sweep_dir) / "runs" / setting.slug / f"seed-{seed}"
-            runs.append({
-                "id": f"s{setting.index:02d}-seed{seed}",
-                "setting": setting.index,
-                "label": setting.label,
-                "overrides": {k: v for k, v in setting.overrides},
-                "seed": seed,
-                "dir": str(run_dir.relative_to(sweep_dir)),
-                "sets": setting_sets(spec, setting),
-                "status": "pending",
-                "error": None,
-                "seconds": None,
-                "attempts": 0,
-            })
+            runs.append(
+                {
+                    "id": f"s{setting.index:02d}-seed{seed}",
+                    "setting": setting.index,
+                    "label": setting.label,
+                    "overrides": {k: v for k, v in setting.overrides},
+                    "seed": seed,
+                    "dir": str(run_dir.relative_to(sweep_dir)),
+                    "sets": setting_sets(spec, setting),
+                    "status": "pending",
+                    "error": None,
+                    "seconds": None,
+                    "attempts": 0,
+                }
+            )
     return runs
 
 
@@ -122,8 +124,12 @@ class Sweep:
             "config": self.spec.config,
             "sets": run["sets"],
             "device": self.spec.device,
-            "eval": {"metrics": list(self.spec.eval.metrics), "samples": self.spec.eval.samples,
-                     "sizes": dict(self.spec.eval.sizes), "seed": self.spec.eval.seed},
+            "eval": {
+                "metrics": list(self.spec.eval.metrics),
+                "samples": self.spec.eval.samples,
+                "sizes": dict(self.spec.eval.sizes),
+                "seed": self.spec.eval.seed,
+            },
         }
         write_file(job_file, json.dumps(body, indent=2) + "\n")
         return RunJob(run["id"], run_dir.resolve(), job_file.resolve(), (run_dir / "sweep.log").resolve())
@@ -151,7 +157,13 @@ class Sweep:
         def done(job: RunJob, outcome: RunOutcome) -> None:
             """Record how ``job`` ended in the manifest and say it."""
             status = "done" if outcome.returncode == 0 else "failed"
-            self.mark(job.run_id, status=status, error=outcome.error, seconds=round(outcome.seconds, 2), returncode=outcome.returncode)
+            self.mark(
+                job.run_id,
+                status=status,
+                error=outcome.error,
+                seconds=round(outcome.seconds, 2),
+                returncode=outcome.returncode,
+            )
             tail = "" if status == "done" else f": {outcome.error} (log {job.log_file})"
             say(f"{job.run_id} {status} in {outcome.seconds:.1f} s{tail}")
 

@@ -11,7 +11,8 @@ dimension of the other model matches it alone, ``1/d`` when it spreads evenly). 
 median of its pair scores with every other model of its setting. This is the Spearman variant of
 disentanglement_lib's ``compute_udr_sklearn``. On a finite sample, independent dimensions correlate
 by chance (``|rho|`` about ``1/sqrt(n)``), so even identical models score below 1 (about 0.88 for 4
-dimensions on 600 inputs); scores compare runs read on the same inputs, not against 1. Duan et al. weigh dimensions by how
+dimensions on 600 inputs); scores compare runs read on the same inputs, not against 1. Duan et al. weigh dimensions by
+how
 informative they are (a VAE's KL); an InfoGAN code is informative by construction, so every column
 counts and a collapsed (constant) one scores 0. A categorical code enters as one column per
 category (its one-hot class), so the matching does not depend on the arbitrary order of classes.
@@ -59,7 +60,9 @@ def udr_scores(representations: Sequence[np.ndarray]) -> list[float]:
     each an (n, d) representation of the same n inputs)."""
     m = len(representations)
     if m < 2:
-        raise DataError(f"UDR compares models with each other and needs at least 2 runs of a setting, got {m}; add seeds")
+        raise DataError(
+            f"UDR compares models with each other and needs at least 2 runs of a setting, got {m}; add seeds"
+        )
     pair = np.zeros((m, m))
     for i in range(m):
         for j in range(i + 1, m):

@@ -154,7 +154,12 @@ class SweepSpec:
             "set": list(self.sets),
             "grid": {k: list(v) for k, v in self.grid},
             "seeds": list(self.seeds),
-            "eval": {"metrics": list(self.eval.metrics), "samples": self.eval.samples, "sizes": dict(self.eval.sizes), "seed": self.eval.seed},
+            "eval": {
+                "metrics": list(self.eval.metrics),
+                "samples": self.eval.samples,
+                "sizes": dict(self.eval.sizes),
+                "seed": self.eval.seed,
+            },
             "device": self.device,
         }
 
@@ -168,10 +173,14 @@ class SweepSpec:
         """A spec from a TOML table (or a manifest's ``spec``); unknown keys are one-line errors."""
         for key in data:
             if key not in _TOP_KEYS:
-                raise ConfigError(f"unknown key '{key}' in {source}.{did_you_mean(key, _TOP_KEYS)} Known: {', '.join(_TOP_KEYS)}.")
+                raise ConfigError(
+                    f"unknown key '{key}' in {source}.{did_you_mean(key, _TOP_KEYS)} Known: {', '.join(_TOP_KEYS)}."
+                )
         grid = data.get("grid", {}) or {}
         if not isinstance(grid, dict):
-            raise ConfigError(f"'grid' in {source} must be a table of key = [values]; e.g. \"loss.lambda_continuous\" = [0.1, 1.0]")
+            raise ConfigError(
+                f"'grid' in {source} must be a table of key = [values]; e.g. \"loss.lambda_continuous\" = [0.1, 1.0]"
+            )
         pairs = []
         for key, values in grid.items():
             if "." not in key:
@@ -181,23 +190,32 @@ class SweepSpec:
             pairs.append((key, tuple(values)))
         ev = data.get("eval", {}) or {}
         if not isinstance(ev, dict):
-            raise ConfigError(f"'eval' in {source} must be a table; e.g. [eval] with metrics = [\"mi\", \"mig\"]")
+            raise ConfigError(f'\'eval\' in {source} must be a table; e.g. [eval] with metrics = ["mi", "mig"]')
         for key in ev:
             if key not in _EVAL_KEYS:
-                raise ConfigError(f"unknown key 'eval.{key}' in {source}.{did_you_mean(key, _EVAL_KEYS)} Known: {', '.join(_EVAL_KEYS)}.")
+                raise ConfigError(
+                    f"unknown key 'eval.{key}' in {source}.{did_you_mean(key, _EVAL_KEYS)} Known: "
+                    f"{', '.join(_EVAL_KEYS)}."
+                )
         metrics = ev.get("metrics", DEFAULT_METRICS)
         if isinstance(metrics, str):
             metrics = [m.strip() for m in metrics.split(",") if m.strip()]
         if not isinstance(metrics, (list, tuple)) or not metrics or not all(isinstance(m, str) for m in metrics):
-            raise ConfigError(f"'eval.metrics' in {source} must be a list of metric names; e.g. [\"mi\", \"accuracy\", \"mig\"]")
+            raise ConfigError(
+                f'\'eval.metrics\' in {source} must be a list of metric names; e.g. ["mi", "accuracy", "mig"]'
+            )
         sizes = ev.get("sizes", {}) or {}
         if not isinstance(sizes, dict) or not all(_whole(v) for v in sizes.values()):
-            raise ConfigError(f"'eval.sizes' in {source} must be a table of whole numbers; e.g. {{ factor_samples = 10000 }}")
+            raise ConfigError(
+                f"'eval.sizes' in {source} must be a table of whole numbers; e.g. {{ factor_samples = 10000 }}"
+            )
         sets = data.get("set", []) or []
         if isinstance(sets, str):
             sets = [sets]
         if not isinstance(sets, (list, tuple)) or not all(isinstance(x, str) for x in sets):
-            raise ConfigError(f"'set' in {source} must be a list of \"section.key=value\" strings; e.g. [\"train.steps=200\"]")
+            raise ConfigError(
+                f'\'set\' in {source} must be a list of "section.key=value" strings; e.g. ["train.steps=200"]'
+            )
         for key in ("config", "device"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ConfigError(f"'{key}' in {source} must be a string, got {data[key]!r}")
@@ -206,8 +224,12 @@ class SweepSpec:
             sets=tuple(sets),
             grid=tuple(pairs),
             seeds=tuple(parse_seeds(data.get("seeds", [0]))),
-            eval=EvalSpec(tuple(metrics), _whole_at_least(ev.get("samples", 10000), 1, "eval.samples", source), dict(sizes),
-                          _whole_at_least(ev.get("seed", 0), 0, "eval.seed", source)),
+            eval=EvalSpec(
+                tuple(metrics),
+                _whole_at_least(ev.get("samples", 10000), 1, "eval.samples", source),
+                dict(sizes),
+                _whole_at_least(ev.get("seed", 0), 0, "eval.seed", source),
+            ),
             device=data.get("device"),
         )
 

@@ -19,7 +19,19 @@ from .shapes import ShapesDataset, ShapesImages
 from .shapes3d import Shapes3dDataset
 from .svhn import SvhnDataset
 
-__all__ = ["CelebADataset", "DSpritesDataset", "Mpi3dDataset", "Shapes3dDataset", "GlyphImages", "GlyphsDataset", "ImageFolderDataset", "MnistDataset", "ShapesDataset", "ShapesImages", "SvhnDataset"]
+__all__ = [
+    "CelebADataset",
+    "DSpritesDataset",
+    "Mpi3dDataset",
+    "Shapes3dDataset",
+    "GlyphImages",
+    "GlyphsDataset",
+    "ImageFolderDataset",
+    "MnistDataset",
+    "ShapesDataset",
+    "ShapesImages",
+    "SvhnDataset",
+]
 
 
 @hookimpl

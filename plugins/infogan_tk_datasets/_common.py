@@ -43,7 +43,9 @@ def require_root(request: DatasetRequest, dataset: str, expected: str, can_downl
             try:
                 root.mkdir(parents=True)
             except OSError as exc:
-                raise DataError(f"cannot create data root {root} to download into ({exc}); pass a writable --data-root DIR") from None
+                raise DataError(
+                    f"cannot create data root {root} to download into ({exc}); pass a writable --data-root DIR"
+                ) from None
             return root
         raise DataError(
             f"data root {root} is not a directory; dataset '{dataset}' expects {expected} there "

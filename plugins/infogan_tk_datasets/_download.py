@@ -69,8 +69,13 @@ def resolve(remote: Remote, dataset: str, url: object = None, sha256: object = N
             raise ConfigError(f"dataset '{dataset}' option 'url' must be an http(s):// or file:// address, got {url!r}")
         remote = attrs.evolve(remote, url=url)
     if sha256 is not None:
-        remote = attrs.evolve(remote, sha256=_check_hex(sha256, 64, "sha256", dataset), md5=None, size=None,
-                              checksum_source="the sha256 option")
+        remote = attrs.evolve(
+            remote,
+            sha256=_check_hex(sha256, 64, "sha256", dataset),
+            md5=None,
+            size=None,
+            checksum_source="the sha256 option",
+        )
     return remote
 
 
@@ -86,7 +91,8 @@ def fetch(remote: Remote, root: Path, console: PlainConsole | None = None, timeo
     sha, md5 = hashlib.sha256(), hashlib.md5()
     received = 0
     try:
-        with urllib.request.urlopen(remote.url, timeout=timeout) as response:  # noqa: S310 (the scheme is checked in resolve)
+        # noqa: S310 (the scheme is checked in resolve)
+        with urllib.request.urlopen(remote.url, timeout=timeout) as response:
             announced = response.headers.get("Content-Length")
             expected = int(announced) if announced and announced.isdigit() else remote.size
             limit = remote.size or expected or MAX_DOWNLOAD_BYTES
@@ -95,7 +101,13 @@ def fetch(remote: Remote, root: Path, console: PlainConsole | None = None, timeo
                     f"{remote.url} announces {expected:,} bytes but {remote.filename} is {remote.size:,}; "
                     "the address serves another file, fetch it from the publisher"
                 )
-            columns = (TextColumn(remote.filename), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+            columns = (
+                TextColumn(remote.filename),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+            )
             with open(part, "wb") as out, Progress(*columns, console=console, transient=True) as progress:
                 task = progress.add_task("download", total=expected)
                 while True:
@@ -131,7 +143,8 @@ def fetch(remote: Remote, root: Path, console: PlainConsole | None = None, timeo
                 "run again with --download"
             ) from None
         raise DataError(
-            f"cannot download {remote.filename} from {remote.url} ({reason}); check the network, or put the file in {root} by hand"
+            f"cannot download {remote.filename} from {remote.url} ({reason}); check the network, or put the file in "
+            f"{root} by hand"
         ) from None
     console.print(f"downloaded {target} ({received:,} bytes, sha256 {sha.hexdigest()})")
     return target
@@ -139,11 +152,15 @@ def fetch(remote: Remote, root: Path, console: PlainConsole | None = None, timeo
 
 def _verify(remote: Remote, sha256: str, md5: str, size: int) -> None:
     if remote.size is not None and size != remote.size:
-        raise DataError(f"downloaded {remote.filename} has {size:,} bytes, the published file {remote.size:,}; run again with --download")
+        raise DataError(
+            f"downloaded {remote.filename} has {size:,} bytes, the published file {remote.size:,}; run again with "
+            "--download"
+        )
     if remote.sha256 is not None:
         if sha256 != remote.sha256:
             raise DataError(
-                f"downloaded {remote.filename} has sha256 {sha256}, expected {remote.sha256} ({remote.checksum_source}); "
+                f"downloaded {remote.filename} has sha256 {sha256}, expected {remote.sha256} "
+                f"({remote.checksum_source}); "
                 "the file is damaged or not the published one, it was not kept"
             )
     elif remote.md5 is not None:

@@ -59,7 +59,8 @@ def decode_images(
     except MemoryError:
         need = len(paths) * math.prod(shape)
         raise DataError(
-            f"{len(paths):,} images of shape {'x'.join(map(str, shape))} need {need / 2**30:.1f} GiB of memory, more than "
+            f"{len(paths):,} images of shape {'x'.join(map(str, shape))} need {need / 2**30:.1f} GiB of memory, more "
+            "than "
             "this machine can give; use fewer images or a smaller image shape"
         ) from None
 

@@ -87,7 +87,9 @@ class NpzArchive:
         try:
             with fp:
                 version = np.lib.format.read_magic(fp)
-                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                reader = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, fortran, dtype = reader(fp)  # checks the header's keys and types, evaluates nothing
                 header_end = fp.tell()
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
@@ -111,7 +113,9 @@ class NpzArchive:
             offset = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1] + header_end
             self._raw.seek(0, 2)
             if self._raw.tell() < offset + result.nbytes:
-                raise DataError(f"{where} is cut off: the file ends before its {result.nbytes:,} data bytes; {self.fix}")
+                raise DataError(
+                    f"{where} is cut off: the file ends before its {result.nbytes:,} data bytes; {self.fix}"
+                )
             result = attrs.evolve(result, data_offset=offset)
         return result
 
@@ -135,11 +139,16 @@ class NpzArchive:
                     n = min(rows, total - done)
                     data = fp.read(n * row_bytes)
                     if len(data) != n * row_bytes:
-                        raise DataError(f"{where} ends after {done + len(data) // max(row_bytes, 1):,} of {total:,} rows; {self.fix}")
+                        raise DataError(
+                            f"{where} ends after {done + len(data) // max(row_bytes, 1):,} of {total:,} rows; "
+                            f"{self.fix}"
+                        )
                     yield np.frombuffer(data, dtype=member.dtype).reshape((n, *row_shape) if member.shape else ())
                     done += n
         except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise DataError(f"cannot read {where} ({type(exc).__name__}: {exc}); the file is damaged, {self.fix}") from None
+            raise DataError(
+                f"cannot read {where} ({type(exc).__name__}: {exc}); the file is damaged, {self.fix}"
+            ) from None
 
     @staticmethod
     def _skip_header(fp: IO[bytes]) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from infogan_toolkit.api import ConfigError, DatasetRequest
 
 
-def int_option(request: DatasetRequest, dataset: str, key: str, default: int | None, minimum: int = 0,
-               maximum: int | None = None) -> int | None:
+def int_option(
+    request: DatasetRequest, dataset: str, key: str, default: int | None, minimum: int = 0, maximum: int | None = None
+) -> int | None:
     """``request.options[key]`` as an int in ``[minimum, maximum]`` (``default`` when absent)."""
     value = request.options.get(key, default)
     if value is None:

@@ -103,7 +103,9 @@ class StoredGrid(FactorGridDataset):
     ) -> None:
         """Wrap ``store``; ``factor_sizes`` must multiply to the number of stored images."""
         self.store = store
-        super().__init__(factor_names, factor_sizes, self._render_stored, image_shape=image_shape, label_factor=label_factor)
+        super().__init__(
+            factor_names, factor_sizes, self._render_stored, image_shape=image_shape, label_factor=label_factor
+        )
 
     def _render_stored(self, factors: Tensor) -> Tensor:
         return self.images(self.factor_index(factors))
@@ -128,7 +130,10 @@ def check_image_shape(request: DatasetRequest, dataset: str, shape: tuple[int, i
     if request.image_shape is not None and tuple(request.image_shape) != shape:
         wanted = "x".join(map(str, shape))
         got = "x".join(map(str, request.image_shape))
-        raise ConfigError(f"dataset '{dataset}' has {wanted} images, the backbone draws {got}; use a {wanted} backbone such as {backbone_hint}")
+        raise ConfigError(
+            f"dataset '{dataset}' has {wanted} images, the backbone draws {got}; use a {wanted} backbone such as "
+            f"{backbone_hint}"
+        )
 
 
 def grid_sizes(classes: np.ndarray, where: str, fix: str) -> tuple[int, ...]:
@@ -141,7 +146,8 @@ def grid_sizes(classes: np.ndarray, where: str, fix: str) -> tuple[int, ...]:
     sizes = tuple(int(s) for s in classes.max(axis=0) + 1)
     if math.prod(sizes) != classes.shape[0]:
         raise DataError(
-            f"{where} lists {classes.shape[0]:,} images but its factor ranges {sizes} make a grid of {math.prod(sizes):,}; {fix}"
+            f"{where} lists {classes.shape[0]:,} images but its factor ranges {sizes} make a grid of "
+            f"{math.prod(sizes):,}; {fix}"
         )
     expected = grid_decode(torch.arange(classes.shape[0]), sizes).numpy()
     if not np.array_equal(classes, expected):

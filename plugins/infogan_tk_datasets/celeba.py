@@ -54,7 +54,9 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], list[str], np.ndarray]
     count, names = int(lines[0]), tuple(lines[1].split())
     rows = [line for line in lines[2:] if line.strip()]
     if len(rows) != count:
-        raise DataError(f"{path} announces {count} images but lists {len(rows)}; the file is cut off or edited, download it again")
+        raise DataError(
+            f"{path} announces {count} images but lists {len(rows)}; the file is cut off or edited, download it again"
+        )
     width = len(names) + 1
     files: list[str] = []
     flags = np.empty((count, len(names)), dtype=np.uint8)
@@ -64,7 +66,9 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], list[str], np.ndarray]
         tokens = " ".join(chunk).split()
         if len(tokens) != len(chunk) * width:
             bad = start + next(i for i, row in enumerate(chunk) if len(row.split()) != width)
-            raise DataError(f"{path} line {bad + 3} has {len(rows[bad].split())} fields, expected {width}; download it again")
+            raise DataError(
+                f"{path} line {bad + 3} has {len(rows[bad].split())} fields, expected {width}; download it again"
+            )
         table = np.array(tokens).reshape(len(chunk), width)
         positive, negative = table[:, 1:] == "1", table[:, 1:] == "-1"
         valid = (positive | negative).all(axis=1)
@@ -119,17 +123,21 @@ def download(root: Path, split: str) -> None:
         CelebA(str(root), split=split, target_type="attr", download=True)
     except Exception as exc:  # Google Drive quotas, network or disk trouble: all need the same advice
         raise DataError(
-            f"downloading CelebA into {root / 'celeba'} failed ({type(exc).__name__}: {exc}); put {FILES} "
-            f"there by hand"
+            f"downloading CelebA into {root / 'celeba'} failed ({type(exc).__name__}: {exc}); put {FILES} there by hand"
         ) from None
 
 
 class CelebADataset(DatasetPlugin):
     """CelebA aligned faces, resized to 3x32x32 (or the backbone's shape), 40 binary attributes as factors."""
 
-    description = "CelebA aligned faces, 3x32x32 by default, 40 binary attributes as factors; img_align_celeba/ + list files in ROOT"
-    license = ("non-commercial research purposes only, under the CelebA Dataset Release Agreement "
-               "(mmlab.ie.cuhk.edu.hk/projects/CelebA.html)")
+    description = (
+        "CelebA aligned faces, 3x32x32 by default, 40 binary attributes as factors; "
+        "img_align_celeba/ + list files in ROOT"
+    )
+    license = (
+        "non-commercial research purposes only, under the CelebA Dataset Release Agreement "
+        "(mmlab.ie.cuhk.edu.hk/projects/CelebA.html)"
+    )
 
     def load(self, request: DatasetRequest) -> TensorImageDataset:
         """Decode the split's images (about a minute per 200k on 8 cores; see docs/datasets.md)."""
@@ -146,7 +154,8 @@ class CelebADataset(DatasetPlugin):
             layout = find_layout(root)
         if layout is None:
             raise DataError(
-                f"CelebA not found in {root} or {root / 'celeba'}: expected {FILES}; pass --data-root DIR holding them, or --download"
+                f"CelebA not found in {root} or {root / 'celeba'}: expected {FILES}; pass --data-root DIR holding "
+                "them, or --download"
             )
         base, image_dir = layout
         names, files, attributes = read_attributes(base / ATTR_FILE)
@@ -157,12 +166,15 @@ class CelebADataset(DatasetPlugin):
         if limit is not None:
             chosen = chosen[:limit]
         if not chosen:
-            raise DataError(f"{base / PARTITION_FILE} puts no image in the {split} split (partition {wanted}); download it again")
+            raise DataError(
+                f"{base / PARTITION_FILE} puts no image in the {split} split (partition {wanted}); download it again"
+            )
         row_of = {f: i for i, f in enumerate(files)}
         missing = [f for f in chosen if f not in row_of]
         if missing:
             raise DataError(
-                f"{base / ATTR_FILE} has no attributes for {len(missing)} image(s) of the partition file, e.g. {missing[0]}; "
+                f"{base / ATTR_FILE} has no attributes for {len(missing)} image(s) of the partition file, e.g. "
+                f"{missing[0]}; "
                 f"download both files again"
             )
         rows = np.fromiter((row_of[f] for f in chosen), dtype=np.int64, count=len(chosen))

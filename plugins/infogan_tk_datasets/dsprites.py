@@ -55,18 +55,23 @@ def read_dsprites(path: Path) -> StoredGrid:
         classes_member = archive.member("latents_classes")
         where = f"{path} array 'latents_classes'"
         if len(classes_member.shape) != 2 or classes_member.shape[1] != 6 or classes_member.dtype.kind not in "iu":
-            raise DataError(f"{where} is {classes_member.dtype} {classes_member.shape}, expected int64 (images, 6); {FIX}")
+            raise DataError(
+                f"{where} is {classes_member.dtype} {classes_member.shape}, expected int64 (images, 6); {FIX}"
+            )
         check_count(classes_member.shape[0], where, FIX)
         classes = archive.read(classes_member).astype(np.int64)
         sizes = grid_sizes(classes, where, FIX)
         if sizes[0] != 1:
-            raise DataError(f"{where} has {sizes[0]} colours; dSprites has one (white), so this is another data set; {FIX}")
+            raise DataError(
+                f"{where} has {sizes[0]} colours; dSprites has one (white), so this is another data set; {FIX}"
+            )
         n = classes.shape[0]
         images_member = archive.member("imgs")
         where = f"{path} array 'imgs'"
         if images_member.shape != (n, 64, 64) or images_member.dtype != np.uint8:
             raise DataError(
-                f"{where} is {images_member.dtype} {images_member.shape}, expected uint8 ({n}, 64, 64) to match latents_classes; {FIX}"
+                f"{where} is {images_member.dtype} {images_member.shape}, expected uint8 ({n}, 64, 64) to match "
+                f"latents_classes; {FIX}"
             )
         packed = np.empty((n, 64 * 64 // 8), dtype=np.uint8)
         done = 0
@@ -82,7 +87,9 @@ def read_dsprites(path: Path) -> StoredGrid:
 class DSpritesDataset(DatasetPlugin):
     """dSprites from the published archive; five factors on a complete grid, the shape as label."""
 
-    description = "dSprites (deepmind), 1x64x64 binary, 5 factors on a full grid, shape as label; the published .npz, --download"
+    description = (
+        "dSprites (deepmind), 1x64x64 binary, 5 factors on a full grid, shape as label; the published .npz, --download"
+    )
     license = "Apache License 2.0 (deepmind/dsprites-dataset)"
 
     def load(self, request: DatasetRequest) -> StoredGrid:
@@ -96,5 +103,7 @@ class DSpritesDataset(DatasetPlugin):
             remote = resolve(REMOTE, "dsprites", request.options.get("url"), request.options.get("sha256"))
             path = fetch(remote, root)
         if path is None:
-            raise DataError(f"{FILENAME} not found in {root} or {root / 'dsprites'}; pass --data-root DIR holding it, or --download")
+            raise DataError(
+                f"{FILENAME} not found in {root} or {root / 'dsprites'}; pass --data-root DIR holding it, or --download"
+            )
         return read_dsprites(path)

@@ -88,8 +88,13 @@ def even_centres(positions: int = POSITIONS) -> tuple[float, ...]:
     return _spaced(positions, FIRST_CENTRE, LAST_CENTRE, (FIRST_CENTRE + LAST_CENTRE) / 2)
 
 
-def render(factors: Tensor, radii: tuple[float, ...] = even_radii(), intensities: tuple[float, ...] = (1.0,),
-           centres: tuple[float, ...] = even_centres(), chunk: int = 512) -> Tensor:
+def render(
+    factors: Tensor,
+    radii: tuple[float, ...] = even_radii(),
+    intensities: tuple[float, ...] = (1.0,),
+    centres: tuple[float, ...] = even_centres(),
+    chunk: int = 512,
+) -> Tensor:
     """uint8 ``(n, 1, 32, 32)`` images for indices ``(n, 5)`` into every axis of :data:`AXES`
     (glyph, radius, intensity, pos_x, pos_y): a glyph of that brightness on black.
 
@@ -116,8 +121,12 @@ class GlyphImages(TensorImageDataset):
 
     factor_grid = True
 
-    def __init__(self, radii: tuple[float, ...] = even_radii(), intensities: tuple[float, ...] = (1.0,),
-                 centres: tuple[float, ...] = even_centres()) -> None:
+    def __init__(
+        self,
+        radii: tuple[float, ...] = even_radii(),
+        intensities: tuple[float, ...] = (1.0,),
+        centres: tuple[float, ...] = even_centres(),
+    ) -> None:
         self.radii = tuple(radii)
         self.intensities = tuple(intensities)
         self.centres = tuple(centres)
@@ -126,8 +135,13 @@ class GlyphImages(TensorImageDataset):
         varying = [j for j, size in enumerate(axes) if size > 1]
         factors = every_axis[:, varying]
         names = tuple(AXES[j] for j in varying)
-        super().__init__(render(every_axis, self.radii, self.intensities, self.centres), labels=factors[:, 0], factors=factors,
-                         factor_names=names, factor_sizes=tuple(axes[j] for j in varying))
+        super().__init__(
+            render(every_axis, self.radii, self.intensities, self.centres),
+            labels=factors[:, 0],
+            factors=factors,
+            factor_names=names,
+            factor_sizes=tuple(axes[j] for j in varying),
+        )
 
     def factor_index(self, factors: Tensor) -> Tensor:
         """Factor indices ``(n, len(factor_names))`` -> flat image indices; ``ValueError`` outside the grid."""
@@ -151,7 +165,9 @@ class GlyphsDataset(DatasetPlugin):
         over the same 10 pixels.
         """
         check_split(request, "glyphs")
-        check_options(request, "glyphs", ("sizes", "min_radius", "max_radius", "intensities", "min_intensity", "positions"))
+        check_options(
+            request, "glyphs", ("sizes", "min_radius", "max_radius", "intensities", "min_intensity", "positions")
+        )
         sizes = int_option(request, "glyphs", "sizes", SIZES, minimum=1, maximum=MAX_SIZES)
         levels = int_option(request, "glyphs", "intensities", INTENSITIES, minimum=1, maximum=MAX_INTENSITIES)
         darkest = float_option(request, "glyphs", "min_intensity", MIN_INTENSITY, 0.05, 0.95)
@@ -159,5 +175,7 @@ class GlyphsDataset(DatasetPlugin):
         low = float_option(request, "glyphs", "min_radius", MIN_RADIUS, 2.0, RADIUS_LIMIT)
         high = float_option(request, "glyphs", "max_radius", MAX_RADIUS, 2.0, RADIUS_LIMIT)
         if not low < high:
-            raise ConfigError(f"dataset 'glyphs' option min_radius ({low:g}) must be below max_radius ({high:g}); swap or change them")
+            raise ConfigError(
+                f"dataset 'glyphs' option min_radius ({low:g}) must be below max_radius ({high:g}); swap or change them"
+            )
         return GlyphImages(even_radii(sizes, low, high), even_intensities(levels, darkest), even_centres(positions))

@@ -47,14 +47,18 @@ def class_labels(base: Path, paths: list[Path]) -> tuple[torch.Tensor | None, tu
 class ImageFolderDataset(DatasetPlugin):
     """A folder of your own images at the backbone's shape; labels from subfolders when present."""
 
-    description = "your own png/jpg/bmp images under ROOT (recursive), resized to the backbone's shape; subfolders = labels"
+    description = (
+        "your own png/jpg/bmp images under ROOT (recursive), resized to the backbone's shape; subfolders = labels"
+    )
 
     def load(self, request: DatasetRequest) -> TensorImageDataset:
         """Decode every image under the root (or its train/ or test/ part) into one tensor."""
         split = check_split(request, "image-folder")
         check_options(request, "image-folder", ("image_shape", "crop", "workers"))
         if request.download:
-            raise ConfigError("dataset 'image-folder' has nothing to download; drop --download and pass --data-root DIR")
+            raise ConfigError(
+                "dataset 'image-folder' has nothing to download; drop --download and pass --data-root DIR"
+            )
         shape = self._shape(request)
         crop = int_option(request, "image-folder", "crop", None)
         workers = int_option(request, "image-folder", "workers", None, minimum=1)
@@ -64,7 +68,9 @@ class ImageFolderDataset(DatasetPlugin):
         if not paths:
             raise DataError(f"no png/jpg/bmp images found under {base}; pass --data-root DIR holding your images")
         labels, classes = class_labels(base, paths)
-        dataset = TensorImageDataset(torch.from_numpy(decode_images(paths, shape, crop=crop, workers=workers)), labels=labels)
+        dataset = TensorImageDataset(
+            torch.from_numpy(decode_images(paths, shape, crop=crop, workers=workers)), labels=labels
+        )
         # Not part of the ImageDataset interface: lets reports name class k.
         dataset.class_names = classes  # type: ignore[attr-defined]
         dataset.sources = tuple(p.relative_to(base).as_posix() for p in paths)
@@ -81,6 +87,7 @@ class ImageFolderDataset(DatasetPlugin):
         shape = parse_shape(request.image_shape or option, "image-folder")
         if request.image_shape is not None and option is not None and parse_shape(option, "image-folder") != shape:
             raise ConfigError(
-                f"dataset 'image-folder' option image_shape {option!r} differs from the backbone's {shape}; drop the option"
+                f"dataset 'image-folder' option image_shape {option!r} differs from the backbone's {shape}; drop the "
+                "option"
             )
         return shape

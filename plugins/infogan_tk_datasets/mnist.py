@@ -60,7 +60,9 @@ def read_idx(path: Path, limit: int = MAX_IDX_BYTES) -> np.ndarray:
             f = gzip.GzipFile(fileobj=raw_file, mode="rb") if path.name.endswith(".gz") else raw_file
             head = f.read(4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES or head[3] == 0:
-                raise DataError(f"{path} is not an IDX file (magic number {head.hex() or 'missing'}); download it again")
+                raise DataError(
+                    f"{path} is not an IDX file (magic number {head.hex() or 'missing'}); download it again"
+                )
             ndim = head[3]
             dims_raw = f.read(4 * ndim)
             if len(dims_raw) < 4 * ndim:
@@ -72,7 +74,8 @@ def read_idx(path: Path, limit: int = MAX_IDX_BYTES) -> np.ndarray:
                 raise DataError(f"{path} holds no data (dims {dims}); it is empty, download it again")
             if expected > limit:
                 raise DataError(
-                    f"{path} claims dims {dims}, {expected:,} bytes of data, more than the {limit:,} an IDX file may hold; "
+                    f"{path} claims dims {dims}, {expected:,} bytes of data, more than the {limit:,} an IDX file may "
+                    "hold; "
                     "the header is damaged or not MNIST's, download it again"
                 )
             data = bytearray()
@@ -82,11 +85,15 @@ def read_idx(path: Path, limit: int = MAX_IDX_BYTES) -> np.ndarray:
                     break
                 data += chunk
     except (OSError, EOFError, zlib.error) as exc:  # a cut-off or damaged .gz lands here
-        raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc}); the file is damaged, download it again") from None
+        raise DataError(
+            f"cannot read {path} ({type(exc).__name__}: {exc}); the file is damaged, download it again"
+        ) from None
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"
         shown = f"{len(data):,}" if len(data) <= expected else f"more than {expected:,}"
-        raise DataError(f"{path} is {state}: {shown} data bytes for dims {dims}, expected {expected:,}; download it again")
+        raise DataError(
+            f"{path} is {state}: {shown} data bytes for dims {dims}, expected {expected:,}; download it again"
+        )
     return np.frombuffer(data, dtype=dtype).reshape(dims)
 
 
@@ -124,7 +131,8 @@ def shipped_root() -> Path:
         shipped = importlib.import_module(SHIPPED_MODULE)
     except ImportError:
         raise DataError(
-            f"dataset 'mnist' needs its files: install the shipped copy ({SHIPPED_DISTRIBUTION}, which scripts/install does), "
+            f"dataset 'mnist' needs its files: install the shipped copy ({SHIPPED_DISTRIBUTION}, which "
+            "scripts/install does), "
             f"or pass --data-root DIR holding {', '.join(ALL_FILES)}, or --data-root DIR --download"
         ) from None
     try:
@@ -137,7 +145,8 @@ class MnistDataset(DatasetPlugin):
     """MNIST digits, 1x28x28, labels 0-9 (60,000 train / 10,000 test)."""
 
     description = (
-        "MNIST handwritten digits, 1x28x28, labels 0-9; the shipped copy, or IDX files (gz or not) in ROOT or ROOT/MNIST/raw; "
+        "MNIST handwritten digits, 1x28x28, labels 0-9; the shipped copy, or IDX files (gz or not) in ROOT or "
+        "ROOT/MNIST/raw; "
         "splits train, val (the training files' last sixth), test; option holdout=true keeps val out of train"
     )
     license = "MNIST (LeCun, Cortes and Burges), CC BY-SA 3.0"
@@ -162,7 +171,8 @@ class MnistDataset(DatasetPlugin):
         if None in paths:
             missing = ", ".join(n for n, p in zip(names, paths) if p is None)
             raise DataError(
-                f"MNIST {split} files not found ({missing}) in {root} or {root / 'MNIST' / 'raw'}; expected {', '.join(ALL_FILES)} "
+                f"MNIST {split} files not found ({missing}) in {root} or {root / 'MNIST' / 'raw'}; expected "
+                f"{', '.join(ALL_FILES)} "
                 f"(each may be .gz): pass --data-root DIR holding them, or --download"
             )
         image_path, label_path = paths
@@ -186,7 +196,8 @@ class MnistDataset(DatasetPlugin):
             cut = len(images) - len(images) // VALIDATION_PART
             if cut == len(images):
                 raise DataError(
-                    f"{image_path} has {len(images)} images, too few for a validation split (the last sixth); use the test split"
+                    f"{image_path} has {len(images)} images, too few for a validation split (the last sixth); use the "
+                    "test split"
                 )
             images, labels = (images[cut:], labels[cut:]) if split == "val" else (images[:cut], labels[:cut])
         # np.array copies out of the read-only bytes, so torch gets memory it may write to.

@@ -32,7 +32,15 @@ from ._stored import (
     check_image_shape,
 )
 
-FACTOR_NAMES = ("object_color", "object_shape", "object_size", "camera_height", "background_color", "first_dof", "second_dof")
+FACTOR_NAMES = (
+    "object_color",
+    "object_shape",
+    "object_size",
+    "camera_height",
+    "background_color",
+    "first_dof",
+    "second_dof",
+)
 #: Image count -> factor sizes of the published files.
 KNOWN_GRIDS = {1_036_800: (6, 6, 2, 3, 3, 40, 40), 460_800: (4, 4, 2, 3, 3, 40, 40)}
 IMAGE_SHAPE = (3, 64, 64)
@@ -40,8 +48,12 @@ FIX = "download it again (--download) or see docs/datasets.md for the expected f
 _BASE = "https://storage.googleapis.com/disentanglement_dataset/Final_Dataset"
 #: The published archives; MD5s as nmichlo/disent pins them (no SHA-256 is published).
 SUBSETS = {
-    name: Remote(filename=f"mpi3d_{name}.npz", url=f"{_BASE}/mpi3d_{name}.npz", md5=md5,
-                 checksum_source="the MD5 nmichlo/disent pins; no SHA-256 is published")
+    name: Remote(
+        filename=f"mpi3d_{name}.npz",
+        url=f"{_BASE}/mpi3d_{name}.npz",
+        md5=md5,
+        checksum_source="the MD5 nmichlo/disent pins; no SHA-256 is published",
+    )
     for name, md5 in (
         ("toy", "55889cb7c7dfc655d6e0277beee88868"),
         ("realistic", "59a6225b88b635365f70c91b3e52f70f"),
@@ -65,12 +77,15 @@ def grid_of(member: Member, where: str) -> tuple[int, ...]:
     check_count(shape[0], where, FIX)
     if shape[0] not in KNOWN_GRIDS:
         known = " or ".join(f"{n:,}" for n in KNOWN_GRIDS)
-        raise DataError(f"{where} holds {shape[0]:,} images; MPI3D files hold {known} (or are saved as the factor grid); {FIX}")
+        raise DataError(
+            f"{where} holds {shape[0]:,} images; MPI3D files hold {known} (or are saved as the factor grid); {FIX}"
+        )
     return KNOWN_GRIDS[shape[0]]
 
 
 def _unpacked(archive: NpzArchive, member: Member, path: Path) -> np.ndarray:
-    """The compressed ``images`` array (``member``: its flat form) unpacked once into ``NAME.images.npy`` beside the archive, mapped."""
+    """The compressed ``images`` array (``member``: its flat form) unpacked once into
+    ``NAME.images.npy`` beside the archive, mapped."""
     cache = path.with_name(f"{path.stem}.images.npy")
     if cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
         try:
@@ -91,7 +106,9 @@ def _unpacked(archive: NpzArchive, member: Member, path: Path) -> np.ndarray:
         os.replace(part, cache)
     except OSError as exc:
         part.unlink(missing_ok=True)
-        raise DataError(f"cannot unpack {path} into {cache} ({exc}); free disk space there or unpack it by hand") from None
+        raise DataError(
+            f"cannot unpack {path} into {cache} ({exc}); free disk space there or unpack it by hand"
+        ) from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -112,7 +129,10 @@ def read_mpi3d(path: Path, in_memory: bool = False) -> StoredGrid:
 class Mpi3dDataset(DatasetPlugin):
     """MPI3D from a published archive (``subset`` toy, realistic or real); 7 factors, the object shape as label."""
 
-    description = "MPI3D (toy/realistic/real), 3x64x64, 7 factors on a full grid, object shape as label; mpi3d_SUBSET.npz, --download"
+    description = (
+        "MPI3D (toy/realistic/real), 3x64x64, 7 factors on a full grid, object shape as label; "
+        "mpi3d_SUBSET.npz, --download"
+    )
     license = "Creative Commons Attribution 4.0 (rr-learning/disentanglement_dataset)"
 
     def load(self, request: DatasetRequest) -> StoredGrid:
@@ -126,11 +146,14 @@ class Mpi3dDataset(DatasetPlugin):
         check_image_shape(request, "mpi3d", IMAGE_SHAPE, "'rgb64'")
         remote = SUBSETS[subset]
         root = require_root(request, "mpi3d", remote.filename, can_download=True)
-        path = next((p for p in (root / remote.filename, root / f"mpi3d_{subset}" / remote.filename) if p.is_file()), None)
+        path = next(
+            (p for p in (root / remote.filename, root / f"mpi3d_{subset}" / remote.filename) if p.is_file()), None
+        )
         if path is None and request.download:
             path = fetch(resolve(remote, "mpi3d", request.options.get("url"), request.options.get("sha256")), root)
         if path is None:
             raise DataError(
-                f"{remote.filename} not found in {root} or {root / f'mpi3d_{subset}'}; pass --data-root DIR holding it, or --download"
+                f"{remote.filename} not found in {root} or {root / f'mpi3d_{subset}'}; pass --data-root DIR holding "
+                "it, or --download"
             )
         return read_mpi3d(path, in_memory)

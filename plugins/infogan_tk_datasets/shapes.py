@@ -6,7 +6,8 @@ scale ``linspace(0.5, 1, 6)``, orientation ``linspace(0, 2*pi, 40)`` (both ends 
 first and last orientation draw the same image), positions ``linspace(0, 1, 32)``.
 
 Rendering is an implicit-function test at the pixel centres of a window around each shape (the
-rest of the frame is black): pixel coordinates are moved to the shape's centre, rotated by the orientation and divided by the scale, then tested against the unit
+rest of the frame is black): pixel coordinates are moved to the shape's centre, rotated by the orientation and divided
+by the scale, then tested against the unit
 square, ellipse or heart. Every shape fits in a circle of radius ``RADIUS * scale`` about its centre,
 and centres stay ``MARGIN`` away from the border, so a shape is never cut off by the frame at any
 scale, orientation or position. Pixels are 0 or 255 (uint8), white shape on black.
@@ -138,7 +139,13 @@ class ShapesImages(FactorGridDataset):
     @staticmethod
     def _values(factors: Tensor, table: _Tables) -> tuple[Tensor, ...]:
         position = table.position
-        return factors[:, 0], table.scale[factors[:, 1]], table.angle[factors[:, 2]], position[factors[:, 3]], position[factors[:, 4]]
+        return (
+            factors[:, 0],
+            table.scale[factors[:, 1]],
+            table.angle[factors[:, 2]],
+            position[factors[:, 3]],
+            position[factors[:, 4]],
+        )
 
 
 class ShapesDataset(DatasetPlugin):
@@ -154,5 +161,7 @@ class ShapesDataset(DatasetPlugin):
         check_options(request, "shapes", ())
         shape = parse_shape(request.image_shape or DEFAULT_SHAPE, "shapes")
         if shape[1] != shape[2] or shape[1] < 16:
-            raise ConfigError(f"dataset 'shapes' draws square images of at least 16x16, not {shape}; use a backbone for 1x64x64")
+            raise ConfigError(
+                f"dataset 'shapes' draws square images of at least 16x16, not {shape}; use a backbone for 1x64x64"
+            )
         return ShapesImages(shape)

@@ -50,7 +50,8 @@ def _h5py() -> Any:
         import h5py
     except ImportError:
         raise ToolkitError(
-            "h5py is not installed but dataset '3dshapes' reads HDF5; install it with: pip install 'infogan-toolkit[benchmarks]'"
+            "h5py is not installed but dataset '3dshapes' reads HDF5; install it with: pip install "
+            "'infogan-toolkit[benchmarks]'"
         ) from None
     return h5py
 
@@ -101,11 +102,15 @@ def read_shapes3d(path: Path, in_memory: bool = False) -> StoredGrid:
             raise DataError(f"{path} has no dataset {', '.join(map(repr, missing))} (it holds: {found}); {FIX}")
         images, labels = handle["images"], handle["labels"]
         if len(labels.shape) != 2 or labels.shape[1] != 6 or labels.dtype.kind not in "fiu":
-            raise DataError(f"{path} dataset 'labels' is {labels.dtype} {labels.shape}, expected float64 (images, 6); {FIX}")
+            raise DataError(
+                f"{path} dataset 'labels' is {labels.dtype} {labels.shape}, expected float64 (images, 6); {FIX}"
+            )
         n = labels.shape[0]
         check_count(n, f"{path} dataset 'labels'", FIX)
         if images.shape != (n, 64, 64, 3) or images.dtype != np.uint8:
-            raise DataError(f"{path} dataset 'images' is {images.dtype} {images.shape}, expected uint8 ({n}, 64, 64, 3); {FIX}")
+            raise DataError(
+                f"{path} dataset 'images' is {images.dtype} {images.shape}, expected uint8 ({n}, 64, 64, 3); {FIX}"
+            )
         values = labels[()]
         if not np.all(np.isfinite(values)):
             raise DataError(f"{path} dataset 'labels' holds NaN or infinite values; {FIX}")
@@ -133,7 +138,9 @@ def read_shapes3d(path: Path, in_memory: bool = False) -> StoredGrid:
 class Shapes3dDataset(DatasetPlugin):
     """3D Shapes from the published HDF5 file; six factors on a complete grid, the shape as label."""
 
-    description = "3D Shapes (deepmind), 3x64x64, 6 factors on a full grid, shape as label; 3dshapes.h5 (needs h5py), --download"
+    description = (
+        "3D Shapes (deepmind), 3x64x64, 6 factors on a full grid, shape as label; 3dshapes.h5 (needs h5py), --download"
+    )
     license = "Apache License 2.0 (deepmind/3d-shapes)"
 
     def load(self, request: DatasetRequest) -> StoredGrid:
@@ -148,5 +155,7 @@ class Shapes3dDataset(DatasetPlugin):
         if path is None and request.download:
             path = fetch(resolve(REMOTE, "3dshapes", request.options.get("url"), request.options.get("sha256")), root)
         if path is None:
-            raise DataError(f"{FILENAME} not found in {root} or {root / '3dshapes'}; pass --data-root DIR holding it, or --download")
+            raise DataError(
+                f"{FILENAME} not found in {root} or {root / '3dshapes'}; pass --data-root DIR holding it, or --download"
+            )
         return read_shapes3d(path, in_memory)

@@ -35,21 +35,31 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with open_regular(path, "data file", DataError, MAX_MAT_BYTES) as fh:
             mat = scipy.io.loadmat(fh, variable_names=("X", "y"))
     except NotImplementedError:  # scipy's answer to MATLAB v7.3 (HDF5) files
-        raise DataError(f"{path} is a MATLAB v7.3 file; use the original SVHN cropped-digits file (MATLAB v5)") from None
+        raise DataError(
+            f"{path} is a MATLAB v7.3 file; use the original SVHN cropped-digits file (MATLAB v5)"
+        ) from None
     except DataError:
         raise
     except MemoryError:
-        raise DataError(f"{path} claims arrays larger than this machine's memory; it is not an SVHN cropped-digits file") from None
+        raise DataError(
+            f"{path} claims arrays larger than this machine's memory; it is not an SVHN cropped-digits file"
+        ) from None
     except Exception as exc:  # scipy raises ValueError, TypeError, OSError or MatReadError for damaged files
-        raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc}); the file is damaged, download it again") from None
+        raise DataError(
+            f"cannot read {path} ({type(exc).__name__}: {exc}); the file is damaged, download it again"
+        ) from None
     x, y = mat.get("X"), mat.get("y")
     if x is None or y is None:
         raise DataError(f"{path} has no 'X' and 'y' variables; it is not an SVHN cropped-digits file")
     if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
-        raise DataError(f"{path}: X is {x.dtype} {x.shape}, expected uint8 (H, W, 3, N); it is not an SVHN cropped-digits file")
+        raise DataError(
+            f"{path}: X is {x.dtype} {x.shape}, expected uint8 (H, W, 3, N); it is not an SVHN cropped-digits file"
+        )
     y = y.reshape(-1)
     if y.shape[0] != x.shape[3]:
-        raise DataError(f"{path} has {x.shape[3]} images but {y.shape[0]} labels; the file is damaged, download it again")
+        raise DataError(
+            f"{path} has {x.shape[3]} images but {y.shape[0]} labels; the file is damaged, download it again"
+        )
     if y.size and (y.min() < 0 or y.max() > 10):
         raise DataError(f"{path} has labels outside 1-10 ({y.min()}..{y.max()}); it is not an SVHN cropped-digits file")
     labels = y.astype(np.int64) % 10  # 10 is how SVHN writes the digit 0
@@ -64,7 +74,8 @@ def download(root: Path, split: str) -> None:
         SVHN(str(root), split=split, download=True)
     except Exception as exc:  # network, disk or checksum trouble: all need the same advice
         raise DataError(
-            f"downloading SVHN into {root} failed ({type(exc).__name__}: {exc}); copy {SPLIT_FILES[split]} there by hand"
+            f"downloading SVHN into {root} failed ({type(exc).__name__}: {exc}); copy {SPLIT_FILES[split]} there by "
+            "hand"
         ) from None
 
 
@@ -86,6 +97,9 @@ class SvhnDataset(DatasetPlugin):
             download(root, split)
             directory = first_dir_with(candidates, (name,))
         if directory is None:
-            raise DataError(f"SVHN file {name} not found in {root} or {root / 'SVHN'}; pass --data-root DIR holding it, or --download")
+            raise DataError(
+                f"SVHN file {name} not found in {root} or {root / 'SVHN'}; pass --data-root DIR holding it, or "
+                "--download"
+            )
         images, labels = read_mat(directory / name)
         return TensorImageDataset(torch.from_numpy(images), labels=torch.from_numpy(labels))

@@ -30,7 +30,9 @@ class GeneratorAverage(Extension):
         self.decay = decay
         # On G's device, so the update count is a device tensor and a step never reads the host.
         device = next(generator.parameters()).device
-        self.average = AveragedModel(generator, device=device, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.average = AveragedModel(
+            generator, device=device, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
+        )
         self.average.requires_grad_(False)
         self.groups = _pair_groups(
             [*self.average.module.parameters(), *self.average.module.buffers()],

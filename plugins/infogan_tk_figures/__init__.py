@@ -30,7 +30,9 @@ class TrainingFigures(Callback):
         """Draw the figures of the checkpoint just written and publish them."""
         name, generator = event.default_generator()
         named = name if len(event.generators) > 1 else None
-        pictures = write_training_figures(self.info.run_dir, event.step, generator, self.info.assembly, self.info.device, named)
+        pictures = write_training_figures(
+            self.info.run_dir, event.step, generator, self.info.assembly, self.info.device, named
+        )
         self.info.publish_images(ImageEvent(event.step, pictures))
 
 

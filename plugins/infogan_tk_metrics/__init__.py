@@ -36,7 +36,9 @@ class InformationBound(Metric):
 
     order = 0
     needs_dataset = False
-    description = "L_I per code from generated samples, against H(c) and what its head can reach; how well Q reads each code back"
+    description = (
+        "L_I per code from generated samples, against H(c) and what its head can reach; how well Q reads each code back"
+    )
 
     def run(self, ctx: EvalContext) -> dict:
         """``--samples`` generated images."""
@@ -55,7 +57,9 @@ class InformationBound(Metric):
             detail += f", s.e. {c['stderr']:.4f}"
             if c.get("recovery"):
                 detail += f", {c['recovery']['measure']} {c['recovery']['value']:.3f}"
-            rows.append((f"{name} {c['prior']}", c["L_I"], detail + (f"; {result['samples']} samples" if i == 0 else "")))
+            rows.append(
+                (f"{name} {c['prior']}", c["L_I"], detail + (f"; {result['samples']} samples" if i == 0 else ""))
+            )
         return rows
 
 
@@ -76,7 +80,9 @@ class Accuracy(Metric):
     def run(self, ctx: EvalContext) -> dict:
         """Up to ``accuracy_samples`` test images."""
         ctx.say(f"accuracy: up to {ctx.sizes.accuracy_samples} {ctx.split} images")
-        return categorical_accuracy(ctx.model, ctx.data, ctx.sizes.accuracy_samples, ctx.seed, ctx.sizes.batch, ctx.split)
+        return categorical_accuracy(
+            ctx.model, ctx.data, ctx.sizes.accuracy_samples, ctx.seed, ctx.sizes.batch, ctx.split
+        )
 
     def summary(self, result: dict) -> list[tuple[str, float, str]]:
         """Accuracy per discrete code."""
@@ -115,7 +121,12 @@ class SAP(_FactorMetric):
         rep, _columns, factors, train, test = factor_representation(ctx)
         ctx.say("SAP: one linear SVM per code column and factor")
         score = sap(rep[train], factors[train], codes_test=rep[test], factors_test=factors[test], seed=ctx.seed)
-        return {**score, "train_rows": ctx.sizes.factor_samples, "test_rows": ctx.sizes.factor_test_samples, "seed": ctx.seed}
+        return {
+            **score,
+            "train_rows": ctx.sizes.factor_samples,
+            "test_rows": ctx.sizes.factor_test_samples,
+            "seed": ctx.seed,
+        }
 
     label = "SAP"
 
@@ -135,16 +146,25 @@ class DCI(_FactorMetric):
         rep, _columns, factors, train, test = factor_representation(ctx)
         sizes = ctx.sizes
         ctx.say(f"DCI: {sizes.dci_trees} boosted trees per factor")
-        score = dci(rep[train], factors[train], rep[test], factors[test], n_estimators=sizes.dci_trees,
-                    max_train=sizes.dci_train or None, seed=ctx.seed)
+        score = dci(
+            rep[train],
+            factors[train],
+            rep[test],
+            factors[test],
+            n_estimators=sizes.dci_trees,
+            max_train=sizes.dci_train or None,
+            seed=ctx.seed,
+        )
         return {**score, "test_rows": sizes.factor_test_samples, "seed": ctx.seed}
 
     label = "DCI"
 
     def summary(self, result: dict) -> list[tuple[str, float, str]]:
         """Disentanglement, with completeness and test informativeness."""
-        detail = (f"completeness {result['completeness']:.3f}, informativeness {result['informativeness_test']:.3f} (test); "
-                  f"{result['n_estimators']} trees, {result['num_train']} rows")
+        detail = (
+            f"completeness {result['completeness']:.3f}, informativeness {result['informativeness_test']:.3f} (test); "
+            f"{result['n_estimators']} trees, {result['num_train']} rows"
+        )
         return [("disentanglement", result["disentanglement"], detail)]
 
 

@@ -35,7 +35,8 @@ def _sklearn() -> Any:
         import sklearn.svm
     except ImportError:
         raise ToolkitError(
-            "scikit-learn is not installed but SAP and DCI need it; install it with: pip install 'infogan-toolkit[eval]'"
+            "scikit-learn is not installed but SAP and DCI need it; install it with: pip install "
+            "'infogan-toolkit[eval]'"
         ) from None
     return sklearn
 
@@ -63,7 +64,9 @@ def _check_factors(factors: Any, name: str) -> np.ndarray:
         )
     if not np.issubdtype(array.dtype, np.integer):
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
-            raise DataError(f"{name} must hold integer factor indices, got dtype {array.dtype}; pass indices, not values.")
+            raise DataError(
+                f"{name} must hold integer factor indices, got dtype {array.dtype}; pass indices, not values."
+            )
     return array.astype(np.int64)
 
 
@@ -72,7 +75,8 @@ def _check_pair(codes: Any, factors: Any, suffix: str = "") -> tuple[np.ndarray,
     f = _check_factors(factors, "factors" + suffix)
     if c.shape[0] != f.shape[0]:
         raise DataError(
-            f"codes{suffix} has {c.shape[0]} rows but factors{suffix} has {f.shape[0]}; pass the factors of the same samples."
+            f"codes{suffix} has {c.shape[0]} rows but factors{suffix} has {f.shape[0]}; pass the factors of the same "
+            "samples."
         )
     return c, f
 
@@ -130,7 +134,10 @@ def mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
     binned = _histogram_discretize(codes, num_bins)
     num_codes, num_factors = codes.shape[1], factors.shape[1]
     mi = np.array(
-        [[_discrete_mutual_information(binned[:, d], factors[:, f]) for f in range(num_factors)] for d in range(num_codes)]
+        [
+            [_discrete_mutual_information(binned[:, d], factors[:, f]) for f in range(num_factors)]
+            for d in range(num_codes)
+        ]
     )
     entropy = np.array([_discrete_mutual_information(factors[:, f], factors[:, f]) for f in range(num_factors)])
     ranked = -np.sort(-mi, axis=0)
@@ -152,7 +159,9 @@ def mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
 # -------------------------------------------------------------------------------------------------- SAP
 def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if not 0.0 < test_fraction < 1.0:
-        raise ConfigError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}; the reference uses 1/3.")
+        raise ConfigError(
+            f"test_fraction must lie strictly between 0 and 1, got {test_fraction}; the reference uses 1/3."
+        )
     n_test = int(round(n * test_fraction))
     if n_test < 1 or n_test >= n:
         raise DataError(
@@ -214,7 +223,9 @@ def sap(
         else:
             codes_test, factors_test = _check_pair(codes_test, factors_test, "_test")
             if codes_test.shape[1] != num_codes or factors_test.shape[1] != num_factors:
-                raise DataError("codes_test/factors_test have other widths than codes/factors; pass the same dimensions.")
+                raise DataError(
+                    "codes_test/factors_test have other widths than codes/factors; pass the same dimensions."
+                )
         _require_two_values(factors, "the SAP training part")
         sk = _sklearn()
         for d in range(num_codes):
@@ -351,7 +362,9 @@ class UniformFactorSampler:
         return rng.integers(0, np.array(self.factor_sizes), size=(n, len(self.factor_sizes)), dtype=np.int64)
 
 
-def _represent_checked(represent: Callable[[np.ndarray], np.ndarray], factors: np.ndarray, width: int | None) -> np.ndarray:
+def _represent_checked(
+    represent: Callable[[np.ndarray], np.ndarray], factors: np.ndarray, width: int | None
+) -> np.ndarray:
     codes = np.asarray(represent(factors), dtype=np.float64)
     if codes.ndim == 1:
         codes = codes[:, None]
@@ -450,7 +463,9 @@ def factor_vae_score(
             group = np.arange(g)
             # Hold the chosen factor of each group at the value of the group's first row.
             rows[group[:, None], np.arange(batch_size)[None, :], fixed[:, None]] = rows[group, 0, fixed][:, None]
-            codes = _represent_checked(represent, rows.reshape(-1, num_factors), num_codes).reshape(g, batch_size, num_codes)
+            codes = _represent_checked(represent, rows.reshape(-1, num_factors), num_codes).reshape(
+                g, batch_size, num_codes
+            )
             ratio = np.var(codes[:, :, active_index], axis=1, ddof=1) / global_var[active_index]
             np.add.at(counts, (fixed, active_index[np.argmin(ratio, axis=1)]), 1)
             done += g

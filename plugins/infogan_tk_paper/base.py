@@ -94,7 +94,9 @@ class PaperBackbone(Backbone):
         if request.input_dim < 1:
             raise ConfigError(f"backbone '{self.name}' needs a generator input; set a noise dimension or a code")
         if request.q_width < 1:
-            raise ConfigError(f"backbone '{self.name}' needs at least one Q output; give the run at least one latent code")
+            raise ConfigError(
+                f"backbone '{self.name}' needs at least one Q output; give the run at least one latent code"
+            )
 
     def build(self, request: BuildRequest) -> Networks:
         """Fresh, initialised networks sized for ``request`` (see :func:`layers.init_weights`)."""
@@ -103,7 +105,9 @@ class PaperBackbone(Backbone):
         generator = self.make_generator(request.input_dim, opts)
         trunk, features = self.make_trunk(opts, self.image_shape[0])
         d_head = nn.Linear(features, 1)
-        q_head = nn.Linear(features, request.q_width) if self.shared_q else q_mlp(features, request.q_width, opts["leak"])
+        q_head = (
+            nn.Linear(features, request.q_width) if self.shared_q else q_mlp(features, request.q_width, opts["leak"])
+        )
         discriminator = InfoDiscriminator(trunk, d_head, q_head)
         generator.apply(init_weights)
         discriminator.apply(init_weights)

@@ -317,5 +317,14 @@ class GlyphsBackbone(PaperBackbone):
 #: Registered name -> backbone class, in the order `infogan-tk list` shows them.
 BACKBONES: dict[str, type[PaperBackbone]] = {
     cls.name: cls
-    for cls in (MnistBackbone, SvhnBackbone, CelebaBackbone, FacesBackbone, ChairsBackbone, ShapesBackbone, Rgb64Backbone, GlyphsBackbone)
+    for cls in (
+        MnistBackbone,
+        SvhnBackbone,
+        CelebaBackbone,
+        FacesBackbone,
+        ChairsBackbone,
+        ShapesBackbone,
+        Rgb64Backbone,
+        GlyphsBackbone,
+    )
 }

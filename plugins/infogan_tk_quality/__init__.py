@@ -2,7 +2,8 @@
 
 ``fid`` and ``kid`` run on request (``infogan-tk eval --metrics fid,kid``). The extractor is a
 choice (``--option extractor=NAME``): ``inception``, the literature's network, whose weights, published as a
-pickle, it reads only as a safetensors file converted once; ``mnist-classifier``, a small classifier trained once on MNIST's
+pickle, it reads only as a safetensors file converted once; ``mnist-classifier``, a small classifier trained once on
+MNIST's
 training split, which works offline and is the default on MNIST.
 """
 

@@ -75,7 +75,8 @@ class ClassifierExtractor(FeatureExtractor):
         self.datasets = (dataset,)
         self.epochs, self.batch, self.seed, self.holdout = epochs, batch, seed, holdout
         self.description = (
-            f"a small classifier trained on {dataset}'s training split, kept under the extractor cache (FID on it is '{dataset}-FID')"
+            f"a small classifier trained on {dataset}'s training split, kept under the extractor cache "
+            f"(FID on it is '{dataset}-FID')"
         )
 
     def not_applicable(self, request: ExtractorRequest) -> str | None:
@@ -116,7 +117,8 @@ class ClassifierExtractor(FeatureExtractor):
             net.load_state_dict(tensors)
         except Exception as exc:  # a damaged or foreign file: say which, and how to get a new one
             raise ToolkitError(
-                f"the classifier weights {path} do not load ({str(exc).splitlines()[0][:120]}); delete the file and it is trained again"
+                f"the classifier weights {path} do not load ({str(exc).splitlines()[0][:120]}); delete the file and "
+                "it is trained again"
             ) from None
         return _Features(net).to(request.device).eval()
 
@@ -135,11 +137,14 @@ class ClassifierExtractor(FeatureExtractor):
         torch.manual_seed(self.seed)
         net = ClassifierNet(request.image_shape[0], classes).to(request.device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        request.say(f"training the {self.dataset} classifier extractor: {self.epochs} epochs on {len(train_idx)} images (once; kept at {path})")
+        request.say(
+            f"training the {self.dataset} classifier extractor: {self.epochs} epochs on {len(train_idx)} images "
+            f"(once; kept at {path})"
+        )
         for _epoch in range(self.epochs):
             perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
             for start in range(0, len(perm), self.batch):
-                idx = perm[start:start + self.batch]
+                idx = perm[start : start + self.batch]
                 x = data.images(idx).to(request.device).float() / 255
                 loss = F.cross_entropy(net(x), labels[idx].to(request.device).long())
                 opt.zero_grad(set_to_none=True)
@@ -152,7 +157,15 @@ class ClassifierExtractor(FeatureExtractor):
         meta = {
             "classes": str(classes),
             "holdout_accuracy": f"{accuracy:.6f}",
-            "trained_on": json.dumps({"dataset": self.dataset, "images": len(train_idx), "holdout": holdout, "epochs": self.epochs, "seed": self.seed}),
+            "trained_on": json.dumps(
+                {
+                    "dataset": self.dataset,
+                    "images": len(train_idx),
+                    "holdout": holdout,
+                    "epochs": self.epochs,
+                    "seed": self.seed,
+                }
+            ),
             "recipe": str(RECIPE),
         }
         save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp), metadata=meta)
@@ -160,14 +173,16 @@ class ClassifierExtractor(FeatureExtractor):
 
 
 @torch.no_grad()
-def held_out_accuracy(net: ClassifierNet, data: ImageDataset, index: torch.Tensor, device: torch.device, batch: int) -> float:
+def held_out_accuracy(
+    net: ClassifierNet, data: ImageDataset, index: torch.Tensor, device: torch.device, batch: int
+) -> float:
     """The fraction of ``index``'s images that ``net`` classifies as labelled (1.0 for no images)."""
     if len(index) == 0:
         return 1.0
     net.eval()
     right = 0
     for start in range(0, len(index), batch):
-        idx = index[start:start + batch]
+        idx = index[start : start + batch]
         pred = net(data.images(idx).to(device).float() / 255).argmax(1).cpu()
         right += int((pred == data.labels[idx].cpu()).sum())
     net.train()

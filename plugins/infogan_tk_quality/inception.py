@@ -24,7 +24,9 @@ from infogan_toolkit.api import (
 )
 
 #: Where torch-fidelity publishes the weights (a pickle; convert it once, see the module docstring).
-WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+WEIGHTS_URL = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+)
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.safetensors"
 
 
@@ -35,8 +37,10 @@ def weights_path() -> Path:
 
 def missing_weights() -> str:
     """What to do when the weights file is not in place."""
-    return (f"its weights are not at {weights_path()}; convert {WEIGHTS_URL} to safetensors once "
-            "(docs/evaluation.md, 'Image quality') and place it there")
+    return (
+        f"its weights are not at {weights_path()}; convert {WEIGHTS_URL} to safetensors once "
+        "(docs/evaluation.md, 'Image quality') and place it there"
+    )
 
 
 class _Inception(nn.Module):
@@ -58,7 +62,9 @@ class _Inception(nn.Module):
 class InceptionExtractor(FeatureExtractor):
     """The 2048-d pool features of Inception-v3 (the FID of the literature)."""
 
-    description = "Inception-v3 pool features as in the FID literature (torch-fidelity's weights, converted once to safetensors)"
+    description = (
+        "Inception-v3 pool features as in the FID literature (torch-fidelity's weights, converted once to safetensors)"
+    )
 
     def not_applicable(self, request: ExtractorRequest) -> str | None:
         """Needs 1- or 3-channel images and its weights file."""
@@ -77,7 +83,9 @@ class InceptionExtractor(FeatureExtractor):
         try:
             from torchmetrics.image.fid import NoTrainInceptionV3
         except ImportError:
-            raise ToolkitError("the inception extractor needs torchmetrics and torch-fidelity; pip install 'infogan-toolkit[eval]'") from None
+            raise ToolkitError(
+                "the inception extractor needs torchmetrics and torch-fidelity; pip install 'infogan-toolkit[eval]'"
+            ) from None
         path = weights_path()
         if not path.is_file():
             raise ToolkitError(f"the inception extractor cannot run: {missing_weights()}")
@@ -87,9 +95,12 @@ class InceptionExtractor(FeatureExtractor):
                 # torch-fidelity takes its weights as a file it opens itself: hand it these tensors alone.
                 clean = Path(tmp) / "inception.pth"
                 torch.save(state, clean)
-                net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(clean))
+                net = NoTrainInceptionV3(
+                    name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(clean)
+                )
         except Exception as exc:
             raise ToolkitError(
-                f"{path} does not hold the Inception weights ({str(exc).splitlines()[0][:100]}); convert {WEIGHTS_URL} again"
+                f"{path} does not hold the Inception weights ({str(exc).splitlines()[0][:100]}); convert "
+                f"{WEIGHTS_URL} again"
             ) from None
         return _Inception(net).to(request.device).eval()

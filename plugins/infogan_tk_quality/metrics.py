@@ -92,14 +92,25 @@ def quality_features(ctx: EvalContext) -> dict[str, Any]:
         n_real = min(images, len(ctx.data))
         rows = np.random.default_rng((ctx.seed, _STREAM_REAL)).choice(len(ctx.data), size=n_real, replace=False)
         ctx.say(f"{name} features: {n_real} real {ctx.split} images and {images} generated ones")
-        real = _features(net, (ctx.data.images(torch.from_numpy(np.sort(rows[i:i + batch]))).float() / 255
-                               for i in range(0, n_real, batch)), ctx.model.device)
+        real = _features(
+            net,
+            (
+                ctx.data.images(torch.from_numpy(np.sort(rows[i : i + batch]))).float() / 255
+                for i in range(0, n_real, batch)
+            ),
+            ctx.model.device,
+        )
         fake = _features(net, _generated(ctx.model, images, batch, ctx.seed), ctx.model.device)
         return {
             "real": real,
             "fake": fake,
             "record": {
-                "extractor": {"name": name, "distribution": entry.distribution, "version": entry.version, **extractor.identity(request)},
+                "extractor": {
+                    "name": name,
+                    "distribution": entry.distribution,
+                    "version": entry.version,
+                    **extractor.identity(request),
+                },
                 "real": {"split": ctx.split, "images": n_real, "of": len(ctx.data), "seed": ctx.seed},
                 "generated": {"images": images, "seed": ctx.seed},
                 "features": int(real.shape[1]),
@@ -139,7 +150,9 @@ def kernel_distance(real: Tensor, fake: Tensor, subsets: int, subset_size: int, 
     size = min(subset_size, real.shape[0], fake.shape[0])
     with warnings.catch_warnings():  # its note on keeping all features: they are already in memory here
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        kid = KernelInceptionDistance(feature=PassThrough(real.shape[1]), subsets=subsets, subset_size=size, reset_real_features=False)
+        kid = KernelInceptionDistance(
+            feature=PassThrough(real.shape[1]), subsets=subsets, subset_size=size, reset_real_features=False
+        )
     kid.update(real, real=True)
     kid.update(fake, real=False)
     with torch.random.fork_rng():  # torchmetrics draws its subsets from the global generator
@@ -151,7 +164,8 @@ def kernel_distance(real: Tensor, fake: Tensor, subsets: int, subset_size: int, 
 class _QualityMetric(Metric):
     default = False  # costly (an extractor, thousands of images): on request only
     options = {
-        "extractor": "feature extractor name (`infogan-tk list extractors`); default: the one made for the dataset, else inception",
+        "extractor": "feature extractor name (`infogan-tk list extractors`); default: the one made for the dataset, "
+        "else inception",
         "images": f"real and generated images compared (default {DEFAULT_IMAGES}; real ones at most the split)",
     }
 
@@ -187,7 +201,9 @@ class KID(_QualityMetric):
     """Kernel (cubic polynomial) MMD between real and generated features (Bińkowski et al. 2018), unbiased."""
 
     order = 61
-    description = "kernel distance (unbiased MMD^2, cubic kernel) of generated to real images, mean and std over subsets"
+    description = (
+        "kernel distance (unbiased MMD^2, cubic kernel) of generated to real images, mean and std over subsets"
+    )
     options = {
         **_QualityMetric.options,
         "kid_subsets": "random subsets KID averages over (default 100)",
@@ -206,11 +222,12 @@ class KID(_QualityMetric):
 
     def summary(self, result: dict) -> list[tuple[str, float, str]]:
         """KID's mean, with its spread and subsets."""
-        detail = f"std {result['std']:.3g} over {result['subsets']} subsets of {result['subset_size']}; {_counts(result)}"
+        detail = (
+            f"std {result['std']:.3g} over {result['subsets']} subsets of {result['subset_size']}; {_counts(result)}"
+        )
         return [(result["extractor"]["name"], result["mean"], detail)]
 
 
 def _counts(result: dict) -> str:
     real, fake = result["real"], result["generated"]
     return f"{real['images']} {real['split']} vs {fake['images']} generated images, {result['features']} features"
-

@@ -39,11 +39,15 @@ def _show(x: float) -> str:
     return f"{x:,}" if isinstance(x, int) else f"{x:g}"
 
 
-def bounded(low: float, high: float, *, low_open: bool = False, high_open: bool = False, unit: str = "") -> Callable[[Any, Any, Any], None]:
+def bounded(
+    low: float, high: float, *, low_open: bool = False, high_open: bool = False, unit: str = ""
+) -> Callable[[Any, Any, Any], None]:
     """An attrs validator: the option is a finite number in ``[low, high]`` (an end left out with
     ``low_open``/``high_open``); ``unit`` is said in the message. The range is on the validator as
     ``.bounds`` (low, high, low_open, high_open), for docs and tests."""
-    span = f"{'(' if low_open else '['}{_show(low)}, {_show(high)}{')' if high_open else ']'}" + (f" ({unit})" if unit else "")
+    span = f"{'(' if low_open else '['}{_show(low)}, {_show(high)}{')' if high_open else ']'}" + (
+        f" ({unit})" if unit else ""
+    )
 
     def check(instance: Any, attribute: Any, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -55,9 +59,15 @@ def bounded(low: float, high: float, *, low_open: bool = False, high_open: bool 
         if not finite:
             raise ConfigError(f"{attribute.name} must be a finite number, got {value}; give a value in {span}")
         if value < low or (low_open and value == low):
-            raise ConfigError(f"{attribute.name} must be {'>' if low_open else '>='} {_show(low)}, got {value}; give a value in {span}")
+            raise ConfigError(
+                f"{attribute.name} must be {'>' if low_open else '>='} {_show(low)}, got {value}; give a value in "
+                f"{span}"
+            )
         if value > high or (high_open and value == high):
-            raise ConfigError(f"{attribute.name} must be {'<' if high_open else '<='} {_show(high)}, got {value}; give a value in {span}")
+            raise ConfigError(
+                f"{attribute.name} must be {'<' if high_open else '<='} {_show(high)}, got {value}; give a value in "
+                f"{span}"
+            )
 
     check.bounds = (low, high, low_open, high_open)  # type: ignore[attr-defined]
     return check

@@ -52,6 +52,7 @@ class ContrastiveTerm(Regulariser):
     """One run's pair classifier, its optimiser and G's scheduled weight."""
 
     stat_names = ("loss_contrastive", "contrastive_accuracy")
+
     def __init__(self, options: ContrastiveOptions, setup: RegulariserSetup) -> None:
         codes = setup.assembly.codes
         self.codes = codes
@@ -95,7 +96,9 @@ class ContrastiveTerm(Regulariser):
             self.generator_weight.fill_(self.weight if on else 0.0)
             self._on = on
 
-    def partner_input(self, gin: Tensor, values: list[Tensor], rng: torch.Generator, noise_dim: int) -> tuple[Tensor, Tensor]:
+    def partner_input(
+        self, gin: Tensor, values: list[Tensor], rng: torch.Generator, noise_dim: int
+    ) -> tuple[Tensor, Tensor]:
         """For each row of the generator input ``gin`` (made from ``values``), one that keeps its
         noise z and one random code and draws every other code afresh; returns it and the kept
         code's index per row."""
@@ -123,16 +126,19 @@ class Contrastive(RegulariserPlugin):
     """InfoGAN-CR: a pair classifier names the code two fakes share; G is paid for making that easy."""
 
     options = ContrastiveOptions
+
     def check(self, options: ContrastiveOptions, assembly) -> None:
         """At least two codes to tell apart, and a backbone that builds H."""
         if len(assembly.codes) < 2:
             raise ConfigError(
-                f"loss.contrastive tells latent codes apart, but the run has {len(assembly.codes)}; give at least two codes "
+                f"loss.contrastive tells latent codes apart, but the run has {len(assembly.codes)}; give at least two "
+                "codes "
                 "(e.g. --codes unif5) or set loss.contrastive.weight=0"
             )
         if not callable(getattr(assembly.backbone, BUILDER, None)):
             raise ConfigError(
-                f"backbone '{assembly.config.model.backbone}' has no pair classifier, which loss.contrastive needs; set "
+                f"backbone '{assembly.config.model.backbone}' has no pair classifier, which loss.contrastive needs; "
+                "set "
                 f"loss.contrastive.weight=0 or use a backbone that implements {BUILDER}(request, classes)"
             )
 
@@ -153,10 +159,14 @@ class Contrastive(RegulariserPlugin):
         if not isinstance(logits, Tensor):
             raise AssertionError(f"{where}: the pair classifier returned {type(logits).__name__}; expected a tensor")
         if tuple(logits.shape) != (4, 3):
-            raise AssertionError(f"{where}: pair classifier output has shape {tuple(logits.shape)} for 3 codes; expected (4, 3)")
+            raise AssertionError(
+                f"{where}: pair classifier output has shape {tuple(logits.shape)} for 3 codes; expected (4, 3)"
+            )
         if not torch.isfinite(logits).all():
             raise AssertionError(f"{where}: pair classifier output is not finite")
-        check_gradients_reach(where, "the pair classifier's logits", logits.sum(), {"G": g, "pair classifier": h}, (g, h))
+        check_gradients_reach(
+            where, "the pair classifier's logits", logits.sum(), {"G": g, "pair classifier": h}, (g, h)
+        )
         g.zero_grad(set_to_none=True)
 
     def build(self, options: ContrastiveOptions, setup: RegulariserSetup) -> ContrastiveTerm:

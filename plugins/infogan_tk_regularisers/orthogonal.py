@@ -76,7 +76,7 @@ class OrthogonalTerm(Regulariser):
         moved_input = self.moved_inputs(view.generator_input, view.values, view.noise_dim)
         with view.autocast():
             moved = view.generate(moved_input)
-        change = (moved.float().reshape(-1, n, view.fake[0].numel()) - view.fake.float().reshape(1, n, -1))
+        change = moved.float().reshape(-1, n, view.fake[0].numel()) - view.fake.float().reshape(1, n, -1)
         unit = change / change.norm(dim=2, keepdim=True).clamp_min(1e-6)
         cosine = torch.einsum("kni,lni->nkl", unit, unit)  # (n, dims, dims)
         dims = cosine.shape[1]

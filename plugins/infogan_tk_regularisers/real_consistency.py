@@ -88,7 +88,9 @@ class RealConsistency(RegulariserPlugin):
 
     def check(self, options: RealConsistencyOptions, assembly) -> None:
         """A run without a discrete code is refused: the term has nothing to hold."""
-        require_discrete_code("real_consistency", options.weight, assembly, "the consistency term holds only discrete codes")
+        require_discrete_code(
+            "real_consistency", options.weight, assembly, "the consistency term holds only discrete codes"
+        )
 
     def build(self, options: RealConsistencyOptions, setup: RegulariserSetup) -> RealConsistencyTerm:
         """The term for one run."""

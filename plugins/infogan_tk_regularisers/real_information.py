@@ -53,11 +53,13 @@ class RealInformation(RegulariserPlugin):
     """Q must sort real images into confident, equally used categories."""
 
     options = RealInformationOptions
+
     def check(self, options: RealInformationOptions, assembly) -> None:
         """A run without a head that defines batch_information is refused."""
         if not any(c.head.has_batch_information for c in assembly.codes):
             raise ConfigError(
-                f"loss.real_information.weight is {options.weight} but no code in '{assembly.config.model.codes}' has a "
+                f"loss.real_information.weight is {options.weight} but no code in '{assembly.config.model.codes}' has "
+                "a "
                 "head that defines batch_information (softmax does); set loss.real_information.weight=0 or add a "
                 "categorical code (e.g. cat10)"
             )

@@ -26,7 +26,9 @@ class LocalExecutor(SweepExecutor):
     def execute(self, jobs: Sequence[RunJob], setup: ExecutorSetup, done: Callable[[RunJob, RunOutcome], None]) -> None:
         """Run the jobs as child processes, at most ``setup.parallel`` at a time."""
         if setup.address:
-            raise ToolkitError("the local executor takes no --address; leave it out, or use --executor ray --address ...")
+            raise ToolkitError(
+                "the local executor takes no --address; leave it out, or use --executor ray --address ..."
+            )
         if setup.parallel <= 1:
             for job in jobs:
                 done(job, run_job(job))
@@ -41,7 +43,9 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ToolkitError("the ray executor needs Ray, which is not installed; install it with: pip install 'infogan-toolkit[ray]'") from None
+        raise ToolkitError(
+            "the ray executor needs Ray, which is not installed; install it with: pip install 'infogan-toolkit[ray]'"
+        ) from None
     return ray
 
 
@@ -53,7 +57,9 @@ def _ray_run(job: RunJob) -> RunOutcome:
 class RayExecutor(SweepExecutor):
     """Dispatches each run as a Ray task to a cluster (``--address``; ``local`` starts one here)."""
 
-    description = "Ray tasks on a cluster (--address HOST:PORT, auto, or local to start one here); needs the [ray] extra"
+    description = (
+        "Ray tasks on a cluster (--address HOST:PORT, auto, or local to start one here); needs the [ray] extra"
+    )
 
     def execute(self, jobs: Sequence[RunJob], setup: ExecutorSetup, done: Callable[[RunJob, RunOutcome], None]) -> None:
         """Submit every job as a task; report each as it ends. The run directories must be on a
@@ -64,12 +70,16 @@ class RayExecutor(SweepExecutor):
         if started_here:
             try:
                 if address == "local":
-                    ray.init(address="local", num_cpus=max(1, setup.parallel), include_dashboard=False, log_to_driver=False)
+                    ray.init(
+                        address="local", num_cpus=max(1, setup.parallel), include_dashboard=False, log_to_driver=False
+                    )
                 else:
                     ray.init(address=address, log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise ToolkitError(f"cannot reach a Ray cluster at '{address}': {' '.join(str(exc).split())[:200]}; "
-                                   "check --address (HOST:PORT, auto, or local)") from None
+                raise ToolkitError(
+                    f"cannot reach a Ray cluster at '{address}': {' '.join(str(exc).split())[:200]}; "
+                    "check --address (HOST:PORT, auto, or local)"
+                ) from None
         try:
             task = ray.remote(num_cpus=1, num_gpus=setup.gpus_per_run or 0)(_ray_run)
             pending = {task.remote(job): job for job in jobs}
@@ -79,7 +89,9 @@ class RayExecutor(SweepExecutor):
                     job = pending.pop(ref)
                     try:
                         outcome = ray.get(ref)
-                    except ray.exceptions.RayError as exc:  # a lost node, worker or task: this run failed, the others go on
+                    except (
+                        ray.exceptions.RayError
+                    ) as exc:  # a lost node, worker or task: this run failed, the others go on
                         outcome = RunOutcome(1, f"Ray task failed: {' '.join(str(exc).split())[:200]}", 0.0)
                     done(job, outcome)
         finally:

@@ -68,4 +68,6 @@ def check_reachable(url: str, timeout: float, what: str) -> None:
         socket.create_connection((parts.hostname, port), timeout=timeout).close()
     except OSError as exc:
         why = exc.strerror or type(exc).__name__ if not isinstance(exc, TimeoutError) else f"no answer in {timeout:g} s"
-        raise ToolkitError(f"{what} '{url}' cannot be reached ({why}); start the server, fix the URL, or raise the sink's timeout") from None
+        raise ToolkitError(
+            f"{what} '{url}' cannot be reached ({why}); start the server, fix the URL, or raise the sink's timeout"
+        ) from None

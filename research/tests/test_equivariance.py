@@ -8,6 +8,7 @@ import contextlib
 
 import pytest
 import torch
+from conftest import generator_grads, position, square_images, train_tiny
 from typer.testing import CliRunner
 
 from infogan_toolkit.assembly import resolve
@@ -17,13 +18,17 @@ from infogan_toolkit.engine.trainer import build_objective
 from infogan_toolkit.errors import ConfigError
 from infogan_toolkit.regularisers import StepView
 
-from conftest import generator_grads, position, square_images, train_tiny
-
 
 # -- what the residual measures ---------------------------------------------------------------------
 def equivariance_term(host, weight: float = 1.0, shift: float = 0.1, scale: float = 0.0):
-    cfg = apply_dict(Config(), {"model": {"backbone": "tiny", "codes": "cat2,unif1"},
-                                "loss": {"equivariance": {"weight": weight, "shift": shift, "scale": scale}}}, "t")
+    cfg = apply_dict(
+        Config(),
+        {
+            "model": {"backbone": "tiny", "codes": "cat2,unif1"},
+            "loss": {"equivariance": {"weight": weight, "shift": shift, "scale": scale}},
+        },
+        "t",
+    )
     return build_objective(resolve(cfg, host), torch.device("cpu")).regularisers["equivariance"]
 
 
@@ -40,10 +45,22 @@ def view_with_q(term, images: torch.Tensor, read) -> StepView:
         return torch.zeros(x.shape[0]), q_of(x)
 
     n = images.shape[0]
-    return StepView(real=images, fake=images, generator_input=torch.zeros(n, 1), values=[], logit_real=torch.zeros(n),
-                    logit_fake=torch.zeros(n), q_real=q_of(images), q_fake=q_of(images), rng=torch.Generator().manual_seed(0),
-                    noise_dim=1, generate=lambda g: g, discriminate=discriminate, prepare=lambda x: x,
-                    autocast=contextlib.nullcontext)
+    return StepView(
+        real=images,
+        fake=images,
+        generator_input=torch.zeros(n, 1),
+        values=[],
+        logit_real=torch.zeros(n),
+        logit_fake=torch.zeros(n),
+        q_real=q_of(images),
+        q_fake=q_of(images),
+        rng=torch.Generator().manual_seed(0),
+        noise_dim=1,
+        generate=lambda g: g,
+        discriminate=discriminate,
+        prepare=lambda x: x,
+        autocast=contextlib.nullcontext,
+    )
 
 
 def test_a_reading_that_moves_alike_for_every_image_leaves_no_residual_and_one_that_flips_does(host):
@@ -83,15 +100,23 @@ def test_with_scaling_a_size_reading_that_flips_meaning_leaves_a_residual(host):
     consistent = term.terms(view_with_q(term, images, size)).stats["loss_equivariance"].item()
     mixed = term.terms(view_with_q(term, images, flipped)).stats["loss_equivariance"].item()
     assert mixed > 20 * consistent
-    shift_only = equivariance_term(host, shift=0.05)  # without scaling, a size reading that flips to position is caught less
+    shift_only = equivariance_term(
+        host, shift=0.05
+    )  # without scaling, a size reading that flips to position is caught less
     assert mixed > 2 * shift_only.terms(view_with_q(shift_only, images, flipped)).stats["loss_equivariance"].item()
 
 
 def test_the_loss_is_the_weighted_residual_and_joins_the_information_term(host):
     images = square_images(32, generator=torch.Generator().manual_seed(2))
-    read = lambda x: (position(x)[:, 0] / 8 - 1) ** 2  # curved: some residual
+
+    def read(x):
+        return (position(x)[:, 0] / 8 - 1) ** 2  # curved: some residual
+
     one_term, three_term = equivariance_term(host, 1.0), equivariance_term(host, 3.0)
-    one, three = one_term.terms(view_with_q(one_term, images, read)), three_term.terms(view_with_q(three_term, images, read))
+    one, three = (
+        one_term.terms(view_with_q(one_term, images, read)),
+        three_term.terms(view_with_q(three_term, images, read)),
+    )
     assert one.stats["loss_equivariance"].item() > 0
     assert torch.allclose(three.information, 3 * one.information)
     assert one.generator is None and one.discriminator is None
@@ -104,19 +129,38 @@ def test_equivariance_is_off_by_default_and_its_options_refuse_bad_values(host):
     on = resolve(apply_dict(Config(), {**base, "loss": {"equivariance": {"weight": 1.0}}}, "t"), host)
     assert [t.name for t in on.regularisers] == ["equivariance"]
     assert on.config.loss.regularisers["equivariance"] == {"weight": 1.0, "shift": 0.05, "scale": 0.0}
-    for table, message in (({"weight": -1.0}, "loss.equivariance.weight must be >= 0"),
-                           ({"shift": -0.1}, "loss.equivariance.shift must be >= 0"),
-                           ({"scale": -0.1}, "loss.equivariance.scale must be >= 0"),
-                           ({"shfit": 0.1}, "unknown option 'loss.equivariance.shfit'. Did you mean 'shift'")):
+    for table, message in (
+        ({"weight": -1.0}, "loss.equivariance.weight must be >= 0"),
+        ({"shift": -0.1}, "loss.equivariance.shift must be >= 0"),
+        ({"scale": -0.1}, "loss.equivariance.scale must be >= 0"),
+        ({"shfit": 0.1}, "unknown option 'loss.equivariance.shfit'. Did you mean 'shift'"),
+    ):
         with pytest.raises(ConfigError, match=message):
             resolve(apply_dict(Config(), {**base, "loss": {"equivariance": table}}, "t"), host)
 
 
 def test_equivariance_without_a_continuous_code_is_refused_in_one_line(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--codes", "cat3", "--steps", "1",
-                                      "--out", str(tmp_path / "r"), "--set", "loss.equivariance.weight=1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "shapes",
+            "--codes",
+            "cat3",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "loss.equivariance.weight=1",
+        ],
+    )
     assert result.exit_code == 2 and "Traceback" not in result.stderr
-    assert "the codes 'cat3' have no continuous code" in result.stderr and "set loss.equivariance.weight=0" in result.stderr
+    assert (
+        "the codes 'cat3' have no continuous code" in result.stderr
+        and "set loss.equivariance.weight=0" in result.stderr
+    )
 
 
 def tiny_objective(host, weight: float):

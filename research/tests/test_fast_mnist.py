@@ -10,12 +10,12 @@ from pathlib import Path
 
 import torch
 
+from infogan_toolkit.config import TrainConfig
+from infogan_toolkit.engine.devices import uses_bf16
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "research"))
 from fast_mnist import numerics_precision, own_category_shares, precision, table  # noqa: E402
-
-from infogan_toolkit.config import TrainConfig
-from infogan_toolkit.engine.devices import uses_bf16
 
 
 def test_each_digits_share_is_read_in_the_category_matched_to_it():
@@ -26,9 +26,19 @@ def test_each_digits_share_is_read_in_the_category_matched_to_it():
 
 
 def record(seed: int, accuracy: float, wall: float = 550.0, images: int = 128_000) -> dict:
-    return {"seed": seed, "images": images, "wall_s": wall, "max_rss_mb": 900.0, "accuracy": accuracy,
-            "own_category": [0.99] * 9 + [0.9], "passed": accuracy >= 0.95 and wall <= 600, "machine": "cpu (AVX2)",
-            "fp32_matmul_gflops": 100.0, "precision": "fp32", "command": "train --config mnist-fast"}
+    return {
+        "seed": seed,
+        "images": images,
+        "wall_s": wall,
+        "max_rss_mb": 900.0,
+        "accuracy": accuracy,
+        "own_category": [0.99] * 9 + [0.9],
+        "passed": accuracy >= 0.95 and wall <= 600,
+        "machine": "cpu (AVX2)",
+        "fp32_matmul_gflops": 100.0,
+        "precision": "fp32",
+        "command": "train --config mnist-fast",
+    }
 
 
 def test_the_bar_needs_five_seeds_each_at_95_in_ten_minutes_and_a_median_of_97():
@@ -62,9 +72,29 @@ def test_the_script_times_a_real_run_and_records_it(bars_mnist_run, tmp_path):
     _run, root = bars_mnist_run
     results = tmp_path / "fast"
     done = subprocess.run(
-        [sys.executable, "research/fast_mnist.py", "--seeds", "3", "--data-root", str(root), "--runs", str(tmp_path / "runs"),
-         "--results", str(results), "--variant", "tiny", "--", "--steps", "2", "--batch-size", "8"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "research/fast_mnist.py",
+            "--seeds",
+            "3",
+            "--data-root",
+            str(root),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--results",
+            str(results),
+            "--variant",
+            "tiny",
+            "--",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     (line,) = results.with_suffix(".jsonl").read_text().splitlines()

@@ -20,9 +20,27 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_short_first_run_is_recorded_with_the_picture_check(tmp_path: Path):
     results = tmp_path / "first-run"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    command = [sys.executable, "research/first_run.py", "--seeds", "3", "--runs", str(tmp_path / "runs"),
-               "--results", str(results), "--variant", "a short test", "--",
-               "--steps", "6", "--batch-size", "8", "--set", "train.checkpoint_every=6", "--set", "train.figures=false"]
+    command = [
+        sys.executable,
+        "research/first_run.py",
+        "--seeds",
+        "3",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results",
+        str(results),
+        "--variant",
+        "a short test",
+        "--",
+        "--steps",
+        "6",
+        "--batch-size",
+        "8",
+        "--set",
+        "train.checkpoint_every=6",
+        "--set",
+        "train.figures=false",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     (record,) = [json.loads(line) for line in results.with_suffix(".jsonl").read_text().splitlines()]
@@ -39,13 +57,25 @@ def test_a_short_first_run_is_recorded_with_the_picture_check(tmp_path: Path):
     stale = {"codes": {}, "blank": [], "blank_ok": True, "ok": False, "stale": True}
     record["picture"] = stale
     results.with_suffix(".jsonl").write_text(json.dumps(record) + "\n")
-    again = subprocess.run([sys.executable, "research/first_run.py", "--seeds", "--recheck-picture", "--results", str(results)],
-                           capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "research/first_run.py", "--seeds", "--recheck-picture", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     (rechecked,) = [json.loads(line) for line in results.with_suffix(".jsonl").read_text().splitlines()]
     assert rechecked["picture"] == picture and rechecked["passed"] == record["passed"]
     shutil.rmtree(record["run_dir"])
     results.with_suffix(".jsonl").write_text(json.dumps(record) + "\n")
-    subprocess.run([sys.executable, "research/first_run.py", "--seeds", "--recheck-picture", "--results", str(results)],
-                   check=True, capture_output=True, cwd=REPO, env=env, timeout=300)
+    subprocess.run(
+        [sys.executable, "research/first_run.py", "--seeds", "--recheck-picture", "--results", str(results)],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
     assert json.loads(results.with_suffix(".jsonl").read_text())["picture"] == stale

@@ -58,16 +58,39 @@ def option(words: list[str], flag: str) -> str:
 
 def run_of(phase: str, label: str, seed: str, tmp_path: Path) -> list[str]:
     """The captured command line of one setting and seed of a phase."""
-    return next(w for w in phase_runs(phase, tmp_path) if option(w, "--label") == label and option(w, "--seeds") == seed)
+    return next(
+        w for w in phase_runs(phase, tmp_path) if option(w, "--label") == label and option(w, "--seeds") == seed
+    )
 
 
 def train_two_cpu_steps(words: list[str], out: Path, *extra: str) -> dict:
     """Train the run's config with its --set values (CUDA graph left out) for 2 steps; the resolved config."""
     config = words[2]
-    sets = [arg for i, w in enumerate(words) if w == "--set" and not words[i + 1].startswith("train.cuda_graph")
-            for arg in ("--set", words[i + 1])]
-    result = CliRunner().invoke(app, ["train", "--config", config, "--steps", "2", "--device", "cpu", "--out", str(out),
-                                      "--quiet", *sets, "--set", "train.batch_size=8", *extra])
+    sets = [
+        arg
+        for i, w in enumerate(words)
+        if w == "--set" and not words[i + 1].startswith("train.cuda_graph")
+        for arg in ("--set", words[i + 1])
+    ]
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            config,
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--quiet",
+            *sets,
+            "--set",
+            "train.batch_size=8",
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return tomllib.loads((out / "config.toml").read_text())
 
@@ -75,7 +98,9 @@ def train_two_cpu_steps(words: list[str], out: Path, *extra: str) -> dict:
 def test_shapes_sweep_runs_four_settings_on_three_seeds(tmp_path: Path) -> None:
     runs = phase_runs("shapes-sweep", tmp_path)
     assert sorted((option(w, "--label"), option(w, "--seeds")) for w in runs) == sorted(
-        (label, seed) for label in ("wide-bn", "lean-lit-l1", "lean-lit-l0.3", "lean-lit-l1-invariance") for seed in "012"
+        (label, seed)
+        for label in ("wide-bn", "lean-lit-l1", "lean-lit-l0.3", "lean-lit-l1-invariance")
+        for seed in "012"
     )
     # Evaluated at the sizes of the CPU sweep's rows, so the two sets of rows compare.
     assert all(option(w, "--eval-size") == "reduced" for w in runs)
@@ -119,7 +144,9 @@ def test_shapes_cr_settings_train_on_the_cpu(tmp_path: Path, label: str) -> None
     config = train_two_cpu_steps(words, tmp_path / "run", "--set", "train.log_every=1")
     model, loss = config["model"], config["loss"]
     if label == "lean-lit-l1-cr2-half":
-        assert model["codes"] == "cat3,unif4" and model["options"]["d_norm"] == "none" and loss["lambda_continuous"] == 1.0
+        assert (
+            model["codes"] == "cat3,unif4" and model["options"]["d_norm"] == "none" and loss["lambda_continuous"] == 1.0
+        )
         assert weight(loss, "contrastive") == 2.0 and loss["contrastive"]["start"] == 5000
     else:
         assert model["codes"] == "unif5" and model["options"]["d_norm"] == "spectral"
@@ -149,7 +176,11 @@ def test_sweep_robust_settings_train_on_the_cpu(tmp_path: Path, tiny_mnist: Path
     words = run_of("sweep-robust", label, "3", tmp_path)
     config = train_two_cpu_steps(words, tmp_path / "run", "--data-root", str(tiny_mnist))
     loss = config["loss"]
-    assert weight(loss, "invariance") == 1.0 and config["model"]["noise"] == "uniform" and config["train"]["d_batch"] == "separate"
+    assert (
+        weight(loss, "invariance") == 1.0
+        and config["model"]["noise"] == "uniform"
+        and config["train"]["d_batch"] == "separate"
+    )
     assert weight(loss, "real_information") == (1.0 if label == "real-information-batch-64" else 0.0)
     assert loss["invariance"]["shear"] == (20.0 if label == "shear-20-batch-64" else 0.0)
     sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]

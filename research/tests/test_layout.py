@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import generator_grads, train_tiny
 from typer.testing import CliRunner
 
 from infogan_tk_datasets.glyphs import GlyphImages
@@ -15,8 +16,6 @@ from infogan_toolkit.cli.app import app
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.trainer import build_objective
 from infogan_toolkit.errors import ConfigError
-
-from conftest import generator_grads, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +39,30 @@ def test_the_blur_keeps_the_ink_and_spreads_it():
 @pytest.mark.parametrize("move", [(5, 0), (0, 5)])
 def test_two_glyphs_in_one_place_lie_alike_and_one_glyph_in_two_places_does_not(glyphs, move):
     blur = 6.0  # the term's default
-    same_place = [layout_distance(image(glyphs, a, 2, 5, 5), image(glyphs, b, 2, 5, 5), blur).item()
-                  for a, b in ((0, 1), (0, 2), (1, 2))]
-    moved = [layout_distance(image(glyphs, g, 2, 5, 5), image(glyphs, g, 2, 5 + move[0], 5 + move[1]), blur).item()
-             for g in range(3)]
+    same_place = [
+        layout_distance(image(glyphs, a, 2, 5, 5), image(glyphs, b, 2, 5, 5), blur).item()
+        for a, b in ((0, 1), (0, 2), (1, 2))
+    ]
+    moved = [
+        layout_distance(image(glyphs, g, 2, 5, 5), image(glyphs, g, 2, 5 + move[0], 5 + move[1]), blur).item()
+        for g in range(3)
+    ]
     # Another outline in the same place costs a fifth or less of the same outline 5 pixels away.
     assert max(same_place) < 0.02 and min(moved) > 0.08 and min(moved) > 5 * max(same_place)
-    assert layout_distance(image(glyphs, 0, 2, 5, 5), image(glyphs, 0, 2, 5, 5), blur).item() == pytest.approx(0, abs=1e-6)
+    assert layout_distance(image(glyphs, 0, 2, 5, 5), image(glyphs, 0, 2, 5, 5), blur).item() == pytest.approx(
+        0, abs=1e-6
+    )
     # Nearly blind to size: one size larger costs less than the most another glyph in its place does.
-    larger = [layout_distance(image(glyphs, g, s, 5, 5), image(glyphs, g, s + 1, 5, 5), blur).item()
-              for g in range(3) for s in range(3)]
+    larger = [
+        layout_distance(image(glyphs, g, s, 5, 5), image(glyphs, g, s + 1, 5, 5), blur).item()
+        for g in range(3)
+        for s in range(3)
+    ]
     assert max(larger) < 0.005 and max(larger) < max(same_place)
     # Blind to the ink's total: a dimmer copy of the same image lies alike.
-    assert layout_distance(image(glyphs, 1, 2, 5, 5), 0.3 * image(glyphs, 1, 2, 5, 5), blur).item() == pytest.approx(0, abs=1e-6)
+    assert layout_distance(image(glyphs, 1, 2, 5, 5), 0.3 * image(glyphs, 1, 2, 5, 5), blur).item() == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 def test_ink_moments_follow_the_glyphs_position_and_size(glyphs):
@@ -71,7 +81,9 @@ def test_ink_moments_follow_the_glyphs_position_and_size(glyphs):
 
 def test_change_mismatch_is_small_when_two_glyphs_change_alike_and_large_otherwise(glyphs):
     def mismatch(a, b, c, d):
-        return change_mismatch(image(glyphs, *a), image(glyphs, *b), image(glyphs, *c), image(glyphs, *d), CODE_STEP).item()
+        return change_mismatch(
+            image(glyphs, *a), image(glyphs, *b), image(glyphs, *c), image(glyphs, *d), CODE_STEP
+        ).item()
 
     both_grow = mismatch((0, 1, 5, 5), (0, 2, 5, 5), (1, 1, 5, 5), (1, 2, 5, 5))
     one_shrinks = mismatch((0, 1, 5, 5), (0, 2, 5, 5), (1, 2, 5, 5), (1, 1, 5, 5))
@@ -79,8 +91,13 @@ def test_change_mismatch_is_small_when_two_glyphs_change_alike_and_large_otherwi
     x_and_y = mismatch((0, 1, 5, 5), (0, 1, 6, 5), (2, 1, 5, 5), (2, 1, 5, 6))
     assert both_move_x == pytest.approx(0, abs=1e-6) and one_shrinks > 50 * both_grow and x_and_y > 0.02
     # A glyph that only fades while the other grows pays for the growth it lacks.
-    fades = change_mismatch(image(glyphs, 0, 1, 5, 5), image(glyphs, 0, 2, 5, 5),
-                            image(glyphs, 2, 1, 5, 5), 0.3 * image(glyphs, 2, 1, 5, 5), CODE_STEP).item()
+    fades = change_mismatch(
+        image(glyphs, 0, 1, 5, 5),
+        image(glyphs, 0, 2, 5, 5),
+        image(glyphs, 2, 1, 5, 5),
+        0.3 * image(glyphs, 2, 1, 5, 5),
+        CODE_STEP,
+    ).item()
     assert fades > 10 * both_grow
 
 
@@ -132,18 +149,34 @@ def test_layout_is_off_by_default_and_refuses_bad_values(host):
     on = resolve(apply_dict(Config(), {**base, "loss": {"layout": {"weight": 2.0}}}, "t"), host)
     assert [t.name for t in on.regularisers] == ["layout"]
     assert on.config.loss.regularisers["layout"] == {"weight": 2.0, "blur": 6.0, "change": 0.0}
-    for table, message in (({"weight": -1.0}, "loss.layout.weight must be >= 0"),
-                           ({"change": -1.0}, "loss.layout.change must be >= 0"),
-                           ({"blur": 0.0}, "loss.layout.blur must be > 0"),
-                           ({"blurr": 2.0}, "unknown option 'loss.layout.blurr'. Did you mean 'blur'")):
+    for table, message in (
+        ({"weight": -1.0}, "loss.layout.weight must be >= 0"),
+        ({"change": -1.0}, "loss.layout.change must be >= 0"),
+        ({"blur": 0.0}, "loss.layout.blur must be > 0"),
+        ({"blurr": 2.0}, "unknown option 'loss.layout.blurr'. Did you mean 'blur'"),
+    ):
         with pytest.raises(ConfigError, match=message):
             resolve(apply_dict(Config(), {**base, "loss": {"layout": table}}, "t"), host)
 
 
 @pytest.mark.parametrize("codes, lacking", [("cat3", "a continuous"), ("unif2", "a discrete")])
 def test_layout_without_both_kinds_of_code_is_refused_in_one_line(tmp_path, codes, lacking):
-    result = CliRunner().invoke(app, ["train", "--backbone", "shapes", "--codes", codes, "--steps", "1",
-                                      "--out", str(tmp_path / "r"), "--set", "loss.layout.weight=1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "shapes",
+            "--codes",
+            codes,
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "loss.layout.weight=1",
+        ],
+    )
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert f"lack {lacking} code" in result.stderr and "set loss.layout.weight=0" in result.stderr
     assert not (tmp_path / "r").exists()
@@ -164,5 +197,7 @@ def test_training_with_layout_logs_the_term(host, tmp_path):
 
 
 def test_training_with_the_change_match_logs_it(host, tmp_path):
-    records = train_tiny(host, tmp_path / "run", {"layout": {"weight": 1.0, "change": 1.0}}, steps=4, log_every=2, codes="cat4,unif2")
+    records = train_tiny(
+        host, tmp_path / "run", {"layout": {"weight": 1.0, "change": 1.0}}, steps=4, log_every=2, codes="cat4,unif2"
+    )
     assert [r["step"] for r in records] == [2, 4] and all(r["loss_layout_change"] > 0 for r in records)

@@ -40,14 +40,46 @@ def test_slant_sign_says_which_way_the_stroke_leans_and_width_grows_with_the_str
 
 def test_the_script_reports_every_category_of_a_trained_run(tmp_path: Path, tiny_mnist: Path):
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--config", "mnist", "--steps", "2", "--device", "cpu", "--out", str(run),
-                                      "--quiet", "--data-root", str(tiny_mnist), "--set", "train.batch_size=8"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            "mnist",
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(run),
+            "--quiet",
+            "--data-root",
+            str(tiny_mnist),
+            "--set",
+            "train.batch_size=8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with gzip.open(tiny_mnist / "t10k-labels-idx1-ubyte.gz") as f:
         labels = sorted(set(f.read()[8:]))  # the labels the 8 test images have
-    proc = subprocess.run([sys.executable, "research/merge_cues.py", str(run), "--digits", *map(str, labels),
-                           "--min-share", "0", "--json", "--sheets", str(tmp_path / "sheets")], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "research/merge_cues.py",
+            str(run),
+            "--digits",
+            *map(str, labels),
+            "--min-share",
+            "0",
+            "--json",
+            "--sheets",
+            str(tmp_path / "sheets"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     # With no share threshold every test image lands in exactly one reported row.
@@ -67,10 +99,32 @@ def test_the_script_reports_every_category_of_a_trained_run(tmp_path: Path, tiny
 
 def test_a_label_the_test_split_lacks_is_one_line(tmp_path: Path, tiny_mnist: Path):
     run = tmp_path / "run"
-    CliRunner().invoke(app, ["train", "--config", "mnist", "--steps", "1", "--device", "cpu", "--out", str(run), "--quiet",
-                             "--data-root", str(tiny_mnist), "--set", "train.batch_size=8"])
-    proc = subprocess.run([sys.executable, "research/merge_cues.py", str(run), "--digits", "42"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            "mnist",
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(run),
+            "--quiet",
+            "--data-root",
+            str(tiny_mnist),
+            "--set",
+            "train.batch_size=8",
+        ],
+    )
+    proc = subprocess.run(
+        [sys.executable, "research/merge_cues.py", str(run), "--digits", "42"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no test image has label 42; pick labels the dataset has")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from infogan_toolkit.cli.app import app
 from infogan_toolkit.checkpoint import load_tensors, model_path
+from infogan_toolkit.cli.app import app
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "research" / "pair_probe.py"
@@ -19,13 +19,32 @@ SCRIPT = REPO / "research" / "pair_probe.py"
 
 def probe(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=240, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=240, env=env, cwd=REPO
+    )
 
 
 def test_probe_trains_a_fresh_classifier_on_a_frozen_generator(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    result = CliRunner().invoke(app, ["train", "--config", "shapes", "--steps", "2", "--device", "cpu", "--out", str(run), "--quiet",
-                                      "--set", 'model.options={width=4,layout="lean",d_norm="spectral"}', "--set", "train.batch_size=8"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            "shapes",
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(run),
+            "--quiet",
+            "--set",
+            'model.options={width=4,layout="lean",d_norm="spectral"}',
+            "--set",
+            "train.batch_size=8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     before = load_tensors(model_path(run, 2))
     proc = probe(str(run), "--steps", "4", "--batch", "8", "--log-every", "2", "--held-out", "40")

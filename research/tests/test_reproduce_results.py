@@ -23,24 +23,62 @@ import reproduce_results  # noqa: E402  (a benchmark script, not a package)
 
 def reproduce(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300, env=env, cwd=REPO
+    )
 
 
 @pytest.mark.slow
 def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
     results, runs = tmp_path / "results", tmp_path / "runs"
-    common = ["mnist", "--seeds", "3", "--steps", "2", "--data-root", str(tiny_mnist), "--runs", str(runs),
-              "--results-dir", str(results), "--record-as", "sweep", "--device", "cpu"]
+    common = [
+        "mnist",
+        "--seeds",
+        "3",
+        "--steps",
+        "2",
+        "--data-root",
+        str(tiny_mnist),
+        "--runs",
+        str(runs),
+        "--results-dir",
+        str(results),
+        "--record-as",
+        "sweep",
+        "--device",
+        "cpu",
+    ]
     first = reproduce(*common, "--label", "uniform", "--set", "model.noise=uniform", "--set", "train.batch_size=8")
     assert first.returncode == 0, first.stderr[-2000:]
     # Four steps, with the step-2 checkpoint evaluated too (recorded as normal@2).
-    second = reproduce(*common, "--label", "normal", "--no-figures", "--set", "model.noise=normal", "--set", "train.batch_size=8",
-                       "--steps", "4", "--set", "train.checkpoint_every=2", "--eval-at", "2", "--eval-size", "accuracy_samples=64",
-                       "--metrics", "mi")
+    second = reproduce(
+        *common,
+        "--label",
+        "normal",
+        "--no-figures",
+        "--set",
+        "model.noise=normal",
+        "--set",
+        "train.batch_size=8",
+        "--steps",
+        "4",
+        "--set",
+        "train.checkpoint_every=2",
+        "--eval-at",
+        "2",
+        "--eval-size",
+        "accuracy_samples=64",
+        "--metrics",
+        "mi",
+    )
     assert second.returncode == 0, second.stderr[-2000:]
 
     records = [json.loads(line) for line in (results / "sweep.jsonl").read_text().splitlines()]
-    assert [(r["label"], r["seed"], r["steps"]) for r in records] == [("uniform", 3, 2), ("normal@2", 3, 2), ("normal", 3, 4)]
+    assert [(r["label"], r["seed"], r["steps"]) for r in records] == [
+        ("uniform", 3, 2),
+        ("normal@2", 3, 2),
+        ("normal", 3, 4),
+    ]
     assert records[1]["eval"]["step"] == 2 and records[2]["eval"]["step"] == 4
     assert "step-0000002.safetensors" in records[1]["eval_command"]
     # --eval-size reaches both evaluations of the second run, and only those.
@@ -52,7 +90,12 @@ def test_a_sweep_run_writes_its_record_table_and_figures(tiny_mnist, tmp_path):
     assert "model.noise=uniform" in records[0]["train_command"]
     assert 0.0 <= records[0]["eval"]["accuracy"]["codes"]["c1"]["accuracy"] <= 1.0
     figures = results / records[0]["figures"]
-    assert {p.name for p in figures.glob("*.png")} >= {"traverse-c1.png", "traverse-c2.png", "traverse-c3.png", "information.png"}
+    assert {p.name for p in figures.glob("*.png")} >= {
+        "traverse-c1.png",
+        "traverse-c2.png",
+        "traverse-c3.png",
+        "information.png",
+    }
     assert records[2]["figures"] is None
 
     table = (results / "sweep.md").read_text()
@@ -74,16 +117,37 @@ def test_the_table_names_the_evaluation_sizes_of_each_row():
 def test_table_only_without_records_is_one_line(tmp_path):
     result = reproduce("mnist", "--table-only", "--results-dir", str(tmp_path), "--record-as", "none")
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == [f"error: no results file {tmp_path / 'none.jsonl'}; run the experiment first (without --table-only)"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: no results file {tmp_path / 'none.jsonl'}; run the experiment first (without --table-only)"
+    ]
 
 
 @pytest.mark.slow
 def test_continue_from_equals_training_straight_through(tiny_mnist, tmp_path):
     results, runs = tmp_path / "results", tmp_path / "runs"
-    common = ["mnist", "--seeds", "3", "--data-root", str(tiny_mnist), "--runs", str(runs), "--results-dir", str(results),
-              "--device", "cpu", "--no-figures", "--set", "train.batch_size=8", "--set", "train.checkpoint_every=2"]
-    for label, extra in [("straight", ["--steps", "4"]), ("short", ["--steps", "2"]),
-                         ("long", ["--steps", "4", "--continue-from", str(runs / "mnist-short-seed{seed}"), "--eval-at", "2"])]:
+    common = [
+        "mnist",
+        "--seeds",
+        "3",
+        "--data-root",
+        str(tiny_mnist),
+        "--runs",
+        str(runs),
+        "--results-dir",
+        str(results),
+        "--device",
+        "cpu",
+        "--no-figures",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.checkpoint_every=2",
+    ]
+    for label, extra in [
+        ("straight", ["--steps", "4"]),
+        ("short", ["--steps", "2"]),
+        ("long", ["--steps", "4", "--continue-from", str(runs / "mnist-short-seed{seed}"), "--eval-at", "2"]),
+    ]:
         result = reproduce(*common, "--label", label, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
 
@@ -100,25 +164,63 @@ def test_continue_from_equals_training_straight_through(tiny_mnist, tmp_path):
 
 
 def test_continue_from_a_folder_that_is_no_run_is_one_line(tmp_path):
-    result = reproduce("mnist", "--seeds", "0", "--runs", str(tmp_path / "runs"), "--results-dir", str(tmp_path),
-                       "--continue-from", str(tmp_path / "missing-seed{seed}"))
+    result = reproduce(
+        "mnist",
+        "--seeds",
+        "0",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results-dir",
+        str(tmp_path),
+        "--continue-from",
+        str(tmp_path / "missing-seed{seed}"),
+    )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        f"error: --continue-from: '{tmp_path / 'missing-seed0'}' is not a run directory (no config.toml)"]
+        f"error: --continue-from: '{tmp_path / 'missing-seed0'}' is not a run directory (no config.toml)"
+    ]
 
 
 @pytest.mark.slow
 def test_each_asked_for_generator_is_a_record_of_the_same_run(tiny_mnist, tmp_path):
     results, runs = tmp_path / "results", tmp_path / "runs"
-    result = reproduce("mnist", "--seeds", "3", "--steps", "2", "--data-root", str(tiny_mnist), "--runs", str(runs),
-                       "--results-dir", str(results), "--device", "cpu", "--no-figures", "--label", "avg",
-                       "--set", "train.batch_size=8", "--set", "train.ema=0.9", "--metrics", "mi",
-                       "--generators", "raw", "ema")
+    result = reproduce(
+        "mnist",
+        "--seeds",
+        "3",
+        "--steps",
+        "2",
+        "--data-root",
+        str(tiny_mnist),
+        "--runs",
+        str(runs),
+        "--results-dir",
+        str(results),
+        "--device",
+        "cpu",
+        "--no-figures",
+        "--label",
+        "avg",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.ema=0.9",
+        "--metrics",
+        "mi",
+        "--generators",
+        "raw",
+        "ema",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(line) for line in (results / "mnist.jsonl").read_text().splitlines()]
-    assert [(r["label"], r["generator"], r["eval"]["generator"]) for r in records] == [("avg[raw]", "raw", "raw"), ("avg[ema]", "ema", "ema")]
+    assert [(r["label"], r["generator"], r["eval"]["generator"]) for r in records] == [
+        ("avg[raw]", "raw", "raw"),
+        ("avg[ema]", "ema", "ema"),
+    ]
     assert records[0]["train_command"] == records[1]["train_command"]
-    assert records[0]["eval_command"].endswith("--generator raw") and records[1]["eval_command"].endswith("--generator ema")
+    assert records[0]["eval_command"].endswith("--generator raw") and records[1]["eval_command"].endswith(
+        "--generator ema"
+    )
     # Two generators of one checkpoint: the averaged one after two steps at decay 0.9 differs from G.
     assert records[0]["eval"]["mi"] != records[1]["eval"]["mi"]
     table = (results / "mnist.md").read_text()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-import infogan_tk_circular
 import pytest
 import torch
-from infogan_tk_circular import CircularCode, VonMisesHead, make_circular
 
+import infogan_tk_circular
+from infogan_tk_circular import CircularCode, VonMisesHead, make_circular
 from infogan_toolkit.api import PluginHost, resolve_codes
 from infogan_toolkit.testing import check_code_kind, check_code_with_head, check_head
 

@@ -37,7 +37,12 @@ def within(low: float, high: float):
     with ``ValueError``; the toolkit turns it into a one-line error naming the option."""
 
     def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
             raise ValueError(f"'{attribute.name}' must be a number in [{low:g}, {high:g}], got {value!r}")
 
     return check
@@ -113,7 +118,12 @@ class MeanInkMetric(Metric):
         fake = ctx.model.sample(ctx.samples, seed=ctx.seed * 1_000_003 + 70)[0]  # images in [0, 1]
         n = min(ctx.samples, len(ctx.data))
         real = ctx.data.images(torch.arange(n, device=ctx.model.device)).float() / 255.0
-        return {"generated": float(fake.float().mean()), "data": float(real.mean()), "samples": ctx.samples, "data_images": n}
+        return {
+            "generated": float(fake.float().mean()),
+            "data": float(real.mean()),
+            "samples": ctx.samples,
+            "data_images": n,
+        }
 
 
 class InkLog(Callback):

@@ -19,7 +19,9 @@ DIST = "infogan-tk-meanink"
 try:
     metadata.distribution(DIST)
 except metadata.PackageNotFoundError:
-    pytest.skip(f"{DIST} is not installed; run: pip install --no-deps -e plugins/example-meanink", allow_module_level=True)
+    pytest.skip(
+        f"{DIST} is not installed; run: pip install --no-deps -e plugins/example-meanink", allow_module_level=True
+    )
 
 
 def test_the_entry_point_registers_a_regulariser_a_metric_and_a_callback():
@@ -40,9 +42,25 @@ def test_each_plugin_passes_the_conformance_kit():
 
 def test_a_cli_run_trains_with_the_term_and_logs_its_stats(tmp_path):
     run = tmp_path / "run"
-    result = invoke_cli("train", "--steps", "4", "--batch-size", "8", "--out", str(run), "--no-eval", "--quiet",
-                                      "--set", "loss.mean_ink.weight=2", "--set", "loss.mean_ink.target=0.3",
-                                      "--set", "train.log_every=2", "--set", "train.figures=false")
+    result = invoke_cli(
+        "train",
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--out",
+        str(run),
+        "--no-eval",
+        "--quiet",
+        "--set",
+        "loss.mean_ink.weight=2",
+        "--set",
+        "loss.mean_ink.target=0.3",
+        "--set",
+        "train.log_every=2",
+        "--set",
+        "train.figures=false",
+    )
     assert result.exit_code == 0, result.output
     logs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs] == [2, 4] and all(0.0 <= r["mean_ink"] <= 1.0 for r in logs)
@@ -60,9 +78,23 @@ def test_a_cli_run_trains_with_the_term_and_logs_its_stats(tmp_path):
 
 def test_a_run_with_the_term_samples_without_the_plugin_and_resumes_only_with_it(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    trained = invoke_cli("train", "--steps", "2", "--batch-size", "8", "--out", str(run), "--no-eval", "--quiet",
-                                       "--set", "loss.mean_ink.weight=1", "--set", "train.figures=false",
-                                       "--set", "train.callbacks=[]")
+    trained = invoke_cli(
+        "train",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        str(run),
+        "--no-eval",
+        "--quiet",
+        "--set",
+        "loss.mean_ink.weight=1",
+        "--set",
+        "train.figures=false",
+        "--set",
+        "train.callbacks=[]",
+    )
     assert trained.exit_code == 0, trained.output
     monkeypatch.setenv("INFOGAN_TK_DISABLE_PLUGINS", "meanink")
     # generating needs the networks and codes only: the term's plugin matters to training it further

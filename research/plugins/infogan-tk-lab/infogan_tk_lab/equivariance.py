@@ -3,7 +3,8 @@
 Each fake is moved by a random shift ``s_i`` (up to ``shift`` of its side along each axis) and,
 when ``scale`` is above 0, first scaled about its centre of mass by ``exp(l_i)``, ``l_i`` up to
 ``scale``; Q reads its continuous codes from both copies. The change ``d_i`` of the readings is
-fitted by one affine map of the transform shared by the whole batch, ``d_i ~ A (s_i, l_i) + b``; ``weight`` times the mean
+fitted by one affine map of the transform shared by the whole batch, ``d_i ~ A (s_i, l_i) + b``; ``weight`` times the
+mean
 squared residual joins the information term. A code that means position for one glyph and size for
 another, or for one noise vector and not the next, leaves a residual; which code carries which
 direction of movement is left to training, so no factor is named to the network.
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import attrs
 import torch
+
 from infogan_tk_regularisers._options import log_scale, side_fraction, weight_value
 from infogan_tk_regularisers.jitter import scale_and_translate, translate
-
 from infogan_toolkit.api import (
     ConfigError,
     Regulariser,
@@ -51,7 +52,9 @@ class EquivarianceTerm(Regulariser):
 
     def readings(self, q: torch.Tensor) -> torch.Tensor:
         """Q's point estimates of the continuous codes, ``(n, k)``."""
-        return torch.cat([c.head.point_estimate(q[:, c.param_slice].float()).reshape(q.shape[0], -1) for c in self.continuous], dim=1)
+        return torch.cat(
+            [c.head.point_estimate(q[:, c.param_slice].float()).reshape(q.shape[0], -1) for c in self.continuous], dim=1
+        )
 
     def terms(self, view: StepView) -> Terms:
         """The residual of the shared affine fit, as an addition to the information term."""
@@ -86,7 +89,8 @@ class Equivariance(RegulariserPlugin):
         if not any(not c.code.discrete for c in assembly.codes):
             raise ConfigError(
                 f"loss.equivariance.weight is {options.weight} but the codes '{assembly.config.model.codes}' have no "
-                "continuous code, and the equivariance term scores only continuous codes; set loss.equivariance.weight=0 or add one (e.g. unif2)"
+                "continuous code, and the equivariance term scores only continuous codes; set "
+                "loss.equivariance.weight=0 or add one (e.g. unif2)"
             )
 
     def build(self, options: EquivarianceOptions, setup: RegulariserSetup) -> EquivarianceTerm:

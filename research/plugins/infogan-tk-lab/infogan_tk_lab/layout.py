@@ -25,9 +25,9 @@ import math
 
 import attrs
 import torch
-from infogan_tk_regularisers._options import pixels, weight_value
 from torch import Tensor
 
+from infogan_tk_regularisers._options import pixels, weight_value
 from infogan_toolkit.api import (
     ConfigError,
     Regulariser,
@@ -87,7 +87,9 @@ def ink_moments(images: Tensor) -> Tensor:
     mean_x, mean_y = along_x @ xs, along_y @ ys
     var_x = (along_x * (xs[None] - mean_x[:, None]) ** 2).sum(dim=1)
     var_y = (along_y * (ys[None] - mean_y[:, None]) ** 2).sum(dim=1)
-    return torch.stack([mean_x / width, mean_y / height, 0.5 * torch.log(var_x + 1e-6), 0.5 * torch.log(var_y + 1e-6)], dim=1)
+    return torch.stack(
+        [mean_x / width, mean_y / height, 0.5 * torch.log(var_x + 1e-6), 0.5 * torch.log(var_y + 1e-6)], dim=1
+    )
 
 
 def change_mismatch(base: Tensor, stepped: Tensor, other_base: Tensor, other_stepped: Tensor, step: float) -> Tensor:
@@ -142,8 +144,10 @@ class LayoutTerm(Regulariser):
             images = [view.generate(stepped), view.generate(stepped_swapped)]
         fake_stepped, other_stepped = (to_unit(x.float(), self.output_range) for x in images)
         mismatch = change_mismatch(fake, fake_stepped, other, other_stepped, CODE_STEP).mean()
-        return Terms(generator=self.weight * loss + self.change * mismatch,
-                     stats={"loss_layout": loss, "loss_layout_change": mismatch})
+        return Terms(
+            generator=self.weight * loss + self.change * mismatch,
+            stats={"loss_layout": loss, "loss_layout_change": mismatch},
+        )
 
 
 class Layout(RegulariserPlugin):
