@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import attrs
 import torch
@@ -58,16 +59,17 @@ def resolve(config: Config, host: PluginHost, terms: bool = True) -> Assembly:
                 f"Known: {', '.join(sorted(options)) or 'none'}."
             )
         options[key] = value
+    code_spec = config.model.codes if config.model.codes is not None else backbone.default_codes
     model = attrs.evolve(
         config.model,
         backbone=entry.name,
-        codes=config.model.codes if config.model.codes is not None else backbone.default_codes,
+        codes=code_spec,
         noise_dim=backbone.default_noise_dim if config.model.noise_dim is None else config.model.noise_dim,
         options=options,
     )
     data = attrs.evolve(config.data, dataset=config.data.dataset or backbone.default_dataset)
     codes = resolve_codes(
-        model.codes,
+        code_spec,
         regs.codes,
         regs.heads,
         head_overrides=model.heads,
@@ -158,7 +160,7 @@ def provenance_of(entry) -> dict[str, str | None]:
 def build_request(assembly: Assembly) -> BuildRequest:
     """What the backbone is asked to size its networks for."""
     return BuildRequest(
-        noise_dim=assembly.config.model.noise_dim,
+        noise_dim=cast(int, assembly.config.model.noise_dim),  # resolve() fills it in
         code_width=assembly.codes.width,
         q_width=assembly.codes.param_width,
         options=dict(assembly.config.model.options),
@@ -189,7 +191,7 @@ def load_dataset(assembly: Assembly, host: PluginHost, split: str = "train", nam
         root=Path(cfg.root).expanduser() if cfg.root else None,
         split=split,
         download=cfg.download,
-        image_shape=tuple(assembly.backbone.image_shape),
+        image_shape=cast("tuple[int, int, int]", tuple(assembly.backbone.image_shape)),
         options=dict(cfg.options),
     )
     dataset = plugin.load(request)

@@ -14,7 +14,7 @@ one such callback. A callback that raises is turned off with a one-line message;
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,7 @@ class Callbacks:
 
     @classmethod
     def from_registry(
-        cls, registry: Any, enabled: list[str], info: RunInfo, first: list[tuple[str, Callback]] = ()
+        cls, registry: Any, enabled: list[str], info: RunInfo, first: Sequence[tuple[str, Callback]] = ()
     ) -> "Callbacks":
         """``first``, then every registered callback that ``enabled`` names (``"*"``: all) and whose
         factory returns one for this run; an unknown name is an error with a suggestion."""

@@ -271,8 +271,8 @@ def save_train_state(path: Path, state: TrainState) -> None:
     for name, gen in state.generators.items():
         tensors[f"rng.{name}"] = gen.get_state()
     for name, per_rank in state.rank_states.items():
-        for rank, t in enumerate(per_rank):
-            tensors[f"rng.{name}.rank{rank}"] = t
+        for rank, rank_state in enumerate(per_rank):
+            tensors[f"rng.{name}.rank{rank}"] = rank_state
     atomic_save(tensors, path, meta)
 
 

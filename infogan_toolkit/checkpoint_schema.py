@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from pathlib import Path
 from typing import Any
 
@@ -553,16 +553,17 @@ def check_state_tensors(
         if not per_param:
             continue
         opt = optimizers[name]
+        want: Set[str]
         if isinstance(opt, torch.optim.Adam):
             want = _ADAM_FIELDS | ({"max_exp_avg_sq"} if opt.param_groups[0].get("amsgrad") else set())
         else:
             want = next(iter(per_param.values()))
-        for index, have in sorted(per_param.items()):  # a parameter that never had a gradient has no state
+        for param_index, have in sorted(per_param.items()):  # a parameter that never had a gradient has no state
             if have != want:
                 odd = sorted(want - have) or sorted(have - want)
                 raise _fail(
                     path,
-                    f"the state of optimiser '{name}', parameter {index}: field '{odd[0]}' is "
+                    f"the state of optimiser '{name}', parameter {param_index}: field '{odd[0]}' is "
                     f"{'missing' if odd[0] in want else 'unknown'}",
                 )
     for name in rng_specs:

@@ -11,7 +11,7 @@ import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -227,7 +227,8 @@ class Config:
 
 
 def _section_classes() -> dict[str, type]:
-    return {f.name: f.default.factory for f in attrs.fields(Config)}
+    # Every section field's default is an attrs Factory (of the section's class).
+    return {f.name: cast(Any, f.default).factory for f in attrs.fields(Config)}
 
 
 def _is_number(v: Any) -> bool:

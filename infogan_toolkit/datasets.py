@@ -10,7 +10,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import torch
@@ -90,7 +90,7 @@ class TensorImageDataset(ImageDataset):
         if data.dtype != torch.uint8 or data.dim() != 4:
             raise ValueError(f"TensorImageDataset needs uint8 (N, C, H, W); got {data.dtype} {tuple(data.shape)}")
         self.data = data
-        self.image_shape = tuple(data.shape[1:])
+        self.image_shape = cast("tuple[int, int, int]", tuple(data.shape[1:]))  # dim() == 4 checked above
         self.labels = labels
         self.factors = factors
         self.factor_names = tuple(factor_names)
@@ -222,13 +222,13 @@ class FactorGridDataset(ImageDataset):
         self._factors: Tensor | None = None
         self.data: Tensor | None = None
         if image_shape is not None:
-            self.image_shape = tuple(image_shape)
+            self.image_shape = cast("tuple[int, int, int]", tuple(image_shape))
         probe = self._checked(render(torch.zeros(1, len(sizes), dtype=torch.long)), 1, where)
         if image_shape is not None and tuple(probe.shape[1:]) != self.image_shape:
             raise PluginError(
                 f"{where}: render draws {tuple(probe.shape[1:])} images but image_shape is {self.image_shape}"
             )
-        self.image_shape = tuple(int(d) for d in probe.shape[1:])
+        self.image_shape = cast("tuple[int, int, int]", tuple(int(d) for d in probe.shape[1:]))  # _checked: 4 dims
         if in_memory:
             chunks = [
                 self._checked(render(self.decode(torch.arange(start, min(start + 4096, len(self))))), None, where)

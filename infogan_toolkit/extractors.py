@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import torch
@@ -71,7 +72,7 @@ class FeatureExtractor(ABC):
         what is missing (a weights file to place, a dataset to give) when it cannot be built."""
 
 
-def default_extractor(registry: object, dataset_name: str | None, fallback: str) -> str:
+def default_extractor(registry: Iterable[Any], dataset_name: str | None, fallback: str) -> str:
     """The extractor made for ``dataset_name`` if one is registered, else ``fallback``."""
     for entry in sorted(registry, key=lambda e: e.name):
         if dataset_name is not None and dataset_name in entry.obj.datasets:

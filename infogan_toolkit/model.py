@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import attrs
 import torch
@@ -56,7 +57,7 @@ class TrainedModel:
     @property
     def noise_dim(self) -> int:
         """Width of the incompressible noise z."""
-        return self.assembly.config.model.noise_dim
+        return cast(int, self.assembly.config.model.noise_dim)  # resolve() fills it in
 
     @property
     def step(self) -> int:
@@ -97,7 +98,8 @@ class TrainedModel:
             attr = registry_of.get(key.split(":")[0])
             if attr is not None:
                 try:
-                    host.require_plugin_for(attr, prov["name"], prov["distribution"] or prov["plugin"])
+                    # check_plugins (via read_model_metadata) makes every record's name a non-empty str.
+                    host.require_plugin_for(attr, cast(str, prov["name"]), prov["distribution"] or prov["plugin"])
                 except PluginError as exc:
                     raise PluginError(f"checkpoint '{path}' needs {exc}") from None
         config = apply_dict(Config(), saved.config, f"the metadata of {path}")

@@ -186,7 +186,7 @@ class PluginHost:
         return clashes
 
     def _build_registries(self, clashes: list[NameClashError] | None = None) -> Registries:
-        regs = {attr: Registry(what) for attr, what in HOOK_REGISTRIES.values()}
+        regs: dict[str, Registry[Any]] = {attr: Registry(what) for attr, what in HOOK_REGISTRIES.values()}
         for attr, reg in regs.items():
             reg.set_disabled_hint(functools.partial(self._disabled_provider, attr))
         plugins = [(n, p) for n, p in self.pm.list_name_plugin() if p is not None]

@@ -10,6 +10,7 @@ does not depend on it (``pip install 'infogan-toolkit[hub]'``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -47,7 +48,7 @@ HUB_FILES = [EXPORT_MODEL_FILE, EXPORT_METADATA_FILE, EXPORT_CARD_FILE]
 
 
 # -------------------------------------------------------------------------------------- writing
-def _write(folder: Path, name: str, writer: Callable[[Path], None]) -> Path:
+def _write(folder: Path, name: str, writer: Callable[[Path], object]) -> Path:
     """``writer`` fills a new temporary file in ``folder``, which is then renamed onto ``name``: a
     crash leaves no half file, and a symbolic link at ``name`` is replaced, never followed."""
     target = folder / name
@@ -147,7 +148,7 @@ def save_pretrained(
             model.assembly.config.model.noise,
         )
         name = exported_traversal(folder, code.name).name
-        _write(folder, name, lambda p, panel=panel: draw_traversal_sheet([panel], title, p))
+        _write(folder, name, functools.partial(draw_traversal_sheet, [panel], title))
         traversals[code.name] = name
 
     from .explore.report import render_report

@@ -27,7 +27,7 @@ import math
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import attrs
 import torch
@@ -68,7 +68,7 @@ _RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 _TOL = 1e-4
 
 
-def _fail(where: str, problem: str) -> None:
+def _fail(where: str, problem: str) -> NoReturn:
     raise AssertionError(f"{where}: {problem}")
 
 
@@ -312,7 +312,8 @@ def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: tor
     if not code.discrete:
         return
 
-    support = code.target(code.traversal(code.categories).to(device))
+    # A discrete code has an int number of categories (_check_code checks it is an int >= 2).
+    support = code.target(code.traversal(cast(int, code.categories)).to(device))
     k = support.shape[0]
     flat_t, flat_s = target.reshape(n, -1), support.reshape(k, -1)
     if k != code.categories or torch.unique(flat_s, dim=0).shape[0] != k:
@@ -651,7 +652,7 @@ class KitBars(DatasetPlugin):
         """The grid, rendered in memory in ``request.image_shape`` (1x8x8 when not given)."""
         from .datasets import FactorGridDataset
 
-        shape = tuple(request.image_shape or KitBackbone.image_shape)
+        shape = cast("tuple[int, int, int]", tuple(request.image_shape or KitBackbone.image_shape))
         return FactorGridDataset(
             ("x", "width"), (6, 2), lambda f: render_kit_bars(f, shape), label_factor="x", in_memory=True
         )
@@ -693,6 +694,7 @@ def _kit(host: Any, attr: str | None = None, name: str | None = None, obj: Any =
     host = host if host is not None else PluginHost()
     extra: dict[str, dict[str, Any]] = {}
     if attr is not None:
+        assert name is not None  # callers that name a registry name the entry too
         registry = getattr(host.registries, attr)
         if name not in registry:
             extra[attr] = {name: obj}
@@ -854,7 +856,12 @@ def check_regulariser(
 
         captured: list[Any] = []
         original = term.terms
-        term.terms = lambda view: captured.append(original(view)) or captured[-1]  # type: ignore[method-assign]
+
+        def capturing(view: Any) -> Any:
+            captured.append(original(view))
+            return captured[-1]
+
+        term.terms = capturing  # type: ignore[method-assign]
         engine_error: Exception | None = None
         try:
             index = torch.arange(8, device=trainer.device) % len(trainer.dataset)
@@ -1117,7 +1124,12 @@ def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = 
     data = KitBars().load(DatasetRequest(root=None, split="train", download=False, image_shape=image_shape, options={}))
     with tempfile.TemporaryDirectory(prefix="infogan-tk-kit-") as tmp:
         request = ExtractorRequest(
-            tuple(image_shape), torch.device("cpu"), Path(tmp), KIT_DATASET, lambda: data, lambda _line: None
+            cast("tuple[int, int, int]", tuple(image_shape)),
+            torch.device("cpu"),
+            Path(tmp),
+            KIT_DATASET,
+            lambda: data,
+            lambda _line: None,
         )
         reason = extractor.not_applicable(request)
         if reason is not None:

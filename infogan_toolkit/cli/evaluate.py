@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import typer
@@ -18,6 +18,9 @@ from ..model import TrainedModel
 from ..plugins import PluginHost
 from ..rundir import EVAL_FILE, eval_path
 from .common import GENERATOR_OPT, check_seed, err_console, one_line_errors, out_console, print_json
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 #: This module's commands; cli/app.py adds them to `infogan-tk`.
 commands = typer.Typer()
@@ -102,13 +105,14 @@ def result_table(result: dict, metrics: Any) -> Table:
     dataset = (result.get("dataset") or {}).get("name")
     which = f", {result['generator']} generator" if result.get("generator") else ""
     table = Table(title=f"step {result['step']}{which}, codes {result['codes']}, dataset {dataset or '-'}")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("metric", "left"),
         ("of", "left"),
         ("value", "right"),
         ("detail", "left"),
         ("seconds", "right"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     secs = result.get("seconds", {})
     for name in [k for k in metric_names(metrics) if k in result]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import typer
 from torchvision.utils import save_image
@@ -116,7 +117,7 @@ def traverse(
         if name not in names:
             raise ConfigError(f"unknown code '{name}'.{did_you_mean(name, names)} This model has: {', '.join(names)}.")
     made = make_missing_dirs(out)  # the folders this call creates, outermost first
-    written = []
+    written: list[dict] = []
     title = describe_source(checkpoint, model)
     noise_kind = model.assembly.config.model.noise
     try:
@@ -163,7 +164,7 @@ def _draw_sheets(
             model.generate, model.codes, model.noise_dim, [i], rows, steps, value_range, seed, model.device, noise_kind
         )
         path = draw_traversal_sheet([panel], title, out / f"traverse-{name}.png")
-        entry = {"code": name, "prior": panel.prior, "file": str(path)}
+        entry: dict[str, Any] = {"code": name, "prior": panel.prior, "file": str(path)}
         written.append(entry)
         if gif:
             animation = traversal_animation(

@@ -121,7 +121,9 @@ class _Checker:
         matching = []
         for entry in self.regs.codes:
             found = self.made(entry.name)
-            for code in found[1] if found else []:
+            if found is None:
+                continue
+            for code in found[1]:
                 if code.head_family == family:
                     matching.append((code.default_head.lower() != name.lower(), entry.name, found[0], code))
         if not matching:
@@ -391,8 +393,8 @@ def write_skeleton(skeleton: Skeleton, parent: Path) -> Path:
 
 def _refuse_taken_names(skeleton: Skeleton) -> None:
     host = PluginHost()
-    if host.plugin_info(skeleton.name) is not None:
-        info = host.plugin_info(skeleton.name)
+    info = host.plugin_info(skeleton.name)
+    if info is not None:
         raise ConfigError(
             f"a plugin named '{skeleton.name}' is already installed (from {info.distribution}); pick another NAME"
         )

@@ -7,6 +7,7 @@ import sys
 from enum import Enum
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import attrs
 import typer
@@ -216,7 +217,7 @@ def inspect(
         check_model_metadata(path, meta)
     else:
         check_state_metadata(path, meta)
-    decoded = {}
+    decoded: dict[str, Any] = {}  # metadata values, the JSON ones decoded
     for key, value in meta.items():
         decoded[key] = json.loads(value) if key in _JSON_KEYS or key.endswith(".param_groups") else value
     provenance = decoded.get("plugins")

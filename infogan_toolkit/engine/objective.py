@@ -16,7 +16,8 @@ objective runs them in name order and knows none of them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import attrs
 import torch
@@ -83,7 +84,7 @@ class ObjectiveSettings:
         o, t = config.optim, config.train
         bf16 = uses_bf16(t, device)
         return cls(
-            noise_dim=config.model.noise_dim,
+            noise_dim=cast(int, config.model.noise_dim),  # a resolved configuration has it filled in
             noise_kind=config.model.noise,
             info_targets=config.loss.info_targets(),
             separate_d_batches=t.d_batch == "separate",
@@ -164,8 +165,8 @@ class InfoGANObjective:
             info_inputs += self.g_params
         self.info_inputs = info_inputs
         # The forward/backward callables; torch.compile may replace the module calls.
-        self.g_forward = generator
-        self.d_forward = discriminator
+        self.g_forward: Callable[..., Any] = generator
+        self.d_forward: Callable[..., Any] = discriminator
 
     def compile(self) -> None:
         """Compile G and D (and the regularisers' networks) with torch.compile in ``train.compile_mode``
@@ -313,7 +314,7 @@ class InfoGANObjective:
                 layer.momentum = momentum
 
     def backward(
-        self, loss_d: Tensor, loss_g: Tensor, info: Tensor, own: list[tuple[Regulariser, Tensor]] = ()
+        self, loss_d: Tensor, loss_g: Tensor, info: Tensor, own: Sequence[tuple[Regulariser, Tensor]] = ()
     ) -> None:
         """Fill every parameter's gradient: D/Q from the D loss, G from the G loss, the information
         term into exactly the configured parts, each regulariser's own loss into its own parameters;

@@ -149,7 +149,8 @@ def _place(
     ctx: distributed.DistContext,
     onednn_linear_min_weights: int | None,
 ) -> torch.nn.Module:
-    module.to(device, memory_format=memory_format)
+    # torch's stubs lack the to(device, memory_format=...) form that Module.to accepts at run time.
+    module.to(device, memory_format=memory_format)  # type: ignore[call-overload]
     if onednn_linear_min_weights is not None:
         use_onednn_linear(module, onednn_linear_min_weights)
     distributed.broadcast_module(module, ctx)
@@ -361,6 +362,7 @@ class Trainer:
         return step, dropped
 
     def _restore(self) -> None:
+        assert self._resume_point is not None  # _restore runs only when resuming, after _check_resume
         step, dropped = self._resume_point
         path = model_path(self.run_dir, step)
         found = file_specs(path)

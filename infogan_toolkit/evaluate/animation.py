@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import attrs
 import numpy as np
@@ -100,7 +101,7 @@ def traversal_animation(
         frames=[make_grid(by_column[c], nrow=grid_columns, padding=PADDING, pad_value=1.0) for c in order],
         column_values=column_values,
         order=order,
-        cell=tuple(images.shape[-2:]),
+        cell=cast("tuple[int, int]", tuple(images.shape[-2:])),
         grid_columns=grid_columns,
     )
 

@@ -4,6 +4,7 @@ and per checkpoint a traversal sheet and a grid of samples."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import attrs
 import numpy as np
@@ -96,7 +97,7 @@ def traversal_panels(
                 prior=code.code.describe(),
                 discrete=bool(code.code.discrete),
                 grid=traversal_grid(images, columns_for(codes, i, steps)),
-                cell=tuple(images.shape[-2:]),
+                cell=cast("tuple[int, int]", tuple(images.shape[-2:])),
                 values=[float(v) for v in values.reshape(values.shape[0], -1)[:, 0]],
             )
         )

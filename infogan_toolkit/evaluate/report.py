@@ -15,7 +15,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import numpy as np
@@ -321,7 +321,7 @@ def categorical_accuracy(
     images of ``split``."""
     index = _subset(len(dataset), samples, np.random.default_rng((seed, _STREAM_ACCURACY)))
     q = q_outputs(model, dataset, torch.from_numpy(index), batch)
-    labels = dataset.labels
+    labels = cast(Tensor, dataset.labels)  # the accuracy metric runs only on a labelled dataset
     chosen = _cpu_take(labels, index)
     num_labels = int(labels.max().item()) + 1
     per_code = {}
@@ -389,7 +389,8 @@ def evaluate(
     everything = parsed == ["all"]
     explicit = parsed is not None and not everything
     strict = explicit and not skip_inapplicable
-    chosen = parsed if explicit else [m for m in known if everything or registry.get(m).default]
+    # explicit implies parsed is not None
+    chosen = cast("list[str]", parsed) if explicit else [m for m in known if everything or registry.get(m).default]
     options = dict(options or {})
     declared = {key: name for name in chosen for key in registry.get(name).options}
     for key in options:
@@ -452,19 +453,19 @@ def evaluate(
 
     wanted = [m for m in chosen if plugins[m].needs_dataset]
     if wanted:
-        name, assembly = dataset_assembly(model, dataset, data_root)
-        if name is None and not strict:
+        dataset_name, assembly = dataset_assembly(model, dataset, data_root)
+        if dataset_name is None and not strict:
             for m in wanted:
                 skipped[m] = "no dataset configured; pass --dataset NAME"
             wanted = []
         else:
-            say(f"loading dataset '{name}' ({split} split)")
+            say(f"loading dataset '{dataset_name}' ({split} split)")
             t = time.perf_counter()
-            data = load_dataset(assembly, host, split=split, name=name)
+            data = load_dataset(assembly, host, split=split, name=dataset_name)
             ctx.seconds["load_dataset"] = time.perf_counter() - t
-            ctx.data, ctx.dataset_name, ctx.assembly = data, name, assembly
+            ctx.data, ctx.dataset_name, ctx.assembly = data, dataset_name, assembly
             result["dataset"] = {
-                "name": name,
+                "name": dataset_name,
                 "root": assembly.config.data.root,
                 "split": split,
                 "size": len(data),

@@ -14,7 +14,7 @@ import ipaddress
 import json
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from starlette.applications import Starlette
@@ -115,7 +115,7 @@ def create_app(explorer: Explorer, loopback_only: bool = True) -> Any:
     reaches = {c["name"]: c["reach"] for c in info["codes"]}
     page = index_html(info, evaluation_html(explorer.evaluation, explorer.evaluation_note, reaches))
     script, style = asset("page.js"), asset("page.css")
-    shape = tuple(explorer.model.assembly.backbone.image_shape)
+    shape = cast("tuple[int, int, int]", tuple(explorer.model.assembly.backbone.image_shape))
 
     async def index(request: Request) -> Response:
         return HTMLResponse(page)

@@ -111,7 +111,7 @@ class Explorer:
 
     def start_values(self) -> list[float]:
         """A point to start from: the first category, the middle of the prior's usual range."""
-        out = []
+        out: list[float] = []
         for control in self.controls:
             if control.kind == "choice":
                 out.append(0)
@@ -233,7 +233,7 @@ class Explorer:
             raise PointError(f"the picture is {tuple(picture.shape)}, the model takes {shape}")
         with self._lock, torch.inference_mode():
             readback = self._read(picture[None].to(self.model.device))[0]
-        values = []
+        values: list[float] = []
         for control, read in zip(self.controls, readback):
             if control.kind == "choice":
                 values.append(int(min(max(read["estimate"], 0), len(control.labels) - 1)))

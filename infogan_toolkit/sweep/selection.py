@@ -73,10 +73,10 @@ def udr_scores(representations: Sequence[np.ndarray]) -> list[float]:
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Spearman's rank correlation of two equally long sequences; None when it is undefined (fewer
     than 3 values, or one side constant)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if xs.size < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
         return None
-    return float(stats.spearmanr(x, y).statistic)
+    return float(stats.spearmanr(xs, ys).statistic)
 
 
 def code_representation(model: Any, data: Any, count: int, seed: int, batch: int = 256) -> np.ndarray:
