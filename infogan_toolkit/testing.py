@@ -312,8 +312,10 @@ def check_code_with_head(code: LatentCode, head: QHead, n: int = 64, device: tor
     if not code.discrete:
         return
 
-    # A discrete code has an int number of categories (_check_code checks it is an int >= 2).
-    support = code.target(code.traversal(cast(int, code.categories)).to(device))
+    categories = code.categories
+    if not isinstance(categories, int) or isinstance(categories, bool) or categories < 2:
+        _fail(where, f"a discrete code's categories must be an int >= 2, got {categories!r}")
+    support = code.target(code.traversal(categories).to(device))
     k = support.shape[0]
     flat_t, flat_s = target.reshape(n, -1), support.reshape(k, -1)
     if k != code.categories or torch.unique(flat_s, dim=0).shape[0] != k:
@@ -871,7 +873,9 @@ def check_regulariser(
         finally:
             del term.terms
         if not captured:
-            raise engine_error  # type: ignore[misc]
+            if engine_error is not None:
+                raise engine_error
+            _fail(where, "the training step never called terms(); is the term's weight 0 in the kit's config?")
         terms = captured[0]
         if not isinstance(terms, Terms):
             _fail(where, f"terms() must return a Terms, got {type(terms).__name__}")

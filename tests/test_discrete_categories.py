@@ -14,9 +14,10 @@ from torch import Tensor
 from infogan_toolkit import hookimpl
 from infogan_toolkit.codes import LatentCode, QHead
 from infogan_toolkit.config import Config, apply_dict
+from infogan_toolkit.datasets import TensorImageDataset
 from infogan_toolkit.engine.trainer import Trainer
-from infogan_toolkit.errors import ConfigError
-from infogan_toolkit.evaluate.report import evaluate
+from infogan_toolkit.errors import ConfigError, DataError
+from infogan_toolkit.evaluate.report import categorical_accuracy, evaluate
 from infogan_toolkit.model import TrainedModel
 from infogan_toolkit.testing import check_code_kind, check_code_with_head
 
@@ -100,6 +101,8 @@ def test_a_one_logit_binary_code_passes_the_kit():
 def test_the_kit_catches_categories_that_disagree_with_the_traversal_or_the_head():
     with pytest.raises(AssertionError, match="a discrete code's categories must be an int >= 2, got 1"):
         check_code_kind(lambda args: [NoCategories()], "", heads={"logit": LogitHead()})
+    with pytest.raises(AssertionError, match="a discrete code's categories must be an int >= 2, got 1"):
+        check_code_with_head(NoCategories(), LogitHead())
     with pytest.raises(AssertionError, match=r"point_estimate gives values outside range\(2\)"):
         check_code_with_head(Bernoulli(), BadEstimateHead())
 
@@ -134,6 +137,18 @@ def test_evaluation_counts_the_stated_categories(host, tmp_path):
     report = run_and_evaluate(host, tmp_path, LogitHead())
     scores = report["accuracy"]["codes"]["c1"]
     assert scores["num_classes"] == 2 and 0.0 <= scores["accuracy"] <= 1.0
+
+
+def test_accuracy_on_data_without_labels_is_one_line(host, tmp_path):
+    run_and_evaluate(host, tmp_path, LogitHead())
+    host.register(BinaryPlugin(LogitHead()), "binary-plugin")
+    try:
+        model = TrainedModel.load(tmp_path / "run", host=host)
+        unlabelled = TensorImageDataset(torch.zeros(4, 1, 16, 16, dtype=torch.uint8))
+        with pytest.raises(DataError, match="the test split has no labels, so no categorical accuracy"):
+            categorical_accuracy(model, unlabelled, samples=4, seed=0, batch=4)
+    finally:
+        host.unregister("binary-plugin")
 
 
 def test_an_evaluation_error_names_the_code_and_its_plugin(host, tmp_path):

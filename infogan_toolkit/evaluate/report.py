@@ -25,7 +25,7 @@ from torch import Tensor
 from ..assembly import Assembly, load_dataset, plugin_errors
 from ..codes import CodeSet, ResolvedCode
 from ..datasets import ImageDataset
-from ..errors import ConfigError, ToolkitError
+from ..errors import ConfigError, DataError, ToolkitError
 from ..plugins import PluginHost
 from ..suggest import did_you_mean
 from .accuracy import unsupervised_accuracy
@@ -319,9 +319,11 @@ def categorical_accuracy(
 ) -> dict:
     """Hungarian-matched accuracy of every discrete code against the labels, on up to ``samples``
     images of ``split``."""
+    labels = dataset.labels
+    if labels is None:
+        raise DataError(f"the {split} split has no labels, so no categorical accuracy; evaluate on a labelled data set")
     index = _subset(len(dataset), samples, np.random.default_rng((seed, _STREAM_ACCURACY)))
     q = q_outputs(model, dataset, torch.from_numpy(index), batch)
-    labels = cast(Tensor, dataset.labels)  # the accuracy metric runs only on a labelled dataset
     chosen = _cpu_take(labels, index)
     num_labels = int(labels.max().item()) + 1
     per_code = {}
