@@ -142,3 +142,25 @@ def test_flop_counter_counts_the_same_flops():
             net(torch.randn(16, 40)).sum().backward()
         counts.append(counter.get_total_flops())
     assert counts[0] == counts[1] > 0
+
+
+def test_without_the_private_engine_query_the_gradients_are_the_same(monkeypatch):
+    # torch._C._will_engine_execute_node is private: where a torch lacks it, every gradient is
+    # computed (some then thrown away by autograd) and the results do not change.
+    plain, fast = _pair()
+    x = torch.randn(16, 40, generator=torch.Generator().manual_seed(3))
+    wanted = []
+    for net in (plain, fast):
+        xi = x.clone().requires_grad_()
+        net(xi).square().sum().backward(inputs=[xi])
+        wanted.append(xi.grad)
+    monkeypatch.delattr(torch._C, "_will_engine_execute_node")
+    xi = x.clone().requires_grad_()
+    loss = fast(xi).square().sum()
+    with OpCounter() as counter:
+        loss.backward(inputs=[xi])
+    # two input gradients, and this time the two weight gradients too (2 with the query)
+    assert counter.calls["_linear_pointwise"] == 4
+    torch.testing.assert_close(xi.grad, wanted[1], rtol=0, atol=0)
+    torch.testing.assert_close(xi.grad, wanted[0], rtol=1e-5, atol=1e-5)
+    assert all(p.grad is None for p in fast.parameters())

@@ -12,6 +12,7 @@ from infogan_toolkit.engine.devices import (
     NATIVE_BF16_CAPABILITIES,
     NATIVE_BF16_CPU_FLAGS,
     ONEDNN_LINEAR_AUTO_MIN_WEIGHTS,
+    Numerics,
     adam_kernel,
     cpu_declares_native_bf16,
     cpu_flags,
@@ -22,7 +23,6 @@ from infogan_toolkit.engine.devices import (
     uses_channels_last,
 )
 from infogan_toolkit.engine.linear_kernels import onednn_linear_available
-from infogan_toolkit.engine.objective import ObjectiveSettings
 from infogan_toolkit.errors import ConfigError
 
 
@@ -125,10 +125,10 @@ def test_auto_bf16_says_what_it_picked_and_why_and_never_warns():
 def test_the_run_and_its_line_read_one_declaration(host):
     cpu = torch.device("cpu")
     config = build_config(host, "mnist", sets=["train.bf16=auto"])
-    settings = ObjectiveSettings.from_config(config, cpu)
-    assert settings.bf16 is cpu_declares_native_bf16()
+    numerics = Numerics.choose(config, cpu)
+    assert numerics.bf16 is cpu_declares_native_bf16()
     line, _ = describe_numerics(config, cpu)
-    assert line.split(": ", 1)[1].startswith("bf16 autocast" if settings.bf16 else "fp32")
+    assert line.split(": ", 1)[1].startswith("bf16 autocast" if numerics.bf16 else "fp32")
 
 
 def test_bf16_takes_true_false_or_auto_only(host):
@@ -171,6 +171,6 @@ def test_onednn_linear_off_a_cpu_is_refused_in_one_line(host):
     with pytest.raises(
         ConfigError, match=r'train.linear_kernel="onednn" runs on a CPU only, not on cuda; use "auto" or "torch"'
     ):
-        ObjectiveSettings.from_config(config, torch.device("cuda"))
+        Numerics.choose(config, torch.device("cuda"))
     with pytest.raises(ConfigError, match=r"linear_kernel must be one of auto, torch, onednn, got .onednnn."):
         build_config(host, "mnist", sets=['train.linear_kernel="onednnn"'])

@@ -1,12 +1,24 @@
-"""Device selection (``auto`` picks CUDA, then MPS, then the CPU) and process-wide precision switches."""
+"""Device selection (``auto`` picks CUDA, then MPS, then the CPU) and every performance choice a run
+makes: precision, memory layout, the Adam and linear-layer kernels, graph capture (:class:`Numerics`).
+
+Each choice comes from the configuration and from what the device declares (its type, torch's CPU
+capability, the CPU's flags), never from a timing, so one config on one kind of machine always
+trains with the same numerics. Why each default is what it is, with the measurements, is in
+docs/performance.md."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import platform
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
+import attrs
 import torch
+from torch import nn
 
 from ..errors import ConfigError
 from .linear_kernels import onednn_linear_available
@@ -47,8 +59,8 @@ def apply_precision_switches(train) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-#: Devices where the NHWC layout and the fused Adam kernel trained every paper network faster
-#: (benchmarks/throughput.py, docs/performance.md); elsewhere the defaults stay contiguous and foreach.
+#: Devices where "auto" picks the NHWC layout and the fused Adam kernel (docs/performance.md);
+#: elsewhere the defaults stay contiguous and foreach.
 CHANNELS_LAST_DEVICES = ("cpu",)
 FUSED_ADAM_DEVICES = ("cpu",)
 
@@ -68,14 +80,12 @@ def adam_kernel(optim, device: torch.device) -> str:
 
 
 #: CPU capabilities (``torch.backends.cpu.get_cpu_capability()``) where ``train.linear_kernel="auto"``
-#: runs large fp32 linear layers in oneDNN rather than torch's BLAS; with AVX2 alone the step was
-#: 0.96-1.10x as fast over three runs, within the noise (docs/performance.md).
+#: runs large fp32 linear layers in oneDNN rather than torch's BLAS (docs/performance.md).
 ONEDNN_LINEAR_CAPABILITIES = ("AVX512",)
 
-#: "auto" moves a linear layer to oneDNN only from this many weights. The built-in networks with
-#: layers of 6.4-16.8 million weights trained 1.05-1.17x faster so; those whose layers stay under
-#: 0.6 million trained as fast either way, and keep torch's kernels, and with them the exact runs
-#: their results were measured with (another kernel sums in another order; docs/performance.md).
+#: "auto" moves a linear layer to oneDNN only from this many weights: smaller layers gain nothing
+#: and keep torch's kernels, and with them the exact runs their results were measured with
+#: (another kernel sums in another order; docs/performance.md).
 ONEDNN_LINEAR_AUTO_MIN_WEIGHTS = 2**20
 
 
@@ -222,3 +232,75 @@ def describe_numerics(config, device: torch.device, native: bool | None = None) 
             "that much slower; set train.bf16=false"
         )
     return line, warning
+
+
+def make_adam(
+    params: list[nn.Parameter],
+    lr: float,
+    betas: tuple[float, float],
+    implementation: str,
+    device: torch.device,
+    capturable: bool = False,
+) -> torch.optim.Adam:
+    """Adam with the chosen kernel (``implementation``: foreach, fused or loop); ``capturable``
+    keeps the step counters on the device, as CUDA graph capture requires."""
+    kwargs: dict[str, bool] = {"capturable": True} if capturable else {}
+    if implementation == "foreach":
+        kwargs["foreach"] = True
+    elif implementation == "fused":
+        kwargs["fused"] = True
+    elif implementation == "loop":
+        kwargs["foreach"] = False
+    return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
+
+
+@attrs.frozen
+class Numerics:
+    """How a run computes on its device: every performance choice, made once by :meth:`choose`."""
+
+    #: Forward passes in bf16 autocast (``train.bf16``; "auto": a CPU that declares native bf16).
+    bf16: bool
+    #: Networks and batches in the NHWC memory layout (``train.channels_last``).
+    channels_last: bool
+    #: The Adam kernel: foreach, fused or loop (``optim.implementation``).
+    adam: str
+    #: From how many weights a linear layer runs in oneDNN; None: none does (``train.linear_kernel``).
+    onednn_linear_min_weights: int | None
+    #: The step is captured once in a CUDA graph and replayed (``train.cuda_graph``).
+    cuda_graph: bool
+    #: torch.compile's mode when ``train.compile`` is on.
+    compile_mode: str
+
+    @classmethod
+    def choose(cls, config: Any, device: torch.device) -> "Numerics":
+        """The choices for a run of ``config`` on ``device``; an explicit setting the device cannot
+        honour is a one-line ConfigError."""
+        train = config.train
+        bf16 = uses_bf16(train, device)
+        return cls(
+            bf16=bf16,
+            channels_last=uses_channels_last(train, device),
+            adam=adam_kernel(config.optim, device),
+            onednn_linear_min_weights=onednn_linear_min_weights(train, device, bf16),
+            cuda_graph=train.cuda_graph,
+            compile_mode=train.compile_mode,
+        )
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The memory format networks are placed in."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def autocast(self, device: torch.device) -> Callable[[], AbstractContextManager[Any]]:
+        """A factory of the context every forward pass runs in: bf16 autocast, or nothing."""
+        if not self.bf16:
+            return contextlib.nullcontext
+        # Graph capture needs autocast's weight-cast cache off (casts must be recorded in the graph).
+        cache = not self.cuda_graph
+        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
+
+    def make_adam(
+        self, params: list[nn.Parameter], lr: float, betas: tuple[float, float], device: torch.device
+    ) -> torch.optim.Adam:
+        """An Adam with the chosen kernel, capturable when the step is captured."""
+        return make_adam(params, lr, betas, self.adam, device, capturable=self.cuda_graph)

@@ -31,80 +31,44 @@ from ..images import from_uint8
 from ..noise import sample_noise
 from ..regularisers import Regulariser, StepView
 from . import distributed
-from .devices import adam_kernel, onednn_linear_min_weights, uses_bf16, uses_channels_last
+from .devices import Numerics
 from .lr_schedule import lr_factor
 from .running_stats import batch_norm_layers, running_stats_frozen
 
 
-def make_adam(
-    params: list[nn.Parameter],
-    lr: float,
-    betas: tuple[float, float],
-    implementation: str,
-    device: torch.device,
-    capturable: bool = False,
-) -> torch.optim.Adam:
-    """Adam with the configured kernel (foreach by default; fused where the device supports it).
-
-    ``capturable`` keeps the step counters on the device, as CUDA graph capture requires."""
-    kwargs: dict[str, bool] = {"capturable": True} if capturable else {}
-    if implementation == "foreach":
-        kwargs["foreach"] = True
-    elif implementation == "fused":
-        kwargs["fused"] = True
-    elif implementation == "loop":
-        kwargs["foreach"] = False
-    return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
-
-
 @attrs.frozen
 class ObjectiveSettings:
-    """The parts of a run's configuration one InfoGAN step depends on."""
+    """The parts of a run's configuration one InfoGAN step's arithmetic depends on (how the device
+    computes it is :class:`~infogan_toolkit.engine.devices.Numerics`)."""
 
     noise_dim: int
     noise_kind: str
     info_targets: frozenset[str]
-    separate_d_batches: bool
-    channels_last: bool
-    bf16: bool
-    onednn_linear_min_weights: int | None  # None: every linear layer stays torch's
-    cuda_graph: bool
-    compile_mode: str
+    #: ``train.d_batch``: "joint" (real and fake through D in one batch) or "separate".
+    d_batch: str
     lr_d: float
     lr_g: float
     betas: tuple[float, float]
-    adam: str
     decay: str
     decay_from: float
     total_steps: int
 
     @classmethod
-    def from_config(cls, config: Config, device: torch.device) -> "ObjectiveSettings":
-        """The settings of a resolved configuration on ``device`` (where "auto" choices depend on it)."""
+    def from_config(cls, config: Config) -> "ObjectiveSettings":
+        """The settings of a resolved configuration."""
         o, t = config.optim, config.train
-        bf16 = uses_bf16(t, device)
         return cls(
-            noise_dim=cast(int, config.model.noise_dim),  # a resolved configuration has it filled in
+            noise_dim=cast(int, config.model.noise_dim),  # resolved: the backbone's default is filled in
             noise_kind=config.model.noise,
             info_targets=config.loss.info_targets(),
-            separate_d_batches=t.d_batch == "separate",
-            channels_last=uses_channels_last(t, device),
-            bf16=bf16,
-            onednn_linear_min_weights=onednn_linear_min_weights(t, device, bf16),
-            cuda_graph=t.cuda_graph,
-            compile_mode=t.compile_mode,
+            d_batch=t.d_batch,
             lr_d=o.lr_d,
             lr_g=o.lr_g,
             betas=(o.beta1, o.beta2),
-            adam=adam_kernel(o, device),
             decay=o.decay,
             decay_from=o.decay_from,
             total_steps=t.steps,
         )
-
-    def make_adam(self, params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Adam:
-        """An Adam configured like the run's others (betas, kernel, capture)."""
-        return make_adam(params, lr, self.betas, self.adam, device, capturable=self.cuda_graph)
 
 
 class InfoGANObjective:
@@ -116,6 +80,7 @@ class InfoGANObjective:
         discriminator: InfoDiscriminator,
         codes: CodeSet,
         settings: ObjectiveSettings,
+        numerics: Numerics,
         output_range: str,
         device: torch.device,
         dist_ctx: distributed.DistContext | None = None,
@@ -125,6 +90,7 @@ class InfoGANObjective:
         self.D = discriminator
         self.codes = codes
         self.settings = settings
+        self.numerics = numerics
         self.output_range = output_range
         self.device = device
         self.dist = dist_ctx or distributed.DistContext()
@@ -132,25 +98,16 @@ class InfoGANObjective:
         self.noise_dim = settings.noise_dim
         self.noise_kind = settings.noise_kind
         self.targets = settings.info_targets
-        self.separate = settings.separate_d_batches
-        self.channels_last = settings.channels_last
-        # Graph capture needs autocast's weight-cast cache off (casts must be recorded in the graph).
-        self.autocast = (
-            (
-                lambda: torch.autocast(
-                    device_type=device.type, dtype=torch.bfloat16, cache_enabled=not settings.cuda_graph
-                )
-            )
-            if settings.bf16
-            else contextlib.nullcontext
-        )
+        self.separate = settings.d_batch == "separate"
+        self.channels_last = numerics.channels_last
+        self.autocast = numerics.autocast(device)
         self.g_params = [p for p in generator.parameters() if p.requires_grad]
         self.trunk_params = list(discriminator.trunk.parameters())
         self.dhead_params = list(discriminator.d_head.parameters())
         self.qhead_params = list(discriminator.q_head.parameters())
         self.d_params = self.trunk_params + self.dhead_params + self.qhead_params
-        self.opt_d = settings.make_adam(self.d_params, settings.lr_d, device)
-        self.opt_g = settings.make_adam(self.g_params, settings.lr_g, device)
+        self.opt_d = numerics.make_adam(self.d_params, settings.lr_d, settings.betas, device)
+        self.opt_g = numerics.make_adam(self.g_params, settings.lr_g, settings.betas, device)
         self.weights = codes.weights(device)
         self.d_batch_norms = batch_norm_layers(discriminator)
         self.g_batch_norms = batch_norm_layers(generator)
@@ -171,7 +128,7 @@ class InfoGANObjective:
     def compile(self) -> None:
         """Compile G and D (and the regularisers' networks) with torch.compile in ``train.compile_mode``
         (opt-in; measured in benchmarks/throughput.py)."""
-        mode = self.settings.compile_mode
+        mode = self.numerics.compile_mode
         self.g_forward = torch.compile(self.G, mode=mode)
         self.d_forward = torch.compile(self.D, mode=mode)
         for term in self.regularisers.values():

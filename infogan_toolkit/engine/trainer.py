@@ -68,7 +68,7 @@ from ..text import PlainConsole
 from ..version import __version__
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
-from .devices import apply_precision_switches, pick_device
+from .devices import Numerics, apply_precision_switches, pick_device
 from .linear_kernels import use_onednn_linear
 from .objective import InfoGANObjective, ObjectiveSettings
 from .progress import make_progress
@@ -104,8 +104,9 @@ def build_objective(
     config = assembly.config
     tc = config.train
     ctx = dist or distributed.DistContext()
-    settings = ObjectiveSettings.from_config(config, device)
-    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    settings = ObjectiveSettings.from_config(config)
+    numerics = Numerics.choose(config, device)
+    memory_format = numerics.memory_format
     nets = build_networks(assembly, seed=tc.seed)
     terms = {}
     for resolved in assembly.regularisers:
@@ -115,9 +116,9 @@ def build_objective(
             device=device,
             seed=tc.seed,
             cuda_graph=tc.cuda_graph,
-            make_optimizer=lambda params, lr: settings.make_adam(params, lr, device),
+            make_optimizer=lambda params, lr: numerics.make_adam(params, lr, settings.betas, device),
             prepare_module=lambda module: _place(
-                module, device, memory_format, ctx, settings.onednn_linear_min_weights
+                module, device, memory_format, ctx, numerics.onednn_linear_min_weights
             ),
         )
         with plugin_errors(f"loss.{resolved.name}", provenance_source(assembly, f"regulariser:{resolved.name}")):
@@ -129,12 +130,13 @@ def build_objective(
             )
         terms[resolved.name] = term
     for module in (nets.generator, nets.discriminator):
-        _place(module, device, memory_format, ctx, settings.onednn_linear_min_weights)
+        _place(module, device, memory_format, ctx, numerics.onednn_linear_min_weights)
     return InfoGANObjective(
         nets.generator,
         nets.discriminator,
         assembly.codes,
         settings,
+        numerics,
         assembly.backbone.output_range,
         device,
         ctx,
