@@ -19,7 +19,8 @@ import torch
 from infogan_toolkit import checkpoint as checkpoint_module
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path, read_metadata
 from infogan_toolkit.config import Config, apply_dict
-from infogan_toolkit.engine.trainer import CheckpointWriteError, Trainer
+from infogan_toolkit.engine.run_folder import CheckpointWriteError
+from infogan_toolkit.engine.trainer import Trainer
 from infogan_toolkit.errors import ToolkitError
 from infogan_toolkit.rundir import LOCK_FILE
 

@@ -8,7 +8,6 @@ intervals and checkpoints only.
 from __future__ import annotations
 
 import math
-import shutil
 import signal
 import threading
 import time
@@ -32,23 +31,7 @@ from ..assembly import (
     resolve,
 )
 from ..callbacks import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
-from ..checkpoint import (
-    PREFIXES,
-    TrainState,
-    atomic_save,
-    checkpoint_dir,
-    list_steps,
-    load_model_tensors,
-    load_train_state,
-    model_path,
-    model_tensors,
-    prune,
-    read_model_metadata,
-    save_train_state,
-    state_path,
-)
-from ..checkpoint_schema import check_layout_detail, file_specs
-from ..config import Config, apply_dict
+from ..config import Config
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
 from ..extensions import (
@@ -56,30 +39,23 @@ from ..extensions import (
     Extension,
     ExtensionSetup,
     build_extensions,
-    extension_networks,
     generator_prefixes,
 )
-from ..files import real_directory, write_file
 from ..plugins import PluginHost
 from ..regularisers import RegulariserSetup
-from ..rundir import acquire_lock, check_run_dir, checkpoint_metadata, config_path, release_lock, remove_partial_writes
 from ..sinks import MetricLog
 from ..text import PlainConsole
-from ..version import __version__
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
 from .devices import Numerics, apply_precision_switches, pick_device
 from .linear_kernels import use_onednn_linear
 from .objective import InfoGANObjective, ObjectiveSettings
 from .progress import make_progress
+from .run_folder import RunFolder, RunParts
 
 
 class NonFiniteLossError(ToolkitError):
     """A loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
-
-
-class CheckpointWriteError(ToolkitError):
-    """A checkpoint could not be written (a full disk, a read-only folder); the last good one stays."""
 
 
 @attrs.define
@@ -213,35 +189,13 @@ class Trainer:
         # Sinks, callbacks, extensions and sink options, checked before anything is built, so a
         # mistyped name or option costs no data loading.
         self.sink_options = check_training_names(self.config, self.host)
-        if not resume and self.dist.is_main and list_steps(self.run_dir):
-            raise ToolkitError(
-                f"run directory '{self.run_dir}' already holds checkpoints; pass --resume {self.run_dir} to continue "
-                "it or --out NEWDIR"
-            )
-        if resume and not list_steps(self.run_dir):
-            raise ToolkitError(f"cannot resume: '{self.run_dir}' holds no complete checkpoint")
-        if self.dist.is_main:
-            check_run_dir(self.run_dir)
-        self._resume_point = self._check_resume() if resume else None
-        self._locked = False
-        created = not self.run_dir.exists()
-        try:
-            if self.dist.is_main:
-                acquire_lock(self.run_dir)
-                self._locked = True
+        self.folder = RunFolder(
+            self.run_dir, self.assembly, self.dist, self.console, resume, self.host.registries.extensions.names()
+        )
+        with self.folder.claimed():
             self._build(resume)
-        except BaseException:
-            self.release()
-            if created and self.dist.is_main and self.run_dir.is_dir() and not self.run_dir.is_symlink():
-                # This process made the folder, so all in it (config.toml, a sink's folder) is its
-                # own: a refused run leaves nothing behind.
-                shutil.rmtree(self.run_dir, ignore_errors=True)
-            raise
 
     def _build(self, resume: bool) -> None:
-        if self.dist.is_main:
-            for path in remove_partial_writes(self.run_dir):
-                self.console.print(f"removed {path}, left by an interrupted checkpoint write")
         tc = self.config.train
         self.dataset = load_dataset(self.assembly, self.host, "train").to(self.device)
         self.objective = build_objective(self.assembly, self.device, self.dist)
@@ -269,15 +223,10 @@ class Trainer:
             tc.cuda_graph,
             after_step=[extension.after_step for extension in self.extensions.values()],
         )
-        self.step = 0
-        if resume:
-            self._restore()
-        else:
-            for extension in self.extensions.values():
-                extension.start()
-            if self.dist.is_main:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                write_file(config_path(self.run_dir), self.config.to_toml())
+        self.parts = RunParts(
+            self.objective, self.extensions, self.rng, self.generator_prefixes, self.extension_provenance
+        )
+        self.step = self.folder.restore(self.parts) if resume else self.folder.start(self.parts)
         self.log = MetricLog(
             self.run_dir,
             self.host,
@@ -303,16 +252,7 @@ class Trainer:
 
     def release(self) -> None:
         """Give up the claim on the run directory (done at the end of :meth:`run`)."""
-        if self._locked:
-            release_lock(self.run_dir)
-            self._locked = False
-
-    # -- state -----------------------------------------------------------------------------------
-    def _train_state(self) -> TrainState:
-        return TrainState(self.step, self.objective.optimizers(), {"data": self.rng})
-
-    def _extra_networks(self) -> dict[str, torch.nn.Module]:
-        return {**self.objective.networks(), **extension_networks(self.extensions)}
+        self.folder.release()
 
     def generators(self) -> dict[str, torch.nn.Module]:
         """Every generator a checkpoint of this run offers, the default first: the extensions' (such
@@ -322,147 +262,14 @@ class Trainer:
         }
         return {**offered, RAW_GENERATOR: self.G}
 
-    def _check_resume(self) -> tuple[int, tuple[str, ...]]:
-        """The step to resume from, once its weights file's metadata has passed the schema and
-        agrees with this run's configuration (the model, codes and dataset cannot change, so an
-        edited config.toml cannot put weights into the wrong codes); and the key prefixes of the
-        regularisers that run had on and this one has off (their networks are not restored)."""
-        step = list_steps(self.run_dir)[-1]
-        if self.config.train.steps < step:  # refused before config.toml is rewritten with it
-            raise ConfigError(
-                f"cannot resume: train.steps = {self.config.train.steps} is the total number of steps, and "
-                f"'{self.run_dir}' "
-                f"is already at step {step}; pass --steps N with N > {step}"
-            )
-        path = model_path(self.run_dir, step)
-        saved = read_model_metadata(path)
-        then = apply_dict(Config(), saved.config, f"the metadata of {path}")
-        now = self.config
-        differ = [
-            (f"model.{k}", getattr(then.model, k), getattr(now.model, k))
-            for k in ("backbone", "codes", "noise_dim", "noise", "heads")
-        ]
-        differ += [(f"model.options.{k}", v, now.model.options.get(k)) for k, v in then.model.options.items()]
-        differ += [("data.dataset", then.data.dataset, now.data.dataset)]
-        for key, was, is_now in differ:
-            if was != is_now:
-                raise ConfigError(
-                    f"cannot resume: the configuration has {key} = {is_now!r} but checkpoint '{path}' was trained "
-                    f"with {was!r}; "
-                    f"a resumed run keeps its model, codes and dataset (restore {config_path(self.run_dir)} as the "
-                    "run wrote it)"
-                )
-        check_layout_detail(path, saved, self.assembly.codes, self.assembly.backbone)
-        active = {term.name for term in self.assembly.regularisers}
-        dropped = tuple(
-            sorted(
-                f"{name}."
-                for name, table in then.loss.regularisers.items()
-                if table.get("weight") and name not in active
-            )
-        )
-        return step, dropped
-
-    def _restore(self) -> None:
-        assert self._resume_point is not None  # _restore runs only when resuming, after _check_resume
-        step, dropped = self._resume_point
-        path = model_path(self.run_dir, step)
-        found = file_specs(path)
-        networks = self.objective.networks()
-        fresh = []  # extensions the checkpoint has no state of (off when it was written): they start here
-        for name, extension in self.extensions.items():
-            owned = extension_networks({name: extension})
-            if any(key.startswith(prefix + ".") for key in found for prefix in owned):
-                networks.update(owned)
-            elif owned:
-                fresh.append(name)
-        # State of a registered extension that this run has off is left unread; any other tensor
-        # the run cannot place is the schema's to refuse.
-        claimed = (*PREFIXES.values(), *(prefix + "." for prefix in networks), *dropped)
-        unclaimed = sorted(
-            {key.split(".")[0] for key in found if not key.startswith(claimed)}
-            & set(self.host.registries.extensions.names())
-        )
-        load_model_tensors(path, self.G, self.D, networks, passthrough=(*dropped, *(p + "." for p in unclaimed)))
-        if unclaimed and self.dist.is_main:
-            self.console.print(
-                f"resuming without the checkpoint's {', '.join(p + '.*' for p in unclaimed)} tensors: nothing in this "
-                "run's "
-                "configuration continues them, and its checkpoints will not hold them"
-            )
-        state = self._train_state()
-        # The rates the checkpointed step ran at under this configuration (optim.decay included).
-        self.objective.schedule(step - 1)
-        configured = {
-            name: [{k: g[k] for k in ("lr", "betas") if k in g} for g in opt.param_groups]
-            for name, opt in state.optimizers.items()
-        }
-        load_train_state(state_path(self.run_dir, step), state, rank=self.dist.rank, passthrough=dropped)
-        for prefix in dropped:
-            if self.dist.is_main:
-                self.console.print(
-                    f"resuming without regulariser '{prefix[:-1]}' (off in the configuration): its saved networks and "
-                    "optimiser state are not restored"
-                )
-        self.step = state.step
-        # The configured learning rates and betas take effect: a --resume --set optim.lr_g=... is
-        # written into the restored optimiser, and the new checkpoints' metadata records it.
-        for name, opt in state.optimizers.items():
-            for group, wanted in zip(opt.param_groups, configured[name]):
-                for key, value in wanted.items():
-                    if group[key] != value and self.dist.is_main:
-                        self.console.print(
-                            f"resuming with optimiser '{name}' {key} {group[key]} -> {value} (from the configuration)"
-                        )
-                    group[key] = value
-        for name in fresh:
-            self.extensions[name].start()
-            if self.dist.is_main:
-                self.console.print(
-                    f"resuming with extension '{name}', which the checkpoint of step {step} has no state of: it "
-                    "starts from that step's weights"
-                )
-        if self.dist.is_main:
-            write_file(config_path(self.run_dir), self.config.to_toml())
-
     def save_checkpoint(self) -> Path | None:
-        """Write weights and trainer state for the current step (rank 0), then prune old ones."""
+        """Write weights and trainer state for the current step (rank 0), prune old ones, and tell
+        the callbacks."""
         if self.config.train.batch_norm_refresh:
             self._refresh_batch_norm()
-        distributed.average_buffers(self.G, self.dist)
-        distributed.average_buffers(self.D, self.dist)
-        for module in self._extra_networks().values():
-            distributed.average_buffers(module, self.dist)
-        state = self._train_state()
-        if self.dist.enabled:
-            state.rank_states["data"] = distributed.gather_states(self.rng.get_state(), self.dist, self.device)
-        if not self.dist.is_main:
-            return None
-        meta = checkpoint_metadata(
-            self.assembly,
-            self.step,
-            __version__,
-            generators=self.generator_prefixes,
-            provenance=self.extension_provenance,
-        )
-        path = model_path(self.run_dir, self.step)
-        real_directory(checkpoint_dir(self.run_dir))  # never a checkpoints/ link planted elsewhere
-        try:
-            atomic_save(model_tensors(self.G, self.D, self._extra_networks()), path, meta)
-            save_train_state(state_path(self.run_dir, self.step), state)
-        except OSError as exc:
-            # The weights file may be whole while its state file is not: without both the step
-            # does not count, so the last complete checkpoint stays the one to resume from.
-            path.unlink(missing_ok=True)
-            steps = list_steps(self.run_dir)
-            kept = f"the last good checkpoint is step {steps[-1]}" if steps else "no checkpoint was written yet"
-            raise CheckpointWriteError(
-                f"could not write the checkpoint of step {self.step} in {checkpoint_dir(self.run_dir)}: "
-                f"{exc.strerror or exc}; {kept}; free space (or fix the folder) and continue with --resume "
-                f"{self.run_dir}"
-            ) from None
-        prune(self.run_dir, self.config.train.keep_checkpoints)
-        self.callbacks.checkpoint(CheckpointEvent(self.step, path, self.G, self.generators()))
+        path = self.folder.save(self.parts, self.step, self.device)
+        if path is not None:
+            self.callbacks.checkpoint(CheckpointEvent(self.step, path, self.G, self.generators()))
         return path
 
     def _refresh_batch_norm(self) -> None:
@@ -552,10 +359,8 @@ class Trainer:
     def _check_finite(self, names: list[str], values: list[float]) -> None:
         bad = [n for n, v in zip(names, values) if not math.isfinite(v)]
         if bad:
-            steps = list_steps(self.run_dir)
-            kept = f"the last good checkpoint is step {steps[-1]}" if steps else "no checkpoint was written yet"
             raise NonFiniteLossError(
-                f"{', '.join(bad)} became NaN or infinite by step {self.step}; stopped, {kept}; "
+                f"{', '.join(bad)} became NaN or infinite by step {self.step}; stopped, {self.folder.last_good()}; "
                 "try a lower learning rate or lambda"
             )
 
