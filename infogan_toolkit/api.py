@@ -31,12 +31,15 @@ from .evaluate.report import (
     factor_represent,
     factor_representation,
     information_bounds,
+    point_estimates,
+    q_outputs,
 )
 from .extensions import Extension, ExtensionSetup
 from .extractors import ExtractorRequest, FeatureExtractor, cache_dir, default_extractor
 from .files import open_regular, read_bytes, real_directory
 from .hookspecs import hookimpl
 from .images import fit_picture, to_unit
+from .model import TrainedModel
 from .plugins import PluginHost
 from .regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 from .rundir import config_path, figures_dir
@@ -97,6 +100,9 @@ __all__ = [
     # Evaluation metrics (register_metrics) and the helpers they share.
     "Metric",
     "EvalContext",
+    "TrainedModel",
+    "q_outputs",
+    "point_estimates",
     "EvalSizes",
     "categorical_accuracy",
     "factor_represent",

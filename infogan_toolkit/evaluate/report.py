@@ -103,9 +103,8 @@ class EvalContext:
     """What a metric gets: the model, the dataset (None for metrics that need none), the sizes and
     seed of this evaluation, a progress callback, and a cache for work several metrics share."""
 
-    #: The model (``infogan_toolkit.model.TrainedModel``): ``generator``, ``discriminator``, ``codes``, ``sample``,
-    #: ``infer``, ``device``.
-    model: Any
+    #: The model: ``generator``, ``discriminator``, ``codes``, ``sample``, ``infer``, ``device``.
+    model: TrainedModel
     #: The dataset's test split, or None before it is loaded and for metrics that need none.
     data: ImageDataset | None
     #: The dataset's registered name, or None.
