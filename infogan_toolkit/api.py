@@ -34,7 +34,6 @@ from .evaluate.report import (
     point_estimates,
     q_outputs,
 )
-from .extensions import Extension, ExtensionSetup
 from .extractors import ExtractorRequest, FeatureExtractor, cache_dir, default_extractor
 from .files import open_regular, read_bytes, real_directory
 from .hookspecs import hookimpl
@@ -85,9 +84,7 @@ __all__ = [
     "RegulariserSetup",
     "StepView",
     "Terms",
-    # In a training run: extensions, callbacks and their events, metric sinks, the figures.
-    "Extension",
-    "ExtensionSetup",
+    # In a training run: callbacks and their events, metric sinks, the figures.
     "Callback",
     "RunInfo",
     "LogEvent",

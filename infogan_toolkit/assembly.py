@@ -137,15 +137,15 @@ def resolve_regularisers(config: Config, registry) -> tuple[list[ResolvedRegular
 
 
 def check_training_names(config: Config, host: PluginHost) -> dict[str, object]:
-    """Check the names a training run's config gives, before anything is built: ``train.sinks``,
-    ``train.callbacks`` and ``train.extensions`` (each a registered name, case included, or
-    ``"*"``) and the ``train.sink_options`` tables (each a registered sink's, its keys and values
-    valid against that sink's options). Returns the parsed sink options (sink name -> options);
+    """Check the names a training run's config gives, before anything is built: ``train.sinks``
+    and ``train.callbacks`` (each a registered name, case included, or ``"*"``) and the
+    ``train.sink_options`` tables (each a registered sink's, its keys and values valid against that
+    sink's options). Returns the parsed sink options (sink name -> options);
     raises a one-line error with a suggestion."""
     from .sinks import parse_sink_options
 
     regs = host.registries
-    for field, registry in (("sinks", regs.sinks), ("callbacks", regs.callbacks), ("extensions", regs.extensions)):
+    for field, registry in (("sinks", regs.sinks), ("callbacks", regs.callbacks)):
         for name in getattr(config.train, field):
             if name != "*":
                 registry.exact(name, f"train.{field}")

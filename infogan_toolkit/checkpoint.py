@@ -31,6 +31,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from .callbacks import RAW_GENERATOR
 from .checkpoint_schema import (
     ModelMetadata,
     check_finite,
@@ -44,7 +45,6 @@ from .checkpoint_schema import (
     layout_of,
 )
 from .errors import CheckpointError
-from .extensions import RAW_GENERATOR
 from .files import make_dirs
 
 # noqa: F401  (re-exported)
@@ -152,7 +152,7 @@ def load_module_tensors(path: Path, module: nn.Module, prefix: str) -> None:
 
 def offered_generators(meta: dict[str, str], path: Path) -> dict[str, str]:
     """The generators a weights file offers, name -> key prefix, the default first: those in its
-    ``generators`` metadata (written by the run's extensions, e.g. ``ema``), then ``raw``."""
+    ``generators`` metadata (written by the run's callbacks, e.g. ``ema``), then ``raw``."""
     # The same schema as the rest of the file: size, depth and types checked, one-line errors.
     declared = check_generators(path, meta["generators"]) if "generators" in meta else {}
     return {**{k: v for k, v in declared.items() if k != RAW_GENERATOR}, RAW_GENERATOR: PREFIXES["generator"]}

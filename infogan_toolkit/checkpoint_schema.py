@@ -60,13 +60,13 @@ MODEL_METADATA = {
 }
 #: Keys a weights file may have besides :data:`MODEL_METADATA`.
 MODEL_METADATA_OPTIONAL = {
-    "generators": "a JSON object: generator name -> key prefix, those the run's extensions kept besides the raw one",
+    "generators": "a JSON object: generator name -> key prefix, those the run's callbacks kept besides the raw one",
 }
 
 _STEP_TEXT = re.compile(r"^[0-9]{1,13}$", re.ASCII)
 _FILE_STEP = re.compile(r"^step-([0-9]+)\.(?:state\.)?safetensors$", re.ASCII)
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}$", re.ASCII)
-_PROVENANCE_KEY = re.compile(r"^(backbone|dataset|(code|head|regulariser|extension):.+)$", re.DOTALL)
+_PROVENANCE_KEY = re.compile(r"^(backbone|dataset|(code|head|regulariser|callback):.+)$", re.DOTALL)
 _PROVENANCE_FIELDS = ("name", "plugin", "distribution", "version")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", re.ASCII)
 
@@ -357,7 +357,7 @@ def check_plugins(path: Path, text: str) -> dict[str, dict[str, str | None]]:
             raise _fail(
                 path,
                 f"{where} is not a known piece (backbone, dataset, code:KIND, head:NAME, regulariser:NAME, "
-                "extension:NAME)",
+                "callback:NAME)",
             )
         if not isinstance(prov, dict) or sorted(prov) != sorted(_PROVENANCE_FIELDS):
             raise _fail(path, f"{where} is not a table of exactly {', '.join(_PROVENANCE_FIELDS)}")

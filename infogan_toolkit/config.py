@@ -196,9 +196,6 @@ class TrainConfig:
     callbacks: list[str] = attrs.field(
         factory=lambda: ["*"]
     )  # training callbacks to enable; "*" = every registered one
-    extensions: list[str] = attrs.field(
-        factory=lambda: ["*"]
-    )  # training extensions to enable; "*" = every registered one
 
 
 @attrs.define

@@ -98,30 +98,19 @@ def register_regularisers(register):
 
 @hookspec
 def register_callbacks(register):
-    """Register training callbacks: code that runs on training events.
+    """Register training callbacks: code that takes part in a run besides the objective's terms.
 
     Call ``register(name, factory)``; ``factory(info: RunInfo) -> Callback | None``, given the
-    run's :class:`infogan_toolkit.callbacks.RunInfo`, is called once per run on the main process
-    (return None to stay out of this run). The
-    :class:`infogan_toolkit.callbacks.Callback` gets ``on_log(LogEvent)`` at every log interval,
-    ``on_checkpoint(CheckpointEvent)`` after each checkpoint is written and ``on_run_end(RunEndEvent)``
-    when the run ends. ``train.callbacks`` chooses which run (``"*"``, the default: all).
-    """
-
-
-@hookspec
-def register_extensions(register):
-    """Register training extensions: state of their own that follows every optimiser step.
-
-    Call ``register(name, factory)``; ``factory(setup)``, given an
-    :class:`infogan_toolkit.extensions.ExtensionSetup`, returns an ``Extension`` or None; it is
-    called once per run on every process (return None to stay out of this run, e.g. when the
-    option that turns it on is unset). The :class:`infogan_toolkit.extensions.Extension` gets
-    ``start()`` before training and ``after_step()`` after every optimiser step (inside a captured
-    CUDA graph, if any); its ``networks()`` are checkpointed under ``NAME.`` and restored on
-    ``--resume``; its ``generators()`` are offered by the checkpoint besides the raw generator (the
-    first is the default of ``load_checkpoint``, ``sample``, ``traverse`` and ``eval``).
-    ``train.extensions`` chooses which run (``"*"``, the default: all).
+    run's :class:`infogan_toolkit.callbacks.RunInfo`, is called once per run on every process
+    (return None to stay out of this run, e.g. when the option that turns it on is unset). The
+    :class:`infogan_toolkit.callbacks.Callback` gets, on the main process, ``on_log(LogEvent)`` at
+    every log interval, ``on_checkpoint(CheckpointEvent)`` after each checkpoint is written,
+    ``on_images(ImageEvent)`` and ``on_run_end(RunEndEvent)``; on every process
+    ``on_train_start()`` before training and ``on_step_end()`` after every optimiser step (inside a
+    captured CUDA graph, if any). Its ``networks()`` are checkpointed under ``NAME.`` and restored
+    on ``--resume``; its ``generators()`` are offered by the checkpoint besides the raw generator
+    (the first is the default of ``load_checkpoint``, ``sample``, ``traverse`` and ``eval``).
+    ``train.callbacks`` chooses which run (``"*"``, the default: all).
     """
 
 

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from .assembly import Assembly, build_networks, resolve
 from .backbones import InfoDiscriminator
+from .callbacks import RAW_GENERATOR
 from .checkpoint import (
     load_model_tensors,
     load_module_tensors,
@@ -23,7 +24,6 @@ from .checkpoint import (
 from .checkpoint_schema import check_layout_detail
 from .config import Config, apply_dict
 from .errors import ConfigError, PluginError, ToolkitError
-from .extensions import RAW_GENERATOR
 from .images import from_uint8, to_unit
 from .noise import sample_noise
 from .plugins import PluginHost
@@ -92,7 +92,7 @@ class TrainedModel:
             )
         host = host or PluginHost()
         # Name the distribution to install for any piece generating needs whose plugin is missing,
-        # before resolving; the regularisers' and extensions' plugins only matter to training.
+        # before resolving; the regularisers' and callbacks' plugins only matter to training.
         registry_of = {"backbone": "backbones", "code": "codes", "head": "heads"}
         for key, prov in saved.plugins.items():
             attr = registry_of.get(key.split(":")[0])
@@ -106,9 +106,9 @@ class TrainedModel:
         assembly = resolve(config, host, terms=False)
         check_layout_detail(path, saved, assembly.codes, assembly.backbone)
         nets = build_networks(assembly)
-        # The regularisers' and extensions' networks are not built for sampling: their tensors may be present, unread.
+        # The regularisers' and callbacks' networks are not built for sampling: their tensors may be present, unread.
         unread = tuple(
-            f"{key.split(':', 1)[1]}." for key in saved.plugins if key.startswith(("extension:", "regulariser:"))
+            f"{key.split(':', 1)[1]}." for key in saved.plugins if key.startswith(("callback:", "regulariser:"))
         )
         load_model_tensors(path, nets.generator, nets.discriminator, passthrough=unread)
         if chosen != RAW_GENERATOR:

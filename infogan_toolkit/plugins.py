@@ -38,7 +38,6 @@ HOOK_REGISTRIES = {
     "register_configs": ("configs", "config"),
     "register_regularisers": ("regularisers", "regulariser"),
     "register_callbacks": ("callbacks", "callback"),
-    "register_extensions": ("extensions", "extension"),
     "register_metrics": ("metrics", "metric"),
     "register_feature_extractors": ("extractors", "feature extractor"),
     "register_sweep_executors": ("executors", "sweep executor"),
@@ -57,7 +56,6 @@ class Registries:
     configs: Registry
     regularisers: Registry
     callbacks: Registry
-    extensions: Registry
     metrics: Registry
     extractors: Registry
     executors: Registry

@@ -301,7 +301,7 @@ def checkpoint_metadata(
     """The metadata of a weights file (safetensors metadata is str -> str; structured values are JSON):
     ``format``, the resolved ``config``, the code spec and each code's description, the ``step``, the
     toolkit version, every registered piece's plugin and distribution (``plugins``: the assembly's
-    and ``provenance``, e.g. the run's extensions), what a reader needs without building networks
+    and ``provenance``, e.g. the run's callbacks), what a reader needs without building networks
     (backbone, image shape, output range), and ``generators``: the generators besides the raw one
     that the file holds, name -> key prefix, the default first."""
     backbone = assembly.backbone

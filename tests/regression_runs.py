@@ -35,8 +35,8 @@ RECORD = Path(__file__).parent / "data" / "regression.json"
 STEPS = 4
 
 #: Settings that put every machine on the same code path: fp32, torch's linear kernels, the layout
-#: and Adam kernel "auto" picks on a CPU (channels_last, fused), one fixed seed, no figures, sinks,
-#: callbacks or third-party extensions (what happens to be installed must not change the run).
+#: and Adam kernel "auto" picks on a CPU (channels_last, fused), one fixed seed, no figures, sinks
+#: or callbacks (what happens to be installed must not change the run).
 PINNED = [
     f"train.steps={STEPS}",
     "train.batch_size=16",
@@ -52,7 +52,6 @@ PINNED = [
     "train.figures=false",
     "train.sinks=[]",
     "train.callbacks=[]",
-    "train.extensions=[]",
 ]
 
 #: Run name -> (shipped config, settings over it). mnist-fast: the MNIST networks on the shipped
@@ -71,7 +70,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
             "loss.contrastive.start=0",
             "loss.real_information.weight=0.5",
             "train.ema=0.9",
-            "train.extensions=['ema']",
+            "train.callbacks=['ema']",
         ],
     ),
 }

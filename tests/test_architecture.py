@@ -23,7 +23,6 @@ LAYERS: list[tuple[str, list[str]]] = [
             "backbones",
             "datasets",
             "regularisers",
-            "extensions",
             "extractors",
             "callbacks",
             "plugins",

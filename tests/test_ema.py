@@ -1,4 +1,4 @@
-"""The generator's moving average (``train.ema``, the built-in ``ema`` extension): it computes what
+"""The generator's moving average (``train.ema``, the built-in ``ema`` callback): it computes what
 PyTorch's AveragedModel computes, leaves training untouched, resumes bit for bit, can be turned on
 or off at a resume, and is what load_checkpoint gives by default."""
 
@@ -13,12 +13,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from infogan_tk_ema import GeneratorAverage
 from infogan_toolkit import hookimpl, load_checkpoint
 from infogan_toolkit.assembly import resolve
+from infogan_toolkit.callbacks import Callback
 from infogan_toolkit.checkpoint import load_tensors, model_path, read_metadata
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.datasets import DatasetRequest
 from infogan_toolkit.engine.trainer import Trainer, build_objective, make_train_step
 from infogan_toolkit.errors import ConfigError, PluginError, ToolkitError
-from infogan_toolkit.extensions import Extension
 
 
 def tiny_config(**train) -> Config:
@@ -39,18 +39,18 @@ def tiny_config(**train) -> Config:
 
 
 def test_the_average_is_what_averaged_model_update_parameters_computes(host):
-    # The extension skips update_parameters' host read of the count; the numbers must not change.
+    # The callback skips update_parameters' host read of the count; the numbers must not change.
     assembly = resolve(tiny_config(), host)
     objective = build_objective(assembly, torch.device("cpu"))
     dataset = host.registries.datasets.get("tiny-bars").load(DatasetRequest(None, "train", False, (1, 8, 8), {}))
     step = make_train_step(objective, dataset, torch.Generator().manual_seed(0), 16)
     average = GeneratorAverage(objective.G, 0.8)
     reference = AveragedModel(objective.G, multi_avg_fn=get_ema_multi_avg_fn(0.8), use_buffers=True)
-    average.start()
+    average.on_train_start()
     reference.update_parameters(objective.G)
     for _ in range(5):
         step()
-        average.after_step()
+        average.on_step_end()
         reference.update_parameters(objective.G)
     ours, theirs = average.average.state_dict(), reference.state_dict()
     assert ours.keys() == theirs.keys() and int(ours["n_averaged"]) == 6
@@ -81,7 +81,7 @@ def test_training_is_unchanged_and_the_average_resumes_bit_for_bit(host, tmp_pat
     assert not torch.equal(a["ema.module.0.weight"], a["generator.0.weight"])
     meta = read_metadata(model_path(tmp_path / "a", 2 * n))
     assert json.loads(meta["generators"]) == {"ema": "ema.module."}
-    assert json.loads(meta["plugins"])["extension:ema"]["distribution"] == "infogan-toolkit"
+    assert json.loads(meta["plugins"])["callback:ema"]["distribution"] == "infogan-toolkit"
     assert json.loads(read_metadata(model_path(tmp_path / "plain", 2 * n))["generators"]) == {}
 
 
@@ -99,7 +99,7 @@ def test_turning_the_average_on_or_off_at_a_resume_says_so_and_takes_effect(host
         progress=False,
         console=console,
     ).run()
-    assert "resuming with extension 'ema', which the checkpoint of step 3 has no state of" in capsys.readouterr().err
+    assert "resuming with callback 'ema', which the checkpoint of step 3 has no state of" in capsys.readouterr().err
     on = load_tensors(model_path(tmp_path / "on", 2 * n))
     assert int(on["ema.n_averaged"]) == n + 1  # started at step 3's weights, then n updates
 
@@ -143,8 +143,8 @@ def test_a_decay_outside_0_to_1_is_one_line(value):
         apply_dict(Config(), {"train": {"ema": json.loads(value)}}, "--set")
 
 
-class _Counter(Extension):
-    """A third-party extension: counts steps in a network of its own; offers no generator."""
+class _Counter(Callback):
+    """A third-party callback: counts steps in a network of its own; offers no generator."""
 
     def __init__(self):
         self.module = torch.nn.Module()
@@ -153,18 +153,18 @@ class _Counter(Extension):
     def networks(self):
         return {"": self.module}
 
-    def after_step(self):
+    def on_step_end(self):
         self.module.steps.add_(1)
 
 
 class _CounterPlugin:
     @hookimpl
-    def register_extensions(self, register):
-        register("counter", lambda setup: _Counter())
-        register("stray", lambda setup: _Stray(setup.generator))
+    def register_callbacks(self, register):
+        register("counter", lambda info: _Counter())
+        register("stray", lambda info: _Stray(info.generator))
 
 
-class _Stray(Extension):
+class _Stray(Callback):
     def __init__(self, generator):
         self.generator = generator
 
@@ -172,22 +172,20 @@ class _Stray(Extension):
         return {"copy": self.generator}  # not one of its networks: a plugin bug
 
 
-def test_a_third_party_extension_is_stepped_saved_and_restored(host, tmp_path):
+def test_a_third_party_callback_is_stepped_saved_and_restored(host, tmp_path):
     host.register(_CounterPlugin(), "counter-plugin")
     try:
-        Trainer(tiny_config(steps=3, extensions=["counter"]), tmp_path / "run", host=host, progress=False).run()
+        Trainer(tiny_config(steps=3, callbacks=["counter"]), tmp_path / "run", host=host, progress=False).run()
         resumed = Trainer(
-            tiny_config(steps=5, extensions=["counter"]), tmp_path / "run", host=host, resume=True, progress=False
+            tiny_config(steps=5, callbacks=["counter"]), tmp_path / "run", host=host, resume=True, progress=False
         )
-        assert int(resumed.extensions["counter"].module.steps) == 3
+        assert int(resumed.parts.callbacks["counter"].module.steps) == 3
         resumed.run()
         assert int(load_tensors(model_path(tmp_path / "run", 5))["counter.steps"]) == 5
-        with pytest.raises(
-            ToolkitError, match=r"unknown extension 'countr' in train.extensions. Did you mean 'counter'"
-        ):
-            Trainer(tiny_config(extensions=["countr"]), tmp_path / "bad", host=host, progress=False)
-        with pytest.raises(PluginError, match="extension 'stray' offers a generator that is not one of its networks"):
-            Trainer(tiny_config(steps=1, extensions=["stray"]), tmp_path / "stray", host=host, progress=False)
+        with pytest.raises(ToolkitError, match=r"unknown callback 'countr' in train.callbacks. Did you mean 'counter'"):
+            Trainer(tiny_config(callbacks=["countr"]), tmp_path / "bad", host=host, progress=False)
+        with pytest.raises(PluginError, match="callback 'stray' offers a generator that is not one of its networks"):
+            Trainer(tiny_config(steps=1, callbacks=["stray"]), tmp_path / "stray", host=host, progress=False)
     finally:
         host.unregister("counter-plugin")
 

@@ -402,11 +402,11 @@ def miscase(rng: random.Random, name: str) -> str:
 
 
 @pytest.mark.parametrize("case", range(30))
-def test_fuzzed_names_of_sinks_callbacks_extensions_and_sink_options_are_refused(tmp_path, case):
+def test_fuzzed_names_of_sinks_callbacks_and_sink_options_are_refused(tmp_path, case):
     rng = random.Random(SEED * 7000 + case)
     regs = PluginHost().registries
-    field = rng.choice(["sinks", "callbacks", "extensions", "sink_options", "sink_option_key"])
-    registry = {"sinks": regs.sinks, "callbacks": regs.callbacks, "extensions": regs.extensions}.get(field, regs.sinks)
+    field = rng.choice(["sinks", "callbacks", "sink_options", "sink_option_key"])
+    registry = {"sinks": regs.sinks, "callbacks": regs.callbacks}.get(field, regs.sinks)
     known = registry.names()
     kind = rng.choice(["miscased", "unknown", "nasty", "empty"])
     name = {

@@ -34,7 +34,6 @@ class Kind(str, Enum):
     configs = "configs"
     regularisers = "regularisers"
     callbacks = "callbacks"
-    extensions = "extensions"
     metrics = "metrics"
     extractors = "extractors"
     executors = "executors"
@@ -58,7 +57,7 @@ def _describe(kind: str, obj) -> str:
         return obj.description + (f"; default for {', '.join(obj.datasets)}" if obj.datasets else "")
     if kind == "executors":
         return obj.description
-    if kind in ("callbacks", "extensions"):
+    if kind == "callbacks":
         return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
     if kind == "regularisers":
         return ((type(obj).__doc__ or "").strip().splitlines() or [""])[
@@ -74,7 +73,7 @@ def list_(
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers,
-    callbacks, extensions, metrics, feature extractors and sweep executors, with their plugins."""
+    callbacks, metrics, feature extractors and sweep executors, with their plugins."""
     regs = PluginHost().registries
     kinds = [kind.value] if kind else [k.value for k in Kind]
     rows = {
@@ -149,7 +148,7 @@ _PROVENANCE_KEYS = {
     "head": "heads",
     "dataset": "datasets",
     "regulariser": "regularisers",
-    "extension": "extensions",
+    "callback": "callbacks",
 }
 
 

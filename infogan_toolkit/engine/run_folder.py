@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..assembly import Assembly
+from ..callbacks import Callback, callback_networks
 from ..checkpoint import (
     PREFIXES,
     TrainState,
@@ -33,7 +34,6 @@ from ..checkpoint import (
 from ..checkpoint_schema import check_layout_detail, file_specs
 from ..config import Config, apply_dict
 from ..errors import ConfigError, ToolkitError
-from ..extensions import Extension, extension_networks
 from ..files import real_directory, write_file
 from ..rundir import acquire_lock, check_run_dir, checkpoint_metadata, config_path, release_lock, remove_partial_writes
 from ..version import __version__
@@ -51,18 +51,18 @@ class RunParts:
 
     #: G, D/Q, the regularisers' networks and every optimiser.
     objective: InfoGANObjective
-    #: The run's extensions by name (their networks are checkpointed under ``NAME.``).
-    extensions: dict[str, Extension]
+    #: The run's callbacks by name (their networks are checkpointed under ``NAME.``).
+    callbacks: dict[str, Callback]
     #: The training stream: batches and noise.
     rng: torch.Generator
-    #: Generator name -> its key prefix in the checkpoint (the extensions' generators).
+    #: Generator name -> its key prefix in the checkpoint (the callbacks' generators).
     generator_prefixes: dict[str, str]
-    #: ``extension:NAME`` -> the plugin and distribution it came from, for the metadata.
+    #: ``callback:NAME`` -> the plugin and distribution of each callback whose state is checkpointed.
     provenance: dict[str, dict[str, str | None]]
 
     def networks(self) -> dict[str, nn.Module]:
-        """Every network beside G and D by checkpoint prefix: the regularisers', then the extensions'."""
-        return {**self.objective.networks(), **extension_networks(self.extensions)}
+        """Every network beside G and D by checkpoint prefix: the regularisers', then the callbacks'."""
+        return {**self.objective.networks(), **callback_networks(self.callbacks)}
 
     def state(self, step: int) -> TrainState:
         """The step, the optimisers and the random stream, as the state file holds them."""
@@ -71,7 +71,7 @@ class RunParts:
 
 class RunFolder:
     """One run directory for one training process: refusals before anything is built, the lock,
-    resume and checkpoints. ``extension_names`` are every registered extension's (a checkpoint's
+    resume and checkpoints. ``callback_names`` are every registered callback's (a checkpoint's
     state of one this run has off is left unread)."""
 
     def __init__(
@@ -81,14 +81,14 @@ class RunFolder:
         dist: distributed.DistContext,
         console: Any,
         resume: bool,
-        extension_names: Iterable[str] = (),
+        callback_names: Iterable[str] = (),
     ) -> None:
         self.path = Path(path)
         self.assembly = assembly
         self.config: Config = assembly.config
         self.dist = dist
         self.console = console
-        self.extension_names = frozenset(extension_names)
+        self.callback_names = frozenset(callback_names)
         self._locked = False
         if not resume and dist.is_main and list_steps(self.path):
             raise ToolkitError(
@@ -133,13 +133,16 @@ class RunFolder:
         return f"the last good checkpoint is step {steps[-1]}" if steps else "no checkpoint was written yet"
 
     # -- starting and resuming ---------------------------------------------------------------------
-    def start(self, parts: RunParts) -> int:
-        """A new run: the extensions start from the initial weights, ``config.toml`` is written; step 0."""
-        for extension in parts.extensions.values():
-            extension.start()
+    def create(self) -> None:
+        """A new run's folder and its ``config.toml`` (rank 0)."""
         if self.dist.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
             write_file(config_path(self.path), self.config.to_toml())
+
+    def start(self, parts: RunParts) -> int:
+        """A new run: every callback starts from the initial weights; step 0."""
+        for callback in parts.callbacks.values():
+            callback.on_train_start()
         return 0
 
     def _check_resume(self) -> tuple[int, tuple[str, ...]]:
@@ -183,8 +186,8 @@ class RunFolder:
 
     def restore(self, parts: RunParts) -> int:
         """Load the last checkpoint into ``parts`` and return its step. The configured learning
-        rates and betas win over the saved ones; an extension the checkpoint has no state of starts
-        from its weights; a regulariser or extension this run has off is left unread."""
+        rates and betas win over the saved ones; a callback with networks the checkpoint has no state
+        of starts from its weights; a regulariser or callback this run has off is left unread."""
         if self.resume_point is None:
             raise ToolkitError("this run folder was opened for a new run, not to resume")
         step, dropped = self.resume_point
@@ -192,17 +195,17 @@ class RunFolder:
         found = file_specs(path)
         objective = parts.objective
         networks = objective.networks()
-        fresh = []  # extensions the checkpoint has no state of (off when it was written): they start here
-        for name, extension in parts.extensions.items():
-            owned = extension_networks({name: extension})
-            if any(key.startswith(prefix + ".") for key in found for prefix in owned):
+        fresh = []  # callbacks the checkpoint has no state of (off when it was written): they start here
+        for name, callback in parts.callbacks.items():
+            owned = callback_networks({name: callback})
+            if owned and any(key.startswith(prefix + ".") for key in found for prefix in owned):
                 networks.update(owned)
-            elif owned:
+            else:
                 fresh.append(name)
-        # State of a registered extension that this run has off is left unread; any other tensor
+        # State of a registered callback that this run has off is left unread; any other tensor
         # the run cannot place is the schema's to refuse.
         claimed = (*PREFIXES.values(), *(prefix + "." for prefix in networks), *dropped)
-        unclaimed = sorted({key.split(".")[0] for key in found if not key.startswith(claimed)} & self.extension_names)
+        unclaimed = sorted({key.split(".")[0] for key in found if not key.startswith(claimed)} & self.callback_names)
         load_model_tensors(
             path, objective.G, objective.D, networks, passthrough=(*dropped, *(p + "." for p in unclaimed))
         )
@@ -236,10 +239,10 @@ class RunFolder:
                         )
                     group[key] = value
         for name in fresh:
-            parts.extensions[name].start()
-            if self.dist.is_main:
+            parts.callbacks[name].on_train_start()
+            if parts.callbacks[name].networks() and self.dist.is_main:
                 self.console.print(
-                    f"resuming with extension '{name}', which the checkpoint of step {step} has no state of: it "
+                    f"resuming with callback '{name}', which the checkpoint of step {step} has no state of: it "
                     "starts from that step's weights"
                 )
         if self.dist.is_main:

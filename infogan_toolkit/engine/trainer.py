@@ -30,17 +30,19 @@ from ..assembly import (
     provenance_source,
     resolve,
 )
-from ..callbacks import Callbacks, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
+from ..callbacks import (
+    RAW_GENERATOR,
+    Callbacks,
+    CheckpointEvent,
+    LogEvent,
+    RunEndEvent,
+    RunInfo,
+    generator_prefixes,
+    steps_of,
+)
 from ..config import Config
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
-from ..extensions import (
-    RAW_GENERATOR,
-    Extension,
-    ExtensionSetup,
-    build_extensions,
-    generator_prefixes,
-)
 from ..plugins import PluginHost
 from ..regularisers import RegulariserSetup
 from ..sinks import MetricLog
@@ -144,7 +146,7 @@ def make_train_step(
     after_step: Sequence[Callable[[], None]] = (),
 ) -> Callable[[], Tensor]:
     """One training step as a closure: draw a batch by index from the on-device images, update,
-    call each of ``after_step`` (the extensions), return the step's statistics. With
+    call each of ``after_step`` (the callbacks' step hooks), return the step's statistics. With
     ``cuda_graph`` the step is captured once and replayed."""
 
     def step() -> Tensor:
@@ -186,11 +188,11 @@ class Trainer:
         self.show_progress = progress and self.dist.is_main
         self.assembly: Assembly = resolve(config, self.host)
         self.config = self.assembly.config
-        # Sinks, callbacks, extensions and sink options, checked before anything is built, so a
+        # Sinks, callbacks and sink options, checked before anything is built, so a
         # mistyped name or option costs no data loading.
         self.sink_options = check_training_names(self.config, self.host)
         self.folder = RunFolder(
-            self.run_dir, self.assembly, self.dist, self.console, resume, self.host.registries.extensions.names()
+            self.run_dir, self.assembly, self.dist, self.console, resume, self.host.registries.callbacks.names()
         )
         with self.folder.claimed():
             self._build(resume)
@@ -202,16 +204,36 @@ class Trainer:
         self.G, self.D = self.objective.G, self.objective.D
         if tc.compile:
             self.objective.compile()
-        registry = self.host.registries.extensions
-        self.extensions: dict[str, Extension] = build_extensions(
-            registry, tc.extensions, ExtensionSetup(self.assembly, self.G, self.D, self.device, tc.cuda_graph)
+        if not resume:
+            self.folder.create()
+        self.log = MetricLog(
+            self.run_dir,
+            self.host,
+            tc.sinks,
+            active=self.dist.is_main,
+            sink_options=self.sink_options,
+            config=self.config.to_dict(),
         )
-        self.extension_provenance = {
-            f"extension:{name}": provenance_of(registry.entry(name)) for name in self.extensions
+        registry = self.host.registries.callbacks
+        info = RunInfo(
+            self.run_dir,
+            self.assembly,
+            self.device,
+            resumed=resume,
+            publish_images=lambda event: self.callbacks.images(event),
+            generator=self.G,
+            discriminator=self.D,
+            cuda_graph=tc.cuda_graph,
+            is_main=self.dist.is_main,
+        )
+        self.callbacks = Callbacks.from_registry(registry, tc.callbacks, info, first=[("metrics", self.log)])
+        active = self.callbacks.by_name()
+        # Checked here, so a plugin's mistake costs no training.
+        self.generator_prefixes = generator_prefixes(active)
+        # The callbacks whose state a checkpoint holds, and where each came from.
+        provenance = {
+            f"callback:{name}": provenance_of(registry.entry(name)) for name, cb in active.items() if cb.networks()
         }
-        self.generator_prefixes = generator_prefixes(
-            self.extensions
-        )  # checked here, so a plugin's mistake costs no training
         self.rng = torch.Generator(device=self.device)
         # Per-rank streams: rank r draws its own batches and noise.
         self.rng.manual_seed(tc.seed * 1_000_003 + self.dist.rank)
@@ -221,32 +243,10 @@ class Trainer:
             self.rng,
             tc.batch_size,
             tc.cuda_graph,
-            after_step=[extension.after_step for extension in self.extensions.values()],
+            after_step=[callback.on_step_end for callback in active.values() if steps_of(callback)],
         )
-        self.parts = RunParts(
-            self.objective, self.extensions, self.rng, self.generator_prefixes, self.extension_provenance
-        )
+        self.parts = RunParts(self.objective, active, self.rng, self.generator_prefixes, provenance)
         self.step = self.folder.restore(self.parts) if resume else self.folder.start(self.parts)
-        self.log = MetricLog(
-            self.run_dir,
-            self.host,
-            tc.sinks,
-            active=self.dist.is_main,
-            sink_options=self.sink_options,
-            config=self.config.to_dict(),
-        )
-        info = RunInfo(
-            self.run_dir,
-            self.assembly,
-            self.device,
-            resumed=resume,
-            publish_images=lambda event: self.callbacks.images(event),
-        )
-        self.callbacks = (
-            Callbacks.from_registry(self.host.registries.callbacks, tc.callbacks, info, first=[("metrics", self.log)])
-            if self.dist.is_main
-            else Callbacks([])
-        )
         self._stop = threading.Event()
         self._stop_signal: int | None = None
 
@@ -255,10 +255,10 @@ class Trainer:
         self.folder.release()
 
     def generators(self) -> dict[str, torch.nn.Module]:
-        """Every generator a checkpoint of this run offers, the default first: the extensions' (such
+        """Every generator a checkpoint of this run offers, the default first: the callbacks' (such
         as ``ema``), then the raw G."""
         offered = {
-            name: module for extension in self.extensions.values() for name, module in extension.generators().items()
+            name: module for callback in self.parts.callbacks.values() for name, module in callback.generators().items()
         }
         return {**offered, RAW_GENERATOR: self.G}
 

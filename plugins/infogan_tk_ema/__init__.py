@@ -1,4 +1,4 @@
-"""Built-in extension ``ema``: an exponential moving average of the generator's weights.
+"""Built-in callback ``ema``: an exponential moving average of the generator's weights.
 
 With ``train.ema = DECAY`` (0 < DECAY < 1) the run keeps, beside G, PyTorch's
 :class:`torch.optim.swa_utils.AveragedModel` of it with :func:`~torch.optim.swa_utils.get_ema_multi_avg_fn`
@@ -19,10 +19,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from infogan_toolkit.api import Extension, ExtensionSetup, hookimpl
+from infogan_toolkit.api import Callback, RunInfo, hookimpl
 
 
-class GeneratorAverage(Extension):
+class GeneratorAverage(Callback):
     """The moving average of G's parameters and buffers, updated after every step."""
 
     def __init__(self, generator: nn.Module, decay: float) -> None:
@@ -47,12 +47,12 @@ class GeneratorAverage(Extension):
         """The averaged generator, offered as ``ema``."""
         return {"ema": self.average.module}
 
-    def start(self) -> None:
+    def on_train_start(self) -> None:
         """Begin the average at G's current weights: AveragedModel's first update copies them."""
         self.average.n_averaged.zero_()
         self.average.update_parameters(self.generator)
 
-    def after_step(self) -> None:
+    def on_step_end(self) -> None:
         """What ``AveragedModel.update_parameters`` does after its first call, without its host read
         of ``n_averaged`` (one synchronisation per step, and no CUDA graph capture): its EMA function
         over each device and dtype group, then the count."""
@@ -73,15 +73,15 @@ def _pair_groups(averaged: list[Tensor], current: list[Tensor]) -> list[tuple[li
     return list(groups.values())
 
 
-def make_average(setup: ExtensionSetup) -> GeneratorAverage | None:
+def make_average(info: RunInfo) -> GeneratorAverage | None:
     """Moving average of G's weights, offered as generator 'ema' (train.ema = its decay; off at 0).
 
-    None, so no extension, for a run with ``train.ema = 0``."""
-    decay = setup.assembly.config.train.ema
-    return GeneratorAverage(setup.generator, decay) if decay else None
+    None, so no callback, for a run with ``train.ema = 0`` or no generator being trained."""
+    decay = info.assembly.config.train.ema
+    return GeneratorAverage(info.generator, decay) if decay and info.generator is not None else None
 
 
 @hookimpl
-def register_extensions(register):
+def register_callbacks(register):
     """Register ``ema``."""
     register("ema", make_average)
