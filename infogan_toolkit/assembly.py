@@ -146,7 +146,11 @@ def check_training_names(config: Config, host: PluginHost) -> dict[str, object]:
 
     regs = host.registries
     for field, registry in (("sinks", regs.sinks), ("callbacks", regs.callbacks)):
-        for name in getattr(config.train, field):
+        names = getattr(config.train, field)
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ConfigError(f"train.{field} names {', '.join(map(repr, twice))} more than once; name each once")
+        for name in names:
             if name != "*":
                 registry.exact(name, f"train.{field}")
     return parse_sink_options(regs.sinks, config.train.sink_options)

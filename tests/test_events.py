@@ -102,6 +102,9 @@ def test_train_callbacks_chooses_and_an_unknown_name_is_refused(events, tmp_path
     ):
         Trainer(tiny(callbacks=["recordr"]), tmp_path / "bad", host=host, progress=False)
     assert not (tmp_path / "bad").exists()
+    with pytest.raises(ToolkitError, match=r"train.callbacks names 'recorder' more than once; name each once"):
+        Trainer(tiny(callbacks=["recorder", "figures", "recorder"]), tmp_path / "twice", host=host, progress=False)
+    assert not (tmp_path / "twice").exists()
 
 
 def test_the_figures_callback_draws_at_checkpoints_unless_turned_off(host, tmp_path):
