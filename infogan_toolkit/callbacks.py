@@ -211,6 +211,10 @@ class Callbacks:
         for name in sorted(set(enabled) - {"*"}):
             registry.get(name)
 
+    def put_first(self, name: str, callback: Callback) -> None:
+        """Make ``callback`` the first to hear every event (the metrics log)."""
+        self.active.insert(0, (name, callback))
+
     def by_name(self) -> dict[str, Callback]:
         """The active callbacks by name, in order."""
         return dict(self.active)

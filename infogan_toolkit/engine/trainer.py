@@ -206,14 +206,6 @@ class Trainer:
             self.objective.compile()
         if not resume:
             self.folder.create()
-        self.log = MetricLog(
-            self.run_dir,
-            self.host,
-            tc.sinks,
-            active=self.dist.is_main,
-            sink_options=self.sink_options,
-            config=self.config.to_dict(),
-        )
         registry = self.host.registries.callbacks
         info = RunInfo(
             self.run_dir,
@@ -226,7 +218,7 @@ class Trainer:
             cuda_graph=tc.cuda_graph,
             is_main=self.dist.is_main,
         )
-        self.callbacks = Callbacks.from_registry(registry, tc.callbacks, info, first=[("metrics", self.log)])
+        self.callbacks = Callbacks.from_registry(registry, tc.callbacks, info)
         active = self.callbacks.by_name()
         # Checked here, so a plugin's mistake costs no training.
         self.generator_prefixes = generator_prefixes(active)
@@ -247,6 +239,17 @@ class Trainer:
         )
         self.parts = RunParts(self.objective, active, self.rng, self.generator_prefixes, provenance)
         self.step = self.folder.restore(self.parts) if resume else self.folder.start(self.parts)
+        # The metrics log starts its sinks (files, tracker connections) only once the run is sure to
+        # train: a refused resume leaves the folder as it was.
+        self.log = MetricLog(
+            self.run_dir,
+            self.host,
+            tc.sinks,
+            active=self.dist.is_main,
+            sink_options=self.sink_options,
+            config=self.config.to_dict(),
+        )
+        self.callbacks.put_first("metrics", self.log)
         self._stop = threading.Event()
         self._stop_signal: int | None = None
 
