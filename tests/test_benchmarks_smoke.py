@@ -6,6 +6,7 @@ No timing is asserted: only that every number the report promises is there and p
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -221,3 +222,39 @@ def test_op_times_lists_the_step_ops_and_refuses_a_bad_override() -> None:
         and "batch_sise" in bad.stderr
         and len(bad.stderr.strip().splitlines()) == 1
     )
+
+
+def test_the_metric_cost_benchmark_records_every_measurement(tmp_path):
+    record_file = tmp_path / "cost.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "metric_cost.py"),
+            "--rows",
+            "120",
+            "--test-rows",
+            "60",
+            "--factorvae-scale",
+            "0.002",
+            "--json",
+            str(record_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    record = json.loads(record_file.read_text())
+    names = ["mig", "sap", "factorvae", "dci-10-2000", "dci-20-2000", "dci-10-all"]
+    assert [row["name"] for row in record["rows"]] == names
+    assert all(row["seconds"] >= 0 and math.isfinite(row["value"]) for row in record["rows"])
+    assert record["machine"]["capability"] and record["rows_train"] == 120
+    assert "| DCI, 10 trees, all training rows |" in done.stdout
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "metric_cost.py"), "--rows", "3"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "--rows and --test-rows must be at least 10" in bad.stderr
