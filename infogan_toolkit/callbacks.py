@@ -25,7 +25,7 @@ A callback hears of the run in two ways:
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +176,12 @@ class Callbacks:
         self.events = events
 
     @classmethod
-    def from_registry(
-        cls, registry: Any, enabled: list[str], info: RunInfo, first: Sequence[tuple[str, Callback]] = ()
-    ) -> "Callbacks":
-        """``first``, then every registered callback that ``enabled`` names (``"*"``: all) and whose
-        factory returns one for this run; an unknown name is an error with a suggestion."""
+    def from_registry(cls, registry: Any, enabled: list[str], info: RunInfo) -> "Callbacks":
+        """Every registered callback that ``enabled`` names (``"*"``: all) and whose factory returns
+        one for this run, in name order; an unknown name is an error with a suggestion."""
         wanted = set(enabled)
         cls.check_names(registry, enabled)
-        callbacks = list(first)
+        callbacks: list[tuple[str, Callback]] = []
         for entry in sorted(registry, key=lambda e: e.name):
             if "*" in wanted or entry.name in wanted:
                 try:

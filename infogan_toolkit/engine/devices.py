@@ -191,7 +191,8 @@ def describe_numerics(config, device: torch.device, native: bool | None = None) 
     if native is None:
         native = native_bf16(device)
     support = f"native bf16 {'declared' if native else 'not declared'} here"
-    bf16 = uses_bf16(train, device, native)
+    numerics = Numerics.choose(config, device, native)  # what the run will do, read once
+    bf16 = numerics.bf16
     if train.bf16 == "auto":
         why = (
             "bf16 on a CPU that declares native bf16"
@@ -205,8 +206,8 @@ def describe_numerics(config, device: torch.device, native: bool | None = None) 
         precision = f'fp32 (bf16 is opt-in, train.bf16=true or "auto", as it changes numerics; {support})'
     if device.type == "cuda":
         precision += f", TF32 {'on' if train.tf32 else 'off'}"
-    layout = "channels_last" if uses_channels_last(train, device) else "contiguous"
-    min_weights = onednn_linear_min_weights(train, device, bf16)
+    layout = "channels_last" if numerics.channels_last else "contiguous"
+    min_weights = numerics.onednn_linear_min_weights
     linear = (
         "torch"
         if min_weights is None
@@ -220,7 +221,7 @@ def describe_numerics(config, device: torch.device, native: bool | None = None) 
         ("train.linear_kernel", train.linear_kernel),
     )
     chosen = [key for key, value in settings if value == "auto"]
-    adam = adam_kernel(config.optim, device)
+    adam = numerics.adam
     line = f"numerics on {where}: {precision}; {layout} layout; Adam {adam}; linear layers {linear}"
     if chosen:
         keys = chosen[0] if len(chosen) == 1 else f"{', '.join(chosen[:-1])} and {chosen[-1]}"
@@ -232,26 +233,6 @@ def describe_numerics(config, device: torch.device, native: bool | None = None) 
             "that much slower; set train.bf16=false"
         )
     return line, warning
-
-
-def make_adam(
-    params: list[nn.Parameter],
-    lr: float,
-    betas: tuple[float, float],
-    implementation: str,
-    device: torch.device,
-    capturable: bool = False,
-) -> torch.optim.Adam:
-    """Adam with the chosen kernel (``implementation``: foreach, fused or loop); ``capturable``
-    keeps the step counters on the device, as CUDA graph capture requires."""
-    kwargs: dict[str, bool] = {"capturable": True} if capturable else {}
-    if implementation == "foreach":
-        kwargs["foreach"] = True
-    elif implementation == "fused":
-        kwargs["fused"] = True
-    elif implementation == "loop":
-        kwargs["foreach"] = False
-    return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
 
 
 @attrs.frozen
@@ -272,11 +253,12 @@ class Numerics:
     compile_mode: str
 
     @classmethod
-    def choose(cls, config: Any, device: torch.device) -> "Numerics":
-        """The choices for a run of ``config`` on ``device``; an explicit setting the device cannot
-        honour is a one-line ConfigError."""
+    def choose(cls, config: Any, device: torch.device, native: bool | None = None) -> "Numerics":
+        """The choices for a run of ``config`` on ``device`` (``native``: whether it runs bf16
+        natively, read from the device if not given); an explicit setting the device cannot honour
+        is a one-line ConfigError."""
         train = config.train
-        bf16 = uses_bf16(train, device)
+        bf16 = uses_bf16(train, device, native)
         return cls(
             bf16=bf16,
             channels_last=uses_channels_last(train, device),
@@ -302,5 +284,13 @@ class Numerics:
     def make_adam(
         self, params: list[nn.Parameter], lr: float, betas: tuple[float, float], device: torch.device
     ) -> torch.optim.Adam:
-        """An Adam with the chosen kernel, capturable when the step is captured."""
-        return make_adam(params, lr, betas, self.adam, device, capturable=self.cuda_graph)
+        """An Adam with the chosen kernel (foreach, fused or loop); capturable (step counters on the
+        device) when the step is captured in a CUDA graph."""
+        kwargs: dict[str, bool] = {"capturable": True} if self.cuda_graph else {}
+        if self.adam == "foreach":
+            kwargs["foreach"] = True
+        elif self.adam == "fused":
+            kwargs["fused"] = True
+        elif self.adam == "loop":
+            kwargs["foreach"] = False
+        return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
