@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from .assembly import load_dataset
 from .backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
-from .callbacks import Callback, CheckpointEvent, ImageEvent, LogEvent, RunEndEvent, RunInfo
+from .callbacks import (
+    Callback,
+    CallbackStartError,
+    CheckpointEvent,
+    ImageEvent,
+    LogEvent,
+    RunEndEvent,
+    RunInfo,
+    TrainStartEvent,
+)
 from .codes import CodeControl, CodeSet, LatentCode, QHead, ResolvedCode, resolve_codes
 from .datasets import (
     DatasetPlugin,
@@ -42,7 +51,6 @@ from .model import TrainedModel
 from .plugins import PluginHost
 from .regularisers import Regulariser, RegulariserPlugin, RegulariserSetup, StepView, Terms
 from .rundir import config_path, figures_dir
-from .sinks import MetricSink, SinkSetup
 from .suggest import did_you_mean
 from .sweep.executors import ExecutorSetup, RunJob, RunOutcome, SweepExecutor, last_error, run_job
 from .text import PlainConsole
@@ -84,15 +92,15 @@ __all__ = [
     "RegulariserSetup",
     "StepView",
     "Terms",
-    # In a training run: callbacks and their events, metric sinks, the figures.
+    # In a training run: callbacks (trackers, TensorBoard, figures, ema...), their events, the figures.
     "Callback",
     "RunInfo",
+    "CallbackStartError",
+    "TrainStartEvent",
     "LogEvent",
     "ImageEvent",
     "CheckpointEvent",
     "RunEndEvent",
-    "MetricSink",
-    "SinkSetup",
     "write_training_figures",
     # Evaluation metrics (register_metrics) and the helpers they share.
     "Metric",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import attrs
 import torch
@@ -136,24 +136,14 @@ def resolve_regularisers(config: Config, registry) -> tuple[list[ResolvedRegular
     return terms, tables
 
 
-def check_training_names(config: Config, host: PluginHost) -> dict[str, object]:
-    """Check the names a training run's config gives, before anything is built: ``train.sinks``
-    and ``train.callbacks`` (each a registered name, case included, or ``"*"``) and the
-    ``train.sink_options`` tables (each a registered sink's, its keys and values valid against that
-    sink's options). Returns the parsed sink options (sink name -> options);
-    raises a one-line error with a suggestion."""
-    from .sinks import parse_sink_options
+def check_training_names(config: Config, host: PluginHost) -> dict[str, Any]:
+    """Check the callbacks a training run's config names (``train.callbacks``: each a registered
+    name, case included, or ``"*"``) and their ``train.callback_options`` tables, before anything is
+    built. Returns the parsed options (callback name -> options); raises a one-line error with a
+    suggestion."""
+    from .callbacks import parse_callback_options
 
-    regs = host.registries
-    for field, registry in (("sinks", regs.sinks), ("callbacks", regs.callbacks)):
-        names = getattr(config.train, field)
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ConfigError(f"train.{field} names {', '.join(map(repr, twice))} more than once; name each once")
-        for name in names:
-            if name != "*":
-                registry.exact(name, f"train.{field}")
-    return parse_sink_options(regs.sinks, config.train.sink_options)
+    return parse_callback_options(host.registries.callbacks, config.train.callbacks, config.train.callback_options)
 
 
 def provenance_of(entry) -> dict[str, str | None]:

@@ -1,22 +1,34 @@
-"""Callbacks: everything that takes part in a training run besides the objective's terms.
+"""Callbacks: everything that takes part in a training run besides the objective's terms: the
+moving average, the figures, TensorBoard, the experiment trackers, a plugin's own.
 
 A plugin registers a factory (``register_callbacks``); ``train.callbacks`` chooses which run
-(``"*"``, the default: every registered one), and each factory, given the run's :class:`RunInfo`,
-returns a :class:`Callback` or None to stay out (the built-in ``ema`` stays out unless
-``train.ema`` is set, ``figures`` unless ``train.figures``). Factories run on every process.
+(``"*"``, the default: every registered one that turns itself on), and each factory, given the
+run's :class:`RunInfo`, returns a :class:`Callback` or None to stay out (the built-in ``ema`` stays
+out unless ``train.ema`` is set, a tracker unless the run asks for it). A factory may declare an
+``options`` attrs class: its ``[train.callback_options.NAME]`` table is checked against it before
+anything is built and reaches the factory as ``RunInfo.options``. Factories run on every process.
 
-A callback hears of the run in two ways:
+A run **asks for** a callback by naming it in ``train.callbacks`` or giving it an options table.
+One that was asked for and cannot start (its factory or :meth:`Callback.on_train_start` raises)
+stops the run before training, in one line; one that was not is turned off with a line and the
+run goes on.
 
+A callback hears of the run in three ways:
+
+* **The start**, on every process: :meth:`Callback.on_train_start` once the run is sure to train
+  (a resume was accepted), before the first step. Connect to services and open files here, not in
+  the factory, so that a refused run leaves nothing behind. ``TrainStartEvent.restored`` says
+  whether resuming restored the callback's :meth:`Callback.networks`; when not, they start from
+  the current weights.
 * **Events**, on the main process only: a log interval (:class:`LogEvent`), a checkpoint written
   (:class:`CheckpointEvent`, with the checkpoint's generators), pictures another callback published
   (:class:`ImageEvent`, through ``RunInfo.publish_images``) and the end of the run
   (:class:`RunEndEvent`). A callback that raises in an event is turned off with a one-line
-  message; training goes on. The metrics log is the first callback of every run.
+  message; training goes on. The metrics log (``metrics.jsonl``) hears every event first.
 * **Steps**, on every process: :meth:`Callback.on_step_end` after every optimiser step, inside the
   step (a captured CUDA graph replays it), so it must only queue device work. State it keeps
   there is the callback's :meth:`Callback.networks`: saved in every checkpoint under ``NAME.``
-  (or ``NAME.KEY.``) and restored on ``--resume``; a checkpoint without it (the callback was off
-  when it was written) calls :meth:`Callback.on_train_start` instead, with the resumed weights.
+  (or ``NAME.KEY.``) and restored on ``--resume``.
   :meth:`Callback.generators` are generators with G's architecture that checkpoints offer besides
   the raw one (``ema``); ``load_checkpoint``, ``sample``, ``traverse`` and ``eval`` use the first
   one by default (``--generator raw`` for the trained weights).
@@ -25,15 +37,16 @@ A callback hears of the run in two ways:
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError, PluginError
+from .config import parse_option_table
+from .errors import ConfigError, PluginError, ToolkitError
 
 
 @attrs.frozen
@@ -55,10 +68,14 @@ def _nowhere(event: ImageEvent) -> None:
     """Where a RunInfo made outside a trainer publishes: nobody listens."""
 
 
+class CallbackStartError(ToolkitError):
+    """A callback the run asked for could not start; the run stops before training."""
+
+
 @attrs.frozen
 class RunInfo:
-    """What a callback factory gets: the run it will follow, and ``publish_images(ImageEvent)``,
-    which hands pictures to every active callback's ``on_images``."""
+    """What a callback factory gets: the run it will follow, its options, and
+    ``publish_images(ImageEvent)``, which hands pictures to every active callback's ``on_images``."""
 
     #: The run directory (``infogan_toolkit.rundir`` knows its layout).
     run_dir: Path
@@ -68,8 +85,8 @@ class RunInfo:
     device: torch.device
     #: Whether the run continues from a checkpoint (``--resume``).
     resumed: bool
-    #: Call with an ``ImageEvent`` to hand pictures to every active callback's ``on_images`` (the
-    #: metrics log passes them on to the sinks that take images, such as TensorBoard's).
+    #: Call with an ``ImageEvent`` to hand pictures to every active callback's ``on_images`` (such
+    #: as TensorBoard's and the trackers').
     publish_images: Callable[[ImageEvent], None] = _nowhere
     #: G as it is trained: on ``device``, in the run's memory format, rank 0's weights under torchrun
     #: (None where no run is being trained, e.g. in the conformance kit's event checks).
@@ -80,6 +97,27 @@ class RunInfo:
     cuda_graph: bool = False
     #: Whether this is the main process (the only one that hears events; every one runs steps).
     is_main: bool = True
+    #: The callback's ``[train.callback_options.NAME]`` table: an instance of the factory's
+    #: ``options`` attrs class (defaults filled in) when it declares one, else None.
+    options: Any = None
+    #: Whether the run asked for this callback (named it in ``train.callbacks``, not only through
+    #: ``"*"``, or gave it an options table): if it cannot start, the run stops.
+    requested: bool = False
+
+    def config(self) -> dict[str, Any]:
+        """The run's resolved configuration as a nested dict (what ``config.toml`` holds)."""
+        return cast("dict[str, Any]", self.assembly.config.to_dict())
+
+
+@attrs.frozen
+class TrainStartEvent:
+    """The run is about to train its first step (``step`` + 1)."""
+
+    #: The step training continues from: 0 for a new run, the checkpoint's step on resume.
+    step: int
+    #: Whether resuming restored this callback's :meth:`Callback.networks` from the checkpoint;
+    #: False for a new run, and for a resume from a checkpoint written while it was off.
+    restored: bool = False
 
 
 @attrs.frozen
@@ -144,9 +182,10 @@ class Callback:
     def on_run_end(self, event: RunEndEvent) -> None:
         """The run ended (also after Ctrl-C or an error that stops it)."""
 
-    def on_train_start(self) -> None:
-        """Called once before training with the networks' current weights, unless resuming restored
-        this callback's :meth:`networks`."""
+    def on_train_start(self, event: TrainStartEvent) -> None:
+        """Called once on every process when the run is sure to train, before the first step: open
+        files and connections here. Unless ``event.restored``, :meth:`networks` start from the
+        current weights. Raising stops the run if it asked for this callback, else turns it off."""
 
     def on_step_end(self) -> None:
         """Called after every optimiser step (D's, G's and the terms'), inside the step."""
@@ -167,47 +206,115 @@ def steps_of(callback: Callback) -> bool:
     return type(callback).on_step_end is not Callback.on_step_end
 
 
-class Callbacks:
-    """The active callbacks of one run, by name, in order; a failing one is turned off."""
+def parse_callback_options(registry: Any, enabled: list[str], tables: Mapping[str, Any]) -> dict[str, Any]:
+    """``train.callbacks`` and ``train.callback_options`` checked before anything is built: every
+    name a registered callback's (case included) or ``"*"``, none twice; every table a registered
+    callback's, valid against its factory's ``options`` class. Returns name -> options instance for
+    every registered callback that declares an options class (defaults where no table is given).
+    A one-line ConfigError with a suggestion."""
+    twice = sorted({name for name in enabled if enabled.count(name) > 1})
+    if twice:
+        raise ConfigError(f"train.callbacks names {', '.join(map(repr, twice))} more than once; name each once")
+    for name in enabled:
+        if name != "*":
+            registry.exact(name, "train.callbacks")
+    for name in tables:
+        registry.exact(name, "train.callback_options")
+    parsed: dict[str, Any] = {}
+    for entry in registry:
+        cls = getattr(entry.obj, "options", None)
+        table = tables.get(entry.name)
+        where = f"train.callback_options.{entry.name}"
+        if cls is not None and attrs.has(cls):
+            parsed[entry.name] = parse_option_table(where, cls, {} if table is None else table, entry.source())
+        elif table is not None:
+            raise ConfigError(
+                f"{where} is given, but callback '{entry.name}' ({entry.source()}) takes no options; remove the table"
+            )
+    return parsed
 
-    def __init__(self, callbacks: list[tuple[str, Callback]], events: bool = True) -> None:
+
+class Callbacks:
+    """The active callbacks of one run, by name, in order; a failing one is turned off, or stops the
+    run before training when the run asked for it."""
+
+    def __init__(self, callbacks: list[tuple[str, Callback]], events: bool = True, asked: frozenset[str] = frozenset()):
         self.active = list(callbacks)
         #: Whether events are announced here (the main process); steps run everywhere.
         self.events = events
+        #: The callbacks the run asked for: named in train.callbacks or given options.
+        self.asked = asked
 
     @classmethod
-    def from_registry(cls, registry: Any, enabled: list[str], info: RunInfo) -> "Callbacks":
-        """Every registered callback that ``enabled`` names (``"*"``: all) and whose factory returns
-        one for this run, in name order; an unknown name is an error with a suggestion."""
+    def from_registry(
+        cls,
+        registry: Any,
+        enabled: list[str],
+        info: RunInfo,
+        options: Mapping[str, Any] | None = None,
+        configured: Iterable[str] = (),
+    ) -> Callbacks:
+        """Every registered callback that ``enabled`` names (``"*"``: all) or that has a table in
+        ``configured``, and whose factory returns one for this run, in name order. ``options`` are
+        :func:`parse_callback_options`'; a factory gets its own in ``RunInfo.options``."""
+        options = dict(options or {})
         wanted = set(enabled)
-        cls.check_names(registry, enabled)
+        asked = frozenset(wanted - {"*"}) | frozenset(configured)
         callbacks: list[tuple[str, Callback]] = []
         for entry in sorted(registry, key=lambda e: e.name):
-            if "*" in wanted or entry.name in wanted:
-                try:
-                    callback = entry.obj(info)
-                except Exception as exc:  # a callback must never stop training
-                    sys.stderr.write(f"infogan-tk: callback '{entry.name}' failed to start and is off: {exc}\n")
-                    continue
-                if callback is None:
-                    if entry.name in wanted and info.is_main:  # named, yet its own switch keeps it out
-                        sys.stderr.write(
-                            f"infogan-tk: callback '{entry.name}' is named in train.callbacks but its plugin keeps it "
-                            "off in this run; `infogan-tk list callbacks` says what turns it on\n"
-                        )
-                    continue
-                if info.cuda_graph and steps_of(callback) and not callback.cuda_graph_capturable:
-                    raise ConfigError(
-                        f"callback '{entry.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false"
+            if not ("*" in wanted or entry.name in wanted or entry.name in asked):
+                continue
+            requested = entry.name in asked
+            mine = attrs.evolve(info, options=options.get(entry.name), requested=requested)
+            try:
+                callback = entry.obj(mine)
+            except Exception as exc:
+                cls._refuse(entry.name, requested, exc, info.is_main)
+                continue
+            if callback is None:
+                if requested and info.is_main:  # asked for, yet its own switch keeps it out
+                    sys.stderr.write(
+                        f"infogan-tk: callback '{entry.name}' is asked for but its plugin keeps it off in this run; "
+                        "`infogan-tk list callbacks` says what turns it on\n"
                     )
-                callbacks.append((entry.name, callback))
-        return cls(callbacks, events=info.is_main)
+                continue
+            if info.cuda_graph and steps_of(callback) and not callback.cuda_graph_capturable:
+                raise ConfigError(
+                    f"callback '{entry.name}' cannot be captured in a CUDA graph; set train.cuda_graph=false"
+                )
+            callbacks.append((entry.name, callback))
+        return cls(callbacks, events=info.is_main, asked=asked)
 
     @staticmethod
-    def check_names(registry: Any, enabled: list[str]) -> None:
-        """Refuse a name in ``enabled`` that no plugin registered, with a suggestion."""
-        for name in sorted(set(enabled) - {"*"}):
-            registry.get(name)
+    def _refuse(name: str, asked: bool, exc: BaseException, say: bool) -> None:
+        """A callback that cannot start: the run stops when it asked for it, else a line (``say``)."""
+        why = " ".join(str(exc).split())[:300] or type(exc).__name__
+        if asked:
+            raise CallbackStartError(
+                f"callback '{name}' was asked for but failed to start ({why}); fix it or its "
+                f"train.callback_options.{name}, or leave it out of train.callbacks"
+            ) from None
+        if say:
+            sys.stderr.write(f"infogan-tk: callback '{name}' failed to start and is off: {why}\n")
+
+    def start(self, step: int, restored: frozenset[str] | set[str] = frozenset()) -> None:
+        """Every callback's :meth:`Callback.on_train_start` (``restored``: those whose networks the
+        resume restored). One the run asked for that raises stops the run, after the callbacks
+        already started hear that it ended; another is turned off."""
+        started: list[tuple[str, Callback]] = []
+        for name, callback in list(self.active):
+            try:
+                callback.on_train_start(TrainStartEvent(step, name in restored))
+            except Exception as exc:
+                self.active.remove((name, callback))
+                try:
+                    self._refuse(name, name in self.asked, exc, self.events)
+                except CallbackStartError:
+                    self.active = started
+                    self.run_end(RunEndEvent(step, None, True))
+                    raise
+            else:
+                started.append((name, callback))
 
     def put_first(self, name: str, callback: Callback) -> None:
         """Make ``callback`` the first to hear every event (the metrics log)."""

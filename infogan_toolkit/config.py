@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import attrs
 
-from .errors import ConfigError
+from .errors import ConfigError, option_error
 from .files import read_bytes
 from .noise import NOISE_KINDS
 from .suggest import did_you_mean
@@ -189,13 +189,12 @@ class TrainConfig:
     # extension); 0 keeps none. Training itself is unchanged.
     ema: float = attrs.field(default=0.0, validator=_between(0.0, 1.0, high_open=True))
     figures: bool = True  # L_I curve and traversal sheet at every checkpoint (the built-in `figures` callback)
-    sinks: list[str] = attrs.field(factory=lambda: ["*"])  # metric sinks to enable; "*" = every available one
-    # Per-sink option tables, sink name -> table ([train.sink_options.NAME]); each sink's plugin
-    # declares and validates its own keys.
-    sink_options: dict[str, dict] = attrs.field(factory=dict)
-    callbacks: list[str] = attrs.field(
-        factory=lambda: ["*"]
-    )  # training callbacks to enable; "*" = every registered one
+    # Callbacks to run (the trackers, TensorBoard, figures, ema...); "*" = every registered one that
+    # turns itself on. Naming one asks for it: if it cannot start, the run stops before training.
+    callbacks: list[str] = attrs.field(factory=lambda: ["*"])
+    # Per-callback option tables, name -> table ([train.callback_options.NAME]); each callback's
+    # plugin declares its keys. Giving a table asks for the callback, as naming it does.
+    callback_options: dict[str, dict] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -263,7 +262,7 @@ def coerce_value(section: str, key: str, value: Any, field: attrs.Attribute) -> 
                 raise ConfigError(f"{name} must be {must_be}, got {value!r}")
             if prefix == "float":
                 # inf, nan and 1e400 (TOML reads it as inf) are refused here, for every float a
-                # config, a term or a sink takes, before a validator or a kernel sees them.
+                # config, a term or a callback takes, before a validator or a kernel sees them.
                 try:
                     value = float(value)
                 except OverflowError:  # an int too large for a float
@@ -272,6 +271,30 @@ def coerce_value(section: str, key: str, value: Any, field: attrs.Attribute) -> 
                     raise ConfigError(f"{name} must be a finite number, got {value}; give a plain number such as 1.0")
             return value
     return value
+
+
+def parse_option_table(where: str, cls: type, table: Any, source: str = "") -> Any:
+    """A plugin's option table (``[loss.NAME]``, ``[train.callback_options.NAME]``, named ``where``)
+    checked against its attrs class ``cls``: every key known, every value of its declared type, then
+    the class's own validators; an instance, defaults filled in. Any refusal is one ConfigError line
+    naming the option (``source`` says who registered the plugin)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of options, e.g. {where}.KEY=VALUE")
+    fields = {f.name: f for f in attrs.fields(cls)}
+    for key in table:
+        if key not in fields:
+            raise ConfigError(
+                f"unknown option '{where}.{key}'.{did_you_mean(key, fields)} "
+                f"Known: {', '.join(f'{where}.{k}' for k in fields) or 'none'}."
+            )
+    # The same type check as every other config key: ints accepted for floats, bools kept apart.
+    values = {key: coerce_value(where, key, value, fields[key]) for key, value in table.items()}
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # the toolkit's validators name the option without its table
+        raise ConfigError(f"{where}.{exc}") from None
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise ConfigError(option_error(where, exc, source)) from None
 
 
 def apply_dict(config: Config, data: dict[str, Any], source: str) -> Config:

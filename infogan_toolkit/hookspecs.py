@@ -58,23 +58,6 @@ def register_datasets(register):
 
 
 @hookspec
-def register_metric_sinks(register):
-    """Register metric sinks.
-
-    Call ``register(name, factory)``; ``factory(run_dir: Path) -> sink | None`` is called once per
-    run (return None to stay inactive, e.g. when an optional package is missing). A factory that
-    takes a second argument is called ``factory(run_dir, setup)`` with a
-    :class:`infogan_toolkit.sinks.SinkSetup`: the resolved config, whether ``train.sinks``
-    named it and its ``[train.sink_options.NAME]`` table, validated against the factory's
-    ``options`` attrs class when it has one (an unknown key is a one-line error before training).
-    The sink, a :class:`infogan_toolkit.sinks.MetricSink`, gets ``write(step: int,
-    metrics: dict[str, float])`` at log intervals only, never per step, ``write_images(step,
-    images)`` (where it has it) at checkpoints, ``finish(step, checkpoint, interrupted)`` (where
-    it has it) and ``close()`` at the end of the run.
-    """
-
-
-@hookspec
 def register_configs(register):
     """Register named experiment configurations.
 
@@ -98,19 +81,23 @@ def register_regularisers(register):
 
 @hookspec
 def register_callbacks(register):
-    """Register training callbacks: code that takes part in a run besides the objective's terms.
+    """Register training callbacks: everything that takes part in a run besides the objective's
+    terms (the moving average, the figures, TensorBoard, the experiment trackers).
 
     Call ``register(name, factory)``; ``factory(info: RunInfo) -> Callback | None``, given the
-    run's :class:`infogan_toolkit.callbacks.RunInfo`, is called once per run on every process
-    (return None to stay out of this run, e.g. when the option that turns it on is unset). The
-    :class:`infogan_toolkit.callbacks.Callback` gets, on the main process, ``on_log(LogEvent)`` at
-    every log interval, ``on_checkpoint(CheckpointEvent)`` after each checkpoint is written,
-    ``on_images(ImageEvent)`` and ``on_run_end(RunEndEvent)``; on every process
-    ``on_train_start()`` before training and ``on_step_end()`` after every optimiser step (inside a
-    captured CUDA graph, if any). Its ``networks()`` are checkpointed under ``NAME.`` and restored
-    on ``--resume``; its ``generators()`` are offered by the checkpoint besides the raw generator
-    (the first is the default of ``load_checkpoint``, ``sample``, ``traverse`` and ``eval``).
-    ``train.callbacks`` chooses which run (``"*"``, the default: all).
+    run's :class:`infogan_toolkit.api.RunInfo`, is called once per run on every process (return
+    None to stay out of this run, e.g. when the option that turns it on is unset). A factory with
+    an ``options`` attrs class gets its validated ``[train.callback_options.NAME]`` table as
+    ``info.options`` (an unknown key is a one-line error before training). The
+    :class:`infogan_toolkit.api.Callback` gets, on every process, ``on_train_start(TrainStartEvent)``
+    once the run is sure to train and ``on_step_end()`` after every optimiser step (inside a
+    captured CUDA graph, if any); on the main process ``on_log(LogEvent)`` at every log interval,
+    ``on_checkpoint(CheckpointEvent)`` after each checkpoint is written, ``on_images(ImageEvent)``
+    and ``on_run_end(RunEndEvent)``. Its ``networks()`` are checkpointed under ``NAME.`` and
+    restored on ``--resume``; its ``generators()`` are offered by the checkpoint besides the raw
+    generator (the first is the default of ``load_checkpoint``, ``sample``, ``traverse`` and
+    ``eval``). ``train.callbacks`` chooses which run (``"*"``, the default: all); a callback the
+    run names there or gives options and that cannot start stops the run before training.
     """
 
 

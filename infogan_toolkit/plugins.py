@@ -34,7 +34,6 @@ HOOK_REGISTRIES = {
     "register_heads": ("heads", "Q head"),
     "register_backbones": ("backbones", "backbone"),
     "register_datasets": ("datasets", "dataset"),
-    "register_metric_sinks": ("sinks", "metric sink"),
     "register_configs": ("configs", "config"),
     "register_regularisers": ("regularisers", "regulariser"),
     "register_callbacks": ("callbacks", "callback"),
@@ -52,7 +51,6 @@ class Registries:
     heads: Registry
     backbones: Registry
     datasets: Registry
-    sinks: Registry
     configs: Registry
     regularisers: Registry
     callbacks: Registry

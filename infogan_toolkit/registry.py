@@ -1,4 +1,4 @@
-"""One generic registry for every pluggable kind: codes, heads, backbones, datasets, sinks, configs.
+"""One generic registry for every pluggable kind: codes, heads, backbones, datasets, configs, callbacks...
 
 Each entry remembers which plugin (and distribution) registered it; a duplicate name is refused
 naming both registrants and their distributions, and an unknown name is answered with a
@@ -175,7 +175,7 @@ class Registry(Generic[T]):
 
     def exact(self, name: str, where: str) -> Entry[T]:
         """The entry registered under exactly ``name``, case included, for a name a config gives
-        (``where`` says where, e.g. ``train.sinks``): a name in another case is refused with the
+        (``where`` says where, e.g. ``train.callbacks``): a name in another case is refused with the
         right spelling, an unknown one as :meth:`entry` refuses it."""
         if not isinstance(name, str) or not name:
             raise UnknownNameError(

@@ -31,9 +31,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from .config import coerce_value
-from .errors import ConfigError, option_error
-from .suggest import did_you_mean
+from .config import parse_option_table
 
 
 @attrs.frozen
@@ -196,26 +194,9 @@ class ResolvedRegulariser:
 
 
 def parse_options(name: str, plugin: RegulariserPlugin, table: Mapping[str, Any], source: str = "") -> Any:
-    """Validate ``[loss.NAME]``'s table against the plugin's options class; a one-line ConfigError.
-    A ``ValueError`` or ``TypeError`` from the class (an attrs validator's way) becomes one line
+    """Validate ``[loss.NAME]``'s table against the plugin's options class; a one-line ConfigError
     naming the option and ``source`` (who registered the term, e.g. ``plugin 'x' (dist 1.0)``)."""
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"loss.{name} must be a table of options, e.g. loss.{name}.weight=1.0")
-    fields = {f.name: f for f in attrs.fields(plugin.options)}
-    for key in table:
-        if key not in fields:
-            raise ConfigError(
-                f"unknown option 'loss.{name}.{key}'.{did_you_mean(key, fields)} "
-                f"Known: {', '.join(f'loss.{name}.{k}' for k in fields)}."
-            )
-    # The same type check as every other config key: ints accepted for floats, bools kept apart.
-    values = {key: coerce_value(f"loss.{name}", key, value, fields[key]) for key, value in table.items()}
-    try:
-        return plugin.options(**values)
-    except ConfigError as exc:
-        raise ConfigError(f"loss.{name}.{exc}") from None
-    except (ValueError, TypeError, ArithmeticError) as exc:
-        raise ConfigError(option_error(f"loss.{name}", exc, source)) from None
+    return parse_option_table(f"loss.{name}", plugin.options, table, source)
 
 
 def options_dict(options: Any) -> dict[str, Any]:

@@ -34,8 +34,9 @@ import torch
 from torch import Tensor
 
 from .backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
-from .callbacks import Callback, CheckpointEvent, LogEvent, RunEndEvent, RunInfo
+from .callbacks import Callback, CheckpointEvent, ImageEvent, LogEvent, RunEndEvent, RunInfo, TrainStartEvent
 from .codes import CodeControl, LatentCode, QHead, parse_code_spec
+from .config import parse_option_table
 from .datasets import DatasetPlugin, DatasetRequest, ImageDataset
 from .errors import ToolkitError
 from .evaluate.report import Metric
@@ -56,7 +57,6 @@ __all__ = [
     "check_gradients_reach",
     "check_head",
     "check_metric",
-    "check_metric_sink",
     "check_regulariser",
     "CliResult",
     "invoke_cli",
@@ -575,7 +575,7 @@ def check_dataset(
     return ds
 
 
-# -- regularisers, metrics, callbacks and metric sinks, in a small real run ------------------------
+# -- regularisers, metrics and callbacks, in a small real run -------------------------------------
 
 #: Registry names of the kit's backbone and data set, registered only while a check runs.
 KIT_BACKBONE = "testing-kit"
@@ -730,7 +730,6 @@ def _kit_config(
         "checkpoint_every": 1000,
         "device": str(device),
         "figures": figures,
-        "sinks": [],
         "callbacks": [],
     }
     return apply_dict(
@@ -1020,34 +1019,48 @@ def check_callback(
     """Check a callback factory against the events of a real two-step run; return the callback.
 
     The run is the kit's backbone on the kit's data with the default ``train`` settings, and with
-    ``regularisers`` (``{NAME: options}``) turned on, e.g. the terms the callback reports on. ``factory(RunInfo)``
-    returning None is
-    :class:`NotApplicable`; otherwise the callback must have ``on_log``, ``on_checkpoint`` and
-    ``on_run_end``, and each must accept the run's real :class:`LogEvent` (its last log interval),
-    :class:`CheckpointEvent` (its checkpoint and generator) and :class:`RunEndEvent`.
+    ``regularisers`` (``{NAME: options}``) turned on, e.g. the terms the callback reports on. The
+    factory gets the run's :class:`RunInfo`, with its ``options`` class's defaults (which must
+    build with no key given) and not asked for, as under ``train.callbacks = ["*"]``; returning
+    None is :class:`NotApplicable`. The callback must then accept, in a run's order,
+    ``on_train_start`` (a new run), the run's real :class:`LogEvent` and one with a nan metric, an
+    :class:`ImageEvent` with an RGB and a grey picture, the run's :class:`CheckpointEvent` and
+    :class:`RunEndEvent`.
     """
     where = f"callback factory {getattr(factory, '__name__', type(factory).__name__)!r}"
     if not callable(factory):
         _fail(where, "must be a function of RunInfo returning a Callback or None")
+    options = None
+    cls = getattr(factory, "options", None)
+    if cls is not None and attrs.has(cls):
+        try:
+            options = parse_option_table("train.callback_options.kit", cls, {})
+        except Exception as exc:
+            _fail(where, f"its options class must build with no keys given: {' '.join(str(exc).split())}")
     loss = {n: {"weight": 1.0, **dict(o)} for n, o in (regularisers or {}).items()}
     with _kit(host) as (host, tmp):
         # Figures on, as by default: a callback may stay out of runs without them.
         trainer = _kit_trainer(_kit_config(None, 2, device, loss, figures=True), tmp / "run", host)
         result = trainer.run()
-        info = RunInfo(trainer.run_dir, trainer.assembly, trainer.device, resumed=False)
+        info = RunInfo(trainer.run_dir, trainer.assembly, trainer.device, resumed=False, options=options)
         callback = factory(info)
         if callback is None:
             raise NotApplicable("its factory returns None for the kit's run (it stays out of runs like it)")
         where = f"{where} (callback {type(callback).__name__})"
+        metrics = dict(result.metrics)
+        pictures = {"samples": torch.rand(3, 8, 8), "traversal": torch.rand(1, 8, 8)}
         events = (
-            ("on_log", LogEvent(result.step, dict(result.metrics))),
+            ("on_train_start", TrainStartEvent(0)),
+            ("on_log", LogEvent(result.step - 1, metrics)),
+            ("on_log", LogEvent(result.step, {**metrics, "kit_nan": float("nan")})),
+            ("on_images", ImageEvent(result.step, pictures)),
             ("on_checkpoint", CheckpointEvent(result.step, result.checkpoint, trainer.G)),
             ("on_run_end", RunEndEvent(result.step, result.checkpoint, False)),
         )
         for method, event in events:
             handler = getattr(callback, method, None)
             if not callable(handler):
-                _fail(where, f"has no {method}(event) method; subclass infogan_toolkit.callbacks.Callback")
+                _fail(where, f"has no {method}(event) method; subclass infogan_toolkit.api.Callback")
             try:
                 handler(event)
             except Exception as exc:
@@ -1055,56 +1068,6 @@ def check_callback(
                     where, f"{method}({type(event).__name__}) raised {type(exc).__name__}: {' '.join(str(exc).split())}"
                 )
     return callback
-
-
-def check_metric_sink(factory: Callable[..., Any]) -> Any:
-    """Check a metric sink factory in a temporary run directory; return the sink (closed).
-
-    The factory is called as a run calls it: ``factory(run_dir)``, or ``factory(run_dir, setup)``
-    with a :class:`~infogan_toolkit.sinks.SinkSetup` (its ``options`` defaults, not
-    configured, not named: as under ``train.sinks = ["*"]``) when it takes two arguments. None is
-    :class:`NotApplicable` (an inactive sink, e.g. its package is missing or it is opt-in and not
-    configured here); otherwise ``write(step, metrics)`` must accept two log intervals (one value
-    nan), ``write_images`` (where it has one) an RGB and a grey picture, ``finish`` (where it has
-    one) the run's end, and ``close()`` end it.
-    """
-    from .sinks import SinkSetup, parse_sink_table, start_sink
-
-    where = f"metric sink factory {getattr(factory, '__name__', type(factory).__name__)!r}"
-    with tempfile.TemporaryDirectory(prefix="infogan-tk-kit-") as tmp:
-        try:
-            options = parse_sink_table("kit", factory, {})
-        except Exception as exc:
-            _fail(where, f"its options class must build with no keys given: {' '.join(str(exc).split())}")
-        sink = start_sink(
-            factory, SinkSetup(Path(tmp), options, configured=False, requested=False, config=_KIT_SINK_CONFIG)
-        )
-        if sink is None:
-            raise NotApplicable(
-                "its factory returns None (inactive here, e.g. an optional package is missing or it is not configured)"
-            )
-        where = f"{where} (sink {type(sink).__name__})"
-        for method in ("write", "close"):
-            if not callable(getattr(sink, method, None)):
-                _fail(where, f"has no {method}() method")
-        try:
-            sink.write(1, {"loss_d": 1.25, "li_c1": 0.5})
-            sink.write(2, {"loss_d": 1.0, "li_c1": float("nan")})
-            if callable(getattr(sink, "write_images", None)):
-                sink.write_images(2, {"samples": torch.rand(3, 8, 8), "traversal": torch.rand(1, 8, 8)})
-            if callable(getattr(sink, "finish", None)):
-                sink.finish(2, None, False)
-            sink.close()
-        except Exception as exc:
-            _fail(where, f"raised {type(exc).__name__}: {' '.join(str(exc).split())}")
-    return sink
-
-
-#: The resolved configuration a checked sink sees (a small nested table, as a run's config.toml).
-_KIT_SINK_CONFIG = {
-    "model": {"backbone": KIT_BACKBONE, "codes": "cat3"},
-    "train": {"steps": 2, "sinks": ["*"], "sink_options": {}},
-}
 
 
 def check_feature_extractor(extractor: Any, image_shape: tuple[int, int, int] = (1, 8, 8), n: int = 8) -> Any:

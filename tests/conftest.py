@@ -226,7 +226,7 @@ def train_tiny(host, out: Path, loss: dict, steps: int, log_every: int, codes: s
                 "checkpoint_every": steps,
                 "device": "cpu",
                 "figures": False,
-                "sinks": [],
+                "callbacks": [],
             },
         },
         "t",

@@ -35,8 +35,8 @@ RECORD = Path(__file__).parent / "data" / "regression.json"
 STEPS = 4
 
 #: Settings that put every machine on the same code path: fp32, torch's linear kernels, the layout
-#: and Adam kernel "auto" picks on a CPU (channels_last, fused), one fixed seed, no figures, sinks
-#: or callbacks (what happens to be installed must not change the run).
+#: and Adam kernel "auto" picks on a CPU (channels_last, fused), one fixed seed, no figures or
+#: other callbacks (what happens to be installed must not change the run).
 PINNED = [
     f"train.steps={STEPS}",
     "train.batch_size=16",
@@ -50,7 +50,6 @@ PINNED = [
     "train.log_every=1",
     f"train.checkpoint_every={STEPS // 2}",
     "train.figures=false",
-    "train.sinks=[]",
     "train.callbacks=[]",
 ]
 

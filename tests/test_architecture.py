@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "rundir",
         ],
     ),
-    ("setup", ["config_builder", "sinks", "checkpoint_schema", "checkpoint", "assembly", "encode"]),
+    ("setup", ["config_builder", "metrics_log", "checkpoint_schema", "checkpoint", "assembly", "encode"]),
     ("training and evaluation", ["engine", "evaluate"]),
     ("services", ["model", "pretrained", "explore", "sweep"]),
     ("faces", ["api", "testing", ""]),

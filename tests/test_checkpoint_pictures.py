@@ -1,7 +1,6 @@
 """Pictures at checkpoints: the figures callback writes a traversal sheet and a sample grid, drawn
-by the checkpoint's default generator, and publishes them as an image event that other callbacks
-and the image-taking sinks receive; TensorBoard's event file holds them, read back with
-TensorBoard's own reader."""
+by the checkpoint's default generator, and publishes them as an image event that every other
+callback receives; TensorBoard's event file holds them, read back with TensorBoard's own reader."""
 
 from __future__ import annotations
 
@@ -19,22 +18,13 @@ from infogan_toolkit.rundir import samples_figure, traversal_figure
 
 
 class PictureWatcher(Callback):
-    """A third-party callback and sink: both only record what reaches them."""
+    """A third-party callback: it only records what reaches it."""
 
     def __init__(self, seen):
         self.seen = seen
 
     def on_images(self, event):
-        self.seen.append(("callback", event.step, sorted(event.images)))
-
-    def write(self, step, metrics):
-        pass
-
-    def write_images(self, step, images):
-        self.seen.append(("sink", step, {tag: tuple(image.shape) for tag, image in images.items()}))
-
-    def close(self):
-        pass
+        self.seen.append((event.step, {tag: tuple(image.shape) for tag, image in event.images.items()}))
 
 
 class WatcherPlugin:
@@ -45,17 +35,13 @@ class WatcherPlugin:
     def register_callbacks(self, register):
         register("watcher", lambda info: PictureWatcher(self.seen))
 
-    @hookimpl
-    def register_metric_sinks(self, register):
-        register("watcher-sink", lambda run_dir: PictureWatcher(self.seen))
-
 
 def _png_shape(path) -> tuple[int, int]:
     with Image.open(path) as picture:
         return picture.height, picture.width
 
 
-def test_checkpoint_pictures_reach_tensorboard_callbacks_and_sinks(host, tmp_path):
+def test_checkpoint_pictures_reach_tensorboard_and_other_callbacks(host, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -73,7 +59,7 @@ def test_checkpoint_pictures_reach_tensorboard_callbacks_and_sinks(host, tmp_pat
                     "checkpoint_every": 2,
                     "device": "cpu",
                     "ema": 0.9,
-                    "sinks": ["tensorboard", "watcher-sink"],
+                    "callbacks": ["ema", "figures", "tensorboard", "watcher"],
                 },
             },
             "test",
@@ -85,14 +71,13 @@ def test_checkpoint_pictures_reach_tensorboard_callbacks_and_sinks(host, tmp_pat
 
     for step in (2, 4):
         assert traversal_figure(run, step).is_file() and samples_figure(run, step).is_file()
-    assert [s for s in plugin.seen if s[0] == "callback"] == [
-        ("callback", 2, ["samples", "traversal"]),
-        ("callback", 4, ["samples", "traversal"]),
+    assert [(step, sorted(images)) for step, images in plugin.seen] == [
+        (2, ["samples", "traversal"]),
+        (4, ["samples", "traversal"]),
     ]
-    sink = [s for s in plugin.seen if s[0] == "sink"]
-    assert [s[1] for s in sink] == [2, 4]
     height, width = _png_shape(samples_figure(run, 4))
-    assert sink[-1][2]["samples"] == (3, height, width) and sink[-1][2]["traversal"][0] == 3  # make_grid gives RGB
+    last = plugin.seen[-1][1]
+    assert last["samples"] == (3, height, width) and last["traversal"][0] == 3  # make_grid gives RGB
 
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
     events.Reload()

@@ -58,7 +58,7 @@ def config(backbone="tiny-pairs", codes="cat4,unif1", weight=1.0, start=0) -> Co
                 "checkpoint_every": 3,
                 "device": "cpu",
                 "figures": False,
-                "sinks": [],
+                "callbacks": [],
             },
         },
         "test",

@@ -121,7 +121,7 @@ def run_and_evaluate(host, tmp_path, head: QHead) -> dict:
                     "checkpoint_every": 2,
                     "device": "cpu",
                     "figures": False,
-                    "sinks": [],
+                    "callbacks": [],
                 },
             },
             "t",

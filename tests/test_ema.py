@@ -13,7 +13,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from infogan_tk_ema import GeneratorAverage
 from infogan_toolkit import hookimpl, load_checkpoint
 from infogan_toolkit.assembly import resolve
-from infogan_toolkit.callbacks import Callback
+from infogan_toolkit.callbacks import Callback, TrainStartEvent
 from infogan_toolkit.checkpoint import load_tensors, model_path, read_metadata
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.datasets import DatasetRequest
@@ -31,7 +31,7 @@ def tiny_config(**train) -> Config:
             "checkpoint_every": 3,
             "device": "cpu",
             "figures": False,
-            "sinks": [],
+            "callbacks": ["ema"],
         },
     }
     base["train"].update(train)
@@ -46,7 +46,7 @@ def test_the_average_is_what_averaged_model_update_parameters_computes(host):
     step = make_train_step(objective, dataset, torch.Generator().manual_seed(0), 16)
     average = GeneratorAverage(objective.G, 0.8)
     reference = AveragedModel(objective.G, multi_avg_fn=get_ema_multi_avg_fn(0.8), use_buffers=True)
-    average.on_train_start()
+    average.on_train_start(TrainStartEvent(0))
     reference.update_parameters(objective.G)
     for _ in range(5):
         step()

@@ -12,6 +12,7 @@ import torch
 
 from infogan_toolkit import build_config, hookimpl
 from infogan_toolkit.assembly import resolve
+from infogan_toolkit.callbacks import Callback
 from infogan_toolkit.checkpoint import list_steps, load_tensors, model_path, read_metadata
 from infogan_toolkit.config import Config, apply_dict
 from infogan_toolkit.engine.trainer import NonFiniteLossError, Trainer, build_objective
@@ -28,7 +29,7 @@ def tiny_config(**train) -> Config:
             "checkpoint_every": 3,
             "device": "cpu",
             "figures": False,
-            "sinks": [],
+            "callbacks": [],
         },
     }
     base["train"].update(train)
@@ -212,30 +213,27 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(host, tmp_path):
 
 
 class _InterruptAt:
-    """A metric sink that presses Ctrl-C (a real SIGINT) when it sees a given step."""
+    """A callback that presses Ctrl-C (a real SIGINT) when it sees a given step."""
 
     def __init__(self, step):
         self.step = step
 
     @hookimpl
-    def register_metric_sinks(self, register):
+    def register_callbacks(self, register):
         at = self.step
 
-        class Sink:
-            def write(self, step, metrics):
-                if step == at:
+        class Interrupter(Callback):
+            def on_log(self, event):
+                if event.step == at:
                     os.kill(os.getpid(), signal.SIGINT)
 
-            def close(self):
-                pass
-
-        register("interrupter", lambda run_dir: Sink())
+        register("interrupter", lambda info: Interrupter())
 
 
 def test_ctrl_c_writes_a_checkpoint_and_returns(host, tmp_path):
     host.register(_InterruptAt(3), "interrupter-plugin")
     try:
-        cfg = tiny_config(steps=50, log_every=1, checkpoint_every=100, sinks=["interrupter"])
+        cfg = tiny_config(steps=50, log_every=1, checkpoint_every=100, callbacks=["interrupter"])
         result = Trainer(cfg, tmp_path / "r", host=host, progress=False).run()
     finally:
         host.unregister("interrupter-plugin")
@@ -243,9 +241,9 @@ def test_ctrl_c_writes_a_checkpoint_and_returns(host, tmp_path):
     assert list_steps(tmp_path / "r") == [3]
 
 
-def test_unknown_sink_name_is_refused(host, tmp_path):
-    with pytest.raises(Exception, match="unknown metric sink 'tensorbord' in train.sinks. Did you mean 'tensorboard'"):
-        Trainer(tiny_config(sinks=["tensorbord"]), tmp_path / "r", host=host, progress=False)
+def test_unknown_callback_name_is_refused(host, tmp_path):
+    with pytest.raises(Exception, match="unknown callback 'tensorbord' in train.callbacks. Did you mean 'tensorboard'"):
+        Trainer(tiny_config(callbacks=["tensorbord"]), tmp_path / "r", host=host, progress=False)
 
 
 def test_image_shape_mismatch_fails_before_training(host, tmp_path, mnist_root):
@@ -261,7 +259,8 @@ def test_image_shape_mismatch_fails_before_training(host, tmp_path, mnist_root):
 
 
 def test_training_figures_are_written(host, tmp_path):
-    Trainer(tiny_config(steps=4, checkpoint_every=2, figures=True), tmp_path / "r", host=host, progress=False).run()
+    config = tiny_config(steps=4, checkpoint_every=2, figures=True, callbacks=["figures"])
+    Trainer(config, tmp_path / "r", host=host, progress=False).run()
     figs = tmp_path / "r" / "figures"
     assert (figs / "information.png").stat().st_size > 0
     assert (figs / "traversal-0000004.png").stat().st_size > 0

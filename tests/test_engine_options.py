@@ -39,7 +39,7 @@ def tiny(**sections) -> Config:
             "checkpoint_every": 4,
             "device": "cpu",
             "figures": False,
-            "sinks": [],
+            "callbacks": [],
         },
     }
     for section, values in sections.items():

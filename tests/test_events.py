@@ -69,7 +69,6 @@ def tiny(**train) -> Config:
                 "log_every": 2,
                 "checkpoint_every": 4,
                 "device": "cpu",
-                "sinks": [],
                 **train,
             },
         },
@@ -122,3 +121,68 @@ def test_the_engine_imports_nothing_from_evaluate():
     for path in sorted((ROOT / "infogan_toolkit" / "engine").glob("*.py")):
         text = path.read_text()
         assert "evaluate" not in text.replace("evaluation", ""), f"{path.name} mentions evaluate"
+
+
+class Unreachable(Callback):
+    """A tracker whose server does not answer: it cannot start."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def on_train_start(self, event):
+        self.seen.append(("train_start", event.step, event.restored))
+        raise ConnectionError("no answer from the server")
+
+
+class StartPlugin:
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def register_callbacks(self, register):
+        register("recorder", lambda info: Recorder(info, self.seen))
+        register("unreachable", lambda info: Unreachable(self.seen))
+        register("exploding", self.explode)
+
+    @staticmethod
+    def explode(info):
+        raise ImportError("its package is missing")
+
+
+@pytest.fixture
+def starts(host):
+    plugin = StartPlugin()
+    host.register(plugin, "start-plugin")
+    try:
+        yield host, plugin.seen
+    finally:
+        host.unregister("start-plugin")
+
+
+def test_a_callback_that_cannot_start_is_off_unless_asked_for(starts, tmp_path, capfd):
+    host, seen = starts
+    Trainer(tiny(figures=False), tmp_path / "star", host=host, progress=False).run()
+    err = capfd.readouterr().err
+    assert "callback 'exploding' failed to start and is off: its package is missing" in err
+    assert "callback 'unreachable' failed to start and is off: no answer from the server" in err
+    assert ("end", 4, False) in seen and (tmp_path / "star" / "checkpoints").is_dir()
+
+    for name, why in (("exploding", "its package is missing"), ("unreachable", "no answer from the server")):
+        seen.clear()
+        with pytest.raises(ToolkitError, match=rf"callback '{name}' was asked for but failed to start \({why}\)"):
+            Trainer(tiny(callbacks=["recorder", name]), tmp_path / name, host=host, progress=False)
+        assert not (tmp_path / name).exists()  # a refused new run leaves nothing
+        if name == "unreachable":  # the recorder had started: it hears that the run ended
+            assert seen[-1] == ("end", 0, True)
+
+
+def test_a_resume_whose_asked_callback_cannot_start_leaves_the_folder_as_it_was(starts, tmp_path):
+    host, seen = starts
+    run = tmp_path / "run"
+    Trainer(tiny(callbacks=["recorder"]), run, host=host, progress=False).run()
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(ToolkitError, match=r"callback 'unreachable' was asked for but failed to start"):
+        Trainer(tiny(callbacks=["recorder", "unreachable"], steps=8), run, host=host, resume=True, progress=False)
+    assert ("train_start", 4, False) in seen
+    after = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before  # config.toml keeps steps = 4

@@ -402,12 +402,10 @@ def miscase(rng: random.Random, name: str) -> str:
 
 
 @pytest.mark.parametrize("case", range(30))
-def test_fuzzed_names_of_sinks_callbacks_and_sink_options_are_refused(tmp_path, case):
+def test_fuzzed_names_of_callbacks_and_callback_options_are_refused(tmp_path, case):
     rng = random.Random(SEED * 7000 + case)
-    regs = PluginHost().registries
-    field = rng.choice(["sinks", "callbacks", "sink_options", "sink_option_key"])
-    registry = {"sinks": regs.sinks, "callbacks": regs.callbacks}.get(field, regs.sinks)
-    known = registry.names()
+    known = PluginHost().registries.callbacks.names()
+    field = rng.choice(["callbacks", "callback_options", "callback_option_key"])
     kind = rng.choice(["miscased", "unknown", "nasty", "empty"])
     name = {
         "miscased": lambda: miscase(rng, rng.choice(known)),
@@ -415,17 +413,17 @@ def test_fuzzed_names_of_sinks_callbacks_and_sink_options_are_refused(tmp_path, 
         "nasty": lambda: rng.choice(NASTY).replace('"', ""),
         "empty": lambda: "",
     }[kind]()
-    if field == "sink_option_key":
-        sink = rng.choice(["mlflow", "wandb", "tensorboard"])
+    if field == "callback_option_key":
+        callback = rng.choice(["mlflow", "wandb", "tensorboard"])
         key = rng.choice(["bogus", "Tracking_URI", "timeout_", "MODE", "x"])
         value = rng.choice(["1", '"x"', "true"])
-        override = f"train.sink_options.{sink}={{{key} = {value}}}"
-    elif field == "sink_options":
-        override = f"train.sink_options.{json.dumps(name) if kind in ('nasty', 'empty') else name}={{}}"
+        override = f"train.callback_options.{callback}={{{key} = {value}}}"
+    elif field == "callback_options":
+        override = f"train.callback_options.{json.dumps(name) if kind in ('nasty', 'empty') else name}={{}}"
     else:
         listed = rng.sample(known, rng.randint(0, len(known)))
         listed.insert(rng.randint(0, len(listed)), name)
-        override = f"train.{field}={json.dumps(listed)}"
+        override = f"train.callbacks={json.dumps(listed)}"
     invoke_refused(
         ["config", "show", "--config", "shapes", "--set", override],
         f"name case {case} ({field} {kind}: {override!r})",
@@ -436,19 +434,19 @@ def test_fuzzed_names_of_sinks_callbacks_and_sink_options_are_refused(tmp_path, 
 @pytest.mark.parametrize("case", range(10))
 def test_fuzzed_tracker_settings_are_refused(tmp_path, case):
     rng = random.Random(SEED * 7500 + case)
-    sink = rng.choice(["mlflow", "wandb"])
+    tracker = rng.choice(["mlflow", "wandb"])
     key, value = rng.choice(
         [
             ("timeout", rng.choice(["0", "-1", "inf", "nan", "1e400", "601", '"10"', "true"])),
-            ("tags", rng.choice(['"x"', "[1]", "{a = 1}" if sink == "mlflow" else "1"])),
-            ("artifacts" if sink == "mlflow" else "images", rng.choice(['"yes"', "2"])),
+            ("tags", rng.choice(['"x"', "[1]", "{a = 1}" if tracker == "mlflow" else "1"])),
+            ("artifacts" if tracker == "mlflow" else "images", rng.choice(['"yes"', "2"])),
             (
-                "tracking_uri" if sink == "mlflow" else "mode",
-                rng.choice(["1", "[1]", "true"] if sink == "mlflow" else ['"onlin"', '"ONLINE"', "1"]),
+                "tracking_uri" if tracker == "mlflow" else "mode",
+                rng.choice(["1", "[1]", "true"] if tracker == "mlflow" else ['"onlin"', '"ONLINE"', "1"]),
             ),
         ]
     )
-    override = f"train.sink_options.{sink}={{{key} = {value}}}"
+    override = f"train.callback_options.{tracker}={{{key} = {value}}}"
     invoke_refused(
         ["config", "show", "--config", "shapes", "--set", override], f"tracker case {case} ({override!r})", tmp_path
     )
@@ -482,14 +480,14 @@ class Strict(RegulariserPlugin):
 
 
 @attrs.frozen
-class SinkOptions:
+class CallbackOptions:
     level: int = attrs.field(default=1, validator=attrs.validators.ge(1))
 
 
-class StrictSink:
-    options = SinkOptions
+class StrictCallback:
+    options = CallbackOptions
 
-    def __call__(self, run_dir, setup):
+    def __call__(self, info):
         return None
 
 
@@ -499,8 +497,8 @@ def register_regularisers(register):
 
 
 @hookimpl
-def register_metric_sinks(register):
-    register("strictsink", StrictSink())
+def register_callbacks(register):
+    register("strictcallback", StrictCallback())
 """
 
 
@@ -521,7 +519,7 @@ def test_fuzzed_third_party_option_errors_are_one_line_naming_the_plugin(tmp_pat
             ("loss.strict.mode", ['"c"', '"A"', '""']),
             ("loss.strict.level", ["1", "3", "-7"]),
             ("loss.strict.name", ['"X1"', '"a b"', '""']),
-            ("train.sink_options.strictsink", ["{level = 0}", "{level = -3}"]),
+            ("train.callback_options.strictcallback", ["{level = 0}", "{level = -3}"]),
         ]
     )
     override = f"{key}={rng.choice(values)}"

@@ -28,7 +28,7 @@ def tiny(steps: int = 8, **optim) -> Config:
             "keep_checkpoints": 10,
             "device": "cpu",
             "figures": False,
-            "sinks": [],
+            "callbacks": [],
         },
     }
     return apply_dict(Config(), base, "test")

@@ -25,7 +25,7 @@ def _train(host, root, tmp_path, regular_gan: bool) -> dict[str, float]:
             "log_every": 50,
             "checkpoint_every": STEPS,
             "figures": False,
-            "sinks": [],
+            "callbacks": [],
             "seed": 0,
         },
         # The invariance term off: it also trains G on c1, and could hide a broken information term.

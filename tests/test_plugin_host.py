@@ -17,8 +17,9 @@ from torch import distributions as D
 
 import infogan_toolkit.plugins as plugins_mod
 from infogan_toolkit import hookimpl, hookspecs
+from infogan_toolkit.callbacks import LogEvent, RunEndEvent, RunInfo, TrainStartEvent
 from infogan_toolkit.codes import resolve_codes
-from infogan_toolkit.errors import CodeSpecError, PluginError
+from infogan_toolkit.errors import CodeSpecError, PluginError, ToolkitError
 from infogan_toolkit.plugins import DISABLE_ENV, TRACE_ENV, PluginHost
 from infogan_toolkit.registry import UnknownNameError
 
@@ -61,7 +62,7 @@ def test_builtins_load_through_entry_points_with_their_distribution():
     assert {"cat", "unif", "gauss"} <= set(regs.codes.names())
     assert {"softmax", "gaussian", "gaussian-fixed"} <= set(regs.heads.names())
     assert regs.heads.entry("softmax").plugin == "heads"
-    assert regs.sinks.entry("tensorboard").distribution == BUILTIN_DIST
+    assert regs.callbacks.entry("tensorboard").distribution == BUILTIN_DIST
     assert [p.as_dict()["name"] for p in host.plugins()] == sorted(p.name for p in host.plugins())
 
 
@@ -72,7 +73,7 @@ def test_disable_env_blocks_plugins_by_name(monkeypatch):
         info = host.plugin_info(name)
         assert info.status == "disabled" and info.distribution == BUILTIN_DIST
     regs = host.registries
-    assert "softmax" not in regs.heads and "tensorboard" not in regs.sinks
+    assert "softmax" not in regs.heads and "tensorboard" not in regs.callbacks
     assert "cat" in regs.codes  # the others keep working
     with pytest.raises(
         UnknownNameError,
@@ -106,7 +107,7 @@ def test_trace_env_traces_hook_calls_to_stderr(monkeypatch, capfd):
     monkeypatch.setenv(TRACE_ENV, "1")
     PluginHost().registries
     err = capfd.readouterr().err
-    for hook in ("register_code_kinds", "register_heads", "register_metric_sinks"):
+    for hook in ("register_code_kinds", "register_heads", "register_callbacks"):
         assert hook in err
     assert "finish register_code_kinds" in err
 
@@ -289,8 +290,8 @@ def test_did_you_mean_on_unknown_names():
         CodeSpecError, match=r"unknown code kind 'unf' in 'cat10,unf2' \(token 2\); did you mean 'unif'\?"
     ):
         resolve_codes("cat10,unf2", regs.codes, regs.heads)
-    with pytest.raises(UnknownNameError, match=r"unknown metric sink 'zzzz'\. Known:"):
-        regs.sinks.get("zzzz")
+    with pytest.raises(UnknownNameError, match=r"unknown callback 'zzzz'\. Known:"):
+        regs.callbacks.get("zzzz")
     with pytest.raises(PluginError, match=r"pip install infogan-tk-nosuch"):
         host.require_plugin_for("backbones", "nosuch-net", "infogan-tk-nosuch")
 
@@ -410,17 +411,23 @@ def test_code_set_log_likelihoods_use_the_right_slices(regs):
     assert codes.entropies() == pytest.approx([math.log(10), math.log(2), math.log(2)])
 
 
-# -- the tensorboard sink ----------------------------------------------------------------------
+# -- the tensorboard callback ------------------------------------------------------------------
 
 
-def test_tensorboard_sink_writes_an_event_file(regs, tmp_path):
+def _tensorboard(regs, run_dir, requested=False, is_main=True):
+    info = RunInfo(run_dir, None, torch.device("cpu"), resumed=False, requested=requested, is_main=is_main)
+    return regs.callbacks.get("tensorboard")(info)
+
+
+def test_tensorboard_callback_writes_an_event_file(regs, tmp_path):
     pytest.importorskip("torch.utils.tensorboard", reason="tensorboard is not installed")
-    factory = regs.sinks.get("tensorboard")
-    sink = factory(tmp_path)
-    assert sink is not None
-    sink.write(10, {"loss/d": 0.25, "mi/c1": 2.0})
-    sink.write(20, {"loss/d": 0.5, "mi/c1": torch.tensor(2.2)})
-    sink.close()
+    assert _tensorboard(regs, tmp_path, requested=True, is_main=False) is None  # the main process writes
+    callback = _tensorboard(regs, tmp_path)
+    assert callback is not None and not (tmp_path / "tensorboard").exists()  # nothing before the run starts
+    callback.on_train_start(TrainStartEvent(0))
+    callback.on_log(LogEvent(10, {"loss/d": 0.25, "mi/c1": 2.0}))
+    callback.on_log(LogEvent(20, {"loss/d": 0.5, "mi/c1": torch.tensor(2.2)}))
+    callback.on_run_end(RunEndEvent(20, None, False))
     files = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert len(files) == 1 and files[0].stat().st_size > 0
 
@@ -432,9 +439,11 @@ def test_tensorboard_sink_writes_an_event_file(regs, tmp_path):
     assert [(e.step, e.value) for e in acc.Scalars("loss/d")] == [(10, 0.25), (20, 0.5)]
 
 
-def test_tensorboard_sink_is_inactive_without_tensorboard(regs, tmp_path, monkeypatch):
+def test_tensorboard_is_off_without_tensorboard_unless_asked_for(regs, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
-    assert regs.sinks.get("tensorboard")(tmp_path) is None
+    assert _tensorboard(regs, tmp_path) is None
+    with pytest.raises(ToolkitError, match=r"pip install 'infogan-toolkit\[tensorboard\]'"):
+        _tensorboard(regs, tmp_path, requested=True)
     assert not (tmp_path / "tensorboard").exists()
 
 

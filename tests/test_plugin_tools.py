@@ -134,7 +134,12 @@ def test_check_runs_the_kit_on_a_regulariser_a_callback_and_a_metric(runner):
     rows = [(r["name"], r["kind"], r["result"], r["detail"]) for r in json.loads(result.stdout)]
     assert rows == [
         ("mean_ink", "regulariser", "passed", "on backbone 'testing-kit': terms generator, own; resumes exactly"),
-        ("ink_log", "callback", "passed", "on_log, on_checkpoint, on_run_end of a 2-step run with loss.mean_ink on"),
+        (
+            "ink_log",
+            "callback",
+            "passed",
+            "the start and every event of a 2-step run with loss.mean_ink on",
+        ),
         ("mean_ink", "metric", "passed", "on a 2-step model and a factor grid: JSON, seeded, alone = with the others"),
     ]
 

@@ -127,7 +127,7 @@ def test_a_real_run_logs_the_term(host, tmp_path):
                 "checkpoint_every": 6,
                 "device": "cpu",
                 "figures": False,
-                "sinks": [],
+                "callbacks": [],
             },
         },
         "t",

@@ -168,7 +168,7 @@ def test_training_with_real_information_logs_the_term(host, tmp_path):
                 "checkpoint_every": 6,
                 "device": "cpu",
                 "figures": False,
-                "sinks": [],
+                "callbacks": [],
             },
         },
         "t",

@@ -42,7 +42,7 @@ def tiny(steps: int = 6, **loss) -> Config:
                 "checkpoint_every": 3,
                 "device": "cpu",
                 "figures": False,
-                "sinks": [],
+                "callbacks": [],
             },
         },
         "test",

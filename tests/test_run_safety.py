@@ -41,7 +41,7 @@ def tiny(steps: int = 4, **optim) -> Config:
                 "checkpoint_every": 2,
                 "device": "cpu",
                 "figures": False,
-                "sinks": [],
+                "callbacks": [],
             },
         },
         "t",
@@ -157,7 +157,7 @@ def test_sigterm_checkpoints_exits_non_zero_and_the_run_resumes(tmp_path):
         "--set",
         "train.figures=false",
         "--set",
-        "train.sinks=[]",
+        "train.callbacks=[]",
     ]
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

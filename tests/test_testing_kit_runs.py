@@ -1,4 +1,4 @@
-"""The conformance kit's run-based checks (regularisers, metrics, callbacks, metric sinks): they pass
+"""The conformance kit's run-based checks (regularisers, metrics, callbacks): they pass
 the built-in and example plugins, catch broken ones with a message naming the problem, and report a
 plugin that declines the kit's run as NotApplicable."""
 
@@ -23,7 +23,6 @@ from infogan_toolkit.testing import (
     check_callback,
     check_dataset,
     check_metric,
-    check_metric_sink,
     check_regulariser,
 )
 
@@ -213,7 +212,7 @@ def test_a_metric_not_applicable_to_the_kits_data_says_why():
         check_metric(_NeedsColour(), "colour")
 
 
-# -- callbacks and metric sinks -------------------------------------------------------------------
+# -- callbacks -------------------------------------------------------------------------------------
 
 
 class _ReadsStep(Callback):
@@ -237,27 +236,65 @@ def test_callbacks_get_the_runs_real_events(host):
         check_callback(meanink.make_ink_log, host=host)  # stays out of runs without its term
     with pytest.raises(AssertionError, match=r"on_checkpoint\(CheckpointEvent\) raised AttributeError"):
         check_callback(_BadCheckpoint, host=host)
-    with pytest.raises(AssertionError, match=r"has no on_log\(event\) method"):
+    with pytest.raises(AssertionError, match=r"has no on_train_start\(event\) method"):
         check_callback(lambda info: object(), host=host)
 
 
-class _Sink:
-    def __init__(self, run_dir):
-        self.path = run_dir / "m.txt"
-
-    def write(self, step, metrics):
-        with self.path.open("a") as fh:
-            fh.write(f"{step} {metrics}\n")
+@attrs.frozen
+class _TrackerOptions:
+    where: str = "seen.txt"
 
 
-class _ClosingSink(_Sink):
-    def close(self):
-        self.closed = True
+class _Tracker(Callback):
+    """A tracker-like callback: opens its file at the start, writes every interval, closes at the end."""
+
+    def __init__(self, info):
+        self.path = info.run_dir / info.options.where
+        self.lines = []
+
+    def on_train_start(self, event):
+        self.file = self.path.open("w")
+
+    def on_log(self, event):
+        self.lines.append(f"{event.step} {sorted(event.metrics)}")
+        self.file.write(self.lines[-1] + "\n")
+
+    def on_images(self, event):
+        self.lines.append(f"{event.step} {sorted(event.images)}")
+
+    def on_run_end(self, event):
+        self.file.close()
 
 
-def test_metric_sinks():
-    assert check_metric_sink(_ClosingSink).closed
-    with pytest.raises(AssertionError, match=r"sink _Sink\): has no close\(\) method"):
-        check_metric_sink(_Sink)
-    with pytest.raises(NotApplicable, match="inactive here"):
-        check_metric_sink(lambda run_dir: None)
+class _TrackerFactory:
+    options = _TrackerOptions
+
+    def __call__(self, info):
+        return _Tracker(info)
+
+
+@attrs.frozen
+class _NeedsKey:
+    key: str
+
+
+class _NeedsKeyFactory(_TrackerFactory):
+    options = _NeedsKey
+
+
+class _NoStart(_Tracker):
+    def on_train_start(self, event):
+        raise OSError("no server")
+
+
+def test_a_tracker_like_callback_gets_its_options_and_every_event(host):
+    tracker = check_callback(_TrackerFactory(), host=host)
+    assert tracker.path.name == "seen.txt" and tracker.file.closed
+    assert "kit_nan" not in tracker.lines[0] and "kit_nan" in tracker.lines[1]
+    assert tracker.lines[2].endswith("['samples', 'traversal']")
+    with pytest.raises(AssertionError, match=r"its options class must build with no keys given"):
+        check_callback(_NeedsKeyFactory(), host=host)
+    with pytest.raises(AssertionError, match=r"on_train_start\(TrainStartEvent\) raised OSError: no server"):
+        check_callback(lambda info: _NoStart(attrs.evolve(info, options=_TrackerOptions())), host=host)
+    with pytest.raises(NotApplicable, match="its factory returns None"):
+        check_callback(lambda info: None, host=host)

@@ -190,7 +190,7 @@ class _Checker:
 
         check_callback(factory, host=self.host, regularisers={term: {} for term in self._kit_terms})
         with_terms = f" with loss.{', loss.'.join(self._kit_terms)} on" if self._kit_terms else ""
-        return CheckResult(name, "callback", "passed", f"on_log, on_checkpoint, on_run_end of a 2-step run{with_terms}")
+        return CheckResult(name, "callback", "passed", f"the start and every event of a 2-step run{with_terms}")
 
     def metric(self, name: str, metric: Any) -> CheckResult:
         from ..testing import check_metric
@@ -199,12 +199,6 @@ class _Checker:
         return CheckResult(
             name, "metric", "passed", "on a 2-step model and a factor grid: JSON, seeded, alone = with the others"
         )
-
-    def sink(self, name: str, factory: Any) -> CheckResult:
-        from ..testing import check_metric_sink
-
-        sink = check_metric_sink(factory)
-        return CheckResult(name, "metric sink", "passed", f"{type(sink).__name__}: write twice, close")
 
     def extractor(self, name: str, extractor: Any) -> CheckResult:
         from ..testing import check_feature_extractor
@@ -231,7 +225,6 @@ class _Checker:
             "regularisers": self.regulariser,
             "callbacks": self.callback,
             "metrics": self.metric,
-            "sinks": self.sink,
             "extractors": self.extractor,
         }.get(attr)
         if method is None:
@@ -261,8 +254,7 @@ def check_distribution(
     kind to its own); heads are checked with a registered code of their family; datasets that read
     files only with ``data_root``; configs must resolve; regularisers, metrics and callbacks in a
     small real run of the kit's backbone and data (a term that refuses that backbone on the first
-    registered backbone it accepts; callbacks with the distribution's terms on); metric sinks in a
-    temporary run directory. A plugin that declines the kit's run is a skipped row, one of the
+    registered backbone it accepts; callbacks with the distribution's terms on). A plugin that declines the kit's run is a skipped row, one of the
     distribution that failed to load a failed row. Raises :class:`PluginError` (one line) when nothing comes from it.
     """
     want = normalise_distribution(distribution)

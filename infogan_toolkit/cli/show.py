@@ -30,7 +30,6 @@ class Kind(str, Enum):
     heads = "heads"
     backbones = "backbones"
     datasets = "datasets"
-    sinks = "sinks"
     configs = "configs"
     regularisers = "regularisers"
     callbacks = "callbacks"
@@ -58,7 +57,12 @@ def _describe(kind: str, obj) -> str:
     if kind == "executors":
         return obj.description
     if kind == "callbacks":
-        return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
+        first = ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
+        cls = getattr(obj, "options", None)
+        if cls is None or not attrs.has(cls):
+            return first
+        keys = ", ".join(f.name for f in attrs.fields(cls))
+        return f"{first.rstrip('.')}; options (train.callback_options.NAME): {keys}"
     if kind == "regularisers":
         return ((type(obj).__doc__ or "").strip().splitlines() or [""])[
             0
@@ -72,8 +76,8 @@ def list_(
     kind: Kind = typer.Argument(None, help="What to list; all kinds when left out."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """List registered code kinds, Q heads, backbones, datasets, metric sinks, configs, regularisers,
-    callbacks, metrics, feature extractors and sweep executors, with their plugins."""
+    """List registered code kinds, Q heads, backbones, datasets, configs, regularisers, callbacks,
+    metrics, feature extractors and sweep executors, with their plugins."""
     regs = PluginHost().registries
     kinds = [kind.value] if kind else [k.value for k in Kind]
     rows = {

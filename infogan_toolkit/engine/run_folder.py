@@ -137,13 +137,13 @@ class RunFolder:
         """A new run's folder and its ``config.toml`` (rank 0)."""
         if self.dist.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
-            write_file(config_path(self.path), self.config.to_toml())
+        self.write_config()
 
-    def start(self, parts: RunParts) -> int:
-        """A new run: every callback starts from the initial weights; step 0."""
-        for callback in parts.callbacks.values():
-            callback.on_train_start()
-        return 0
+    def write_config(self) -> None:
+        """Record the run's configuration in ``config.toml`` (rank 0): a new run's, or a resumed
+        run's once it is sure to train (its new ``train.steps``, learning rates...)."""
+        if self.dist.is_main:
+            write_file(config_path(self.path), self.config.to_toml())
 
     def _check_resume(self) -> tuple[int, tuple[str, ...]]:
         """The step to resume from, once its weights file's metadata has passed the schema and
@@ -184,10 +184,12 @@ class RunFolder:
         )
         return step, dropped
 
-    def restore(self, parts: RunParts) -> int:
-        """Load the last checkpoint into ``parts`` and return its step. The configured learning
-        rates and betas win over the saved ones; a callback with networks the checkpoint has no state
-        of starts from its weights; a regulariser or callback this run has off is left unread."""
+    def restore(self, parts: RunParts) -> tuple[int, frozenset[str]]:
+        """Load the last checkpoint into ``parts``; its step, and the callbacks whose networks it
+        restored. The configured learning rates and betas win over the saved ones; a callback with
+        networks the checkpoint has no state of starts from its weights (``on_train_start``); a
+        regulariser or callback this run has off is left unread. ``config.toml`` is left as it was
+        (:meth:`write_config`)."""
         if self.resume_point is None:
             raise ToolkitError("this run folder was opened for a new run, not to resume")
         step, dropped = self.resume_point
@@ -239,15 +241,12 @@ class RunFolder:
                         )
                     group[key] = value
         for name in fresh:
-            parts.callbacks[name].on_train_start()
             if parts.callbacks[name].networks() and self.dist.is_main:
                 self.console.print(
                     f"resuming with callback '{name}', which the checkpoint of step {step} has no state of: it "
                     "starts from that step's weights"
                 )
-        if self.dist.is_main:
-            write_file(config_path(self.path), self.config.to_toml())
-        return state.step
+        return state.step, frozenset(parts.callbacks) - frozenset(fresh)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self, parts: RunParts, step: int, device: torch.device) -> Path | None:

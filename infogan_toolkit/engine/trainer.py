@@ -43,9 +43,9 @@ from ..callbacks import (
 from ..config import Config
 from ..datasets import ImageDataset
 from ..errors import ConfigError, ToolkitError
+from ..metrics_log import MetricLog
 from ..plugins import PluginHost
 from ..regularisers import RegulariserSetup
-from ..sinks import MetricLog
 from ..text import PlainConsole
 from . import distributed
 from .cuda_graph import CudaGraphStep, check_cuda_graph_support
@@ -188,9 +188,9 @@ class Trainer:
         self.show_progress = progress and self.dist.is_main
         self.assembly: Assembly = resolve(config, self.host)
         self.config = self.assembly.config
-        # Sinks, callbacks and sink options, checked before anything is built, so a
-        # mistyped name or option costs no data loading.
-        self.sink_options = check_training_names(self.config, self.host)
+        # Callbacks and their options, checked before anything is built, so a mistyped name or
+        # option costs no data loading.
+        self.callback_options = check_training_names(self.config, self.host)
         self.folder = RunFolder(
             self.run_dir, self.assembly, self.dist, self.console, resume, self.host.registries.callbacks.names()
         )
@@ -218,17 +218,39 @@ class Trainer:
             cuda_graph=tc.cuda_graph,
             is_main=self.dist.is_main,
         )
-        self.callbacks = Callbacks.from_registry(registry, tc.callbacks, info)
-        active = self.callbacks.by_name()
+        self.callbacks = Callbacks.from_registry(
+            registry, tc.callbacks, info, self.callback_options, configured=tc.callback_options
+        )
         # Checked here, so a plugin's mistake costs no training.
-        self.generator_prefixes = generator_prefixes(active)
-        # The callbacks whose state a checkpoint holds, and where each came from.
-        provenance = {
-            f"callback:{name}": provenance_of(registry.entry(name)) for name, cb in active.items() if cb.networks()
-        }
+        generator_prefixes(self.callbacks.by_name())
         self.rng = torch.Generator(device=self.device)
         # Per-rank streams: rank r draws its own batches and noise.
         self.rng.manual_seed(tc.seed * 1_000_003 + self.dist.rank)
+        self.parts = RunParts(self.objective, self.callbacks.by_name(), self.rng, {}, {})
+        self.step, restored = self.folder.restore(self.parts) if resume else (0, frozenset[str]())
+        # Callbacks open their files and connections only once the run is sure to train: a refused
+        # resume leaves the folder as it was. One that cannot start may drop out here.
+        self.callbacks.start(self.step, restored)
+        try:
+            self._prepare_training(resume)
+        except BaseException:  # the callbacks started (a tracker's run) hear that this one ended
+            self.callbacks.run_end(RunEndEvent(self.step, None, True))
+            raise
+
+    def _prepare_training(self, resume: bool) -> None:
+        """With the callbacks that started: the resumed config recorded, what checkpoints hold, the
+        step with the callbacks' step hooks, and the metrics log first to hear every event."""
+        tc = self.config.train
+        registry = self.host.registries.callbacks
+        if resume:
+            self.folder.write_config()
+        active = self.callbacks.by_name()
+        self.parts.callbacks = active
+        self.parts.generator_prefixes = generator_prefixes(active)
+        # The callbacks whose state a checkpoint holds, and where each came from.
+        self.parts.provenance = {
+            f"callback:{name}": provenance_of(registry.entry(name)) for name, cb in active.items() if cb.networks()
+        }
         self.train_step = make_train_step(
             self.objective,
             self.dataset,
@@ -237,19 +259,8 @@ class Trainer:
             tc.cuda_graph,
             after_step=[callback.on_step_end for callback in active.values() if steps_of(callback)],
         )
-        self.parts = RunParts(self.objective, active, self.rng, self.generator_prefixes, provenance)
-        self.step = self.folder.restore(self.parts) if resume else self.folder.start(self.parts)
-        # The metrics log starts its sinks (files, tracker connections) only once the run is sure to
-        # train: a refused resume leaves the folder as it was.
-        self.log = MetricLog(
-            self.run_dir,
-            self.host,
-            tc.sinks,
-            active=self.dist.is_main,
-            sink_options=self.sink_options,
-            config=self.config.to_dict(),
-        )
-        self.callbacks.put_first("metrics", self.log)
+        if self.dist.is_main:
+            self.callbacks.put_first("metrics", MetricLog(self.run_dir))
         self._stop = threading.Event()
         self._stop_signal: int | None = None
 

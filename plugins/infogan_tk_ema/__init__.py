@@ -19,7 +19,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from infogan_toolkit.api import Callback, RunInfo, hookimpl
+from infogan_toolkit.api import Callback, RunInfo, TrainStartEvent, hookimpl
 
 
 class GeneratorAverage(Callback):
@@ -47,8 +47,11 @@ class GeneratorAverage(Callback):
         """The averaged generator, offered as ``ema``."""
         return {"ema": self.average.module}
 
-    def on_train_start(self) -> None:
-        """Begin the average at G's current weights: AveragedModel's first update copies them."""
+    def on_train_start(self, event: TrainStartEvent) -> None:
+        """Begin the average at G's current weights (AveragedModel's first update copies them),
+        unless resuming restored it."""
+        if event.restored:
+            return
         self.average.n_averaged.zero_()
         self.average.update_parameters(self.generator)
 

@@ -3,8 +3,8 @@ and a grid of samples, drawn by the checkpoint's default generator (the moving a
 run keeps one, ``train.ema``).
 
 It hangs on the trainer's checkpoint event, so the engine draws nothing itself, and publishes the
-sheet and the grid as an image event (tags ``traversal`` and ``samples``), which the metrics log
-hands to the sinks that take images, such as TensorBoard's; ``train.figures = false`` (or leaving
+sheet and the grid as an image event (tags ``traversal`` and ``samples``), which every other
+callback hears (TensorBoard's and W&B's log them); ``train.figures = false`` (or leaving
 ``figures`` out of ``train.callbacks``) turns it off.
 """
 
@@ -37,7 +37,7 @@ class TrainingFigures(Callback):
 
 
 def make_figures(info: RunInfo) -> TrainingFigures | None:
-    """The callback for a run that wants figures (``train.figures``)."""
+    """L_I curve, traversal sheet and sample grid at every checkpoint (train.figures; off when false)."""
     return TrainingFigures(info) if info.assembly.config.train.figures else None
 
 

@@ -1,54 +1,83 @@
-"""Built-in plugin ``tensorboard``: a metric sink writing scalars, and the pictures callbacks
-publish (the figures callback's traversal sheet and sample grid at each checkpoint), for TensorBoard.
+"""Built-in callback ``tensorboard``: each log interval's metrics as scalars, and the pictures
+callbacks publish (the figures callback's traversal sheet and sample grid at each checkpoint) as
+images, in ``RUN/tensorboard`` for TensorBoard.
 
-Active only when ``torch.utils.tensorboard`` imports (``pip install infogan-toolkit[tensorboard]``);
-otherwise its factory returns None and the run goes on without it.
+On whenever ``torch.utils.tensorboard`` imports (``pip install infogan-toolkit[tensorboard]``);
+otherwise the run goes on without it, unless the run asked for it (named in ``train.callbacks``),
+which then stops before training with the install line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from infogan_toolkit.api import MetricSink, hookimpl, real_directory
+from infogan_toolkit.api import (
+    Callback,
+    ImageEvent,
+    LogEvent,
+    RunEndEvent,
+    RunInfo,
+    ToolkitError,
+    TrainStartEvent,
+    hookimpl,
+    real_directory,
+)
 
 SUBDIR = "tensorboard"
 
 
-class TensorBoardSink(MetricSink):
-    """Writes each metric as a scalar series, and each published picture as an image, under ``run_dir/tensorboard``."""
+class TensorBoardLog(Callback):
+    """Writes each metric as a scalar series, and each published picture as an image, under ``RUN/tensorboard``."""
 
-    def __init__(self, writer: Any) -> None:  # a SummaryWriter; imported lazily
-        self.writer = writer
+    def __init__(self, info: RunInfo, writer_class: Any) -> None:
+        self.info = info
+        self.writer_class = writer_class  # SummaryWriter, imported by the factory
+        self.writer: Any = None
 
-    def write(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Add one point per metric at ``step``; flushed at once, as this runs at log intervals only."""
-        for name, value in metrics.items():
-            self.writer.add_scalar(name, float(value), int(step))
+    def on_train_start(self, event: TrainStartEvent) -> None:
+        """Open the event file: in a real folder of the run, never a symbolic link planted at its name."""
+        self.writer = self.writer_class(log_dir=str(real_directory(self.info.run_dir / SUBDIR)))
+
+    def on_log(self, event: LogEvent) -> None:
+        """Add one point per metric at the interval's step; flushed at once (log intervals only)."""
+        for name, value in event.metrics.items():
+            self.writer.add_scalar(name, float(value), int(event.step))
         self.writer.flush()
 
-    def write_images(self, step: int, images: Mapping[str, Any]) -> None:
-        """Add each ``(C, H, W)`` picture in [0, 1] under its tag at ``step``; flushed at once (checkpoints only)."""
-        for tag, image in images.items():
-            self.writer.add_image(tag, image, int(step), dataformats="CHW")
+    def on_images(self, event: ImageEvent) -> None:
+        """Add each ``(C, H, W)`` picture in [0, 1] under its tag at its step; flushed at once."""
+        for tag, image in event.images.items():
+            self.writer.add_image(tag, image, int(event.step), dataformats="CHW")
         self.writer.flush()
 
-    def close(self) -> None:
+    def on_run_end(self, event: RunEndEvent) -> None:
         """Flush and close the event file."""
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
-def make_sink(run_dir: Path) -> TensorBoardSink | None:
-    """A sink for ``run_dir``, or None when TensorBoard is not installed."""
+def make_tensorboard(info: RunInfo) -> TensorBoardLog | None:
+    """TensorBoard scalars and images in RUN/tensorboard, when torch.utils.tensorboard imports.
+
+    None off the main process, and where TensorBoard is not installed and the run did not ask for it."""
+    if not info.is_main:
+        return None
     try:
         from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # ImportError, or a tensorboard/protobuf mismatch that fails at import
-        return None
-    # A real folder of the run, never a symbolic link planted at its name.
-    return TensorBoardSink(SummaryWriter(log_dir=str(real_directory(Path(run_dir) / SUBDIR))))
+    except Exception as exc:  # ImportError, or a tensorboard/protobuf mismatch that fails at import
+        if not info.requested:
+            return None
+        why = " ".join(str(exc).split())[:200]
+        raise ToolkitError(
+            f"torch.utils.tensorboard does not import ({why}); pip install 'infogan-toolkit[tensorboard]'"
+        ) from None
+    return TensorBoardLog(info, SummaryWriter)
 
 
 @hookimpl
-def register_metric_sinks(register):
-    register("tensorboard", make_sink)
+def register_callbacks(register):
+    """Register ``tensorboard``."""
+    register("tensorboard", make_tensorboard)
+
+
+__all__ = ["TensorBoardLog", "make_tensorboard", "SUBDIR"]

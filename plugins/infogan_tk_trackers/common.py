@@ -1,4 +1,4 @@
-"""What both trackers share: when one is wanted, the line said when its package is missing, the
+"""What both trackers share: when one is wanted, the error when its package is missing, the
 resolved config as flat ``section.key`` parameters, and the timeout every talk to a server has."""
 
 from __future__ import annotations
@@ -6,30 +6,29 @@ from __future__ import annotations
 import math
 import os
 import socket
-import sys
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from infogan_toolkit.api import ConfigError, SinkSetup, ToolkitError
+from infogan_toolkit.api import ConfigError, RunInfo, ToolkitError
 
 #: The default connect and write timeout of a tracker's server, seconds.
 DEFAULT_TIMEOUT = 10.0
 
 
-def wanted(setup: SinkSetup, env_vars: Iterable[str]) -> bool:
-    """Whether the run asked for the tracker: named in ``train.sinks``, given an options table, or
-    one of the tracker's own environment variables set (non-empty)."""
-    return setup.requested or setup.configured or any(os.environ.get(var) for var in env_vars)
+def wanted(info: RunInfo, env_vars: Iterable[str]) -> bool:
+    """Whether a tracker runs: on the main process only, when the run asked for it (named in
+    ``train.callbacks`` or given an options table) or one of its environment variables is set."""
+    return info.is_main and (info.requested or any(os.environ.get(var) for var in env_vars))
 
 
-def say_missing(name: str, package: str, exc: BaseException) -> None:
-    """The one line a wanted tracker says when its package does not import."""
+def missing(name: str, package: str, exc: BaseException) -> ToolkitError:
+    """The error of a wanted tracker whose package does not import, with the install line."""
     if isinstance(exc, ImportError):
         why = f"the {package} package is not installed (pip install 'infogan-toolkit[{name}]')"
     else:
         why = f"the {package} package failed to import: {' '.join(str(exc).split())}"
-    sys.stderr.write(f"infogan-tk: metric sink '{name}' is off: {why}\n")
+    return ToolkitError(why)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -69,5 +68,5 @@ def check_reachable(url: str, timeout: float, what: str) -> None:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__ if not isinstance(exc, TimeoutError) else f"no answer in {timeout:g} s"
         raise ToolkitError(
-            f"{what} '{url}' cannot be reached ({why}); start the server, fix the URL, or raise the sink's timeout"
+            f"{what} '{url}' cannot be reached ({why}); start the server, fix the URL, or raise the tracker's timeout"
         ) from None

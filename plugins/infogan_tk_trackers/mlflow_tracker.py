@@ -1,4 +1,4 @@
-"""The ``mlflow`` metric sink: a run in an MLflow tracking store.
+"""The ``mlflow`` callback: a run in an MLflow tracking store.
 
 Logged: the resolved config as parameters (flat ``section.key`` names, values as text), each log
 interval's metrics at their step, and at the run's end the ``figures/`` folder, ``config.toml`` and
@@ -25,19 +25,26 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from infogan_toolkit.api import MetricSink, SinkSetup, config_path, figures_dir
+from infogan_toolkit.api import (
+    Callback,
+    LogEvent,
+    RunEndEvent,
+    RunInfo,
+    TrainStartEvent,
+    config_path,
+    figures_dir,
+)
 
 from .common import (
     DEFAULT_TIMEOUT,
     check_reachable,
     flatten,
-    say_missing,
+    missing,
     timeout_seconds,
     wanted,
 )
@@ -52,7 +59,7 @@ _KEY_UNSAFE = re.compile(r"[^\w\-. /]")
 
 @attrs.frozen
 class MlflowOptions:
-    """``[train.sink_options.mlflow]``: every key optional."""
+    """``[train.callback_options.mlflow]``: every key optional."""
 
     #: Tracking URI (``sqlite:///PATH``, ``http(s)://...``); else ``MLFLOW_TRACKING_URI``, else MLflow's default.
     tracking_uri: str = ""
@@ -74,74 +81,77 @@ def _param_value(value: Any) -> str:
     return text if len(text) <= _PARAM_CHARS else text[: _PARAM_CHARS - 3] + "..."
 
 
-class MlflowSink(MetricSink):
+class MlflowTracker(Callback):
     """One MLflow run, fed through ``MlflowClient`` (no global active run, so nothing of MLflow's
-    process-wide state is touched)."""
+    process-wide state is touched). It starts with the training run (:meth:`on_train_start`)."""
 
-    def __init__(self, client: Any, run_id: str, run_dir: Path, artifacts: bool) -> None:
-        self.client = client
-        self.run_id = run_id
-        self.run_dir = Path(run_dir)
-        self.artifacts = artifacts
+    def __init__(self, info: RunInfo, options: MlflowOptions, client_class: Any) -> None:
+        self.info = info
+        self.options = options
+        self.client_class = client_class  # MlflowClient, imported by the factory
+        self.client: Any = None
+        self.run_id = ""
         self.nonfinite: Counter[str] = Counter()
         self.ended = False
 
-    @classmethod
-    def start(cls, client: Any, options: MlflowOptions, setup: SinkSetup) -> MlflowSink:
-        """Find or create the experiment, create the run and log the config as its parameters."""
+    def on_train_start(self, event: TrainStartEvent) -> None:
+        """Reach the store, find or create the experiment, create the run and log the config as its parameters."""
         from mlflow.entities import Param
 
-        experiment_id = _experiment_id(client, options.experiment)
-        run_dir = Path(setup.run_dir)
+        options = self.options
+        uri = options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        check_reachable(uri, options.timeout, "MLflow tracking server")
+        # MLflow's client reads its HTTP timeout and retries from the environment only; its
+        # defaults (120 s, 7 retries with backoff) would block a run for many minutes. A value the
+        # user set is kept.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, math.ceil(options.timeout))))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        self.client = self.client_class(tracking_uri=options.tracking_uri or None)
+        run_dir = Path(self.info.run_dir)
+        experiment_id = _experiment_id(self.client, options.experiment)
         tags = {"infogan-tk.run_dir": str(run_dir.resolve()), **options.tags}
-        run = client.create_run(experiment_id, run_name=options.run_name or run_dir.name, tags=tags)
-        sink = cls(client, run.info.run_id, run_dir, options.artifacts)
-        params = [Param(key, _param_value(value)) for key, value in sorted(flatten(setup.config).items())]
+        run = self.client.create_run(experiment_id, run_name=options.run_name or run_dir.name, tags=tags)
+        self.run_id = run.info.run_id
+        params = [Param(key, _param_value(value)) for key, value in sorted(flatten(self.info.config()).items())]
         for i in range(0, len(params), _PARAMS_PER_BATCH):
-            client.log_batch(sink.run_id, params=params[i : i + _PARAMS_PER_BATCH])
-        return sink
+            self.client.log_batch(self.run_id, params=params[i : i + _PARAMS_PER_BATCH])
 
-    def write(self, step: int, metrics: Mapping[str, float]) -> None:
-        """One point per finite metric at ``step``; non-finite ones are counted, not sent."""
+    def on_log(self, event: LogEvent) -> None:
+        """One point per finite metric at the interval's step; non-finite ones are counted, not sent."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         points = []
-        for name, value in metrics.items():
+        for name, value in event.metrics.items():
             value = float(value)
             if math.isfinite(value):
-                points.append(Metric(_KEY_UNSAFE.sub("_", name), value, now, int(step)))
+                points.append(Metric(_KEY_UNSAFE.sub("_", name), value, now, int(event.step)))
             else:
                 self.nonfinite[name] += 1
         for i in range(0, len(points), _METRICS_PER_BATCH):
             self.client.log_batch(self.run_id, metrics=points[i : i + _METRICS_PER_BATCH])
 
-    def finish(self, step: int, checkpoint: Path | None, interrupted: bool) -> None:
-        """Upload the figures, the config and the last checkpoint's weights; end the run."""
+    def on_run_end(self, event: RunEndEvent) -> None:
+        """Upload the figures, the config and the last checkpoint's weights; end the MLflow run
+        (``KILLED`` when the training run stopped early)."""
+        if self.ended or not self.run_id:
+            return
         try:
-            if self.artifacts:
-                figures = figures_dir(self.run_dir)
+            if self.options.artifacts:
+                run_dir = Path(self.info.run_dir)
+                figures = figures_dir(run_dir)
                 if figures.is_dir() and any(figures.iterdir()):
                     self.client.log_artifacts(self.run_id, str(figures), "figures")
-                if config_path(self.run_dir).is_file():
-                    self.client.log_artifact(self.run_id, str(config_path(self.run_dir)))
-                if checkpoint is not None and Path(checkpoint).is_file():
-                    self.client.log_artifact(self.run_id, str(checkpoint), "checkpoints")
+                if config_path(run_dir).is_file():
+                    self.client.log_artifact(self.run_id, str(config_path(run_dir)))
+                if event.checkpoint is not None and Path(event.checkpoint).is_file():
+                    self.client.log_artifact(self.run_id, str(event.checkpoint), "checkpoints")
         finally:
-            self._end("KILLED" if interrupted else "FINISHED")
-
-    def close(self) -> None:
-        """End the run if :meth:`finish` did not."""
-        self._end("FINISHED")
-
-    def _end(self, status: str) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        if self.nonfinite:
-            counts = ", ".join(f"{name}: {n}" for name, n in sorted(self.nonfinite.items()))
-            self.client.set_tag(self.run_id, "infogan-tk.nonfinite", counts)
-        self.client.set_terminated(self.run_id, status)
+            self.ended = True
+            if self.nonfinite:
+                counts = ", ".join(f"{name}: {n}" for name, n in sorted(self.nonfinite.items()))
+                self.client.set_tag(self.run_id, "infogan-tk.nonfinite", counts)
+            self.client.set_terminated(self.run_id, "KILLED" if event.interrupted else "FINISHED")
 
 
 def _experiment_id(client: Any, name: str) -> str:
@@ -162,27 +172,21 @@ def _experiment_id(client: Any, name: str) -> str:
         return found.experiment_id
 
 
-class MlflowSinkFactory:
-    """``factory(run_dir, setup)`` for the ``mlflow`` sink; ``options`` is its options table's class."""
+class MlflowFactory:
+    """MLflow tracking, when asked for (train.callbacks, an options table, MLFLOW_TRACKING_URI...).
+
+    ``factory(info)`` for the ``mlflow`` callback; ``options`` is its options table's class."""
 
     options = MlflowOptions
 
-    def __call__(self, run_dir: Path, setup: SinkSetup | None = None) -> MlflowSink | None:
-        """The sink, or None when the run did not ask for MLflow or its package is missing."""
-        setup = setup or SinkSetup(Path(run_dir), MlflowOptions(), configured=False, requested=False)
-        if not wanted(setup, ENV_VARS):
+    def __call__(self, info: RunInfo) -> MlflowTracker | None:
+        """The tracker, or None off the main process or when the run did not ask for MLflow; a
+        missing package is an error (the run stops if it asked, else goes on without it)."""
+        if not wanted(info, ENV_VARS):
             return None
         try:
             from mlflow.tracking import MlflowClient
         except Exception as exc:  # ImportError, or a broken install that fails at import
-            say_missing("mlflow", "mlflow", exc)
-            return None
-        options = setup.options if isinstance(setup.options, MlflowOptions) else MlflowOptions(**setup.options)
-        uri = options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-        check_reachable(uri, options.timeout, "MLflow tracking server")
-        # MLflow's client reads its HTTP timeout and retries from the environment only; its
-        # defaults (120 s, 7 retries with backoff) would block a run for many minutes. A value the
-        # user set is kept.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, math.ceil(options.timeout))))
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        return MlflowSink.start(MlflowClient(tracking_uri=options.tracking_uri or None), options, setup)
+            raise missing("mlflow", "mlflow", exc) from None
+        options = info.options if isinstance(info.options, MlflowOptions) else MlflowOptions()
+        return MlflowTracker(info, options, MlflowClient)

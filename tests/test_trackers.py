@@ -1,6 +1,7 @@
-"""The experiment-tracker sinks of the built-in `trackers` plugin: real tiny runs through the CLI
-into a real local MLflow file store (read back with MlflowClient) and an offline W&B run (read back
-from the run files W&B writes), their opt-in rule, a missing package, and the option check."""
+"""The experiment-tracker callbacks of the built-in `trackers` plugin: real tiny runs through the
+CLI into a real local MLflow store (read back with MlflowClient) and an offline W&B run (read back
+from the run files W&B writes), their opt-in rule, the asked-for rule (start or stop the run), a
+missing package, and the option check."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from infogan_toolkit.cli.app import app
 from infogan_toolkit.plugins import PluginHost
 from infogan_toolkit.rundir import list_steps
-from infogan_toolkit.testing import check_metric_sink
+from infogan_toolkit.testing import check_callback
 
 CLI = Path(sys.executable).with_name("infogan-tk")  # the installed entry point, as a user runs it
 TRACKER_VARS = (
@@ -73,7 +74,9 @@ def test_mlflow_run_lands_in_a_local_store(tmp_path, monkeypatch):
     store = sqlite_store(tmp_path)
     out = tmp_path / "run"
     result = train(
-        out, 'train.sinks=["mlflow"]', f'train.sink_options.mlflow={{tracking_uri="{store}", experiment="tiny"}}'
+        out,
+        'train.callbacks=["figures", "mlflow"]',
+        f'train.callback_options.mlflow={{tracking_uri="{store}", experiment="tiny"}}',
     )
     assert result.exit_code == 0, result.stderr
     client = MlflowClient(tracking_uri=store)
@@ -82,7 +85,7 @@ def test_mlflow_run_lands_in_a_local_store(tmp_path, monkeypatch):
     assert run.info.status == "FINISHED" and run.info.run_name == "run"
     params = run.data.params
     assert params["train.steps"] == "3" and params["train.batch_size"] == "8" and params["model.backbone"] == "mnist"
-    assert params["train.sinks"] == "['mlflow']"
+    assert params["train.callbacks"] == "['figures', 'mlflow']"
     logged = [line for line in (out / "metrics.jsonl").read_text().splitlines()]
     name = next(k for k in json.loads(logged[0]) if k != "step")
     history = client.get_metric_history(run.info.run_id, name)
@@ -179,7 +182,9 @@ def read_offline_run(folder: Path) -> tuple[dict, list[dict]]:
 
 def test_wandb_offline_run_holds_config_metrics_and_images(tmp_path):
     out = tmp_path / "run"
-    result = train(out, 'train.sinks=["wandb"]', 'train.sink_options.wandb={mode="offline", project="tiny"}')
+    result = train(
+        out, 'train.callbacks=["figures", "wandb"]', 'train.callback_options.wandb={mode="offline", project="tiny"}'
+    )
     assert result.exit_code == 0, result.stderr
     (folder,) = (out / "wandb").glob("offline-run-*")
     # W&B's service is a process of its own that writes the file; once in a CI run the config was
@@ -226,7 +231,7 @@ def test_a_named_tracker_whose_package_is_missing_stops_the_run_before_training(
             "--quiet",
             "--no-eval",
             "--set",
-            f'train.sinks=["{name}"]',
+            f'train.callbacks=["{name}"]',
         ],
         capture_output=True,
         text=True,
@@ -236,50 +241,58 @@ def test_a_named_tracker_whose_package_is_missing_stops_the_run_before_training(
     )
     # Asked for by name, it cannot start: the run stops before training (issue 50), leaving nothing.
     assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if name in line]
-    assert (
-        lines[0] == f"infogan-tk: metric sink '{name}' is off: the {name} package is not installed "
-        f"(pip install 'infogan-toolkit[{name}]')"
-    )
-    assert lines[-1].startswith(f"error: metric sink '{name}' was asked for but is not available") and len(lines) == 2
+    (line,) = [line for line in proc.stderr.splitlines() if name in line]
+    assert line.startswith(f"error: callback '{name}' was asked for but failed to start (the {name} package is not")
+    assert f"(pip install 'infogan-toolkit[{name}]')" in line
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
 def test_unknown_option_is_one_line_exit_2(tmp_path):
-    result = train(tmp_path / "run", 'train.sink_options.mlflow={tracking_url="file:/x"}')
+    result = train(tmp_path / "run", 'train.callback_options.mlflow={tracking_url="file:/x"}')
     assert result.exit_code == 2
     message = result.stderr.strip()
     assert "\n" not in message and "Traceback" not in message
-    assert "unknown option 'train.sink_options.mlflow.tracking_url'. Did you mean 'tracking_uri'?" in message
-    assert "Known: tracking_uri, experiment, run_name, tags, artifacts, timeout." in message
+    assert "unknown option 'train.callback_options.mlflow.tracking_url'. Did you mean 'tracking_uri'?" in message
+    assert "Known: train.callback_options.mlflow.tracking_uri, train.callback_options.mlflow.experiment," in message
     assert not (tmp_path / "run").exists()
 
 
-def test_options_for_an_unknown_sink_are_refused(tmp_path):
-    result = train(tmp_path / "run", 'train.sink_options.mlfow={experiment="x"}')
+def test_options_for_an_unknown_callback_are_refused(tmp_path):
+    result = train(tmp_path / "run", 'train.callback_options.mlfow={experiment="x"}')
     assert (
         result.exit_code == 2
-        and "unknown metric sink 'mlfow' in train.sink_options. Did you mean 'mlflow'" in result.stderr
+        and "unknown callback 'mlfow' in train.callback_options. Did you mean 'mlflow'" in result.stderr
     )
 
 
+def test_trackers_run_on_the_main_process_only(tmp_path):
+    import torch
+
+    from infogan_toolkit.callbacks import RunInfo
+
+    callbacks = PluginHost().registries.callbacks
+    for name in ("mlflow", "wandb"):
+        other = RunInfo(tmp_path, None, torch.device("cpu"), resumed=False, requested=True, is_main=False)
+        assert callbacks.get(name)(other) is None
+
+
 def test_conformance_kit_on_both_factories(tmp_path, monkeypatch):
-    sinks = PluginHost().registries.sinks
+    callbacks = PluginHost().registries.callbacks
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_store(tmp_path))
     monkeypatch.setenv("WANDB_PROJECT", "kit")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
     for name in ("mlflow", "wandb"):
-        check_metric_sink(sinks.get(name))
+        check_callback(callbacks.get(name))
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=sqlite_store(tmp_path))
     (run,) = client.search_runs([client.get_experiment_by_name("Default").experiment_id])
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss_d")] == [1, 2]
     # The kit's second interval has a nan: left out of MLflow and counted.
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "li_c1")] == [1]
-    assert run.data.tags["infogan-tk.nonfinite"] == "li_c1: 1"
+    assert client.get_metric_history(run.info.run_id, "kit_nan") == []
+    assert run.data.tags["infogan-tk.nonfinite"] == "kit_nan: 1" and run.info.status == "FINISHED"
     # W&B wrote where WANDB_DIR says, even after earlier runs in this process.
     assert list((tmp_path / "wandb" / "wandb").glob("offline-run-*"))
 
@@ -294,7 +307,9 @@ def test_an_mlflow_server_where_nothing_listens_stops_the_run_in_seconds(tmp_pat
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     start = time.monotonic()
-    result = train(tmp_path / "run", f'train.sink_options.mlflow={{tracking_uri="http://127.0.0.1:{port}", timeout=3}}')
+    result = train(
+        tmp_path / "run", f'train.callback_options.mlflow={{tracking_uri="http://127.0.0.1:{port}", timeout=3}}'
+    )
     assert time.monotonic() - start < 30
     assert result.exit_code == 2, result.stderr
     assert f"MLflow tracking server 'http://127.0.0.1:{port}' cannot be reached" in result.stderr
@@ -328,7 +343,7 @@ def test_a_tracking_server_that_accepts_but_never_answers_times_out(tmp_path):
         port = server.getsockname()[1]
         start = time.monotonic()
         result = train(
-            tmp_path / "run", f'train.sink_options.mlflow={{tracking_uri="http://127.0.0.1:{port}", timeout=2}}'
+            tmp_path / "run", f'train.callback_options.mlflow={{tracking_uri="http://127.0.0.1:{port}", timeout=2}}'
         )
         took = time.monotonic() - start
     finally:
@@ -340,7 +355,49 @@ def test_a_tracking_server_that_accepts_but_never_answers_times_out(tmp_path):
     assert result.exit_code == 2, result.stderr
     assert took < 60, f"took {took:.0f} s"
     assert (
-        "error: metric sink 'mlflow' was asked for but cannot start" in result.stderr
+        "error: callback 'mlflow' was asked for but failed to start" in result.stderr
         and "Traceback" not in result.stderr
     )
     assert not (tmp_path / "run").exists()
+
+
+def _closed_port() -> int:
+    """A real port on 127.0.0.1 with nothing listening (bound, then closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_tracker_wanted_only_through_its_variable_that_cannot_start_is_off_and_the_run_goes_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    result = train(tmp_path / "run", 'train.callbacks=["*"]')
+    assert result.exit_code == 0, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "mlflow" in line]
+    assert line.startswith("infogan-tk: callback 'mlflow' failed to start and is off: MLflow tracking server")
+    assert list_steps(tmp_path / "run") == [3]
+
+
+def test_an_asked_for_callback_that_cannot_start_ends_the_trackers_already_started(tmp_path, monkeypatch):
+    """mlflow starts (a local store), then wandb (online, its server unreachable) cannot: the run
+    stops before training, and the MLflow run it had opened ends KILLED, not left running."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{_closed_port()}")
+    store = sqlite_store(tmp_path)
+    result = train(
+        tmp_path / "run",
+        'train.callbacks=["mlflow", "wandb"]',
+        f'train.callback_options.mlflow={{tracking_uri="{store}", experiment="both"}}',
+        'train.callback_options.wandb={mode="online", timeout=2}',
+    )
+    assert result.exit_code == 2, result.stderr
+    assert "error: callback 'wandb' was asked for but failed to start (W&B server" in result.stderr
+    assert not (tmp_path / "run").exists()
+    client = MlflowClient(tracking_uri=store)
+    (run,) = client.search_runs([client.get_experiment_by_name("both").experiment_id])
+    assert run.info.status == "KILLED" and not client.get_metric_history(run.info.run_id, "loss_d")

@@ -1,4 +1,4 @@
-"""The ``wandb`` metric sink: a Weights & Biases run, online or offline.
+"""The ``wandb`` callback: a Weights & Biases run, online or offline.
 
 Logged: the resolved config as the run's config (nested as in ``config.toml``), each log
 interval's metrics at their step (nan and inf as they are: W&B records them), and the pictures
@@ -14,19 +14,26 @@ option ``dir``, else ``WANDB_DIR``, else the run directory. W&B's other variable
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
 
-from infogan_toolkit.api import ConfigError, MetricSink, SinkSetup
+from infogan_toolkit.api import (
+    Callback,
+    ConfigError,
+    ImageEvent,
+    LogEvent,
+    RunEndEvent,
+    RunInfo,
+    TrainStartEvent,
+)
 
 from .common import (
     DEFAULT_TIMEOUT,
     check_reachable,
-    say_missing,
+    missing,
     timeout_seconds,
     wanted,
 )
@@ -42,7 +49,7 @@ def _mode(instance: Any, attribute: Any, value: str) -> None:
 
 @attrs.frozen
 class WandbOptions:
-    """``[train.sink_options.wandb]``: every key optional."""
+    """``[train.callback_options.wandb]``: every key optional."""
 
     #: Project; else ``WANDB_PROJECT``, else ``infogan-tk``.
     project: str = ""
@@ -69,72 +76,70 @@ def _picture(image: torch.Tensor) -> Any:
     return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
 
 
-class WandbSink(MetricSink):
-    """One W&B run (a ``wandb.Run``), fed with ``run.log`` at log intervals and checkpoints."""
+class WandbTracker(Callback):
+    """One W&B run (a ``wandb.Run``), started with the training run and fed with ``run.log`` at log
+    intervals and checkpoints."""
 
-    def __init__(self, run: Any, images: bool) -> None:
-        self.run = run
-        self.images = images
-        self.ended = False
+    def __init__(self, info: RunInfo, options: WandbOptions, wandb: Any) -> None:
+        self.info = info
+        self.options = options
+        self.wandb = wandb  # the module, imported by the factory
+        self.run: Any = None
 
-    def write(self, step: int, metrics: Mapping[str, float]) -> None:
-        """One history row at ``step``."""
-        self.run.log({name: float(value) for name, value in metrics.items()}, step=int(step))
-
-    def write_images(self, step: int, images: Mapping[str, torch.Tensor]) -> None:
-        """Each picture as a ``wandb.Image`` under its tag at ``step``."""
-        if not self.images:
-            return
-        import wandb
-
-        self.run.log({tag: wandb.Image(_picture(image)) for tag, image in images.items()}, step=int(step))
-
-    def finish(self, step: int, checkpoint: Path | None, interrupted: bool) -> None:
-        """End the run (exit code 1 when it stopped early)."""
-        self._end(1 if interrupted else 0)
-
-    def close(self) -> None:
-        """End the run if :meth:`finish` did not."""
-        self._end(0)
-
-    def _end(self, exit_code: int) -> None:
-        if not self.ended:
-            self.ended = True
-            self.run.finish(exit_code=exit_code)
-
-
-class WandbSinkFactory:
-    """``factory(run_dir, setup)`` for the ``wandb`` sink; ``options`` is its options table's class."""
-
-    options = WandbOptions
-
-    def __call__(self, run_dir: Path, setup: SinkSetup | None = None) -> WandbSink | None:
-        """The sink, or None when the run did not ask for W&B or its package is missing."""
-        setup = setup or SinkSetup(Path(run_dir), WandbOptions(), configured=False, requested=False)
-        if not wanted(setup, ENV_VARS):
-            return None
-        try:
-            import wandb
-        except Exception as exc:  # ImportError, or a broken install that fails at import
-            say_missing("wandb", "wandb", exc)
-            return None
-        options = setup.options if isinstance(setup.options, WandbOptions) else WandbOptions(**setup.options)
-        run_dir = Path(setup.run_dir)
+    def on_train_start(self, event: TrainStartEvent) -> None:
+        """Reach the server (online mode) and start the W&B run with the resolved config."""
+        options, wandb = self.options, self.wandb
+        run_dir = Path(self.info.run_dir)
         # Resolved here, not left to W&B: it reads its settings once per process.
         where = options.dir or os.environ.get("WANDB_DIR") or str(run_dir)
         mode = options.mode or os.environ.get("WANDB_MODE") or "online"
         if mode == "online":  # no network: one line within the timeout, not W&B's long wait
             check_reachable(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai", options.timeout, "W&B server")
-        run = wandb.init(
+        self.run = wandb.init(
             project=options.project or os.environ.get("WANDB_PROJECT") or "infogan-tk",
             entity=options.entity or None,
             name=options.run_name or run_dir.name,
             mode=options.mode or os.environ.get("WANDB_MODE") or None,
             dir=where,
             tags=list(options.tags) or None,
-            config=dict(setup.config),
+            config=self.info.config(),
             reinit="create_new",
             # The toolkit's own output stays the terminal's: W&B does not wrap stdout and stderr.
             settings=wandb.Settings(console="off", init_timeout=options.timeout),
         )
-        return WandbSink(run, options.images)
+
+    def on_log(self, event: LogEvent) -> None:
+        """One history row at the interval's step (nan and inf as they are)."""
+        self.run.log({name: float(value) for name, value in event.metrics.items()}, step=int(event.step))
+
+    def on_images(self, event: ImageEvent) -> None:
+        """Each picture as a ``wandb.Image`` under its tag at its step."""
+        if self.options.images:
+            images = {tag: self.wandb.Image(_picture(image)) for tag, image in event.images.items()}
+            self.run.log(images, step=int(event.step))
+
+    def on_run_end(self, event: RunEndEvent) -> None:
+        """End the W&B run (exit code 1 when the training run stopped early)."""
+        if self.run is not None:
+            run, self.run = self.run, None
+            run.finish(exit_code=1 if event.interrupted else 0)
+
+
+class WandbFactory:
+    """Weights & Biases tracking, when asked for (train.callbacks, an options table or WANDB_PROJECT).
+
+    ``factory(info)`` for the ``wandb`` callback; ``options`` is its options table's class."""
+
+    options = WandbOptions
+
+    def __call__(self, info: RunInfo) -> WandbTracker | None:
+        """The tracker, or None off the main process or when the run did not ask for W&B; a
+        missing package is an error (the run stops if it asked, else goes on without it)."""
+        if not wanted(info, ENV_VARS):
+            return None
+        try:
+            import wandb
+        except Exception as exc:  # ImportError, or a broken install that fails at import
+            raise missing("wandb", "wandb", exc) from None
+        options = info.options if isinstance(info.options, WandbOptions) else WandbOptions()
+        return WandbTracker(info, options, wandb)
