@@ -1,5 +1,6 @@
-"""What both trackers share: when one is wanted, the error when its package is missing, the
-resolved config as flat ``section.key`` parameters, and the timeout every talk to a server has."""
+"""What both trackers share: their factory (when one is wanted, the error when its package is
+missing), the resolved config as flat ``section.key`` parameters, and the timeout every talk to a
+server has."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import os
 import socket
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from infogan_toolkit.api import ConfigError, RunInfo, ToolkitError
@@ -16,19 +17,41 @@ from infogan_toolkit.api import ConfigError, RunInfo, ToolkitError
 DEFAULT_TIMEOUT = 10.0
 
 
-def wanted(info: RunInfo, env_vars: Iterable[str]) -> bool:
-    """Whether a tracker runs: on the main process only, when the run asked for it (named in
-    ``train.callbacks`` or given an options table) or one of its environment variables is set."""
-    return info.is_main and (info.requested or any(os.environ.get(var) for var in env_vars))
+class TrackerFactory:
+    """What both trackers' factories share: a tracker runs on the main process only, when the run
+    asked for it (named in ``train.callbacks`` or given an options table) or one of ``env_vars`` is
+    set; a wanted tracker whose package does not import is an error with the install line (the run
+    stops if it asked, else goes on without it). A subclass names itself and its package, and
+    imports the client in :meth:`client` and makes the callback in :meth:`make`."""
 
+    name: str
+    package: str
+    env_vars: tuple[str, ...]
+    #: The ``[train.callback_options.NAME]`` table's attrs class.
+    options: type
 
-def missing(name: str, package: str, exc: BaseException) -> ToolkitError:
-    """The error of a wanted tracker whose package does not import, with the install line."""
-    if isinstance(exc, ImportError):
-        why = f"the {package} package is not installed (pip install 'infogan-toolkit[{name}]')"
-    else:
-        why = f"the {package} package failed to import: {' '.join(str(exc).split())}"
-    return ToolkitError(why)
+    def client(self) -> Any:
+        """Import the tracker's client (the module or class the callback talks through)."""
+        raise NotImplementedError
+
+    def make(self, info: RunInfo, options: Any, client: Any) -> Any:
+        """The tracker's callback for this run, not yet started."""
+        raise NotImplementedError
+
+    def __call__(self, info: RunInfo) -> Any:
+        """The tracker, or None when this run does not want it."""
+        if not (info.is_main and (info.requested or any(os.environ.get(var) for var in self.env_vars))):
+            return None
+        try:
+            client = self.client()
+        except Exception as exc:  # ImportError, or a broken install that fails at import
+            if isinstance(exc, ImportError):
+                why = f"the {self.package} package is not installed (pip install 'infogan-toolkit[{self.name}]')"
+            else:
+                why = f"the {self.package} package failed to import: {' '.join(str(exc).split())}"
+            raise ToolkitError(why) from None
+        options = info.options if isinstance(info.options, self.options) else self.options()
+        return self.make(info, options, client)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

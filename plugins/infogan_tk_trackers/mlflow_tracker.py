@@ -42,11 +42,10 @@ from infogan_toolkit.api import (
 
 from .common import (
     DEFAULT_TIMEOUT,
+    TrackerFactory,
     check_reachable,
     flatten,
-    missing,
     timeout_seconds,
-    wanted,
 )
 
 ENV_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
@@ -172,21 +171,21 @@ def _experiment_id(client: Any, name: str) -> str:
         return found.experiment_id
 
 
-class MlflowFactory:
+class MlflowFactory(TrackerFactory):
     """MLflow tracking, when asked for (train.callbacks, an options table, MLFLOW_TRACKING_URI...).
 
     ``factory(info)`` for the ``mlflow`` callback; ``options`` is its options table's class."""
 
+    name = package = "mlflow"
+    env_vars = ENV_VARS
     options = MlflowOptions
 
-    def __call__(self, info: RunInfo) -> MlflowTracker | None:
-        """The tracker, or None off the main process or when the run did not ask for MLflow; a
-        missing package is an error (the run stops if it asked, else goes on without it)."""
-        if not wanted(info, ENV_VARS):
-            return None
-        try:
-            from mlflow.tracking import MlflowClient
-        except Exception as exc:  # ImportError, or a broken install that fails at import
-            raise missing("mlflow", "mlflow", exc) from None
-        options = info.options if isinstance(info.options, MlflowOptions) else MlflowOptions()
-        return MlflowTracker(info, options, MlflowClient)
+    def client(self) -> Any:
+        """MLflow's ``MlflowClient`` class."""
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient
+
+    def make(self, info: RunInfo, options: MlflowOptions, client: Any) -> MlflowTracker:
+        """The tracker; it connects in ``on_train_start``."""
+        return MlflowTracker(info, options, client)

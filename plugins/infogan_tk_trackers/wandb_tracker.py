@@ -32,10 +32,9 @@ from infogan_toolkit.api import (
 
 from .common import (
     DEFAULT_TIMEOUT,
+    TrackerFactory,
     check_reachable,
-    missing,
     timeout_seconds,
-    wanted,
 )
 
 ENV_VARS = ("WANDB_PROJECT",)
@@ -125,21 +124,21 @@ class WandbTracker(Callback):
             run.finish(exit_code=1 if event.interrupted else 0)
 
 
-class WandbFactory:
+class WandbFactory(TrackerFactory):
     """Weights & Biases tracking, when asked for (train.callbacks, an options table or WANDB_PROJECT).
 
     ``factory(info)`` for the ``wandb`` callback; ``options`` is its options table's class."""
 
+    name = package = "wandb"
+    env_vars = ENV_VARS
     options = WandbOptions
 
-    def __call__(self, info: RunInfo) -> WandbTracker | None:
-        """The tracker, or None off the main process or when the run did not ask for W&B; a
-        missing package is an error (the run stops if it asked, else goes on without it)."""
-        if not wanted(info, ENV_VARS):
-            return None
-        try:
-            import wandb
-        except Exception as exc:  # ImportError, or a broken install that fails at import
-            raise missing("wandb", "wandb", exc) from None
-        options = info.options if isinstance(info.options, WandbOptions) else WandbOptions()
-        return WandbTracker(info, options, wandb)
+    def client(self) -> Any:
+        """The ``wandb`` module."""
+        import wandb
+
+        return wandb
+
+    def make(self, info: RunInfo, options: WandbOptions, client: Any) -> WandbTracker:
+        """The tracker; it starts the W&B run in ``on_train_start``."""
+        return WandbTracker(info, options, client)
