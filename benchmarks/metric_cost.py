@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import commit  # a sibling module
+
 #: name -> (what it measures, in words). The keys are what ``--one`` takes.
 MEASUREMENTS = {
     "mig": "MIG, all training rows, 20 bins",
@@ -70,11 +72,10 @@ def machine() -> dict:
 
     from infogan_toolkit.engine.devices import cpu_model
 
-    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=False)
     return {
         "cpu": cpu_model(),
         "capability": torch.backends.cpu.get_cpu_capability(),
-        "commit": head.stdout.strip() or None,
+        "commit": commit(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "scikit-learn": sklearn.__version__,

@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 import torch
+from provenance import commit  # a sibling module
 from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
@@ -173,6 +174,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "device_name": device_name(device),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "commit": commit(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "platform": platform.platform(),

@@ -43,8 +43,9 @@ def render(paths: list[Path]) -> str:
             if k.endswith("flops_per_s") and v
         )
         capability = f" ({m['cpu_capability']})" if m.get("cpu_capability") and m.get("device_type") == "cpu" else ""
+        at = f"commit `{m['commit']}`, " if m.get("commit") else ""
         notes.append(
-            f"- `{path.name}`: {m['device_name']}{capability}, {m['threads']} threads, torch {m['torch_version']}; "
+            f"- `{path.name}`: {at}{m['device_name']}{capability}, {m['threads']} threads, torch {m['torch_version']}; "
             f"matmul peak {peaks}; command: `{report['command']}`"
         )
     return "\n".join(lines + [""] + notes) + "\n"
