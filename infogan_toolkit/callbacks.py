@@ -206,6 +206,12 @@ def steps_of(callback: Callback) -> bool:
     return type(callback).on_step_end is not Callback.on_step_end
 
 
+def options_class(factory: Any) -> type | None:
+    """The attrs class a callback factory declares as ``options`` (its options table's keys), or None."""
+    cls = getattr(factory, "options", None)
+    return cls if cls is not None and attrs.has(cls) else None
+
+
 def parse_callback_options(registry: Any, enabled: list[str], tables: Mapping[str, Any]) -> dict[str, Any]:
     """``train.callbacks`` and ``train.callback_options`` checked before anything is built: every
     name a registered callback's (case included) or ``"*"``, none twice; every table a registered
@@ -222,10 +228,10 @@ def parse_callback_options(registry: Any, enabled: list[str], tables: Mapping[st
         registry.exact(name, "train.callback_options")
     parsed: dict[str, Any] = {}
     for entry in registry:
-        cls = getattr(entry.obj, "options", None)
+        cls = options_class(entry.obj)
         table = tables.get(entry.name)
         where = f"train.callback_options.{entry.name}"
-        if cls is not None and attrs.has(cls):
+        if cls is not None:
             parsed[entry.name] = parse_option_table(where, cls, {} if table is None else table, entry.source())
         elif table is not None:
             raise ConfigError(

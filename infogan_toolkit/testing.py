@@ -34,7 +34,16 @@ import torch
 from torch import Tensor
 
 from .backbones import Backbone, BuildRequest, InfoDiscriminator, Networks
-from .callbacks import Callback, CheckpointEvent, ImageEvent, LogEvent, RunEndEvent, RunInfo, TrainStartEvent
+from .callbacks import (
+    Callback,
+    CheckpointEvent,
+    ImageEvent,
+    LogEvent,
+    RunEndEvent,
+    RunInfo,
+    TrainStartEvent,
+    options_class,
+)
 from .codes import CodeControl, LatentCode, QHead, parse_code_spec
 from .config import parse_option_table
 from .datasets import DatasetPlugin, DatasetRequest, ImageDataset
@@ -1031,8 +1040,8 @@ def check_callback(
     if not callable(factory):
         _fail(where, "must be a function of RunInfo returning a Callback or None")
     options = None
-    cls = getattr(factory, "options", None)
-    if cls is not None and attrs.has(cls):
+    cls = options_class(factory)
+    if cls is not None:
         try:
             options = parse_option_table("train.callback_options.kit", cls, {})
         except Exception as exc:

@@ -43,8 +43,8 @@ def _no_tracker_env(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
 
 
-def train(out: Path, *sets: str) -> object:
-    """A 3-step default (MNIST) run logging every step; its CLI result."""
+def train_args(out: Path, *sets: str) -> list[str]:
+    """The arguments of a 3-step default (MNIST) run logging every step, with ``sets``."""
     args = [
         "train",
         "--steps",
@@ -60,7 +60,12 @@ def train(out: Path, *sets: str) -> object:
     ]
     for item in sets:
         args += ["--set", item]
-    return CliRunner().invoke(app, args)
+    return args
+
+
+def train(out: Path, *sets: str) -> object:
+    """That run through the CLI in this process; its result."""
+    return CliRunner().invoke(app, train_args(out, *sets))
 
 
 def sqlite_store(tmp_path: Path) -> str:
@@ -219,20 +224,7 @@ def test_a_named_tracker_whose_package_is_missing_stops_the_run_before_training(
     env["PYTHONPATH"] = str(tmp_path / "shim")
     out = tmp_path / "run"
     proc = subprocess.run(
-        [
-            str(CLI),
-            "train",
-            "--steps",
-            "2",
-            "--batch-size",
-            "8",
-            "--out",
-            str(out),
-            "--quiet",
-            "--no-eval",
-            "--set",
-            f'train.callbacks=["{name}"]',
-        ],
+        [str(CLI), *train_args(out, f'train.callbacks=["{name}"]')],
         capture_output=True,
         text=True,
         timeout=300,

@@ -13,6 +13,7 @@ import attrs
 import typer
 from rich.table import Table
 
+from ..callbacks import options_class
 from ..checkpoint import MODEL_FORMAT, read_metadata, resolve_checkpoint
 from ..checkpoint_schema import check_model_metadata, check_state_metadata
 from ..errors import PluginError
@@ -58,8 +59,8 @@ def _describe(kind: str, obj) -> str:
         return obj.description
     if kind == "callbacks":
         first = ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
-        cls = getattr(obj, "options", None)
-        if cls is None or not attrs.has(cls):
+        cls = options_class(obj)
+        if cls is None:
             return first
         keys = ", ".join(f.name for f in attrs.fields(cls))
         return f"{first.rstrip('.')}; options (train.callback_options.NAME): {keys}"

@@ -4,6 +4,7 @@ server has."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import socket
@@ -21,29 +22,28 @@ class TrackerFactory:
     """What both trackers' factories share: a tracker runs on the main process only, when the run
     asked for it (named in ``train.callbacks`` or given an options table) or one of ``env_vars`` is
     set; a wanted tracker whose package does not import is an error with the install line (the run
-    stops if it asked, else goes on without it). A subclass names itself and its package, and
-    imports the client in :meth:`client` and makes the callback in :meth:`make`."""
+    stops if it asked, else goes on without it). A subclass only names its parts."""
 
+    #: The callback's name, which is also its extra (``pip install 'infogan-toolkit[NAME]'``).
     name: str
+    #: The package the client comes from.
     package: str
+    #: Environment variables that turn the tracker on under ``"*"``.
     env_vars: tuple[str, ...]
     #: The ``[train.callback_options.NAME]`` table's attrs class.
     options: type
-
-    def client(self) -> Any:
-        """Import the tracker's client (the module or class the callback talks through)."""
-        raise NotImplementedError
-
-    def make(self, info: RunInfo, options: Any, client: Any) -> Any:
-        """The tracker's callback for this run, not yet started."""
-        raise NotImplementedError
+    #: Where the client is, ``module`` or ``module:attribute``; imported only when the tracker is wanted.
+    client: str
+    #: The callback class, called ``(info, options, client)``; it connects in ``on_train_start``.
+    tracker: type
 
     def __call__(self, info: RunInfo) -> Any:
         """The tracker, or None when this run does not want it."""
         if not (info.is_main and (info.requested or any(os.environ.get(var) for var in self.env_vars))):
             return None
+        module, _, attribute = self.client.partition(":")
         try:
-            client = self.client()
+            loaded = importlib.import_module(module)
         except Exception as exc:  # ImportError, or a broken install that fails at import
             if isinstance(exc, ImportError):
                 why = f"the {self.package} package is not installed (pip install 'infogan-toolkit[{self.name}]')"
@@ -51,7 +51,7 @@ class TrackerFactory:
                 why = f"the {self.package} package failed to import: {' '.join(str(exc).split())}"
             raise ToolkitError(why) from None
         options = info.options if isinstance(info.options, self.options) else self.options()
-        return self.make(info, options, client)
+        return self.tracker(info, options, getattr(loaded, attribute) if attribute else loaded)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

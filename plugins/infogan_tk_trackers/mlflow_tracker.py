@@ -179,13 +179,5 @@ class MlflowFactory(TrackerFactory):
     name = package = "mlflow"
     env_vars = ENV_VARS
     options = MlflowOptions
-
-    def client(self) -> Any:
-        """MLflow's ``MlflowClient`` class."""
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient
-
-    def make(self, info: RunInfo, options: MlflowOptions, client: Any) -> MlflowTracker:
-        """The tracker; it connects in ``on_train_start``."""
-        return MlflowTracker(info, options, client)
+    client = "mlflow.tracking:MlflowClient"
+    tracker = MlflowTracker

@@ -132,13 +132,5 @@ class WandbFactory(TrackerFactory):
     name = package = "wandb"
     env_vars = ENV_VARS
     options = WandbOptions
-
-    def client(self) -> Any:
-        """The ``wandb`` module."""
-        import wandb
-
-        return wandb
-
-    def make(self, info: RunInfo, options: WandbOptions, client: Any) -> WandbTracker:
-        """The tracker; it starts the W&B run in ``on_train_start``."""
-        return WandbTracker(info, options, client)
+    client = "wandb"
+    tracker = WandbTracker
